@@ -1,0 +1,92 @@
+//! What userspace writes into the programs before load (the read-only global
+//! `CONFIG`).
+//!
+//! aya has no CO-RE for Rust programs, so the programs cannot carry relocations
+//! for kernel structs. Instead userspace reads every offset they need from the
+//! running kernel's BTF (`/sys/kernel/btf/vmlinux`) and the tracepoint formats
+//! (`/sys/kernel/tracing/events/*/*/format`) at start-up and hands them over
+//! here. No offset is ever compiled in.
+
+use core::mem::size_of;
+
+/// Byte offsets of the kernel struct fields the programs read. Nested fields are
+/// resolved through anonymous structs/unions, so each is the offset from the
+/// start of the named struct.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offsets {
+    pub task_tgid: u32,
+    pub task_real_parent: u32,
+    pub task_loginuid: u32,
+    pub task_sessionid: u32,
+    pub task_mm: u32,
+    pub task_cred: u32,
+    pub task_signal: u32,
+    pub task_fs: u32,
+    pub task_start_boottime: u32,
+    pub task_exit_code: u32,
+    pub cred_uid: u32,
+    pub cred_euid: u32,
+    pub cred_gid: u32,
+    pub cred_egid: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub mm_start_stack: u32,
+    pub signal_tty: u32,
+    pub tty_name: u32,
+    pub fs_pwd: u32,
+    pub fs_root: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub dentry_parent: u32,
+    pub dentry_name: u32,
+    pub qstr_name: u32,
+    /// Offset of the embedded `struct vfsmount mnt` inside `struct mount`.
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
+    pub vfsmount_root: u32,
+}
+
+/// Offsets of the fields in the tracepoints' records, from their `format` files.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TracepointOffsets {
+    /// `sched_process_exec`: `__data_loc char[] filename`.
+    pub exec_filename: u32,
+    /// `sched_process_exec`: `pid_t old_pid`.
+    pub exec_old_pid: u32,
+    /// `sys_enter_execve` / `sys_enter_execveat`: `const char * filename`.
+    pub enter_execve_filename: u32,
+    /// `sys_enter_execve`: `const char *const * argv`.
+    pub enter_execve_argv: u32,
+    pub enter_execveat_filename: u32,
+    pub enter_execveat_argv: u32,
+    /// `sys_exit_execve*`: `long ret`.
+    pub exit_ret: u32,
+    pub _pad: u32,
+}
+
+/// The whole configuration of the programs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Most argv bytes captured per exec; at most [`crate::event::ARGV_CAP`].
+    pub argv_limit: u32,
+    /// Unread bytes in the ring buffer above which a record wakes the reader.
+    /// Below it records are written without a wake-up (`BPF_RB_NO_WAKEUP`) and
+    /// the reader polls on a timer: a wake-up per event costs ~7 µs per exec.
+    pub wakeup_bytes: u32,
+    pub offsets: Offsets,
+    pub tp: TracepointOffsets,
+}
+
+/// The default capture limit for argv, in bytes.
+pub const DEFAULT_ARGV_LIMIT: u32 = 32 * 1024;
+
+const _: () = {
+    assert!(size_of::<Offsets>() == 30 * 4);
+    assert!(size_of::<TracepointOffsets>() == 8 * 4);
+    assert!(size_of::<Config>() == 8 + 120 + 32);
+    assert!(DEFAULT_ARGV_LIMIT as usize <= crate::event::ARGV_CAP);
+};

@@ -1,0 +1,112 @@
+//! Maps and the read-only config. Map names come from `tracer_common::maps`.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+};
+use tracer_common::{
+    config::Config,
+    event::SCRATCH_SIZE,
+    kind::{Counter, COUNTER_SLOTS},
+};
+
+/// Written by userspace before load (`EbpfLoader::set_global`). Read through
+/// [`config`] so that the compiler cannot fold the all-zero initial value.
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config {
+    argv_limit: 0,
+    wakeup_bytes: 0,
+    offsets: tracer_common::config::Offsets {
+        task_tgid: 0,
+        task_real_parent: 0,
+        task_loginuid: 0,
+        task_sessionid: 0,
+        task_mm: 0,
+        task_cred: 0,
+        task_signal: 0,
+        task_fs: 0,
+        task_start_boottime: 0,
+        task_exit_code: 0,
+        cred_uid: 0,
+        cred_euid: 0,
+        cred_gid: 0,
+        cred_egid: 0,
+        mm_arg_start: 0,
+        mm_arg_end: 0,
+        mm_start_stack: 0,
+        signal_tty: 0,
+        tty_name: 0,
+        fs_pwd: 0,
+        fs_root: 0,
+        path_mnt: 0,
+        path_dentry: 0,
+        dentry_parent: 0,
+        dentry_name: 0,
+        qstr_name: 0,
+        mount_mnt: 0,
+        mount_parent: 0,
+        mount_mountpoint: 0,
+        vfsmount_root: 0,
+    },
+    tp: tracer_common::config::TracepointOffsets {
+        exec_filename: 0,
+        exec_old_pid: 0,
+        enter_execve_filename: 0,
+        enter_execve_argv: 0,
+        enter_execveat_filename: 0,
+        enter_execveat_argv: 0,
+        exit_ret: 0,
+        _pad: 0,
+    },
+};
+
+#[inline(always)]
+pub fn config() -> &'static Config {
+    // SAFETY: CONFIG is a plain static; the volatile read of its address keeps
+    // the compiler from assuming its compile-time (all-zero) contents, since
+    // userspace rewrites .rodata before load.
+    unsafe { &*core::ptr::read_volatile(&&raw const CONFIG) }
+}
+
+/// Every record goes out through this ring buffer. Userspace sizes it.
+#[map(name = "EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 24, 0);
+
+/// One slot per CPU (userspace sets `max_entries` to the number of possible
+/// CPUs), indexed by `bpf_get_smp_processor_id()`. A plain array, not a per-CPU
+/// one: per-CPU values are limited to 32 KiB and a record can be ~140 KiB.
+#[map(name = "SCRATCH")]
+pub static SCRATCH: Array<[u8; SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
+
+#[map(name = "COUNTERS")]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
+
+/// What an execve/execveat was asked to run, remembered from sys_enter until
+/// sys_exit so that a failure can be reported with its path and argv. LRU, so
+/// that entries orphaned by a thread's death never fill it.
+#[map(name = "INFLIGHT")]
+pub static INFLIGHT: LruHashMap<u64, Inflight> = LruHashMap::with_max_entries(16384, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Inflight {
+    pub filename: u64,
+    pub argv: u64,
+}
+
+#[inline(always)]
+pub fn count(c: Counter) {
+    if let Some(p) = COUNTERS.get_ptr_mut(c as u32) {
+        // SAFETY: the pointer is into this CPU's slot of a per-CPU array, valid
+        // for the program's run; programs on one CPU do not run concurrently.
+        unsafe { *p += 1 };
+    }
+}
+
+/// This CPU's scratch slot.
+#[inline(always)]
+pub fn scratch() -> Option<*mut u8> {
+    // SAFETY: the helper has no preconditions.
+    let cpu = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() };
+    SCRATCH.get_ptr_mut(cpu).map(|p| p.cast::<u8>())
+}

@@ -1,0 +1,192 @@
+//! Lossless text encoding of byte strings (argv, paths, comm, tty).
+//!
+//! What the kernel hands us are bytes, usually UTF-8 but not always. Logs must be
+//! JSON strings, and must round-trip exactly: a report or a cross-check that
+//! compares argv must see the bytes that ran. The encoding keeps valid UTF-8 as
+//! it is and writes each byte `b` that is not part of valid UTF-8 as the
+//! character `U+10FF00 + b` (the last 256 code points of Unicode's private use
+//! plane 16, which no real text uses). For the encoding to stay unambiguous,
+//! a genuine `U+10FFxx` character in the input is written byte-wise the same way
+//! (its four UTF-8 bytes become four escape characters), so decoding simply maps
+//! every `U+10FFxx` back to byte `xx`. Python's `surrogateescape` follows the
+//! same idea; surrogates themselves cannot appear in JSON produced by Rust.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// First code point of the escape block.
+const ESCAPE_BASE: u32 = 0x10FF00;
+
+/// Encodes `bytes` as a string that [`decode`] turns back into the same bytes.
+pub fn encode(bytes: &[u8]) -> String {
+    // Fast path: valid UTF-8 without any character from the escape block.
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        if !s.chars().any(is_escape) {
+            return s.to_owned();
+        }
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                push_valid(&mut out, s);
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                // SAFETY: `valid_up_to` guarantees the prefix is valid UTF-8.
+                push_valid(&mut out, unsafe { std::str::from_utf8_unchecked(valid) });
+                let bad = e.error_len().unwrap_or(after.len());
+                for &b in &after[..bad] {
+                    out.push(escape(b));
+                }
+                rest = &after[bad..];
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a string made by [`encode`] back into bytes.
+pub fn decode(s: &str) -> Vec<u8> {
+    if !s.chars().any(is_escape) {
+        return s.as_bytes().to_vec();
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        if is_escape(c) {
+            out.push((c as u32 - ESCAPE_BASE) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    out
+}
+
+fn push_valid(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if is_escape(c) {
+            let mut buf = [0u8; 4];
+            for &b in c.encode_utf8(&mut buf).as_bytes() {
+                out.push(escape(b));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+fn is_escape(c: char) -> bool {
+    (c as u32) >= ESCAPE_BASE && (c as u32) <= ESCAPE_BASE + 0xFF
+}
+
+fn escape(b: u8) -> char {
+    // SAFETY-free: U+10FF00..=U+10FFFF are all valid scalar values.
+    char::from_u32(ESCAPE_BASE + b as u32).expect("U+10FFxx is a valid char")
+}
+
+/// A byte string that serializes with [`encode`] and deserializes with [`decode`].
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Bytes {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Lossy text for display; use the shell quoting of the report for anything a
+    /// person must be able to retype.
+    pub fn to_string_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.0)
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(b: &[u8]) -> Self {
+        Self(b.to_vec())
+    }
+}
+impl From<Vec<u8>> for Bytes {
+    fn from(b: Vec<u8>) -> Self {
+        Self(b)
+    }
+}
+impl From<&str> for Bytes {
+    fn from(s: &str) -> Self {
+        Self(s.as_bytes().to_vec())
+    }
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.0))
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(v) if !v.chars().any(is_escape) => s.serialize_str(v),
+            _ => s.serialize_str(&encode(&self.0)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Self(decode(&s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn plain_text_is_unchanged() {
+        assert_eq!(encode(b"two words"), "two words");
+        assert_eq!(encode("héllo".as_bytes()), "héllo");
+    }
+
+    #[test]
+    fn invalid_bytes_are_escaped_and_restored() {
+        let raw = b"caf\xe9 \xff\x00end";
+        let enc = encode(raw);
+        assert!(enc.starts_with("caf"));
+        assert_eq!(enc.chars().filter(|&c| is_escape(c)).count(), 2);
+        assert_eq!(decode(&enc), raw);
+    }
+
+    #[test]
+    fn genuine_escape_block_chars_round_trip() {
+        let s = "a\u{10FF41}b";
+        let enc = encode(s.as_bytes());
+        assert_ne!(enc, s);
+        assert_eq!(decode(&enc), s.as_bytes());
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let b = Bytes(b"x\xc3\x28y".to_vec());
+        let j = serde_json::to_string(&b).unwrap();
+        let back: Bytes = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, b);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_round_trip(v in proptest::collection::vec(any::<u8>(), 0..256)) {
+            prop_assert_eq!(decode(&encode(&v)), v.clone());
+            let j = serde_json::to_string(&Bytes(v.clone())).unwrap();
+            let back: Bytes = serde_json::from_str(&j).unwrap();
+            prop_assert_eq!(back.0, v);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! tracer: who ran what on a multi-user Linux node, from login to logout.
+//!
+//! Data flows one way: kernel -> [`source`] -> [`event::Event`] -> sinks; the
+//! report reads the sinks' output (or raw audit logs through the same parser)
+//! back into `Event`s. `main.rs` only wires these together.
+
+pub mod bytes;
+pub mod event;
