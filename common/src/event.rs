@@ -25,8 +25,12 @@ pub const CWD_DEPTH: usize = 48;
 /// A power of two, so that masking with `ARGV_CAP - 1` bounds a length for the
 /// verifier.
 pub const ARGV_CAP: usize = 128 * 1024;
-/// Size of one per-CPU scratch slot: the largest record that can be built.
-pub const SCRATCH_SIZE: usize = size_of::<ExecEvent>() + EXE_MAX + CWD_MAX + ARGV_CAP;
+/// Size of one per-CPU scratch slot: the largest record that can be built,
+/// plus slack so that the verifier's (looser than real) bounds on the
+/// variable offsets of each segment still fall inside the slot.
+pub const SCRATCH_SIZE: usize =
+    size_of::<ExecEvent>() + EXE_MAX + CWD_MAX + ARGV_CAP + SCRATCH_SLACK;
+const SCRATCH_SLACK: usize = 2 * EXE_MAX + 2 * CWD_MAX;
 
 /// `ExecEvent::flags`: the argument area was longer than the capture limit.
 pub const FLAG_ARGV_TRUNCATED: u32 = 1 << 0;
@@ -122,7 +126,7 @@ const _: () = {
     assert!(offset_of!(ExecEvent, start_boottime) == 88);
     assert!(offset_of!(ExecEvent, comm) == 96);
     assert!(offset_of!(ExecEvent, tty) == 112);
-    assert!(size_of::<ExecEvent>() % 8 == 0);
+    assert!(size_of::<ExecEvent>().is_multiple_of(8));
     assert!(size_of::<ExitEvent>() == 72);
     assert!(offset_of!(ExitEvent, start_boottime) == 40);
     assert!(offset_of!(ExitEvent, comm) == 56);

@@ -28,7 +28,8 @@ impl EventKind {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
-    /// A record could not be written to the ring buffer (it was full): a lost event.
+    /// An exec or failed-exec record could not be written to the ring buffer (it
+    /// was full): a lost exec.
     RingbufFull = 0,
     /// Reading kernel or user memory failed while building a record; the record
     /// was still sent, with the affected field empty.
@@ -38,6 +39,8 @@ pub enum Counter {
     /// An in-flight exec could not be remembered (map full), so its failure
     /// would go unreported.
     InflightFull = 3,
+    /// An exit record could not be written to the ring buffer (it was full).
+    RingbufFullExit = 4,
 }
 
 /// Number of slots in `COUNTERS`.

@@ -19,7 +19,7 @@ use aya_ebpf::{
 use tracer_common::{
     event::{
         ExecEvent, ARGV_CAP, CWD_MAX, EXE_MAX, FLAG_ARGC_FROM_STACK, FLAG_ARGV_TRUNCATED,
-        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED,
+        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, SCRATCH_SIZE,
     },
     kind::{Counter, EventKind},
 };
@@ -30,8 +30,11 @@ use crate::{
 };
 
 const HDR: usize = core::mem::size_of::<ExecEvent>();
-/// Most arguments walked for a failed exec (whose argv is a user pointer array).
-const FAILED_ARGS_MAX: u32 = 256;
+/// Most arguments read for a failed exec (whose argv is a user pointer array
+/// that must be walked one pointer at a time; each step costs verifier
+/// states). A longer argv is flagged truncated, and `argc` is then a lower
+/// bound.
+const FAILED_ARGS_MAX: u32 = 64;
 /// Longest single argument copied for a failed exec.
 const FAILED_ARG_MAX: u32 = 4096;
 
@@ -39,8 +42,10 @@ const FAILED_ARG_MAX: u32 = 4096;
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     match try_exec(&ctx) {
         Ok(()) => 0,
-        Err(_) => {
+        Err(e) => {
             count(Counter::ReadError);
+            // Rare (no scratch slot): worth a line in tracer's own log.
+            aya_log_ebpf::warn!(&ctx, "sched_process_exec: record not built: {}", e);
             0
         }
     }
@@ -324,20 +329,22 @@ fn try_failed(call: Inflight, ret: i64) -> Result<(), i64> {
                     break;
                 }
                 argc += 1;
-                if used + FAILED_ARG_MAX > limit || used > ARGV_CAP as u32 - FAILED_ARG_MAX {
+                // Bound the absolute offset right where it is used, so the
+                // verifier sees `off + FAILED_ARG_MAX <= SCRATCH_SIZE`.
+                let off = argv_start + used as usize;
+                if used + FAILED_ARG_MAX > limit || off > SCRATCH_SIZE - FAILED_ARG_MAX as usize {
                     truncated = true;
-                    continue;
+                    break;
                 }
-                let used_b = used & (ARGV_CAP as u32 - 1);
                 let n = generated::bpf_probe_read_user_str(
-                    buf.add(argv_start + used_b as usize).cast(),
+                    buf.add(off).cast(),
                     FAILED_ARG_MAX,
                     p as *const _,
                 );
                 if n <= 0 {
                     break;
                 }
-                used = used_b + ((n as u32) & (FAILED_ARG_MAX * 2 - 1));
+                used += (n as u32) & (FAILED_ARG_MAX * 2 - 1);
             }
         }
         if truncated || argc == FAILED_ARGS_MAX {

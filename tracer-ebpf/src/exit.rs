@@ -68,7 +68,7 @@ fn try_exit() -> Result<(), i64> {
     };
     match EVENTS.output::<ExitEvent>(ev, flags as u64) {
         Ok(()) => count(Counter::Sent),
-        Err(_) => count(Counter::RingbufFull),
+        Err(_) => count(Counter::RingbufFullExit),
     }
     Ok(())
 }

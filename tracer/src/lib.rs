@@ -1,8 +1,13 @@
 //! tracer: who ran what on a multi-user Linux node, from login to logout.
 //!
-//! Data flows one way: kernel -> [`source`] -> [`event::Event`] -> sinks; the
+//! Data flows one way: kernel -> [`source`] -> [`event::Event`] -> [`sink`]; the
 //! report reads the sinks' output (or raw audit logs through the same parser)
 //! back into `Event`s. `main.rs` only wires these together.
 
 pub mod bytes;
+pub mod cli;
+pub mod cmd;
 pub mod event;
+pub mod run;
+pub mod sink;
+pub mod source;

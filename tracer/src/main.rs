@@ -1,1 +1,29 @@
-fn main() {}
+//! The `tracer` binary: parse arguments, set up logging, dispatch, map errors
+//! to exit codes. Everything else is in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracer::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp_millis()
+        .init();
+    let result = match cli.command {
+        Command::Run(args) => tracer::cmd::run::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tracer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

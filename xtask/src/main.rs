@@ -1,1 +1,107 @@
-fn main() {}
+//! Project tasks: `cargo xtask <task>`.
+//!
+//! - `build-ebpf`: build `tracer-ebpf` for `bpfel-unknown-none` and put the
+//!   object where the `tracer` build embeds it (`target/bpf/tracer.bpf.o`);
+//! - `build`: build-ebpf, then the release `tracer` binary;
+//! - `run`: build, then `tracer run ARGS...` as root;
+//! - `test`: build-ebpf, then every test of the workspace (privileged ones
+//!   included: run as root).
+
+mod ebpf;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the eBPF object (target/bpf/tracer.bpf.o).
+    BuildEbpf(ebpf::BuildArgs),
+    /// Build the eBPF object and the release tracer binary.
+    Build(ebpf::BuildArgs),
+    /// Build, then run `tracer run` with the given arguments.
+    Run {
+        #[command(flatten)]
+        build: ebpf::BuildArgs,
+        /// Arguments for `tracer run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build the eBPF object, then run all tests (as root: privileged tests
+    /// load programs and touch audit state).
+    Test {
+        #[command(flatten)]
+        build: ebpf::BuildArgs,
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.task {
+        Task::BuildEbpf(b) => ebpf::build(&root, &b).map(|_| ()),
+        Task::Build(b) => build_all(&root, &b).map(|_| ()),
+        Task::Run { build, args } => {
+            let bin = build_all(&root, &build)?;
+            let status = Command::new(&bin)
+                .arg("run")
+                .args(&args)
+                .status()
+                .with_context(|| format!("running {}", bin.display()))?;
+            if !status.success() {
+                bail!("tracer run exited with {status}");
+            }
+            Ok(())
+        }
+        Task::Test { build, args } => {
+            ebpf::build(&root, &build)?;
+            let status = host_cargo()
+                .current_dir(&root)
+                .args(["test", "--workspace"])
+                .args(&args)
+                .status()
+                .context("running cargo test")?;
+            if !status.success() {
+                bail!("cargo test failed ({status})");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn build_all(root: &Path, b: &ebpf::BuildArgs) -> Result<PathBuf> {
+    ebpf::build(root, b)?;
+    let status = host_cargo()
+        .current_dir(root)
+        .args(["build", "--release", "-p", "tracer"])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build failed ({status})");
+    }
+    Ok(root.join("target/release/tracer"))
+}
+
+/// The cargo that runs this xtask, for host builds.
+fn host_cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}

@@ -1,0 +1,23 @@
+//! Command-line types only (clap derive). Checked configuration is built from
+//! these in one step by each command's `cmd` module.
+
+pub mod run;
+
+use clap::{Parser, Subcommand};
+
+/// tracer: who ran what on this node, from login to logout.
+#[derive(Debug, Parser)]
+#[command(name = "tracer", version, about, long_about = None)]
+pub struct Cli {
+    /// More diagnostics on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Capture every exec on this node and write JSON lines.
+    Run(run::RunArgs),
+}

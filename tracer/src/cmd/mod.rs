@@ -1,0 +1,4 @@
+//! The edge of each command: build the checked configuration, run, and turn
+//! errors into `anyhow` with context for `main`.
+
+pub mod run;

@@ -1,0 +1,181 @@
+//! `tracer run`: start the capture backend, stream its events to the sink, stop
+//! cleanly on SIGINT/SIGTERM with every event read written out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::run::{BackendArg, RunArgs};
+use crate::event::{Event, Kind, Source, Timestamp};
+use crate::sink::{file::open_log, JsonLines};
+use crate::source::ebpf::{EbpfError, EbpfOptions, EbpfSource};
+use crate::source::procfs;
+
+/// The validated configuration of a run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub backend: BackendArg,
+    pub output: Option<PathBuf>,
+    pub ebpf: EbpfOptions,
+    pub proc_scan: bool,
+    pub host: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("--argv-limit {0}: must be between 1 and {max}", max = tracer_common::event::ARGV_CAP)]
+    ArgvLimit(u32),
+    #[error("--ring-size {0}: must be a power of two of at least 4096 bytes")]
+    RingSize(u32),
+    #[error("--poll-ms {0}: must be between 1 and 10000")]
+    Poll(u64),
+    #[error("eBPF backend: {0}")]
+    Ebpf(#[from] EbpfError),
+    #[error("the audit backend is not available in this build")]
+    AuditUnavailable,
+    #[error(transparent)]
+    LogFile(#[from] crate::sink::file::LogFileError),
+    #[error("writing events: {0}")]
+    Write(std::io::Error),
+    #[error("installing signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+impl RunConfig {
+    pub fn from_args(a: &RunArgs) -> Result<Self, RunError> {
+        if a.argv_limit == 0 || a.argv_limit as usize > tracer_common::event::ARGV_CAP {
+            return Err(RunError::ArgvLimit(a.argv_limit));
+        }
+        if !a.ring_size.is_power_of_two() || a.ring_size < 4096 {
+            return Err(RunError::RingSize(a.ring_size));
+        }
+        if a.poll_ms == 0 || a.poll_ms > 10_000 {
+            return Err(RunError::Poll(a.poll_ms));
+        }
+        Ok(Self {
+            backend: a.backend,
+            output: a.output.clone(),
+            ebpf: EbpfOptions {
+                argv_limit: a.argv_limit,
+                ring_bytes: a.ring_size,
+                poll: Duration::from_millis(a.poll_ms),
+            },
+            proc_scan: !a.no_proc_scan,
+            host: hostname(),
+        })
+    }
+}
+
+/// What a run did, for the caller's exit message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary {
+    pub written: u64,
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
+    let out: Box<dyn std::io::Write + Send> = match &cfg.output {
+        Some(p) => Box::new(open_log(p)?),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut sink = JsonLines::new(out);
+    let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
+
+    let mut src = match cfg.backend {
+        BackendArg::Ebpf => EbpfSource::start(cfg.ebpf, cfg.host.clone())?,
+        BackendArg::Auto => match EbpfSource::start(cfg.ebpf, cfg.host.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("eBPF backend unavailable ({e}); no fallback in this build");
+                return Err(RunError::AuditUnavailable);
+            }
+        },
+        BackendArg::Audit | BackendArg::Both => return Err(RunError::AuditUnavailable),
+    };
+    log::info!("eBPF programs attached; writing events");
+    let mut start = Event::new(
+        Kind::Tracer,
+        Source::Tracer,
+        Timestamp::now(),
+        cfg.host.clone(),
+    );
+    start.detail = Some(
+        serde_json::json!({"status": "start", "backend": "ebpf", "version": env!("CARGO_PKG_VERSION")}),
+    );
+    sink.write(&start).map_err(RunError::Write)?;
+    if cfg.proc_scan {
+        for e in procfs::scan(&cfg.host) {
+            sink.write(&e).map_err(RunError::Write)?;
+        }
+    }
+    sink.flush().map_err(RunError::Write)?;
+
+    let mut batch = Vec::with_capacity(1024);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = src.wait(cfg.ebpf.poll) => {
+                src.drain(&mut batch);
+                write_batch(&mut sink, &mut batch)?;
+            }
+            _ = tick.tick() => {
+                if let Some(l) = src.losses() {
+                    log::warn!("lost {} events: {}", l.count.unwrap_or(0), l.cause.as_deref().unwrap_or(""));
+                    batch.push(l);
+                    write_batch(&mut sink, &mut batch)?;
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    // Everything the kernel wrote before the signal is read out.
+    src.drain(&mut batch);
+    if let Some(l) = src.losses() {
+        batch.push(l);
+    }
+    let mut stop = Event::new(
+        Kind::Tracer,
+        Source::Tracer,
+        Timestamp::now(),
+        cfg.host.clone(),
+    );
+    let t = src.counter_totals();
+    stop.detail = Some(serde_json::json!({
+        "status": "stop",
+        "sent": t.sent,
+        "lost_exec": t.ringbuf_full,
+        "lost_exit": t.ringbuf_full_exit,
+        "read_errors": t.read_errors,
+    }));
+    batch.push(stop);
+    write_batch(&mut sink, &mut batch)?;
+    Ok(Summary {
+        written: sink.written(),
+    })
+}
+
+fn write_batch(sink: &mut JsonLines, batch: &mut Vec<Event>) -> Result<(), RunError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    for e in batch.drain(..) {
+        sink.write(&e).map_err(RunError::Write)?;
+    }
+    sink.flush().map_err(RunError::Write)
+}
+
+/// This node's host name, as `uname -n` gives it.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

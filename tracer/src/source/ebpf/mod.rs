@@ -1,0 +1,271 @@
+//! The eBPF source: loads tracer's programs with the running kernel's offsets,
+//! attaches them, and turns ring-buffer records into [`Event`]s.
+//!
+//! Neighbours: `btf`/`tracefs`/`offsets` find what the programs need to know
+//! about this kernel; `decode` turns bytes into events; `counters` reads the
+//! programs' per-CPU counters (losses).
+
+pub mod btf;
+pub mod counters;
+pub mod decode;
+pub mod offsets;
+pub mod tracefs;
+
+use std::time::Duration;
+
+use aya::{
+    maps::{MapData, RingBuf},
+    programs::TracePoint,
+    Ebpf, EbpfLoader,
+};
+use tokio::io::unix::AsyncFd;
+use tracer_common::{
+    config::{Config, DEFAULT_ARGV_LIMIT},
+    event::ARGV_CAP,
+    maps, CONFIG_GLOBAL,
+};
+
+use crate::event::Event;
+use decode::Decoder;
+
+/// The programs and the tracepoints they attach to, in attach order: the
+/// sys_enter hooks first so that no exec can fail unseen between attachments.
+pub const PROGRAMS: &[(&str, &str, &str)] = &[
+    ("sys_enter_execve", "syscalls", "sys_enter_execve"),
+    ("sys_enter_execveat", "syscalls", "sys_enter_execveat"),
+    ("sys_exit_execve", "syscalls", "sys_exit_execve"),
+    ("sys_exit_execveat", "syscalls", "sys_exit_execveat"),
+    ("sched_process_exec", "sched", "sched_process_exec"),
+    ("sched_process_exit", "sched", "sched_process_exit"),
+];
+
+/// Set to refuse loading, as a kernel without eBPF would (tests, and sites that
+/// want to force the audit fallback).
+pub const DISABLE_ENV: &str = "TRACER_DISABLE_EBPF";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    #[error("this tracer binary was built without its eBPF object (run `cargo xtask build-ebpf` before `cargo build`); use `--backend audit`")]
+    NotBuilt,
+    #[error("eBPF disabled by {DISABLE_ENV} in the environment")]
+    Disabled,
+    #[error("argv limit {0} bytes is out of range (1..={ARGV_CAP})")]
+    ArgvLimit(u32),
+    #[error("ring buffer size {0} bytes must be a power of two and at least 4096 bytes")]
+    RingSize(u32),
+    #[error(transparent)]
+    Btf(#[from] btf::BtfError),
+    #[error(transparent)]
+    Tracefs(#[from] tracefs::TracefsError),
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("program {name}: {source}")]
+    Program {
+        name: &'static str,
+        source: aya::programs::ProgramError,
+    },
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What can be tuned about the eBPF source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EbpfOptions {
+    /// Most argv bytes captured per exec.
+    pub argv_limit: u32,
+    /// Ring buffer size in bytes (power of two).
+    pub ring_bytes: u32,
+    /// How often the reader drains the ring buffer without being woken.
+    pub poll: Duration,
+}
+
+impl Default for EbpfOptions {
+    fn default() -> Self {
+        Self {
+            argv_limit: DEFAULT_ARGV_LIMIT,
+            ring_bytes: 32 << 20,
+            poll: Duration::from_millis(50),
+        }
+    }
+}
+
+#[cfg(tracer_ebpf_embedded)]
+fn object() -> Option<&'static [u8]> {
+    Some(aya::include_bytes_aligned!(env!("TRACER_EBPF_OBJECT_PATH")))
+}
+
+#[cfg(not(tracer_ebpf_embedded))]
+fn object() -> Option<&'static [u8]> {
+    None
+}
+
+/// Whether this binary carries the eBPF object.
+pub fn available() -> bool {
+    object().is_some()
+}
+
+/// A loaded and attached set of programs and the reader of their ring buffer.
+pub struct EbpfSource {
+    // Keeps programs attached and maps alive; dropped last.
+    _bpf: Ebpf,
+    ring: AsyncFd<RingBuf<MapData>>,
+    logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    counters: counters::Counters,
+    decoder: Decoder,
+    decode_errors: u64,
+}
+
+impl EbpfSource {
+    /// Loads, configures and attaches the programs. Must run inside a tokio
+    /// runtime (the ring buffer is registered with its reactor).
+    pub fn start(opts: EbpfOptions, host: String) -> Result<Self, EbpfError> {
+        if std::env::var_os(DISABLE_ENV).is_some() {
+            return Err(EbpfError::Disabled);
+        }
+        let obj = object().ok_or(EbpfError::NotBuilt)?;
+        if opts.argv_limit == 0 || opts.argv_limit as usize > ARGV_CAP {
+            return Err(EbpfError::ArgvLimit(opts.argv_limit));
+        }
+        if !opts.ring_bytes.is_power_of_two() || opts.ring_bytes < 4096 {
+            return Err(EbpfError::RingSize(opts.ring_bytes));
+        }
+        let btf = btf::Btf::from_sys()?;
+        let config = Config {
+            argv_limit: opts.argv_limit,
+            // Wake the reader early only when a quarter of the ring is pending;
+            // otherwise the timed poll picks records up.
+            wakeup_bytes: opts.ring_bytes / 4,
+            offsets: offsets::kernel_offsets(&btf)?,
+            tp: offsets::tracepoint_offsets()?,
+        };
+        let cpus =
+            aya::util::nr_cpus().map_err(|(what, e)| EbpfError::Other(format!("{what}: {e}")))?;
+        raise_memlock_limit();
+        let mut bpf = EbpfLoader::new()
+            .override_global(CONFIG_GLOBAL, &config, true)
+            .map_max_entries(maps::SCRATCH, cpus as u32)
+            .map_max_entries(maps::EVENTS, opts.ring_bytes)
+            .load(obj)?;
+        let logger = match aya_log::EbpfLogger::init(&mut bpf) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::warn!("eBPF program log unavailable: {e}");
+                None
+            }
+        };
+        for &(name, category, tp) in PROGRAMS {
+            let prog: &mut TracePoint = bpf
+                .program_mut(name)
+                .ok_or_else(|| EbpfError::Other(format!("program {name} missing from object")))?
+                .try_into()
+                .map_err(|source| EbpfError::Program { name, source })?;
+            prog.load()
+                .map_err(|source| EbpfError::Program { name, source })?;
+            prog.attach(category, tp)
+                .map_err(|source| EbpfError::Program { name, source })?;
+        }
+        let ring = RingBuf::try_from(
+            bpf.take_map(maps::EVENTS)
+                .ok_or_else(|| EbpfError::Other("map EVENTS missing".into()))?,
+        )
+        .map_err(|source| EbpfError::Map {
+            name: "EVENTS",
+            source,
+        })?;
+        let counters = counters::Counters::new(
+            bpf.take_map(maps::COUNTERS)
+                .ok_or_else(|| EbpfError::Other("map COUNTERS missing".into()))?,
+        )?;
+        // SAFETY: the RingBuf owns its map fd for as long as the AsyncFd owns the
+        // RingBuf, and `as_raw_fd` always returns that same fd.
+        let ring = unsafe { AsyncFd::register(ring) }
+            .map_err(|e| EbpfError::Other(format!("epoll on ring buffer: {e}")))?;
+        Ok(Self {
+            _bpf: bpf,
+            ring,
+            logger,
+            counters,
+            decoder: Decoder {
+                host,
+                boot_to_wall_ns: boot_to_wall_ns(),
+            },
+            decode_errors: 0,
+        })
+    }
+
+    /// Waits until the ring buffer signals data (the programs wake us when it
+    /// is a quarter full) or `poll` elapses, whichever is first.
+    pub async fn wait(&mut self, poll: Duration) {
+        if let Ok(Ok(mut guard)) = tokio::time::timeout(poll, self.ring.readable_mut()).await {
+            guard.clear_ready();
+        }
+    }
+
+    /// Moves every pending record into `out`. Returns how many were read.
+    pub fn drain(&mut self, out: &mut Vec<Event>) -> usize {
+        self.decoder.boot_to_wall_ns = boot_to_wall_ns();
+        let ring = self.ring.get_mut();
+        let mut n = 0;
+        while let Some(item) = ring.next() {
+            n += 1;
+            match self.decoder.decode(&item) {
+                Ok(e) => out.push(e),
+                Err(e) => {
+                    self.decode_errors += 1;
+                    log::warn!("dropping undecodable ring-buffer record: {e}");
+                }
+            }
+        }
+        if let Some(l) = self.logger.as_mut() {
+            l.flush();
+        }
+        n
+    }
+
+    /// A `loss` record when the programs counted new losses since the last
+    /// call.
+    pub fn losses(&mut self) -> Option<Event> {
+        self.counters.loss_event(&self.decoder.host)
+    }
+
+    /// Totals of the programs' counters (for status and benchmarks).
+    pub fn counter_totals(&self) -> counters::Totals {
+        self.counters.totals()
+    }
+}
+
+/// `CLOCK_REALTIME - CLOCK_BOOTTIME`, in ns: adds to a `bpf_ktime_get_boot_ns`
+/// stamp to give wall-clock time.
+pub fn boot_to_wall_ns() -> i64 {
+    fn now(clock: libc::clockid_t) -> i64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid out-pointer; both clocks exist on Linux.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    }
+    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_BOOTTIME)
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; raise it so that
+/// they load there too. Harmless on newer kernels.
+fn raise_memlock_limit() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `rlim` is a valid pointer to an initialised struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) } != 0 {
+        log::debug!(
+            "could not raise RLIMIT_MEMLOCK: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}

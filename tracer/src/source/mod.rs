@@ -1,0 +1,4 @@
+//! Where events come from: the eBPF programs, the audit subsystem, `/proc`.
+
+pub mod ebpf;
+pub mod procfs;

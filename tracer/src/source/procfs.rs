@@ -1,0 +1,175 @@
+//! The processes that were alive before tracer started, from `/proc`.
+//!
+//! Their execs happened before the programs were attached, so tracer emits one
+//! `process` record per running process, with the same attribution fields as
+//! an exec (auid and ses from `/proc/<pid>/loginuid` and `sessionid`). The scan
+//! runs *after* attaching, so a process is either in the scan or its exec is
+//! captured (or both); never neither.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::bytes::Bytes;
+use crate::event::{Event, Kind, Source, Timestamp, UNSET};
+use crate::source::ebpf::decode::split_args;
+
+/// Scans `/proc` and returns a `process` record for each process still there.
+pub fn scan(host: &str) -> Vec<Event> {
+    scan_root(Path::new("/proc"), host)
+}
+
+pub fn scan_root(root: &Path, host: &str) -> Vec<Event> {
+    let Ok(dir) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = std::str::from_utf8(name.as_bytes())
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process may exit mid-scan; whatever could be read is kept.
+        if let Some(e) = read_process(&entry.path(), pid, host, now) {
+            out.push(e);
+        }
+    }
+    out.sort_by_key(|e| e.pid);
+    out
+}
+
+/// Reads one `/proc/<pid>` directory. `None` when the process is gone or is a
+/// kernel thread (no command line, no exe).
+pub fn read_process(dir: &Path, pid: u32, host: &str, now: Timestamp) -> Option<Event> {
+    let status = fs::read_to_string(dir.join("status")).ok()?;
+    let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
+    let exe = fs::read_link(dir.join("exe")).ok();
+    if cmdline.is_empty() && exe.is_none() {
+        return None;
+    }
+    let mut e = Event::new(Kind::Process, Source::Proc, now, host);
+    e.pid = Some(pid);
+    let ids = |key: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let uids = ids("Uid:");
+    let gids = ids("Gid:");
+    e.uid = uids.first().copied();
+    e.euid = uids.get(1).copied();
+    e.gid = gids.first().copied();
+    e.egid = gids.get(1).copied();
+    e.ppid = ids("PPid:").first().copied();
+    let num = |f: &str| -> Option<u32> {
+        fs::read_to_string(dir.join(f))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .map(|v| if v < 0 { UNSET } else { v as u32 })
+    };
+    e.auid = num("loginuid");
+    e.ses = num("sessionid");
+    e.comm = fs::read(dir.join("comm"))
+        .ok()
+        .map(|c| Bytes(c.strip_suffix(b"\n").unwrap_or(&c).to_vec()));
+    e.exe = exe.map(|p| Bytes(p.as_os_str().as_bytes().to_vec()));
+    e.cwd = fs::read_link(dir.join("cwd"))
+        .ok()
+        .map(|p| Bytes(p.as_os_str().as_bytes().to_vec()));
+    let argv = split_args(&cmdline);
+    e.argc = Some(argv.len() as u32);
+    e.argv = Some(argv);
+    if let Ok(stat) = fs::read_to_string(dir.join("stat")) {
+        let (tty_nr, start) = stat_fields(&stat);
+        e.tty = Some(tty_from_nr(tty_nr));
+        e.start_boottime = start.map(|ticks| ticks * (1_000_000_000 / clock_ticks()));
+    }
+    e.cgroup = fs::read_to_string(dir.join("cgroup")).ok().and_then(|c| {
+        c.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .map(|p| p.to_string())
+    });
+    Some(e)
+}
+
+/// (tty_nr, starttime in clock ticks) from `/proc/<pid>/stat`. The comm field
+/// may hold spaces and parentheses, so fields are counted after the last `)`.
+pub fn stat_fields(stat: &str) -> (u32, Option<u64>) {
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state(3) ppid(4) pgrp(5) session(6) tty_nr(7) ... starttime(22).
+    let tty = f.get(4).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let start = f.get(19).and_then(|v| v.parse().ok());
+    (tty, start)
+}
+
+/// The ppid from `/proc/<pid>/stat` (field 4).
+pub fn stat_ppid(stat: &str) -> Option<u32> {
+    let rest = stat.rsplit_once(')').map(|(_, r)| r)?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A tty name from `tty_nr` (major 136-143: `pts/N`; major 4: `ttyN`).
+pub fn tty_from_nr(nr: u32) -> String {
+    let major = (nr >> 8) & 0xfff;
+    let minor = (nr & 0xff) | ((nr >> 12) & 0xfff00);
+    match major {
+        0 => String::new(),
+        136..=143 => format!("pts/{}", (major - 136) * 256 + minor),
+        4 if minor < 64 => format!("tty{minor}"),
+        4 => format!("ttyS{}", minor - 64),
+        _ => format!("{major}:{minor}"),
+    }
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_hostile_comm() {
+        let stat = "42 (a) b (c)) S 1 42 42 34817 42 4194304 0 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        let (tty, start) = stat_fields(stat);
+        assert_eq!(tty, 34817);
+        assert_eq!(start, Some(12345));
+        assert_eq!(stat_ppid(stat), Some(1));
+        assert_eq!(tty_from_nr(34817), "pts/1");
+    }
+
+    #[test]
+    fn scans_this_process() {
+        let me = std::process::id();
+        let e = read_process(Path::new(&format!("/proc/{me}")), me, "h", Timestamp(0)).unwrap();
+        assert_eq!(e.kind, Kind::Process);
+        let loginuid: i64 = fs::read_to_string("/proc/self/loginuid")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            e.auid,
+            Some(if loginuid < 0 { UNSET } else { loginuid as u32 })
+        );
+        assert!(!e.argv.unwrap().is_empty());
+    }
+}
