@@ -116,7 +116,10 @@ pub fn build(root: &Path, args: &BuildArgs) -> Result<PathBuf> {
     clean_env(&mut cmd);
     cmd.current_dir(&crate_dir)
         .args(["--release", "--target", TARGET])
-        .env("CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER", "bpf-linker")
+        .env(
+            "CARGO_TARGET_BPFEL_UNKNOWN_NONE_LINKER",
+            which("bpf-linker").expect("probed above"),
+        )
         .env(
             "CARGO_ENCODED_RUSTFLAGS",
             "-Cdebuginfo=2\x1f-Clink-arg=--btf",
@@ -165,9 +168,17 @@ fn clean_env(cmd: &mut Command) {
     }
 }
 
+/// Finds `name` on PATH, or in cargo's bin directory (where `cargo install`
+/// puts bpf-linker, and which a fresh root shell does not have on PATH).
 fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(h) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(h).join("bin"));
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(h).join(".cargo/bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }

@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,20 @@ pub enum LogFileError {
     Open { path: String, source: io::Error },
 }
 
+/// Opens (creating it and its directory, mode 0750, if needed) the log file.
 pub fn open_log(path: &Path) -> Result<File, LogFileError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(|source| LogFileError::Open {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+        }
+    }
     OpenOptions::new()
         .append(true)
         .create(true)

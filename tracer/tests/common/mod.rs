@@ -1,0 +1,189 @@
+//! Shared support for tracer's integration tests.
+//!
+//! Privileged tests touch global kernel state (BPF programs, tracefs, audit
+//! rules, the audit daemon pid, users, sshd), so every one of them holds
+//! [`global_lock`] for its whole run: an exclusive `flock` shared by all test
+//! binaries, not just the threads of one. They also fail, never skip, when not
+//! run as root: in CI a skipped privileged test would hide a regression.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const LOCK_PATH: &str = "/run/lock/tracer-global-test.lock";
+
+/// Exclusive lock over global kernel state, held until dropped.
+pub struct GlobalLock(File);
+
+pub fn global_lock() -> GlobalLock {
+    require_root();
+    let _ = std::fs::create_dir_all("/run/lock");
+    let f = File::options()
+        .create(true)
+        .append(true)
+        .open(LOCK_PATH)
+        .unwrap_or_else(|e| panic!("opening {LOCK_PATH}: {e}"));
+    // SAFETY: `f` is an open file descriptor for the duration of the call.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock {LOCK_PATH}: {}", std::io::Error::last_os_error());
+    GlobalLock(f)
+}
+
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "this privileged test must run as root (it loads eBPF programs / changes audit state); \
+         it fails rather than skips so that CI cannot pass without running it"
+    );
+}
+
+pub fn tracer_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tracer")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A running `tracer run --output FILE`.
+pub struct Tracer {
+    child: Option<Child>,
+    pub output: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tracer {
+    /// Starts tracer and waits until it has written its start record (the
+    /// programs are attached from then on).
+    pub fn start(extra: &[&str]) -> Tracer {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("events.jsonl");
+        let child = Command::new(tracer_bin())
+            .arg("run")
+            .arg("--output")
+            .arg(&output)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning tracer");
+        let mut t = Tracer {
+            child: Some(child),
+            output,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if t.lines().iter().any(|l| l["type"] == "tracer" && l["detail"]["status"] == "start") {
+                return t;
+            }
+            if let Some(status) = t.child.as_mut().unwrap().try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                t.child.as_mut().unwrap().stderr.take().unwrap().read_to_string(&mut err).ok();
+                panic!("tracer exited early ({status}): {err}");
+            }
+            assert!(Instant::now() < deadline, "tracer did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The records written so far (complete lines only).
+    pub fn lines(&self) -> Vec<Value> {
+        read_jsonl(&self.output)
+    }
+
+    /// SIGINT, wait (bounded), and return every record written.
+    pub fn stop(mut self) -> Vec<Value> {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: kill with a pid we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("tracer did not stop within 20 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "tracer exited with {status}");
+        let lines = self.lines();
+        assert!(
+            lines.iter().any(|l| l["type"] == "tracer" && l["detail"]["status"] == "stop"),
+            "no stop record: tracer did not shut down cleanly"
+        );
+        lines
+    }
+}
+
+impl Drop for Tracer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    let Ok(f) = File::open(path) else {
+        return Vec::new();
+    };
+    BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect()
+}
+
+/// Compiles the storm generator and its tiny static target (tests/storm/*.c)
+/// into `dir`; returns (storm, tiny).
+pub fn build_storm(dir: &Path) -> (PathBuf, PathBuf) {
+    let src = workspace_root().join("tests/storm");
+    let storm = dir.join("storm");
+    let tiny = dir.join("tiny");
+    for (out, file, extra) in [(&storm, "storm.c", vec![]), (&tiny, "tiny.c", vec!["-static"])] {
+        let st = Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(out)
+            .args(&extra)
+            .arg(src.join(file))
+            .status()
+            .expect("running cc (install build-essential)");
+        assert!(st.success(), "compiling {file} failed");
+    }
+    (storm, tiny)
+}
+
+/// Events of one kind whose argv contains `marker`.
+pub fn with_marker<'a>(lines: &'a [Value], kind: &str, marker: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == kind)
+        .filter(|l| {
+            l["argv"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.contains(marker))))
+        })
+        .collect()
+}
+
+pub fn proc_u32(pid: u32, file: &str) -> u32 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .unwrap()
+        .trim()
+        .parse::<i64>()
+        .map(|v| v as u32)
+        .unwrap()
+}

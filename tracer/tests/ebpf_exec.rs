@@ -1,0 +1,283 @@
+//! Privileged: the eBPF backend on the real kernel. Each test loads tracer's
+//! programs, runs real commands, and compares what was logged with the truth
+//! (`/proc`, the commands' own view of their ids, exec counts).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn argv_of(e: &Value) -> Vec<String> {
+    e["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The issue's acceptance scenario: a process that set its own loginuid execs
+/// `/bin/echo 'two words' '' "$(printf 'a\nb')"`; the exec event carries exactly
+/// those four strings and that process's auid and ses.
+#[test]
+fn exec_argv_and_attribution_match_the_process() {
+    let _g = global_lock();
+    let t = Tracer::start(&["--no-proc-scan"]);
+    let script = r#"echo 4242 > /proc/self/loginuid || exit 9
+read l < /proc/self/loginuid; read s < /proc/self/sessionid
+echo "$$ $l $s"
+exec /bin/echo 'two words' '' "$(printf 'a\nb')""#;
+    let out = Command::new("/bin/sh").args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "helper failed: {out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let first: Vec<u32> = stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let (pid, auid, ses) = (first[0], first[1], first[2]);
+    assert_eq!(auid, 4242);
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = t.stop();
+    let ev = lines
+        .iter()
+        .find(|l| l["type"] == "exec" && l["pid"] == pid && l["exe"] == "/bin/echo")
+        .unwrap_or_else(|| panic!("no exec event for pid {pid} /bin/echo"));
+    assert_eq!(argv_of(ev), vec!["/bin/echo", "two words", "", "a\nb"]);
+    assert_eq!(ev["auid"], auid);
+    assert_eq!(ev["ses"], ses);
+    assert_eq!(ev["argc"], 4);
+    assert_eq!(ev["ret"], 0);
+    assert_eq!(ev["source"], "ebpf");
+    for key in [
+        "time", "host", "pid", "ppid", "uid", "euid", "gid", "auid", "ses", "tty", "comm", "exe",
+        "argv", "cwd", "ret",
+    ] {
+        assert!(ev.get(key).is_some(), "exec event lacks `{key}`: {ev}");
+    }
+    // The exit of that process is seen too.
+    assert!(lines.iter().any(|l| l["type"] == "exit" && l["pid"] == pid && l["exit_code"] == 0));
+}
+
+#[test]
+fn failed_exec_is_reported_with_the_path_tried() {
+    let _g = global_lock();
+    let t = Tracer::start(&["--no-proc-scan"]);
+    let missing = "/nonexistent/tracer-test-missing-binary";
+    let err = Command::new(missing).arg("some-arg").status().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = t.stop();
+    let ev = lines
+        .iter()
+        .find(|l| l["type"] == "exec_failed" && l["exe"] == missing)
+        .expect("no exec_failed event for the missing path");
+    assert_eq!(ev["ret"], -libc::ENOENT);
+    assert_eq!(argv_of(ev), vec![missing, "some-arg"]);
+    // std spawns a child that tries the exec; its parent is this test.
+    assert_eq!(ev["ppid"], std::process::id());
+}
+
+/// auid, ses and ppid read by the program agree with `/proc` for a live process.
+#[test]
+fn ids_agree_with_proc() {
+    let _g = global_lock();
+    let t = Tracer::start(&["--no-proc-scan"]);
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "echo 777 > /proc/self/loginuid && exec /bin/sleep 30.000777"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait for the exec of sleep to have happened.
+    let mut found = None;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(50));
+        let lines = t.lines();
+        if let Some(e) = with_marker(&lines, "exec", "30.000777")
+            .into_iter()
+            .find(|e| e["exe"] == "/bin/sleep")
+        {
+            found = Some((*e).clone());
+            break;
+        }
+    }
+    let ev = found.expect("no exec event for the sleep");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: u32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let starttime: u64 =
+        stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap();
+    assert_eq!(ev["pid"], pid);
+    assert_eq!(ev["auid"], proc_u32(pid, "loginuid"));
+    assert_eq!(ev["auid"], 777);
+    assert_eq!(ev["ses"], proc_u32(pid, "sessionid"));
+    assert_eq!(ev["ppid"], ppid);
+    assert_eq!(ev["ppid"], std::process::id());
+    // start_boottime is in ns; /proc's starttime in clock ticks (100 Hz).
+    let ticks = ev["start_boottime"].as_u64().unwrap() / 10_000_000;
+    assert!(ticks.abs_diff(starttime) <= 1, "start time {ticks} vs /proc {starttime}");
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(ev["cwd"], cwd.to_str().unwrap());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    t.stop();
+}
+
+/// Bytes that are not UTF-8 survive the JSON log exactly (see tracer::bytes).
+#[test]
+fn non_utf8_argv_round_trips() {
+    let _g = global_lock();
+    use std::os::unix::ffi::OsStrExt;
+    let t = Tracer::start(&["--no-proc-scan"]);
+    let raw: &[u8] = b"tracer-bytes-\xff\xfe-\xc3\x28-end";
+    let st = Command::new("/bin/true")
+        .arg(std::ffi::OsStr::from_bytes(raw))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = t.stop();
+    let events: Vec<tracer::event::Event> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_value(l.clone()).ok())
+        .collect();
+    let ev = events
+        .iter()
+        .find(|e| {
+            e.argv
+                .as_ref()
+                .is_some_and(|a| a.len() == 2 && a[1].as_slice().starts_with(b"tracer-bytes-"))
+        })
+        .expect("no exec event with the non-UTF-8 argument");
+    assert_eq!(ev.argv.as_ref().unwrap()[1].as_slice(), raw);
+}
+
+/// argv beyond the capture limit: `truncated`, with the true argc and size.
+#[test]
+fn argv_beyond_the_limit_is_truncated_with_true_counts() {
+    let _g = global_lock();
+    let t = Tracer::start(&["--no-proc-scan", "--argv-limit", "4096"]);
+    let big = "x".repeat(1000);
+    let args: Vec<String> = (0..10).map(|i| format!("tracer-trunc-{i}-{big}")).collect();
+    let st = Command::new("/bin/true").args(&args).status().unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = t.stop();
+    let ev = with_marker(&lines, "exec", "tracer-trunc-0-")
+        .into_iter()
+        .next()
+        .expect("no exec event for the long argv");
+    assert_eq!(ev["truncated"], true);
+    assert_eq!(ev["argc"], 11);
+    let real: usize = "/bin/true".len() + 1 + args.iter().map(|a| a.len() + 1).sum::<usize>();
+    assert_eq!(ev["args_size"], real as u64);
+    let captured: usize = argv_of(ev).iter().map(|a| a.len() + 1).sum();
+    assert!(captured <= 4096 + 1, "captured {captured} bytes over a 4096 limit");
+    assert!(argv_of(ev).len() < 11);
+}
+
+/// Processes alive before tracer started are reported from /proc with their
+/// attribution.
+#[test]
+fn processes_alive_before_start_are_reported() {
+    let _g = global_lock();
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "echo 4343 > /proc/self/loginuid && exec /bin/sleep 30.004343"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Tracer::start(&[]);
+    let lines = t.stop();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ev = with_marker(&lines, "process", "30.004343")
+        .into_iter()
+        .next()
+        .expect("no process record for the sleep started before tracer");
+    assert_eq!(ev["auid"], 4343);
+    assert_eq!(ev["pid"], child.id());
+    assert_eq!(ev["source"], "proc");
+}
+
+/// An exec storm: exec events plus counted losses equal the execs made.
+#[test]
+fn storm_events_plus_losses_equal_execs() {
+    let _g = global_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let (storm, tiny) = build_storm(dir.path());
+    let t = Tracer::start(&["--no-proc-scan"]);
+    let out = Command::new(&storm)
+        .args(["-w", "2", "-d", "5"])
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let summary = String::from_utf8(out.stdout).unwrap();
+    let made: u64 = summary
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("execs="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = t.stop();
+    let tiny = tiny.to_str().unwrap();
+    let seen = lines
+        .iter()
+        .filter(|l| l["type"] == "exec" && l["exe"] == tiny)
+        .count() as u64;
+    let lost: u64 = lines
+        .iter()
+        .filter(|l| l["type"] == "loss")
+        .map(|l| l["detail"]["exec"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(made > 1000, "the storm made only {made} execs: {summary}");
+    assert!(seen <= made, "more events ({seen}) than execs ({made})");
+    assert!(
+        seen + lost >= made,
+        "uncounted loss: {made} execs, {seen} events, {lost} counted losses"
+    );
+    if lost == 0 {
+        assert_eq!(seen, made);
+    }
+}
+
+/// Refusing eBPF (as a kernel without it would) is a clear error for
+/// `--backend ebpf`.
+#[test]
+fn ebpf_refused_is_a_clear_error() {
+    let _g = global_lock();
+    let out = Command::new(tracer_bin())
+        .args(["run", "--backend", "ebpf"])
+        .env("TRACER_DISABLE_EBPF", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("eBPF disabled by TRACER_DISABLE_EBPF"), "{err}");
+}
+
+/// With tracefs unmounted, tracer mounts it at /sys/kernel/tracing.
+#[test]
+fn tracefs_is_mounted_when_missing() {
+    let _g = global_lock();
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/tracing"))
+    };
+    if mounted() {
+        let st = Command::new("umount").arg("/sys/kernel/tracing").status().unwrap();
+        assert!(st.success(), "could not unmount tracefs to set up the test");
+    }
+    assert!(!mounted());
+    let t = Tracer::start(&["--no-proc-scan"]);
+    assert!(mounted(), "tracer did not mount tracefs");
+    t.stop();
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what tracer needs on Debian 12 (bookworm), as root. Idempotent, and
+# fast when everything is already there.
+#
+#   xtask/setup.sh          build and run: host toolchain + the eBPF toolchain
+#   xtask/setup.sh test     also what the tests use: auditd, openssh-server,
+#                           sudo, rsyslog (started only by the tests themselves)
+#
+# The eBPF toolchain is the "debian route" of `cargo xtask build-ebpf`:
+# Debian's rustc-web (LLVM 22) with its prebuilt `core` for bpfel-unknown-none,
+# and bpf-linker built against the same LLVM. Machines with a rustup nightly
+# that has rust-src need none of it (the "upstream route").
+set -euo pipefail
+
+profile=${1:-build}
+case "$profile" in build|test) ;; *) echo "usage: $0 [build|test]" >&2; exit 2 ;; esac
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages)" >&2
+  exit 1
+fi
+
+pkgs=(build-essential pkg-config ca-certificates rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22-dev zlib1g-dev libzstd-dev)
+if [ "$profile" = test ]; then
+  pkgs+=(auditd openssh-server openssh-client sudo rsyslog systemd bpftool passwd procps util-linux)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A cargo for host builds: rustup's if present, else Debian's cargo-web.
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+command -v cargo >/dev/null || { echo "setup.sh: no cargo after installing cargo-web" >&2; exit 1; }
+
+# bpf-linker, built against Debian's LLVM 22.
+want=0.13.0
+have=$(bpf-linker --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "setup.sh: building bpf-linker $want against LLVM 22 (a few minutes, once)"
+  LLVM_PREFIX=/usr/lib/llvm-22 cargo install --quiet --locked bpf-linker --version "$want" \
+    --no-default-features --features llvm-22
+fi
+echo "setup.sh: ready ($profile)"
