@@ -214,6 +214,14 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
 
+    /// How an exec came to run as another identity than the login user's:
+    /// `sudo`, `su`, `setuid` (uid or euid differs from auid), or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// Batch job id (Slurm), from the cgroup path (`.../job_<id>/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+
     // --- loss ---
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
@@ -280,6 +288,8 @@ impl Event {
             start_boottime: None,
             exit_code: None,
             signal: None,
+            via: None,
+            job: None,
             count: None,
             cause: None,
             from: None,

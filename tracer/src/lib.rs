@@ -9,5 +9,6 @@ pub mod cli;
 pub mod cmd;
 pub mod event;
 pub mod run;
+pub mod session;
 pub mod sink;
 pub mod source;

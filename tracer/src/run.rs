@@ -8,7 +8,9 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::run::{BackendArg, RunArgs};
 use crate::event::{Event, Kind, Source, Timestamp};
+use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
 use crate::sink::{file::open_log, JsonLines};
+use crate::source::cgroup::{self, CgroupPaths};
 use crate::source::ebpf::{EbpfError, EbpfOptions, EbpfSource};
 use crate::source::procfs;
 
@@ -105,27 +107,31 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         serde_json::json!({"status": "start", "backend": "ebpf", "version": env!("CARGO_PKG_VERSION")}),
     );
     sink.write(&start).map_err(RunError::Write)?;
-    if cfg.proc_scan {
-        for e in procfs::scan(&cfg.host) {
-            sink.write(&e).map_err(RunError::Write)?;
-        }
-    }
-    sink.flush().map_err(RunError::Write)?;
-
+    let mut pipe = Pipeline {
+        tracker: SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
+        cgroups: CgroupPaths::new(cgroup::CGROUP2_ROOT),
+        out: Vec::with_capacity(1024),
+    };
     let mut batch = Vec::with_capacity(1024);
+    if cfg.proc_scan {
+        batch.extend(procfs::scan(&cfg.host));
+    }
+    pipe.write(&mut sink, &mut batch)?;
+
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = src.wait(cfg.ebpf.poll) => {
                 src.drain(&mut batch);
-                write_batch(&mut sink, &mut batch)?;
+                pipe.write(&mut sink, &mut batch)?;
             }
             _ = tick.tick() => {
                 if let Some(l) = src.losses() {
                     log::warn!("lost {} events: {}", l.count.unwrap_or(0), l.cause.as_deref().unwrap_or(""));
                     batch.push(l);
-                    write_batch(&mut sink, &mut batch)?;
                 }
+                pipe.tracker.expire(Timestamp::now(), &mut pipe.out);
+                pipe.write(&mut sink, &mut batch)?;
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -150,21 +156,44 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         "lost_exit": t.ringbuf_full_exit,
         "read_errors": t.read_errors,
     }));
+    stop.detail.as_mut().expect("set above")["open_sessions"] = pipe.tracker.open_sessions().into();
     batch.push(stop);
-    write_batch(&mut sink, &mut batch)?;
+    pipe.write(&mut sink, &mut batch)?;
     Ok(Summary {
         written: sink.written(),
     })
 }
 
-fn write_batch(sink: &mut JsonLines, batch: &mut Vec<Event>) -> Result<(), RunError> {
-    if batch.is_empty() {
-        return Ok(());
+/// What happens to events between the source and the sink: cgroup paths and
+/// job ids are resolved, then the session tracker adds session records and
+/// identity marks.
+struct Pipeline {
+    tracker: SessionTracker<ProcLoginInfo>,
+    cgroups: CgroupPaths,
+    out: Vec<Event>,
+}
+
+impl Pipeline {
+    fn write(&mut self, sink: &mut JsonLines, batch: &mut Vec<Event>) -> Result<(), RunError> {
+        for mut e in batch.drain(..) {
+            if e.cgroup.is_none() {
+                if let Some(id) = e.cgroup_id {
+                    e.cgroup = self.cgroups.path(id).map(str::to_string);
+                }
+            }
+            if let Some(p) = &e.cgroup {
+                e.job = cgroup::job_of(p);
+            }
+            self.tracker.observe(e, &mut self.out);
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        for e in self.out.drain(..) {
+            sink.write(&e).map_err(RunError::Write)?;
+        }
+        sink.flush().map_err(RunError::Write)
     }
-    for e in batch.drain(..) {
-        sink.write(&e).map_err(RunError::Write)?;
-    }
-    sink.flush().map_err(RunError::Write)
 }
 
 /// This node's host name, as `uname -n` gives it.

@@ -30,7 +30,10 @@ fn exec_argv_and_attribution_match_the_process() {
 read l < /proc/self/loginuid; read s < /proc/self/sessionid
 echo "$$ $l $s"
 exec /bin/echo 'two words' '' "$(printf 'a\nb')""#;
-    let out = Command::new("/bin/sh").args(["-c", script]).output().unwrap();
+    let out = Command::new("/bin/sh")
+        .args(["-c", script])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "helper failed: {out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     let first: Vec<u32> = stdout
@@ -61,7 +64,9 @@ exec /bin/echo 'two words' '' "$(printf 'a\nb')""#;
         assert!(ev.get(key).is_some(), "exec event lacks `{key}`: {ev}");
     }
     // The exit of that process is seen too.
-    assert!(lines.iter().any(|l| l["type"] == "exit" && l["pid"] == pid && l["exit_code"] == 0));
+    assert!(lines
+        .iter()
+        .any(|l| l["type"] == "exit" && l["pid"] == pid && l["exit_code"] == 0));
 }
 
 #[test]
@@ -89,7 +94,10 @@ fn ids_agree_with_proc() {
     let _g = global_lock();
     let t = Tracer::start(&["--no-proc-scan"]);
     let mut child = Command::new("/bin/sh")
-        .args(["-c", "echo 777 > /proc/self/loginuid && exec /bin/sleep 30.000777"])
+        .args([
+            "-c",
+            "echo 777 > /proc/self/loginuid && exec /bin/sleep 30.000777",
+        ])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -109,9 +117,24 @@ fn ids_agree_with_proc() {
     }
     let ev = found.expect("no exec event for the sleep");
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let ppid: u32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let starttime: u64 =
-        stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap();
+    let ppid: u32 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let starttime: u64 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(ev["pid"], pid);
     assert_eq!(ev["auid"], proc_u32(pid, "loginuid"));
     assert_eq!(ev["auid"], 777);
@@ -120,7 +143,10 @@ fn ids_agree_with_proc() {
     assert_eq!(ev["ppid"], std::process::id());
     // start_boottime is in ns; /proc's starttime in clock ticks (100 Hz).
     let ticks = ev["start_boottime"].as_u64().unwrap() / 10_000_000;
-    assert!(ticks.abs_diff(starttime) <= 1, "start time {ticks} vs /proc {starttime}");
+    assert!(
+        ticks.abs_diff(starttime) <= 1,
+        "start time {ticks} vs /proc {starttime}"
+    );
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
     assert_eq!(ev["cwd"], cwd.to_str().unwrap());
     child.kill().unwrap();
@@ -177,7 +203,10 @@ fn argv_beyond_the_limit_is_truncated_with_true_counts() {
     let real: usize = "/bin/true".len() + 1 + args.iter().map(|a| a.len() + 1).sum::<usize>();
     assert_eq!(ev["args_size"], real as u64);
     let captured: usize = argv_of(ev).iter().map(|a| a.len() + 1).sum();
-    assert!(captured <= 4096 + 1, "captured {captured} bytes over a 4096 limit");
+    assert!(
+        captured <= 4096 + 1,
+        "captured {captured} bytes over a 4096 limit"
+    );
     assert!(argv_of(ev).len() < 11);
 }
 
@@ -187,7 +216,10 @@ fn argv_beyond_the_limit_is_truncated_with_true_counts() {
 fn processes_alive_before_start_are_reported() {
     let _g = global_lock();
     let mut child = Command::new("/bin/sh")
-        .args(["-c", "echo 4343 > /proc/self/loginuid && exec /bin/sleep 30.004343"])
+        .args([
+            "-c",
+            "echo 4343 > /proc/self/loginuid && exec /bin/sleep 30.004343",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -259,7 +291,10 @@ fn ebpf_refused_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("eBPF disabled by TRACER_DISABLE_EBPF"), "{err}");
+    assert!(
+        err.contains("eBPF disabled by TRACER_DISABLE_EBPF"),
+        "{err}"
+    );
 }
 
 /// With tracefs unmounted, tracer mounts it at /sys/kernel/tracing.
@@ -273,7 +308,10 @@ fn tracefs_is_mounted_when_missing() {
             .any(|l| l.split_whitespace().nth(1) == Some("/sys/kernel/tracing"))
     };
     if mounted() {
-        let st = Command::new("umount").arg("/sys/kernel/tracing").status().unwrap();
+        let st = Command::new("umount")
+            .arg("/sys/kernel/tracing")
+            .status()
+            .unwrap();
         assert!(st.success(), "could not unmount tracefs to set up the test");
     }
     assert!(!mounted());

@@ -1,4 +1,5 @@
 //! Where events come from: the eBPF programs, the audit subsystem, `/proc`.
 
+pub mod cgroup;
 pub mod ebpf;
 pub mod procfs;

@@ -6,6 +6,7 @@
 //! runs *after* attaching, so a process is either in the scan or its exec is
 //! captured (or both); never neither.
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -171,5 +172,89 @@ mod tests {
             Some(if loginuid < 0 { UNSET } else { loginuid as u32 })
         );
         assert!(!e.argv.unwrap().is_empty());
+    }
+}
+
+/// The remote address and port of an established TCP connection held by
+/// `pid` (the first one found), from its fds and `/proc/net/tcp{,6}`.
+pub fn tcp_peer(pid: u32) -> Option<(String, u16)> {
+    let mut inodes = HashSet::new();
+    for fd in fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        if let Ok(l) = fs::read_link(fd.path()) {
+            let l = l.to_string_lossy();
+            if let Some(i) = l.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                if let Ok(i) = i.parse::<u64>() {
+                    inodes.insert(i);
+                }
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[3] != "01" {
+                continue;
+            }
+            if f[9]
+                .parse::<u64>()
+                .ok()
+                .is_some_and(|i| inodes.contains(&i))
+            {
+                return parse_proc_net_addr(f[2]);
+            }
+        }
+    }
+    None
+}
+
+/// `0100007F:A2C4` (IPv4) or 32 hex digits (IPv6, four little-endian words)
+/// then `:PORT`, as in `/proc/net/tcp{,6}`.
+pub fn parse_proc_net_addr(s: &str) -> Option<(String, u16)> {
+    let (addr, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip: std::net::IpAddr = match addr.len() {
+        8 => std::net::Ipv4Addr::from(u32::from_str_radix(addr, 16).ok()?.swap_bytes()).into(),
+        32 => {
+            let mut b = [0u8; 16];
+            for w in 0..4 {
+                let v = u32::from_str_radix(&addr[w * 8..w * 8 + 8], 16).ok()?;
+                b[w * 4..w * 4 + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            let v6 = std::net::Ipv6Addr::from(b);
+            match v6.to_ipv4_mapped() {
+                Some(v4) => v4.into(),
+                None => v6.into(),
+            }
+        }
+        _ => return None,
+    };
+    Some((ip.to_string(), port))
+}
+
+#[cfg(test)]
+mod net_tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_addresses() {
+        assert_eq!(
+            parse_proc_net_addr("0100007F:0016"),
+            Some(("127.0.0.1".into(), 22))
+        );
+        assert_eq!(
+            parse_proc_net_addr("0000000000000000FFFF00000100007F:A2C4"),
+            Some(("127.0.0.1".into(), 0xA2C4))
+        );
+        assert_eq!(
+            parse_proc_net_addr("00000000000000000000000001000000:0016"),
+            Some(("::1".into(), 22))
+        );
+        assert_eq!(parse_proc_net_addr("zz:1"), None);
     }
 }

@@ -31,7 +31,12 @@ pub fn global_lock() -> GlobalLock {
         .unwrap_or_else(|e| panic!("opening {LOCK_PATH}: {e}"));
     // SAFETY: `f` is an open file descriptor for the duration of the call.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock {LOCK_PATH}: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "flock {LOCK_PATH}: {}",
+        std::io::Error::last_os_error()
+    );
     GlobalLock(f)
 }
 
@@ -50,7 +55,10 @@ pub fn tracer_bin() -> &'static str {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A running `tracer run --output FILE`.
@@ -82,16 +90,29 @@ impl Tracer {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if t.lines().iter().any(|l| l["type"] == "tracer" && l["detail"]["status"] == "start") {
+            if t.lines()
+                .iter()
+                .any(|l| l["type"] == "tracer" && l["detail"]["status"] == "start")
+            {
                 return t;
             }
             if let Some(status) = t.child.as_mut().unwrap().try_wait().unwrap() {
                 let mut err = String::new();
                 use std::io::Read;
-                t.child.as_mut().unwrap().stderr.take().unwrap().read_to_string(&mut err).ok();
+                t.child
+                    .as_mut()
+                    .unwrap()
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .ok();
                 panic!("tracer exited early ({status}): {err}");
             }
-            assert!(Instant::now() < deadline, "tracer did not start within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "tracer did not start within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -120,7 +141,9 @@ impl Tracer {
         assert!(status.success(), "tracer exited with {status}");
         let lines = self.lines();
         assert!(
-            lines.iter().any(|l| l["type"] == "tracer" && l["detail"]["status"] == "stop"),
+            lines
+                .iter()
+                .any(|l| l["type"] == "tracer" && l["detail"]["status"] == "stop"),
             "no stop record: tracer did not shut down cleanly"
         );
         lines
@@ -153,7 +176,10 @@ pub fn build_storm(dir: &Path) -> (PathBuf, PathBuf) {
     let src = workspace_root().join("tests/storm");
     let storm = dir.join("storm");
     let tiny = dir.join("tiny");
-    for (out, file, extra) in [(&storm, "storm.c", vec![]), (&tiny, "tiny.c", vec!["-static"])] {
+    for (out, file, extra) in [
+        (&storm, "storm.c", vec![]),
+        (&tiny, "tiny.c", vec!["-static"]),
+    ] {
         let st = Command::new("cc")
             .args(["-O2", "-o"])
             .arg(out)
@@ -172,9 +198,10 @@ pub fn with_marker<'a>(lines: &'a [Value], kind: &str, marker: &str) -> Vec<&'a 
         .iter()
         .filter(|l| l["type"] == kind)
         .filter(|l| {
-            l["argv"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.contains(marker))))
+            l["argv"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|s| s.contains(marker)))
+            })
         })
         .collect()
 }

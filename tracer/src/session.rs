@@ -1,0 +1,394 @@
+//! Login-to-logout tracking: turns the exec/exit stream into `session_start`
+//! and `session_end` records, and marks execs that run as another identity.
+//!
+//! A session is keyed by (host, auid, ses): `pam_loginuid` gives every login a
+//! fresh audit session id that all its processes inherit, through su, sudo and
+//! setuid. It starts when the first process with a new `ses` is seen (an exec,
+//! a process found in `/proc` at start-up, or the audit USER_START/USER_LOGIN
+//! record) and ends when its last known process exits or the audit USER_END
+//! record arrives. State is bounded: sessions idle for longer than
+//! `idle_expiry` are ended with `detail.reason = "expired"`, and at most
+//! `max_sessions` are tracked (the least recently active is expired first).
+//!
+//! After a restart of tracer, the `/proc` scan brings back every session that
+//! still has a process; its `session_start` carries `detail.resumed = true`
+//! and the start time of its oldest process, so the report joins it with the
+//! record written before the restart instead of showing two sessions.
+//!
+//! The source address of a login is not in any exec: [`LoginInfo`] finds it
+//! (for the eBPF source, from `/proc`: see [`ProcLoginInfo`]).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+
+use crate::event::{Event, Kind, Source, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionKey {
+    pub host: String,
+    pub auid: u32,
+    pub ses: u32,
+}
+
+/// Where a login came from, found outside the event stream.
+pub trait LoginInfo {
+    /// The remote address and port of the login that `pid` belongs to.
+    fn source_of(&self, pid: u32) -> Option<(String, u16)>;
+}
+
+/// No lookups (audit source, tests).
+pub struct NoLoginInfo;
+impl LoginInfo for NoLoginInfo {
+    fn source_of(&self, _pid: u32) -> Option<(String, u16)> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TrackerOptions {
+    pub max_sessions: usize,
+    /// A session with no event for this long is ended as expired (ns).
+    pub idle_expiry_ns: i64,
+}
+
+impl Default for TrackerOptions {
+    fn default() -> Self {
+        Self {
+            max_sessions: 65_536,
+            idle_expiry_ns: 7 * 24 * 3600 * 1_000_000_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Session {
+    start: Timestamp,
+    last: Timestamp,
+    tty: Option<String>,
+    addr: Option<String>,
+    /// Live processes known to belong to the session.
+    procs: HashSet<u32>,
+    /// Whether the session has had at least one process (so that an empty
+    /// set means "all gone", not "none seen yet": audit-only sessions).
+    had_procs: bool,
+}
+
+/// What the tracker remembers of a process, to explain identity changes.
+#[derive(Debug, Clone)]
+struct Proc {
+    key: SessionKey,
+    ppid: u32,
+    comm: Vec<u8>,
+    start_boottime: Option<u64>,
+}
+
+pub struct SessionTracker<L: LoginInfo = NoLoginInfo> {
+    opts: TrackerOptions,
+    info: L,
+    sessions: HashMap<SessionKey, Session>,
+    procs: HashMap<u32, Proc>,
+}
+
+impl<L: LoginInfo> SessionTracker<L> {
+    pub fn new(opts: TrackerOptions, info: L) -> Self {
+        Self {
+            opts,
+            info,
+            sessions: HashMap::new(),
+            procs: HashMap::new(),
+        }
+    }
+
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Feeds one event. Pushes into `out`, in stream order: a `session_start`
+    /// if the event opens a session, the event itself (annotated with `via`
+    /// for identity changes), and a `session_end` if it closes one.
+    pub fn observe(&mut self, mut ev: Event, out: &mut Vec<Event>) {
+        match ev.kind {
+            Kind::Exec | Kind::Process | Kind::ExecFailed => self.on_process(&mut ev, out),
+            Kind::Exit => {
+                out.push(ev.clone());
+                self.on_exit(&ev, out);
+                return;
+            }
+            Kind::Login => {
+                self.on_login(&ev, out);
+            }
+            _ => {}
+        }
+        out.push(ev);
+    }
+
+    fn key_of(ev: &Event) -> Option<SessionKey> {
+        Some(SessionKey {
+            host: ev.host.clone(),
+            auid: ev.login_uid()?,
+            ses: ev.session_id()?,
+        })
+    }
+
+    fn on_process(&mut self, ev: &mut Event, out: &mut Vec<Event>) {
+        let (Some(key), Some(pid)) = (Self::key_of(ev), ev.pid) else {
+            return;
+        };
+        if !self.sessions.contains_key(&key) {
+            self.make_room(ev.time, out);
+            let resumed = ev.kind == Kind::Process;
+            let addr = self.info.source_of(pid);
+            let start = ev.time;
+            self.sessions.insert(
+                key.clone(),
+                Session {
+                    start,
+                    last: ev.time,
+                    tty: ev.tty.clone().filter(|t| !t.is_empty()),
+                    addr: addr.as_ref().map(|a| a.0.clone()),
+                    procs: HashSet::new(),
+                    had_procs: false,
+                },
+            );
+            let mut s = Event::new(Kind::SessionStart, ev.source, start, ev.host.clone());
+            s.auid = Some(key.auid);
+            s.ses = Some(key.ses);
+            s.pid = Some(pid);
+            s.tty = ev.tty.clone();
+            if let Some((a, p)) = addr {
+                s.addr = Some(a);
+                s.port = Some(p);
+            }
+            if resumed {
+                s.detail = Some(json!({"resumed": true}));
+            }
+            out.push(s);
+        }
+        let sess = self.sessions.get_mut(&key).expect("inserted above");
+        sess.last = sess.last.max(ev.time);
+        if sess.tty.is_none() {
+            sess.tty = ev.tty.clone().filter(|t| !t.is_empty());
+        }
+        if ev.kind != Kind::ExecFailed {
+            sess.procs.insert(pid);
+            sess.had_procs = true;
+            self.procs.insert(
+                pid,
+                Proc {
+                    key: key.clone(),
+                    ppid: ev.ppid.unwrap_or(0),
+                    comm: ev.comm.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+                    start_boottime: ev.start_boottime,
+                },
+            );
+        }
+        ev.via = self.identity_change(ev, &key);
+    }
+
+    /// `sudo`/`su` when such a process is among the exec's ancestors in the
+    /// session, `setuid` otherwise, `None` when the exec runs as the login user.
+    fn identity_change(&self, ev: &Event, key: &SessionKey) -> Option<String> {
+        let (uid, euid) = (ev.uid?, ev.euid.unwrap_or(ev.uid?));
+        if uid == key.auid && euid == key.auid {
+            return None;
+        }
+        let mut pid = ev.ppid.unwrap_or(0);
+        // Also the process itself: `sudo` execs its target in place on some
+        // setups (and `su -c` runs a shell whose parent is su).
+        for _ in 0..16 {
+            let Some(p) = self.procs.get(&pid) else { break };
+            if p.key != *key {
+                break;
+            }
+            match p.comm.as_slice() {
+                b"sudo" => return Some("sudo".into()),
+                b"su" => return Some("su".into()),
+                _ => {}
+            }
+            pid = p.ppid;
+        }
+        Some("setuid".into())
+    }
+
+    fn on_exit(&mut self, ev: &Event, out: &mut Vec<Event>) {
+        let Some(pid) = ev.pid else { return };
+        let Some(p) = self.procs.get(&pid) else {
+            return;
+        };
+        // Pid reuse: the exit of another process with this pid (start times
+        // differ by more than the /proc clock-tick granularity).
+        if let (Some(a), Some(b)) = (p.start_boottime, ev.start_boottime) {
+            if a.abs_diff(b) > 20_000_000 {
+                return;
+            }
+        }
+        let key = p.key.clone();
+        self.procs.remove(&pid);
+        let Some(sess) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        sess.procs.remove(&pid);
+        sess.last = sess.last.max(ev.time);
+        if sess.had_procs && sess.procs.is_empty() {
+            self.end(&key, ev.time, ev.source, "logout", out);
+        }
+    }
+
+    /// Audit login records: USER_START/USER_LOGIN open a session (with the
+    /// source address), USER_END closes it.
+    fn on_login(&mut self, ev: &Event, out: &mut Vec<Event>) {
+        let Some(key) = Self::key_of(ev) else { return };
+        let rtype = ev
+            .detail
+            .as_ref()
+            .and_then(|d| d.get("record_type"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let ok = ev
+            .detail
+            .as_ref()
+            .and_then(|d| d.get("res"))
+            .and_then(|v| v.as_str())
+            .is_none_or(|r| r == "success" || r == "yes");
+        match rtype {
+            "USER_START" | "USER_LOGIN" if ok => {
+                if let Some(sess) = self.sessions.get_mut(&key) {
+                    if sess.addr.is_none() {
+                        sess.addr = ev.addr.clone();
+                    }
+                    return;
+                }
+                self.make_room(ev.time, out);
+                self.sessions.insert(
+                    key.clone(),
+                    Session {
+                        start: ev.time,
+                        last: ev.time,
+                        tty: ev.tty.clone(),
+                        addr: ev.addr.clone(),
+                        procs: HashSet::new(),
+                        had_procs: false,
+                    },
+                );
+                let mut s = Event::new(Kind::SessionStart, ev.source, ev.time, ev.host.clone());
+                s.auid = Some(key.auid);
+                s.ses = Some(key.ses);
+                s.pid = ev.pid;
+                s.tty = ev.tty.clone();
+                s.addr = ev.addr.clone();
+                out.push(s);
+            }
+            "USER_END" => {
+                if self.sessions.contains_key(&key) {
+                    self.end(&key, ev.time, ev.source, "logout", out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn end(
+        &mut self,
+        key: &SessionKey,
+        time: Timestamp,
+        source: Source,
+        reason: &str,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(sess) = self.sessions.remove(key) else {
+            return;
+        };
+        for pid in &sess.procs {
+            self.procs.remove(pid);
+        }
+        let mut e = Event::new(Kind::SessionEnd, source, time, key.host.clone());
+        e.auid = Some(key.auid);
+        e.ses = Some(key.ses);
+        e.tty = sess.tty;
+        e.addr = sess.addr;
+        e.from = Some(sess.start);
+        e.detail = Some(json!({"reason": reason}));
+        out.push(e);
+    }
+
+    /// Ends sessions idle for longer than the expiry.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        let limit = now.0.saturating_sub(self.opts.idle_expiry_ns);
+        let mut stale: Vec<SessionKey> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.last.0 < limit)
+            .map(|(k, _)| k.clone())
+            .collect();
+        stale.sort();
+        for k in stale {
+            self.end(&k, now, Source::Tracer, "expired", out);
+        }
+    }
+
+    fn make_room(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        while self.sessions.len() >= self.opts.max_sessions {
+            let Some(oldest) = self
+                .sessions
+                .iter()
+                .min_by_key(|(k, s)| (s.last, (*k).clone()))
+                .map(|(k, _)| k.clone())
+            else {
+                return;
+            };
+            self.end(&oldest, now, Source::Tracer, "expired", out);
+        }
+    }
+}
+
+/// Finds a login's source address from `/proc`: the `SSH_CONNECTION`
+/// environment variable of the process or its ancestors (set by sshd for the
+/// session's shell), else the remote end of an established TCP connection held
+/// by an `sshd` ancestor (the session's network process lives as long as the
+/// login).
+pub struct ProcLoginInfo;
+
+impl LoginInfo for ProcLoginInfo {
+    fn source_of(&self, pid: u32) -> Option<(String, u16)> {
+        let mut p = pid;
+        for _ in 0..8 {
+            if p <= 1 {
+                break;
+            }
+            if let Some(s) = ssh_connection(p) {
+                return Some(s);
+            }
+            if std::fs::read(format!("/proc/{p}/comm")).ok().as_deref() == Some(b"sshd\n") {
+                if let Some(s) = crate::source::procfs::tcp_peer(p) {
+                    return Some(s);
+                }
+            }
+            p = std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| crate::source::procfs::stat_ppid(&s))?;
+        }
+        None
+    }
+}
+
+fn ssh_connection(pid: u32) -> Option<(String, u16)> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let v = env
+        .split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(b"SSH_CONNECTION="))?;
+    parse_ssh_connection(&String::from_utf8_lossy(v))
+}
+
+/// `SSH_CONNECTION=client_ip client_port server_ip server_port`.
+pub fn parse_ssh_connection(v: &str) -> Option<(String, u16)> {
+    let mut it = v.split_whitespace();
+    let ip = it.next()?;
+    let port = it.next()?.parse().ok()?;
+    ip.parse::<std::net::IpAddr>().ok()?;
+    Some((ip.to_string(), port))
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,0 +1,255 @@
+//! Unit tests of the session tracker on event sequences.
+
+use super::*;
+use crate::bytes::Bytes;
+use crate::event::UNSET;
+
+fn t(s: i64) -> Timestamp {
+    Timestamp(s * 1_000_000_000)
+}
+
+fn exec(time: i64, pid: u32, ppid: u32, auid: u32, ses: u32, uid: u32, comm: &str) -> Event {
+    let mut e = Event::new(Kind::Exec, Source::Ebpf, t(time), "h");
+    e.pid = Some(pid);
+    e.ppid = Some(ppid);
+    e.auid = Some(auid);
+    e.ses = Some(ses);
+    e.uid = Some(uid);
+    e.euid = Some(uid);
+    e.comm = Some(Bytes::from(comm));
+    e.tty = Some("pts/1".into());
+    e.start_boottime = Some(pid as u64 * 1_000_000_000);
+    e
+}
+
+fn exit(time: i64, pid: u32, auid: u32, ses: u32) -> Event {
+    let mut e = Event::new(Kind::Exit, Source::Ebpf, t(time), "h");
+    e.pid = Some(pid);
+    e.auid = Some(auid);
+    e.ses = Some(ses);
+    e.start_boottime = Some(pid as u64 * 1_000_000_000);
+    e
+}
+
+struct FixedSource;
+impl LoginInfo for FixedSource {
+    fn source_of(&self, _pid: u32) -> Option<(String, u16)> {
+        Some(("127.0.0.1".into(), 40000))
+    }
+}
+
+fn run<L: LoginInfo>(tr: &mut SessionTracker<L>, evs: Vec<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    for e in evs {
+        tr.observe(e, &mut out);
+    }
+    out
+}
+
+fn kinds(out: &[Event]) -> Vec<(Kind, Option<u32>)> {
+    out.iter().map(|e| (e.kind, e.ses)).collect()
+}
+
+#[test]
+fn interleaved_sessions_start_and_end_independently() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), FixedSource);
+    let out = run(
+        &mut tr,
+        vec![
+            exec(1, 100, 90, 1000, 1, 1000, "bash"),
+            exec(2, 200, 190, 1001, 2, 1001, "bash"),
+            exec(3, 101, 100, 1000, 1, 1000, "ls"),
+            exit(4, 101, 1000, 1),
+            exit(5, 200, 1001, 2),
+            exit(6, 100, 1000, 1),
+        ],
+    );
+    use Kind::*;
+    assert_eq!(
+        kinds(&out),
+        vec![
+            (SessionStart, Some(1)),
+            (Exec, Some(1)),
+            (SessionStart, Some(2)),
+            (Exec, Some(2)),
+            (Exec, Some(1)),
+            (Exit, Some(1)),
+            (Exit, Some(2)),
+            (SessionEnd, Some(2)),
+            (Exit, Some(1)),
+            (SessionEnd, Some(1)),
+        ]
+    );
+    assert_eq!(out[0].addr.as_deref(), Some("127.0.0.1"));
+    assert_eq!(out[0].port, Some(40000));
+    assert_eq!(out[0].tty.as_deref(), Some("pts/1"));
+    let end = out.last().unwrap();
+    assert_eq!(end.from, Some(t(1)));
+    assert_eq!(end.time, t(6));
+    assert_eq!(tr.open_sessions(), 0);
+}
+
+#[test]
+fn pid_reuse_does_not_end_the_session() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let mut reused = exit(3, 100, 1000, 1);
+    // Same pid, another process (a different start time).
+    reused.start_boottime = Some(999_000_000_000);
+    let out = run(
+        &mut tr,
+        vec![exec(1, 100, 90, 1000, 1, 1000, "bash"), reused],
+    );
+    assert!(out.iter().all(|e| e.kind != Kind::SessionEnd));
+    assert_eq!(tr.open_sessions(), 1);
+}
+
+#[test]
+fn orphans_reparented_to_init_keep_the_session_open() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let out = run(
+        &mut tr,
+        vec![
+            exec(1, 100, 90, 1000, 1, 1000, "bash"),
+            exec(2, 101, 100, 1000, 1, 1000, "nohup"),
+            // The shell exits; the background job, re-parented to init, lives on.
+            exit(3, 100, 1000, 1),
+        ],
+    );
+    assert!(out.iter().all(|e| e.kind != Kind::SessionEnd));
+    let out = run(&mut tr, vec![exit(9, 101, 1000, 1)]);
+    assert_eq!(out.last().unwrap().kind, Kind::SessionEnd);
+    assert_eq!(out.last().unwrap().time, t(9));
+}
+
+#[test]
+fn a_session_that_never_ends_is_expired() {
+    let opts = TrackerOptions {
+        max_sessions: 10,
+        idle_expiry_ns: 60 * 1_000_000_000,
+    };
+    let mut tr = SessionTracker::new(opts, NoLoginInfo);
+    run(&mut tr, vec![exec(1, 100, 90, 1000, 1, 1000, "bash")]);
+    let mut out = Vec::new();
+    tr.expire(t(30), &mut out);
+    assert!(out.is_empty());
+    tr.expire(t(100), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].kind, Kind::SessionEnd);
+    assert_eq!(out[0].detail.as_ref().unwrap()["reason"], "expired");
+    assert_eq!(tr.open_sessions(), 0);
+}
+
+#[test]
+fn state_is_bounded() {
+    let opts = TrackerOptions {
+        max_sessions: 2,
+        idle_expiry_ns: i64::MAX,
+    };
+    let mut tr = SessionTracker::new(opts, NoLoginInfo);
+    let out = run(
+        &mut tr,
+        (1..=5)
+            .map(|i| exec(i, 100 + i as u32, 1, 1000, i as u32, 1000, "sh"))
+            .collect(),
+    );
+    assert_eq!(tr.open_sessions(), 2);
+    assert_eq!(out.iter().filter(|e| e.kind == Kind::SessionEnd).count(), 3);
+}
+
+#[test]
+fn identity_changes_are_marked() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let mut passwd = exec(5, 104, 100, 1000, 1, 1000, "passwd");
+    passwd.euid = Some(0);
+    let out = run(
+        &mut tr,
+        vec![
+            exec(1, 100, 90, 1000, 1, 1000, "bash"),
+            exec(2, 101, 100, 1000, 1, 0, "sudo"),
+            exec(3, 102, 101, 1000, 1, 0, "id"),
+            exec(4, 103, 100, 1000, 1, 0, "su"),
+            exec(5, 105, 103, 1000, 1, 0, "bash"),
+            passwd,
+            exec(6, 106, 100, 1000, 1, 1000, "ls"),
+        ],
+    );
+    let via: Vec<Option<&str>> = out
+        .iter()
+        .filter(|e| e.kind == Kind::Exec)
+        .map(|e| e.via.as_deref())
+        .collect();
+    assert_eq!(
+        via,
+        vec![
+            None,
+            Some("setuid"),
+            Some("sudo"),
+            Some("setuid"),
+            Some("su"),
+            Some("setuid"),
+            None
+        ]
+    );
+}
+
+#[test]
+fn unattributed_processes_open_no_session() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let out = run(&mut tr, vec![exec(1, 100, 1, UNSET, UNSET, 0, "cron")]);
+    assert_eq!(kinds(&out), vec![(Kind::Exec, Some(UNSET))]);
+    assert_eq!(out[0].via, None);
+}
+
+#[test]
+fn processes_found_at_start_resume_their_session() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let mut p = exec(1, 100, 90, 1000, 1, 1000, "bash");
+    p.kind = Kind::Process;
+    p.source = Source::Proc;
+    let out = run(&mut tr, vec![p]);
+    assert_eq!(out[0].kind, Kind::SessionStart);
+    assert_eq!(out[0].detail.as_ref().unwrap()["resumed"], true);
+}
+
+#[test]
+fn audit_login_records_open_and_close_sessions() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let login = |time, rt: &str| {
+        let mut e = Event::new(Kind::Login, Source::Audit, t(time), "h");
+        e.auid = Some(1000);
+        e.ses = Some(7);
+        e.addr = Some("10.0.0.5".into());
+        e.tty = Some("ssh".into());
+        e.detail = Some(json!({"record_type": rt, "res": "success"}));
+        e
+    };
+    let out = run(
+        &mut tr,
+        vec![
+            login(1, "USER_START"),
+            exec(2, 100, 90, 1000, 7, 1000, "ls"),
+            login(3, "USER_END"),
+        ],
+    );
+    use Kind::*;
+    assert_eq!(
+        kinds(&out),
+        vec![
+            (SessionStart, Some(7)),
+            (Login, Some(7)),
+            (Exec, Some(7)),
+            (SessionEnd, Some(7)),
+            (Login, Some(7))
+        ]
+    );
+    assert_eq!(out[0].addr.as_deref(), Some("10.0.0.5"));
+}
+
+#[test]
+fn ssh_connection_parsing() {
+    assert_eq!(
+        parse_ssh_connection("127.0.0.1 51234 127.0.0.1 2222"),
+        Some(("127.0.0.1".into(), 51234))
+    );
+    assert_eq!(parse_ssh_connection("garbage"), None);
+}

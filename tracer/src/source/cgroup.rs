@@ -1,0 +1,128 @@
+//! cgroup v2 ids to paths, and batch job ids from paths.
+//!
+//! The eBPF programs record `bpf_get_current_cgroup_id()`, which is the inode
+//! number of the cgroup's directory in the cgroup2 filesystem. Paths tell an
+//! admin far more (`/system.slice/cron.service`, `/user.slice/user-1000.slice/
+//! session-3.scope`, Slurm's `/system.slice/slurmstepd.scope/job_42/step_0`),
+//! so ids are resolved by walking the hierarchy, cached, and the walk is
+//! redone at most once per `rescan_interval` when an unknown id shows up.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
+
+pub struct CgroupPaths {
+    root: PathBuf,
+    cache: HashMap<u64, String>,
+    last_scan: Option<Instant>,
+    rescan_interval: Duration,
+}
+
+impl CgroupPaths {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            cache: HashMap::new(),
+            last_scan: None,
+            rescan_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// The path of cgroup `id` relative to the cgroup2 root (`/` for the root).
+    pub fn path(&mut self, id: u64) -> Option<&str> {
+        if !self.cache.contains_key(&id)
+            && self
+                .last_scan
+                .is_none_or(|t| t.elapsed() >= self.rescan_interval)
+        {
+            self.scan();
+        }
+        self.cache.get(&id).map(String::as_str)
+    }
+
+    fn scan(&mut self) {
+        self.last_scan = Some(Instant::now());
+        // Bounded: cgroup trees are small, but never walk without limit.
+        let mut stack = vec![(self.root.clone(), 0usize)];
+        let mut seen = 0usize;
+        if self.cache.len() > 100_000 {
+            self.cache.clear();
+        }
+        while let Some((dir, depth)) = stack.pop() {
+            seen += 1;
+            if seen > 200_000 {
+                break;
+            }
+            if let Ok(md) = std::fs::metadata(&dir) {
+                let rel = dir.strip_prefix(&self.root).unwrap_or(Path::new(""));
+                self.cache.insert(md.ino(), format!("/{}", rel.display()));
+            }
+            if depth >= 32 {
+                continue;
+            }
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        stack.push((e.path(), depth + 1));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Slurm job id in a cgroup path (`.../job_<id>/...`), if any.
+pub fn job_of(path: &str) -> Option<String> {
+    path.split('/').find_map(|c| {
+        let id = c.strip_prefix("job_")?;
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_string())
+    })
+}
+
+/// The systemd unit a cgroup path belongs to (`cron.service`,
+/// `session-3.scope`, `user@1000.service`): the innermost `.service` or
+/// `.scope` component.
+pub fn unit_of(path: &str) -> Option<&str> {
+    path.split('/')
+        .rev()
+        .find(|c| c.ends_with(".service") || c.ends_with(".scope"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_and_units() {
+        assert_eq!(
+            job_of("/system.slice/slurmstepd.scope/job_4242/step_0/user/task_0").as_deref(),
+            Some("4242")
+        );
+        assert_eq!(job_of("/user.slice/user-1000.slice/session-3.scope"), None);
+        assert_eq!(job_of("/job_/x"), None);
+        assert_eq!(unit_of("/system.slice/cron.service"), Some("cron.service"));
+        assert_eq!(
+            unit_of("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"),
+            Some("x.scope")
+        );
+        assert_eq!(unit_of("/"), None);
+    }
+
+    #[test]
+    fn resolves_ids_in_a_synthetic_hierarchy() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir
+            .path()
+            .join("system.slice/slurmstepd.scope/job_77/step_0");
+        std::fs::create_dir_all(&job).unwrap();
+        let ino = std::fs::metadata(&job).unwrap().ino();
+        let mut c = CgroupPaths::new(dir.path());
+        let p = c.path(ino).unwrap().to_string();
+        assert_eq!(p, "/system.slice/slurmstepd.scope/job_77/step_0");
+        assert_eq!(job_of(&p).as_deref(), Some("77"));
+        assert_eq!(c.path(u64::MAX - 1), None);
+    }
+}
