@@ -279,10 +279,8 @@ impl<L: LoginInfo> SessionTracker<L> {
                 s.addr = ev.addr.clone();
                 out.push(s);
             }
-            "USER_END" => {
-                if self.sessions.contains_key(&key) {
-                    self.end(&key, ev.time, ev.source, "logout", out);
-                }
+            "USER_END" if self.sessions.contains_key(&key) => {
+                self.end(&key, ev.time, ev.source, "logout", out);
             }
             _ => {}
         }
