@@ -44,6 +44,11 @@ pub const FLAG_ARGV_UNREADABLE: u32 = 1 << 3;
 /// Without it, userspace counts the NULs in the captured area.
 pub const FLAG_ARGC_FROM_STACK: u32 = 1 << 4;
 
+/// `ExitEvent::flags`: the process was the leader of its audit session: its
+/// parent had another session id (it is where `pam_loginuid` set the login
+/// uid, e.g. sshd's privileged per-login process). Its exit ends the login.
+pub const EXIT_FLAG_SESSION_LEADER: u32 = 1 << 0;
+
 /// Common start of every record.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -109,6 +114,9 @@ pub struct ExitEvent {
     pub uid: u32,
     /// `task_struct.exit_code` in wait(2) status form: `code << 8 | signal`.
     pub exit_code: u32,
+    /// `EXIT_FLAG_*` bits.
+    pub flags: u32,
+    pub _pad: u32,
     pub start_boottime: u64,
     pub cgroup_id: u64,
     pub comm: [u8; 16],
@@ -127,9 +135,9 @@ const _: () = {
     assert!(offset_of!(ExecEvent, comm) == 96);
     assert!(offset_of!(ExecEvent, tty) == 112);
     assert!(size_of::<ExecEvent>().is_multiple_of(8));
-    assert!(size_of::<ExitEvent>() == 72);
-    assert!(offset_of!(ExitEvent, start_boottime) == 40);
-    assert!(offset_of!(ExitEvent, comm) == 56);
+    assert!(size_of::<ExitEvent>() == 80);
+    assert!(offset_of!(ExitEvent, start_boottime) == 48);
+    assert!(offset_of!(ExitEvent, comm) == 64);
     assert!(ARGV_CAP.is_power_of_two());
     assert!(EXE_MAX.is_power_of_two());
     assert!(CWD_MAX.is_power_of_two());

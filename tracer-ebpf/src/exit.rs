@@ -12,7 +12,7 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use tracer_common::{
-    event::{EventHeader, ExitEvent},
+    event::{EventHeader, ExitEvent, EXIT_FLAG_SESSION_LEADER},
     kind::{Counter, EventKind},
 };
 
@@ -43,6 +43,8 @@ fn try_exit() -> Result<(), i64> {
     // SAFETY: reads go through the faulting-safe helper.
     let ev = unsafe {
         let parent = read::<u64>(task, o.task_real_parent)?;
+        let ses = read::<u32>(task, o.task_sessionid)?;
+        let parent_ses = read::<u32>(parent, o.task_sessionid)?;
         ExitEvent {
             header: EventHeader {
                 kind: EventKind::Exit as u32,
@@ -52,9 +54,15 @@ fn try_exit() -> Result<(), i64> {
             pid,
             ppid: read::<u32>(parent, o.task_tgid)?,
             auid: read::<u32>(task, o.task_loginuid)?,
-            ses: read::<u32>(task, o.task_sessionid)?,
+            ses,
             uid: bpf_get_current_uid_gid() as u32,
             exit_code: read::<u32>(task, o.task_exit_code)?,
+            flags: if parent_ses != ses {
+                EXIT_FLAG_SESSION_LEADER
+            } else {
+                0
+            },
+            _pad: 0,
             start_boottime: read::<u64>(task, o.task_start_boottime)?,
             cgroup_id: bpf_get_current_cgroup_id(),
             comm: bpf_get_current_comm().unwrap_or([0; 16]),

@@ -213,6 +213,11 @@ pub struct Event {
     /// exit: the signal that killed the process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// exit: the process led its audit session (its parent had another `ses`;
+    /// it is where the login set the login uid, e.g. sshd's per-login
+    /// process). The login is over once it and the session's execs are gone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub session_leader: bool,
 
     /// How an exec came to run as another identity than the login user's:
     /// `sudo`, `su`, `setuid` (uid or euid differs from auid), or absent.
@@ -288,6 +293,7 @@ impl Event {
             start_boottime: None,
             exit_code: None,
             signal: None,
+            session_leader: false,
             via: None,
             job: None,
             count: None,

@@ -31,17 +31,25 @@ pub struct SessionKey {
     pub ses: u32,
 }
 
-/// Where a login came from, found outside the event stream.
+/// What the tracker learns outside the event stream.
 pub trait LoginInfo {
-    /// The remote address and port of the login that `pid` belongs to.
-    fn source_of(&self, pid: u32) -> Option<(String, u16)>;
+    /// The remote address and port of the login that `pid` (or, when it is
+    /// already gone, its parent `ppid`) belongs to.
+    fn source_of(&self, pid: u32, ppid: u32) -> Option<(String, u16)>;
+    /// Whether `pid` is still a live (not zombie) process: prunes processes
+    /// whose exit record was lost, so that their session can still end.
+    fn alive(&self, pid: u32) -> bool;
 }
 
-/// No lookups (audit source, tests).
+/// No lookups (audit source, tests): no address, and nothing outside the
+/// event stream keeps a session alive.
 pub struct NoLoginInfo;
 impl LoginInfo for NoLoginInfo {
-    fn source_of(&self, _pid: u32) -> Option<(String, u16)> {
+    fn source_of(&self, _pid: u32, _ppid: u32) -> Option<(String, u16)> {
         None
+    }
+    fn alive(&self, _pid: u32) -> bool {
+        false
     }
 }
 
@@ -72,6 +80,10 @@ struct Session {
     /// Whether the session has had at least one process (so that an empty
     /// set means "all gone", not "none seen yet": audit-only sessions).
     had_procs: bool,
+    /// The session leader (where the login set the login uid) has exited.
+    /// The session ends when, in addition, every process of it that the
+    /// stream showed is gone: background jobs keep a login open.
+    leader_gone: bool,
 }
 
 /// What the tracker remembers of a process, to explain identity changes.
@@ -138,7 +150,7 @@ impl<L: LoginInfo> SessionTracker<L> {
         if !self.sessions.contains_key(&key) {
             self.make_room(ev.time, out);
             let resumed = ev.kind == Kind::Process;
-            let addr = self.info.source_of(pid);
+            let addr = self.info.source_of(pid, ev.ppid.unwrap_or(0));
             let start = ev.time;
             self.sessions.insert(
                 key.clone(),
@@ -149,6 +161,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                     addr: addr.as_ref().map(|a| a.0.clone()),
                     procs: HashSet::new(),
                     had_procs: false,
+                    leader_gone: false,
                 },
             );
             let mut s = Event::new(Kind::SessionStart, ev.source, start, ev.host.clone());
@@ -213,24 +226,37 @@ impl<L: LoginInfo> SessionTracker<L> {
 
     fn on_exit(&mut self, ev: &Event, out: &mut Vec<Event>) {
         let Some(pid) = ev.pid else { return };
-        let Some(p) = self.procs.get(&pid) else {
-            return;
-        };
-        // Pid reuse: the exit of another process with this pid (start times
-        // differ by more than the /proc clock-tick granularity).
-        if let (Some(a), Some(b)) = (p.start_boottime, ev.start_boottime) {
-            if a.abs_diff(b) > 20_000_000 {
-                return;
+        let key = match self.procs.get(&pid) {
+            // Pid reuse: the exit of another process with this pid (start
+            // times differ by more than the /proc clock-tick granularity).
+            Some(p)
+                if p.start_boottime
+                    .zip(ev.start_boottime)
+                    .is_some_and(|(a, b)| a.abs_diff(b) > 20_000_000) =>
+            {
+                return
             }
-        }
-        let key = p.key.clone();
-        self.procs.remove(&pid);
+            Some(p) => {
+                let key = p.key.clone();
+                self.procs.remove(&pid);
+                key
+            }
+            // A process the stream never showed (it did not exec), e.g. the
+            // session leader itself (sshd's per-login process).
+            None => match Self::key_of(ev) {
+                Some(k) if self.sessions.contains_key(&k) => k,
+                _ => return,
+            },
+        };
         let Some(sess) = self.sessions.get_mut(&key) else {
             return;
         };
         sess.procs.remove(&pid);
         sess.last = sess.last.max(ev.time);
-        if sess.had_procs && sess.procs.is_empty() {
+        if ev.session_leader {
+            sess.leader_gone = true;
+        }
+        if sess.leader_gone && sess.procs.is_empty() {
             self.end(&key, ev.time, ev.source, "logout", out);
         }
     }
@@ -269,6 +295,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                         addr: ev.addr.clone(),
                         procs: HashSet::new(),
                         had_procs: false,
+                        leader_gone: false,
                     },
                 );
                 let mut s = Event::new(Kind::SessionStart, ev.source, ev.time, ev.host.clone());
@@ -310,8 +337,23 @@ impl<L: LoginInfo> SessionTracker<L> {
         out.push(e);
     }
 
-    /// Ends sessions idle for longer than the expiry.
+    /// Ends draining sessions whose processes are all gone (at the time of
+    /// their last event), and sessions idle for longer than the expiry. Call
+    /// periodically.
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        // Sessions whose leader is gone but which still list processes:
+        // drop the ones that no longer exist (their exit record was lost).
+        let mut over = Vec::new();
+        for (k, sess) in self.sessions.iter_mut().filter(|(_, s)| s.leader_gone) {
+            sess.procs.retain(|&pid| self.info.alive(pid));
+            if sess.procs.is_empty() {
+                over.push((k.clone(), sess.last));
+            }
+        }
+        over.sort();
+        for (k, last) in over {
+            self.end(&k, last, Source::Tracer, "logout", out);
+        }
         let limit = now.0.saturating_sub(self.opts.idle_expiry_ns);
         let mut stale: Vec<SessionKey> = self
             .sessions
@@ -340,7 +382,7 @@ impl<L: LoginInfo> SessionTracker<L> {
     }
 }
 
-/// Finds a login's source address from `/proc`: the `SSH_CONNECTION`
+/// Looks at `/proc`. Finds a login's source address: the `SSH_CONNECTION`
 /// environment variable of the process or its ancestors (set by sshd for the
 /// session's shell), else the remote end of an established TCP connection held
 /// by an `sshd` ancestor (the session's network process lives as long as the
@@ -348,8 +390,13 @@ impl<L: LoginInfo> SessionTracker<L> {
 pub struct ProcLoginInfo;
 
 impl LoginInfo for ProcLoginInfo {
-    fn source_of(&self, pid: u32) -> Option<(String, u16)> {
-        let mut p = pid;
+    fn alive(&self, pid: u32) -> bool {
+        crate::source::procfs::alive(pid)
+    }
+
+    fn source_of(&self, pid: u32, ppid: u32) -> Option<(String, u16)> {
+        let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        let mut p = if gone { ppid } else { pid };
         for _ in 0..8 {
             if p <= 1 {
                 break;

@@ -33,9 +33,95 @@ fn exit(time: i64, pid: u32, auid: u32, ses: u32) -> Event {
 
 struct FixedSource;
 impl LoginInfo for FixedSource {
-    fn source_of(&self, _pid: u32) -> Option<(String, u16)> {
+    fn source_of(&self, _pid: u32, _ppid: u32) -> Option<(String, u16)> {
         Some(("127.0.0.1".into(), 40000))
     }
+    fn alive(&self, _pid: u32) -> bool {
+        false
+    }
+}
+
+/// Every pid below 1000 is alive (an sshd-like process never in the stream).
+struct SomeAlive;
+impl LoginInfo for SomeAlive {
+    fn source_of(&self, _pid: u32, _ppid: u32) -> Option<(String, u16)> {
+        None
+    }
+    fn alive(&self, pid: u32) -> bool {
+        pid < 1000
+    }
+}
+
+fn leader_exit(time: i64, pid: u32, auid: u32, ses: u32) -> Event {
+    let mut e = exit(time, pid, auid, ses);
+    e.session_leader = true;
+    e
+}
+
+#[test]
+fn a_login_ends_when_its_leader_and_its_processes_are_gone() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let out = run(
+        &mut tr,
+        vec![
+            // PAM's motd scripts run first, then the user's command: the
+            // tracked set empties in between, but the login goes on.
+            exec(1, 100, 90, 1000, 1, 0, "sh"),
+            exit(2, 100, 1000, 1),
+            exec(3, 101, 92, 1000, 1, 1000, "bash"),
+            exit(4, 101, 1000, 1),
+            // sshd's per-login process (never exec'd) exits: logout.
+            leader_exit(5, 90, 1000, 1),
+        ],
+    );
+    assert_eq!(
+        out.iter().filter(|e| e.kind == Kind::SessionStart).count(),
+        1
+    );
+    let ends: Vec<&Event> = out.iter().filter(|e| e.kind == Kind::SessionEnd).collect();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].time, t(5));
+}
+
+#[test]
+fn lost_exits_are_pruned_by_the_periodic_check() {
+    // The periodic check alone ends a session whose remaining processes are
+    // all gone.
+    let mut tr = SessionTracker::new(TrackerOptions::default(), SomeAlive);
+    run(
+        &mut tr,
+        vec![
+            exec(1, 2001, 90, 1000, 2, 1000, "job"),
+            leader_exit(2, 90, 1000, 2),
+        ],
+    );
+    let mut out = Vec::new();
+    tr.expire(t(9), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].time,
+        t(2),
+        "ends at its last event, not at the check"
+    );
+
+    let mut tr = SessionTracker::new(TrackerOptions::default(), SomeAlive);
+    run(
+        &mut tr,
+        vec![
+            exec(1, 100, 90, 1000, 1, 1000, "bash"),
+            exec(2, 2000, 100, 1000, 1, 1000, "job"),
+            leader_exit(3, 90, 1000, 1),
+        ],
+    );
+    let mut out = Vec::new();
+    // pid 100 is alive (per SomeAlive), pid 2000's exit was lost: still open.
+    tr.expire(t(4), &mut out);
+    assert!(out.is_empty());
+    // The last live one exits: the pruned job no longer holds the login.
+    let out = run(&mut tr, vec![exit(5, 100, 1000, 1)]);
+    assert_eq!(out.last().unwrap().kind, Kind::SessionEnd);
+    assert_eq!(out.last().unwrap().time, t(5));
+    assert_eq!(tr.open_sessions(), 0);
 }
 
 fn run<L: LoginInfo>(tr: &mut SessionTracker<L>, evs: Vec<Event>) -> Vec<Event> {
@@ -60,8 +146,8 @@ fn interleaved_sessions_start_and_end_independently() {
             exec(2, 200, 190, 1001, 2, 1001, "bash"),
             exec(3, 101, 100, 1000, 1, 1000, "ls"),
             exit(4, 101, 1000, 1),
-            exit(5, 200, 1001, 2),
-            exit(6, 100, 1000, 1),
+            leader_exit(5, 200, 1001, 2),
+            leader_exit(6, 100, 1000, 1),
         ],
     );
     use Kind::*;
@@ -111,8 +197,9 @@ fn orphans_reparented_to_init_keep_the_session_open() {
         vec![
             exec(1, 100, 90, 1000, 1, 1000, "bash"),
             exec(2, 101, 100, 1000, 1, 1000, "nohup"),
-            // The shell exits; the background job, re-parented to init, lives on.
-            exit(3, 100, 1000, 1),
+            // The shell (the leader) exits; the background job, re-parented
+            // to init, lives on.
+            leader_exit(3, 100, 1000, 1),
         ],
     );
     assert!(out.iter().all(|e| e.kind != Kind::SessionEnd));

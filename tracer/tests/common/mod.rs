@@ -7,6 +7,8 @@
 //! run as root: in CI a skipped privileged test would hide a regression.
 #![allow(dead_code)]
 
+pub mod ssh;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;

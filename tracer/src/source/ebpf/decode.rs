@@ -4,8 +4,8 @@
 
 use tracer_common::{
     event::{
-        EventHeader, ExecEvent, ExitEvent, FLAG_ARGC_FROM_STACK, FLAG_ARGV_TRUNCATED,
-        FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED,
+        EventHeader, ExecEvent, ExitEvent, EXIT_FLAG_SESSION_LEADER, FLAG_ARGC_FROM_STACK,
+        FLAG_ARGV_TRUNCATED, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED,
     },
     kind::EventKind,
     user::FromBytes,
@@ -119,6 +119,7 @@ impl Decoder {
         e.signal = sig;
         e.start_boottime = Some(ev.start_boottime);
         e.cgroup_id = Some(ev.cgroup_id);
+        e.session_leader = ev.flags & EXIT_FLAG_SESSION_LEADER != 0;
         Ok(e)
     }
 }

@@ -1,0 +1,171 @@
+//! Privileged end to end: real ssh logins through Debian's sshd and its PAM
+//! stack (pam_loginuid), captured by tracer, and checked as an admin would
+//! read them: one session per login, with user, source address, start and end,
+//! and every command (sudo and su included) inside the right session.
+
+mod common;
+
+use std::time::Duration;
+
+use common::ssh::SshServer;
+use common::*;
+use serde_json::Value;
+
+const ALICE: &str = "tracer-e2e-alice";
+const BOB: &str = "tracer-e2e-bob";
+
+fn uid_of(user: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The three logins of the scenario; returns their outputs' success.
+fn scenario(ssh: &SshServer) {
+    let a1 = ssh.login(
+        ALICE,
+        r#"/bin/echo e2e-one 'two words' '' "$(printf 'line1\nline2')"; sudo -n id; sudo -n su -c 'id -un' root; /nonexistent/e2e-missing || true"#,
+    );
+    assert!(
+        a1.status.success(),
+        "login 1 failed: {a1:?}\nsshd: {}",
+        ssh.log()
+    );
+    let out = String::from_utf8_lossy(&a1.stdout);
+    assert!(
+        out.contains("uid=0(root)"),
+        "sudo -n id did not run as root: {out}"
+    );
+    let a2 = ssh.login(ALICE, "/bin/echo e2e-two");
+    assert!(a2.status.success(), "login 2 failed: {a2:?}");
+    let b1 = ssh.login(BOB, "/bin/echo e2e-three");
+    assert!(b1.status.success(), "login 3 failed: {b1:?}");
+}
+
+fn sessions<'a>(lines: &'a [Value], kind: &str, auid: u32) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| l["type"] == kind && l["auid"] == auid)
+        .collect()
+}
+
+/// The session of the `/bin/echo MARKER` run inside a login (the ssh client's
+/// own exec carries the marker too, outside any session).
+fn ses_of_marker(lines: &[Value], marker: &str) -> u64 {
+    with_marker(lines, "exec", marker)
+        .into_iter()
+        .find(|l| l["exe"] == "/bin/echo")
+        .unwrap_or_else(|| panic!("no exec with {marker}"))["ses"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn ebpf_ssh_logins_become_sessions() {
+    let _g = global_lock();
+    let ssh = SshServer::start(&[ALICE, BOB], &[ALICE]);
+    let (alice, bob) = (uid_of(ALICE), uid_of(BOB));
+    let t = Tracer::start(&["--backend", "ebpf", "--no-proc-scan"]);
+    scenario(&ssh);
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = t.stop();
+
+    let s1 = ses_of_marker(&lines, "e2e-one");
+    let s2 = ses_of_marker(&lines, "e2e-two");
+    let s3 = ses_of_marker(&lines, "e2e-three");
+    assert!(
+        s1 != s2 && s2 != s3 && s1 != s3,
+        "three logins, three sessions: {s1} {s2} {s3}"
+    );
+
+    let starts = sessions(&lines, "session_start", alice);
+    assert_eq!(starts.len(), 2, "alice: {starts:?}");
+    let bob_starts = sessions(&lines, "session_start", bob);
+    assert_eq!(
+        bob_starts.len(),
+        1,
+        "bob: {bob_starts:?}\n{:#?}",
+        lines
+            .iter()
+            .filter(|l| l["auid"] == bob)
+            .collect::<Vec<_>>()
+    );
+    for s in starts
+        .iter()
+        .chain(sessions(&lines, "session_start", bob).iter())
+    {
+        assert_eq!(s["addr"], "127.0.0.1", "login source: {s}");
+    }
+    let ends = sessions(&lines, "session_end", alice);
+    assert_eq!(
+        ends.len(),
+        2,
+        "alice's sessions must end at logout: {ends:?}"
+    );
+
+    // Every command of login 1 is in session s1, sudo/su shown with uid 0.
+    let in_s1: Vec<&Value> = lines
+        .iter()
+        .filter(|l| (l["type"] == "exec" || l["type"] == "exec_failed") && l["ses"] == s1)
+        .collect();
+    assert!(in_s1.iter().all(|l| l["auid"] == alice));
+    let id = in_s1
+        .iter()
+        .find(|l| l["argv"] == serde_json::json!(["id"]) && l["uid"] == 0)
+        .expect("sudo -n id ran as uid 0 in session 1");
+    assert_eq!(id["via"], "sudo");
+    let su = in_s1
+        .iter()
+        .find(|l| l["argv"] == serde_json::json!(["id", "-un"]))
+        .expect("su -c 'id -un' in session 1");
+    assert_eq!(su["uid"], 0);
+    assert!(su["via"] == "su" || su["via"] == "sudo", "{su}");
+    let echo = with_marker(&lines, "exec", "e2e-one")
+        .into_iter()
+        .find(|l| l["exe"] == "/bin/echo")
+        .unwrap();
+    assert_eq!(
+        echo["argv"],
+        serde_json::json!(["/bin/echo", "e2e-one", "two words", "", "line1\nline2"])
+    );
+    let failed = in_s1
+        .iter()
+        .find(|l| l["type"] == "exec_failed" && l["exe"] == "/nonexistent/e2e-missing")
+        .expect("the failed exec in session 1");
+    assert_eq!(failed["ret"], -2);
+}
+
+/// A session with a process still running when tracer stops is open: it has a
+/// start and no end.
+#[test]
+fn ebpf_session_still_running_at_stop_is_open() {
+    let _g = global_lock();
+    let ssh = SshServer::start(&[ALICE], &[]);
+    let alice = uid_of(ALICE);
+    let t = Tracer::start(&["--backend", "ebpf", "--no-proc-scan"]);
+    // A login whose background job outlives the ssh connection.
+    let out = ssh.login(
+        ALICE,
+        "nohup /bin/sleep 20.0654 >/dev/null 2>&1 & /bin/echo e2e-open",
+    );
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = t.stop();
+    let ses = ses_of_marker(&lines, "e2e-open");
+    assert!(lines
+        .iter()
+        .any(|l| l["type"] == "session_start" && l["ses"] == ses && l["auid"] == alice));
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["type"] == "session_end" && l["ses"] == ses),
+        "a session with a live process must not be ended"
+    );
+    drop(ssh);
+}
