@@ -67,6 +67,45 @@ pub struct TracepointOffsets {
     pub _pad: u32,
 }
 
+/// Most ranges in each uid/auid list of [`Filter`].
+pub const FILTER_RANGES: usize = 8;
+/// Longest exe prefix in the `EXE_FILTER` LPM trie, in bytes.
+pub const EXE_PREFIX_MAX: usize = 256;
+
+/// [`Filter::flags`]: drop execs (and exits) of processes without a login uid.
+pub const FILTER_EXCLUDE_UNATTRIBUTED: u32 = 1 << 0;
+/// [`Filter::flags`]: the `COMM_FILTER` map has entries (look it up).
+pub const FILTER_COMMS: u32 = 1 << 1;
+/// [`Filter::flags`]: the `EXE_FILTER` map has entries (look it up).
+pub const FILTER_EXE_PREFIXES: u32 = 1 << 2;
+
+/// An inclusive id range.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdRange {
+    pub lo: u32,
+    pub hi: u32,
+}
+
+/// Kernel-side filters: what a busy node drops before it crosses into
+/// userspace. Filtered execs are counted (`Counter::Filtered`), not lost.
+/// An include list, when not empty, keeps only ids inside it; an exclude list
+/// drops ids inside it. uid is the real uid of the process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub flags: u32,
+    pub n_uid_include: u32,
+    pub n_uid_exclude: u32,
+    pub n_auid_include: u32,
+    pub n_auid_exclude: u32,
+    pub _pad: u32,
+    pub uid_include: [IdRange; FILTER_RANGES],
+    pub uid_exclude: [IdRange; FILTER_RANGES],
+    pub auid_include: [IdRange; FILTER_RANGES],
+    pub auid_exclude: [IdRange; FILTER_RANGES],
+}
+
 /// The whole configuration of the programs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,6 +118,7 @@ pub struct Config {
     pub wakeup_bytes: u32,
     pub offsets: Offsets,
     pub tp: TracepointOffsets,
+    pub filter: Filter,
 }
 
 /// The default capture limit for argv, in bytes.
@@ -87,6 +127,7 @@ pub const DEFAULT_ARGV_LIMIT: u32 = 32 * 1024;
 const _: () = {
     assert!(size_of::<Offsets>() == 30 * 4);
     assert!(size_of::<TracepointOffsets>() == 8 * 4);
-    assert!(size_of::<Config>() == 8 + 120 + 32);
+    assert!(size_of::<Filter>() == 24 + 4 * FILTER_RANGES * 8);
+    assert!(size_of::<Config>() == 8 + 120 + 32 + size_of::<Filter>());
     assert!(DEFAULT_ARGV_LIMIT as usize <= crate::event::ARGV_CAP);
 };

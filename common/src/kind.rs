@@ -41,6 +41,10 @@ pub enum Counter {
     InflightFull = 3,
     /// An exit record could not be written to the ring buffer (it was full).
     RingbufFullExit = 4,
+    /// An exec or failed exec dropped by a kernel-side filter (configured).
+    Filtered = 5,
+    /// An exit dropped by a kernel-side filter.
+    FilteredExit = 6,
 }
 
 /// Number of slots in `COUNTERS`.

@@ -24,6 +24,10 @@ pub mod maps {
     pub const COUNTERS: &str = "COUNTERS";
     /// In-flight execve/execveat calls, keyed by pid_tgid, to report failures.
     pub const INFLIGHT: &str = "INFLIGHT";
+    /// `comm` values whose execs are dropped (key: the 16-byte comm).
+    pub const COMM_FILTER: &str = "COMM_FILTER";
+    /// exe path prefixes whose execs are dropped (an LPM trie over path bytes).
+    pub const EXE_FILTER: &str = "EXE_FILTER";
 }
 
 /// The name of the read-only global that holds [`config::Config`].

@@ -25,6 +25,7 @@ use tracer_common::{
 };
 
 use crate::{
+    filter::{excluded_exec, excluded_ids},
     maps::{config, count, scratch, Inflight, EVENTS, INFLIGHT},
     task::{current_task, fill_identity, read, write_cwd},
 };
@@ -98,6 +99,9 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
             (*ev).flags |= FLAG_EXE_TRUNCATED;
         }
         (*ev).exe_len = exe_len;
+        if filtered(ev, buf.add(HDR), exe_len) {
+            return Ok(());
+        }
         pos += exe_len as usize;
 
         // 2. cwd, at most CWD_MAX bytes.
@@ -151,6 +155,32 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
         pos += got as usize;
         send(buf, pos)
     }
+}
+
+/// Applies the kernel-side filters to a record whose identity and exe are
+/// filled in; counts a drop.
+///
+/// # Safety
+/// `ev` is a filled-in scratch record; `exe` is readable for `exe_len` bytes.
+#[inline(always)]
+unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bool {
+    let f = &config().filter;
+    if f.flags == 0
+        && f.n_uid_include == 0
+        && f.n_uid_exclude == 0
+        && f.n_auid_include == 0
+        && f.n_auid_exclude == 0
+    {
+        return false;
+    }
+    // SAFETY: per the contract.
+    let drop = unsafe {
+        excluded_ids(f, (*ev).uid, (*ev).auid) || excluded_exec(f, &(*ev).comm, exe, exe_len)
+    };
+    if drop {
+        count(Counter::Filtered);
+    }
+    drop
 }
 
 /// Appends the cwd at `pos`, records its length and flags, returns the new end.
@@ -309,6 +339,9 @@ fn try_failed(call: Inflight, ret: i64) -> Result<(), i64> {
             (*ev).flags |= FLAG_EXE_TRUNCATED;
         }
         (*ev).exe_len = exe_len;
+        if filtered(ev, buf.add(HDR), exe_len) {
+            return Ok(());
+        }
         pos += exe_len as usize;
         pos = append_cwd(buf, ev, pos);
 

@@ -17,6 +17,7 @@ use tracer_common::{
 };
 
 use crate::{
+    filter::excluded_ids,
     maps::{config, count, EVENTS},
     task::{current_task, read},
 };
@@ -68,6 +69,10 @@ fn try_exit() -> Result<(), i64> {
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         }
     };
+    if excluded_ids(&config().filter, ev.uid, ev.auid) {
+        count(Counter::FilteredExit);
+        return Ok(());
+    }
     let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
     let flags = if pending >= config().wakeup_bytes as u64 {
         BPF_RB_FORCE_WAKEUP

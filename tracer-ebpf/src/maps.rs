@@ -2,10 +2,10 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    config::Config,
+    config::{Config, Filter, IdRange, EXE_PREFIX_MAX, FILTER_RANGES},
     event::SCRATCH_SIZE,
     kind::{Counter, COUNTER_SLOTS},
 };
@@ -58,6 +58,18 @@ static CONFIG: Config = Config {
         exit_ret: 0,
         _pad: 0,
     },
+    filter: Filter {
+        flags: 0,
+        n_uid_include: 0,
+        n_uid_exclude: 0,
+        n_auid_include: 0,
+        n_auid_exclude: 0,
+        _pad: 0,
+        uid_include: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
+        uid_exclude: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
+        auid_include: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
+        auid_exclude: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
+    },
 };
 
 #[inline(always)]
@@ -86,6 +98,18 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SL
 /// that entries orphaned by a thread's death never fill it.
 #[map(name = "INFLIGHT")]
 pub static INFLIGHT: LruHashMap<u64, Inflight> = LruHashMap::with_max_entries(16384, 0);
+
+/// comms whose execs are dropped. Filled and frozen by userspace before the
+/// programs are attached.
+#[map(name = "COMM_FILTER")]
+pub static COMM_FILTER: HashMap<[u8; 16], u8> = HashMap::with_max_entries(64, 0);
+
+/// exe path prefixes whose execs are dropped. Filled and frozen by userspace.
+#[map(name = "EXE_FILTER")]
+pub static EXE_FILTER: LpmTrie<[u8; EXE_PREFIX_MAX], u8> =
+    LpmTrie::with_max_entries(64, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
+
+pub type ExeKey = Key<[u8; EXE_PREFIX_MAX]>;
 
 #[repr(C)]
 #[derive(Clone, Copy)]

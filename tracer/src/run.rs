@@ -11,6 +11,7 @@ use crate::event::{Event, Kind, Source, Timestamp};
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
 use crate::sink::{file::open_log, JsonLines};
 use crate::source::cgroup::{self, CgroupPaths};
+use crate::source::ebpf::filter::{parse_range, FilterSpec};
 use crate::source::ebpf::{EbpfError, EbpfOptions, EbpfSource};
 use crate::source::procfs;
 
@@ -32,6 +33,11 @@ pub enum RunError {
     RingSize(u32),
     #[error("--poll-ms {0}: must be between 1 and 10000")]
     Poll(u64),
+    #[error("--{flag}: {source}")]
+    Filter {
+        flag: &'static str,
+        source: crate::source::ebpf::filter::FilterError,
+    },
     #[error("eBPF backend: {0}")]
     Ebpf(#[from] EbpfError),
     #[error("the audit backend is not available in this build")]
@@ -55,6 +61,24 @@ impl RunConfig {
         if a.poll_ms == 0 || a.poll_ms > 10_000 {
             return Err(RunError::Poll(a.poll_ms));
         }
+        let ranges = |flag: &'static str, v: &[String]| {
+            v.iter()
+                .map(|r| parse_range(flag, r).map_err(|source| RunError::Filter { flag, source }))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let filter = FilterSpec {
+            exclude_unattributed: a.exclude_unattributed,
+            include_uids: ranges("include-uid", &a.include_uid)?,
+            exclude_uids: ranges("exclude-uid", &a.exclude_uid)?,
+            include_auids: ranges("include-auid", &a.include_auid)?,
+            exclude_auids: ranges("exclude-auid", &a.exclude_auid)?,
+            exclude_comms: a.exclude_comm.clone(),
+            exclude_exe_prefixes: a.exclude_exe_prefix.clone(),
+        };
+        filter.to_kernel().map_err(|source| RunError::Filter {
+            flag: "exclude-*/include-*",
+            source,
+        })?;
         Ok(Self {
             backend: a.backend,
             output: a.output.clone(),
@@ -62,6 +86,7 @@ impl RunConfig {
                 argv_limit: a.argv_limit,
                 ring_bytes: a.ring_size,
                 poll: Duration::from_millis(a.poll_ms),
+                filter,
             },
             proc_scan: !a.no_proc_scan,
             host: hostname(),
@@ -86,8 +111,8 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
 
     let mut src = match cfg.backend {
-        BackendArg::Ebpf => EbpfSource::start(cfg.ebpf, cfg.host.clone())?,
-        BackendArg::Auto => match EbpfSource::start(cfg.ebpf, cfg.host.clone()) {
+        BackendArg::Ebpf => EbpfSource::start(&cfg.ebpf, cfg.host.clone())?,
+        BackendArg::Auto => match EbpfSource::start(&cfg.ebpf, cfg.host.clone()) {
             Ok(s) => s,
             Err(e) => {
                 log::error!("eBPF backend unavailable ({e}); no fallback in this build");
@@ -155,6 +180,8 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         "lost_exec": t.ringbuf_full,
         "lost_exit": t.ringbuf_full_exit,
         "read_errors": t.read_errors,
+        "filtered_exec": t.filtered,
+        "filtered_exit": t.filtered_exit,
     }));
     stop.detail.as_mut().expect("set above")["open_sessions"] = pipe.tracker.open_sessions().into();
     batch.push(stop);

@@ -319,3 +319,64 @@ fn tracefs_is_mounted_when_missing() {
     assert!(mounted(), "tracer did not mount tracefs");
     t.stop();
 }
+
+/// Kernel-side filters drop what they are told to, count it, and their maps
+/// are frozen while tracer runs.
+#[test]
+fn kernel_side_filters_drop_and_count() {
+    let _g = global_lock();
+    let t = Tracer::start(&[
+        "--no-proc-scan",
+        "--exclude-exe-prefix",
+        "/bin/tru",
+        "--exclude-comm",
+        "printf",
+        "--exclude-uid",
+        "4000-4001",
+    ]);
+    let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success());
+    run(Command::new("/bin/true").arg("filter-marker-exe"));
+    run(Command::new("/usr/bin/printf").arg("filter-marker-comm"));
+    run(Command::new("setpriv").args(["--reuid", "4000", "/bin/echo", "filter-marker-uid"]));
+    run(Command::new("/bin/echo").arg("filter-marker-kept"));
+    // The filter maps cannot be changed while tracer runs.
+    let show = Command::new("bpftool")
+        .args(["map", "show", "name", "COMM_FILTER"])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(show.contains("frozen"), "COMM_FILTER is not frozen: {show}");
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = t.stop();
+    for gone in [
+        "filter-marker-exe",
+        "filter-marker-comm",
+        "filter-marker-uid",
+    ] {
+        let seen: Vec<_> = with_marker(&lines, "exec", gone)
+            .into_iter()
+            .filter(|l| l["comm"] != "setpriv")
+            .collect();
+        assert!(seen.is_empty(), "{gone} was not filtered: {seen:?}");
+    }
+    assert_eq!(with_marker(&lines, "exec", "filter-marker-kept").len(), 1);
+    let stop = lines.iter().rev().find(|l| l["type"] == "tracer").unwrap();
+    assert!(
+        stop["detail"]["filtered_exec"].as_u64().unwrap() >= 3,
+        "{stop}"
+    );
+}
+
+#[test]
+fn bad_filters_are_clear_errors() {
+    let out = Command::new(tracer_bin())
+        .args(["run", "--exclude-uid", "abc"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--exclude-uid") && err.contains("abc"),
+        "{err}"
+    );
+}

@@ -37,4 +37,26 @@ pub struct RunArgs {
     /// Do not emit `process` records for processes alive at start.
     #[arg(long)]
     pub no_proc_scan: bool,
+    /// Kernel-side filter: drop execs and exits of processes without a login
+    /// uid (daemons, cron without pam_loginuid). Counted, not lost.
+    #[arg(long)]
+    pub exclude_unattributed: bool,
+    /// Kernel-side filter: keep only these real uids (`1000-60000`, `0`; repeatable).
+    #[arg(long, value_name = "RANGE")]
+    pub include_uid: Vec<String>,
+    /// Kernel-side filter: drop these real uids (repeatable).
+    #[arg(long, value_name = "RANGE")]
+    pub exclude_uid: Vec<String>,
+    /// Kernel-side filter: keep only these login uids (repeatable).
+    #[arg(long, value_name = "RANGE")]
+    pub include_auid: Vec<String>,
+    /// Kernel-side filter: drop these login uids (repeatable).
+    #[arg(long, value_name = "RANGE")]
+    pub exclude_auid: Vec<String>,
+    /// Kernel-side filter: drop execs by processes with this comm (repeatable).
+    #[arg(long, value_name = "COMM")]
+    pub exclude_comm: Vec<String>,
+    /// Kernel-side filter: drop execs whose exe path starts with PREFIX (repeatable).
+    #[arg(long, value_name = "PREFIX")]
+    pub exclude_exe_prefix: Vec<String>,
 }

@@ -14,6 +14,8 @@ pub struct Totals {
     pub ringbuf_full_exit: u64,
     pub read_errors: u64,
     pub inflight_full: u64,
+    pub filtered: u64,
+    pub filtered_exit: u64,
 }
 
 pub struct Counters {
@@ -49,6 +51,8 @@ impl Counters {
             ringbuf_full_exit: self.sum(Counter::RingbufFullExit),
             read_errors: self.sum(Counter::ReadError),
             inflight_full: self.sum(Counter::InflightFull),
+            filtered: self.sum(Counter::Filtered),
+            filtered_exit: self.sum(Counter::FilteredExit),
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod btf;
 pub mod counters;
 pub mod decode;
+pub mod filter;
 pub mod offsets;
 pub mod tracefs;
 
@@ -69,13 +70,17 @@ pub enum EbpfError {
         name: &'static str,
         source: aya::maps::MapError,
     },
+    #[error("kernel-side filter: {0}")]
+    Filter(#[from] filter::FilterError),
     #[error("{0}")]
     Other(String),
 }
 
 /// What can be tuned about the eBPF source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EbpfOptions {
+    /// Kernel-side filters.
+    pub filter: filter::FilterSpec,
     /// Most argv bytes captured per exec.
     pub argv_limit: u32,
     /// Ring buffer size in bytes (power of two).
@@ -90,6 +95,7 @@ impl Default for EbpfOptions {
             argv_limit: DEFAULT_ARGV_LIMIT,
             ring_bytes: 32 << 20,
             poll: Duration::from_millis(50),
+            filter: filter::FilterSpec::default(),
         }
     }
 }
@@ -123,7 +129,7 @@ pub struct EbpfSource {
 impl EbpfSource {
     /// Loads, configures and attaches the programs. Must run inside a tokio
     /// runtime (the ring buffer is registered with its reactor).
-    pub fn start(opts: EbpfOptions, host: String) -> Result<Self, EbpfError> {
+    pub fn start(opts: &EbpfOptions, host: String) -> Result<Self, EbpfError> {
         if std::env::var_os(DISABLE_ENV).is_some() {
             return Err(EbpfError::Disabled);
         }
@@ -142,6 +148,7 @@ impl EbpfSource {
             wakeup_bytes: opts.ring_bytes / 4,
             offsets: offsets::kernel_offsets(&btf)?,
             tp: offsets::tracepoint_offsets()?,
+            filter: opts.filter.to_kernel()?,
         };
         let cpus =
             aya::util::nr_cpus().map_err(|(what, e)| EbpfError::Other(format!("{what}: {e}")))?;
@@ -158,6 +165,7 @@ impl EbpfSource {
                 None
             }
         };
+        opts.filter.populate(&mut bpf).map_err(EbpfError::Other)?;
         for &(name, category, tp) in PROGRAMS {
             let prog: &mut TracePoint = bpf
                 .program_mut(name)
