@@ -12,7 +12,7 @@ use common::audit::{AuditRestore, Auditd};
 use common::*;
 use tracer::source::audit::netlink::NetlinkError;
 use tracer::source::audit::receiver::{
-    AuditItem, AuditReceiver, RawRecord, ReceiveMode, ReceiverOptions,
+    AuditItem, AuditReceiver, RawRecord, ReceiveMode, ReceiverOptions, CAUSE_OVERRUN,
 };
 use tracer::source::audit::rules::{self, format_rule, parse_rules, SHIPPED_RULES};
 use tracer::source::audit::status::{self, AuditStatus};
@@ -346,4 +346,55 @@ fn enabled_guard_restores_the_flag() {
     drop(g);
     assert_eq!(AuditStatus::get().unwrap().enabled, before);
     assert!(matches!(status::set_enabled(2), Err(NetlinkError::Locked)));
+}
+
+#[test]
+fn socket_overrun_is_a_counted_loss_not_an_error() {
+    let _lock = global_lock();
+    let _audit = AuditRestore::capture();
+    status::set_enabled(1).unwrap();
+    load_shipped();
+    // The smallest receive buffer the kernel allows, then a burst of execs
+    // while nobody reads: the socket must overrun.
+    let opts = ReceiverOptions {
+        rcvbuf_bytes: 1,
+        ..Default::default()
+    };
+    let mut rx = AuditReceiver::open(opts).unwrap();
+    let st = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i+1)); done",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Overruns are reported, and records keep coming after them.
+    let mut overruns = 0;
+    let mut records_after = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && (overruns == 0 || records_after == 0) {
+        for item in rx
+            .recv_batch(Duration::from_millis(200))
+            .expect("an overrun must not be fatal")
+        {
+            match item {
+                AuditItem::Loss(l) if l.cause == CAUSE_OVERRUN => {
+                    assert_eq!(l.count, None);
+                    let e = l.to_event("h");
+                    assert_eq!(e.kind, tracer::event::Kind::Loss);
+                    assert_eq!(e.source, tracer::event::Source::Audit);
+                    overruns += 1;
+                }
+                AuditItem::Loss(_) => {}
+                AuditItem::Record(_) if overruns > 0 => records_after += 1,
+                AuditItem::Record(_) => {}
+            }
+        }
+        if overruns > 0 && records_after == 0 {
+            run_echo("tracer-after-overrun");
+        }
+    }
+    assert!(overruns > 0, "no overrun reported");
+    assert!(records_after > 0, "no records after the overrun");
 }

@@ -319,8 +319,7 @@ impl AuditSocket {
             if m.msg_type != AUDIT_GET {
                 return Ok(Flow::More);
             }
-            let header = NetlinkHeader::default();
-            let mut header = header;
+            let mut header = NetlinkHeader::default();
             header.message_type = AUDIT_GET;
             match AuditMessage::deserialize(&header, m.payload) {
                 Ok(AuditMessage::GetStatus(Some(s))) => Ok(Flow::Done(s)),
