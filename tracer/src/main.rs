@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Run(args) => tracer::cmd::run::run(&args),
+        Command::Rules(args) => tracer::cmd::rules::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

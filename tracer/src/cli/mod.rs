@@ -1,6 +1,7 @@
 //! Command-line types only (clap derive). Checked configuration is built from
 //! these in one step by each command's `cmd` module.
 
+pub mod rules;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -20,4 +21,6 @@ pub struct Cli {
 pub enum Command {
     /// Capture every exec on this node and write JSON lines.
     Run(run::RunArgs),
+    /// Manage tracer's audit rules (only rules keyed `tracer*`).
+    Rules(rules::RulesArgs),
 }

@@ -1,4 +1,5 @@
 //! The edge of each command: build the checked configuration, run, and turn
 //! errors into `anyhow` with context for `main`.
 
+pub mod rules;
 pub mod run;

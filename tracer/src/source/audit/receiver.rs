@@ -1,0 +1,332 @@
+//! Live audit records from the kernel, as raw `(type, body)` pairs and
+//! counted losses, for `super::coalesce` to turn into events.
+//!
+//! Two ways to receive ([`ReceiveMode`]):
+//! - **Multicast** (default): join `AUDIT_NLGRP_READLOG` (CAP_AUDIT_READ).
+//!   A running auditd keeps its place and its log; tracer reads a copy.
+//!   Records flow only while the kernel's `enabled` flag is 1; the receiver
+//!   never changes it (see [`super::status::EnabledGuard`]).
+//! - **Daemon**: register as the audit daemon (`AUDIT_SET` pid), only when
+//!   none is registered or the registered one is dead, and give the pid back
+//!   on drop. For machines without auditd, where the unicast path is more
+//!   reliable (the kernel queues and retries for its daemon).
+//!
+//! Losses are counted, never fatal: a socket overrun (`ENOBUFS`) yields a
+//! [`AuditLoss`] of unknown size; an increase of the kernel's `lost` counter
+//! (polled every second) yields one with the increase. Note that the counter
+//! is machine-wide and also counts drops that only hurt the unicast daemon.
+//!
+//! Tokio: [`AuditReceiver::spawn`] runs a dedicated blocking thread that
+//! drains the socket and sends batches over a bounded `tokio::sync::mpsc`
+//! channel. A thread rather than `AsyncFd`: draining promptly is what keeps
+//! the socket from overrunning, and a thread is not delayed by whatever the
+//! runtime's workers are busy with (sinks, JSON). If the consumer falls
+//! behind, the channel fills, the thread blocks, the socket overruns and the
+//! gap is counted, which is the honest outcome.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netlink_packet_audit::StatusMessage;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::netlink::{is_overrun, is_record_type, split_messages, AuditSocket, NetlinkError};
+use super::status::{AuditStatus, AUDIT_STATUS_PID};
+use crate::event::{Event, Kind, Source, Timestamp};
+
+/// Loss cause for a receive-buffer overrun.
+pub const CAUSE_OVERRUN: &str = "audit: socket overrun (ENOBUFS)";
+/// Loss cause for an increase of the kernel's `lost` counter.
+pub const CAUSE_KERNEL_LOST: &str = "audit: kernel lost counter";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiveMode {
+    #[default]
+    Multicast,
+    Daemon,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiverOptions {
+    pub mode: ReceiveMode,
+    /// Receive buffer to ask for (`SO_RCVBUFFORCE`, else `SO_RCVBUF`).
+    pub rcvbuf_bytes: usize,
+    /// How often to compare the kernel's `lost` counter.
+    pub lost_poll: Duration,
+    /// Most items per batch.
+    pub batch_max: usize,
+    /// Batches the channel holds before the reader thread waits.
+    pub channel_capacity: usize,
+}
+
+impl Default for ReceiverOptions {
+    fn default() -> Self {
+        Self {
+            mode: ReceiveMode::Multicast,
+            rcvbuf_bytes: 16 << 20,
+            lost_poll: Duration::from_secs(1),
+            batch_max: 512,
+            channel_capacity: 256,
+        }
+    }
+}
+
+/// One audit record: its type (1300 SYSCALL, 1309 EXECVE, 1320 EOE, ...)
+/// and the text after the netlink header (`audit(1700000000.123:456): ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub msg_type: u16,
+    pub body: Vec<u8>,
+}
+
+/// Records that were lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLoss {
+    pub time: Timestamp,
+    /// `None` when the size of the gap is unknown (socket overrun).
+    pub count: Option<u64>,
+    pub cause: &'static str,
+}
+
+impl AuditLoss {
+    /// The `loss` event for the log.
+    pub fn to_event(&self, host: &str) -> Event {
+        let mut e = Event::new(Kind::Loss, Source::Audit, self.time, host);
+        e.count = self.count;
+        e.cause = Some(self.cause.to_string());
+        e
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditItem {
+    Record(RawRecord),
+    Loss(AuditLoss),
+}
+
+/// A receiving audit socket, used directly (blocking) or via [`Self::spawn`].
+pub struct AuditReceiver {
+    sock: AuditSocket,
+    control: AuditSocket,
+    opts: ReceiverOptions,
+    registered: bool,
+    last_lost: u32,
+    next_poll: Instant,
+}
+
+impl AuditReceiver {
+    pub fn open(opts: ReceiverOptions) -> Result<Self, NetlinkError> {
+        let mut control = AuditSocket::open()?;
+        let status = AuditStatus::from(control.get_status()?);
+        let sock = AuditSocket::open()?;
+        match sock.set_rcvbuf(opts.rcvbuf_bytes) {
+            Ok(n) => log::debug!("audit socket receive buffer: {n} bytes"),
+            Err(e) => log::warn!("can't grow the audit socket receive buffer: {e}"),
+        }
+        let mut me = Self {
+            sock,
+            control,
+            registered: false,
+            last_lost: status.lost,
+            next_poll: Instant::now() + opts.lost_poll,
+            opts,
+        };
+        match me.opts.mode {
+            ReceiveMode::Multicast => me.sock.join_readlog()?,
+            ReceiveMode::Daemon => {
+                if status.daemon_alive() {
+                    return Err(NetlinkError::DaemonRegistered { pid: status.pid });
+                }
+                let mut s = StatusMessage::new();
+                s.pid = std::process::id();
+                match me.sock.set_status(s, AUDIT_STATUS_PID) {
+                    Ok(()) => me.registered = true,
+                    // The kernel refuses to replace a live daemon (EEXIST)
+                    // even if one registered after our check.
+                    Err(e) if e.errno() == Some(libc::EEXIST) => {
+                        let pid = AuditStatus::get().map(|s| s.pid).unwrap_or(0);
+                        return Err(NetlinkError::DaemonRegistered { pid });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(me)
+    }
+
+    pub fn mode(&self) -> ReceiveMode {
+        self.opts.mode
+    }
+
+    /// Wait up to `timeout` for records; returns as soon as some arrived
+    /// (up to `batch_max` items), or an empty batch on timeout.
+    pub fn recv_batch(&mut self, timeout: Duration) -> Result<Vec<AuditItem>, NetlinkError> {
+        let deadline = Instant::now() + timeout;
+        let mut batch: Vec<AuditItem> = self
+            .sock
+            .stash
+            .drain(..)
+            .map(|(msg_type, body)| AuditItem::Record(RawRecord { msg_type, body }))
+            .collect();
+        loop {
+            self.poll_lost(&mut batch);
+            let now = Instant::now();
+            let wait = if batch.is_empty() {
+                deadline.min(self.next_poll).saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            match self.sock.recv_datagram(wait) {
+                Ok(Some(data)) => {
+                    for m in split_messages(data) {
+                        if is_record_type(m.msg_type) {
+                            batch.push(AuditItem::Record(RawRecord {
+                                msg_type: m.msg_type,
+                                body: m.payload.to_vec(),
+                            }));
+                        } else if is_overrun(&m) {
+                            batch.push(overrun());
+                        } else {
+                            // Acks, NLMSG_DONE, stray replies: not records.
+                            log::trace!("audit: ignoring control message type {}", m.msg_type);
+                        }
+                    }
+                }
+                Ok(None) => {
+                    if !batch.is_empty() || Instant::now() >= deadline {
+                        return Ok(batch);
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => batch.push(overrun()),
+                Err(source) => {
+                    return Err(NetlinkError::Io {
+                        op: "receive",
+                        source,
+                    })
+                }
+            }
+            if batch.len() >= self.opts.batch_max {
+                return Ok(batch);
+            }
+        }
+    }
+
+    fn poll_lost(&mut self, batch: &mut Vec<AuditItem>) {
+        if Instant::now() < self.next_poll {
+            return;
+        }
+        self.next_poll = Instant::now() + self.opts.lost_poll;
+        match self.control.get_status() {
+            Ok(s) => {
+                let delta = s.lost.wrapping_sub(self.last_lost);
+                self.last_lost = s.lost;
+                if delta != 0 {
+                    batch.push(AuditItem::Loss(AuditLoss {
+                        time: Timestamp::now(),
+                        count: Some(delta.into()),
+                        cause: CAUSE_KERNEL_LOST,
+                    }));
+                }
+            }
+            Err(e) => log::warn!("can't read the kernel's audit lost counter: {e}"),
+        }
+    }
+
+    /// Give the daemon pid back now (also done on drop).
+    pub fn release(&mut self) -> Result<(), NetlinkError> {
+        if !self.registered {
+            return Ok(());
+        }
+        self.registered = false;
+        // Only the registered process may unregister; records that arrive
+        // meanwhile are dropped with the socket.
+        self.sock.set_status(StatusMessage::new(), AUDIT_STATUS_PID)
+    }
+
+    /// Run on a dedicated thread (named `audit-netlink`). Batches arrive on
+    /// the returned channel; it closes when the thread ends (stop, error, or
+    /// the channel's receiver dropped). [`ReceiverHandle::stop`] returns
+    /// the thread's error, if any.
+    pub fn spawn(mut self) -> std::io::Result<(mpsc::Receiver<Vec<AuditItem>>, ReceiverHandle)> {
+        let (tx, rx) = mpsc::channel(self.opts.channel_capacity.max(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("audit-netlink".into())
+            .spawn(move || -> Result<(), NetlinkError> {
+                'run: while !flag.load(Ordering::Relaxed) {
+                    let mut batch = self.recv_batch(Duration::from_millis(200))?;
+                    // try_send in a loop rather than blocking_send, so that a
+                    // stop request is seen even while the channel is full.
+                    while !batch.is_empty() {
+                        match tx.try_send(batch) {
+                            Ok(()) => break,
+                            Err(TrySendError::Full(b)) if !flag.load(Ordering::Relaxed) => {
+                                batch = b;
+                                std::thread::sleep(Duration::from_millis(2));
+                            }
+                            Err(_) => break 'run,
+                        }
+                    }
+                }
+                self.release()
+            })?;
+        Ok((
+            rx,
+            ReceiverHandle {
+                stop,
+                thread: Some(thread),
+            },
+        ))
+    }
+}
+
+fn overrun() -> AuditItem {
+    AuditItem::Loss(AuditLoss {
+        time: Timestamp::now(),
+        count: None,
+        cause: CAUSE_OVERRUN,
+    })
+}
+
+impl Drop for AuditReceiver {
+    fn drop(&mut self) {
+        if let Err(e) = self.release() {
+            log::error!("can't give the audit daemon pid back: {e}");
+        }
+    }
+}
+
+/// Stops the reader thread (within ~200 ms) when dropped or on [`Self::stop`].
+pub struct ReceiverHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), NetlinkError>>>,
+}
+
+impl ReceiverHandle {
+    /// Stop the thread and return how it ended. Blocks up to ~200 ms (call
+    /// from `spawn_blocking` inside a runtime if that matters).
+    pub fn stop(mut self) -> Result<(), NetlinkError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(NetlinkError::Protocol {
+                op: "receive",
+                detail: "the audit reader thread panicked".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ReceiverHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
