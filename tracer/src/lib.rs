@@ -7,6 +7,7 @@
 pub mod bytes;
 pub mod cli;
 pub mod cmd;
+pub mod crosscheck;
 pub mod event;
 pub mod run;
 pub mod session;
