@@ -6,3 +6,4 @@
 
 pub mod bytes;
 pub mod event;
+pub mod source;
