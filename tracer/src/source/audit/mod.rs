@@ -14,6 +14,15 @@
 //!
 //! [`Event`]: crate::event::Event
 
+pub mod coalesce;
+pub mod exec;
+pub mod login;
 pub mod parse;
+pub mod reader;
 pub mod rtype;
 pub mod value;
+
+pub use coalesce::{CoalesceStats, Coalescer, CoalescerConfig};
+pub use parse::{parse_body, parse_line, ParseError, Record};
+pub use reader::{AuditLogReader, BadLine, ReadItem, ReaderConfig, ReaderStats};
+pub use rtype::RecordType;

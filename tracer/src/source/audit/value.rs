@@ -124,7 +124,7 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 /// Decodes non-empty, even-length hex; `None` if `v` is not that.
 pub fn decode_hex(v: &[u8]) -> Option<Vec<u8>> {
-    if v.is_empty() || v.len() % 2 != 0 {
+    if v.is_empty() || !v.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Vec::with_capacity(v.len() / 2);
