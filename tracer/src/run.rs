@@ -8,7 +8,9 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::run::{BackendArg, RunArgs};
 use crate::event::{Event, Kind, Source, Timestamp};
+use crate::crosscheck::CrossCheck;
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
+use crate::source::audit::live::{AuditLive, AuditOptions};
 use crate::sink::{file::open_log, JsonLines};
 use crate::source::cgroup::{self, CgroupPaths};
 use crate::source::ebpf::filter::{parse_range, FilterSpec};
@@ -23,6 +25,9 @@ pub struct RunConfig {
     pub ebpf: EbpfOptions,
     pub proc_scan: bool,
     pub host: String,
+    pub audit: AuditOptions,
+    /// How long the cross-check waits for the other source's copy of an exec.
+    pub check_window: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +45,10 @@ pub enum RunError {
     },
     #[error("eBPF backend: {0}")]
     Ebpf(#[from] EbpfError),
-    #[error("the audit backend is not available in this build")]
-    AuditUnavailable,
+    #[error("audit backend: {0}")]
+    Audit(#[from] crate::source::audit::live::AuditStartError),
+    #[error("no backend could start: eBPF: {ebpf}; audit: {audit}")]
+    NoBackend { ebpf: String, audit: String },
     #[error(transparent)]
     LogFile(#[from] crate::sink::file::LogFileError),
     #[error("writing events: {0}")]
@@ -90,6 +97,10 @@ impl RunConfig {
             },
             proc_scan: !a.no_proc_scan,
             host: hostname(),
+            audit: AuditOptions {
+                daemon: a.audit_daemon,
+            },
+            check_window: Duration::from_secs(5),
         })
     }
 }
@@ -110,27 +121,21 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
 
-    let mut src = match cfg.backend {
-        BackendArg::Ebpf => EbpfSource::start(&cfg.ebpf, cfg.host.clone())?,
-        BackendArg::Auto => match EbpfSource::start(&cfg.ebpf, cfg.host.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("eBPF backend unavailable ({e}); no fallback in this build");
-                return Err(RunError::AuditUnavailable);
-            }
-        },
-        BackendArg::Audit | BackendArg::Both => return Err(RunError::AuditUnavailable),
-    };
-    log::info!("eBPF programs attached; writing events");
-    let mut start = Event::new(
-        Kind::Tracer,
-        Source::Tracer,
-        Timestamp::now(),
-        cfg.host.clone(),
-    );
-    start.detail = Some(
-        serde_json::json!({"status": "start", "backend": "ebpf", "version": env!("CARGO_PKG_VERSION")}),
-    );
+    let Backends {
+        mut ebpf,
+        mut audit,
+        name,
+        fallback,
+    } = start_backends(&cfg)?;
+    let mut check = (ebpf.is_some() && audit.is_some()).then(|| CrossCheck::new(cfg.check_window));
+    log::info!("{name} backend running; writing events");
+    let mut start = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), cfg.host.clone());
+    start.detail = Some(serde_json::json!({
+        "status": "start",
+        "backend": name,
+        "fallback_reason": fallback,
+        "version": env!("CARGO_PKG_VERSION"),
+    }));
     sink.write(&start).map_err(RunError::Write)?;
     let mut pipe = Pipeline {
         tracker: SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
@@ -144,51 +149,167 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     pipe.write(&mut sink, &mut batch)?;
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut routed = Vec::with_capacity(1024);
     loop {
         tokio::select! {
-            _ = src.wait(cfg.ebpf.poll) => {
-                src.drain(&mut batch);
-                pipe.write(&mut sink, &mut batch)?;
+            _ = ebpf_wait(&mut ebpf, cfg.ebpf.poll) => {
+                if let Some(s) = ebpf.as_mut() {
+                    s.drain(&mut batch);
+                }
+            }
+            alive = audit_recv(&mut audit, &mut batch) => {
+                if !alive {
+                    log::error!("the audit receiver stopped; continuing without it");
+                    audit = None;
+                    check = None;
+                }
             }
             _ = tick.tick() => {
-                if let Some(l) = src.losses() {
+                if let Some(l) = ebpf.as_mut().and_then(EbpfSource::losses) {
                     log::warn!("lost {} events: {}", l.count.unwrap_or(0), l.cause.as_deref().unwrap_or(""));
                     batch.push(l);
                 }
+                if let Some(a) = audit.as_mut() {
+                    a.tick(&mut batch);
+                }
+                route(&mut check, &mut batch, &mut routed);
+                if let Some(c) = check.as_mut() {
+                    c.expire(Timestamp::now(), &mut routed);
+                }
                 pipe.tracker.expire(Timestamp::now(), &mut pipe.out);
-                pipe.write(&mut sink, &mut batch)?;
+                pipe.write(&mut sink, &mut routed)?;
+                continue;
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
+        route(&mut check, &mut batch, &mut routed);
+        pipe.write(&mut sink, &mut routed)?;
     }
     // Everything the kernel wrote before the signal is read out.
-    src.drain(&mut batch);
-    if let Some(l) = src.losses() {
-        batch.push(l);
+    if let Some(s) = ebpf.as_mut() {
+        s.drain(&mut batch);
+        batch.extend(s.losses());
     }
-    let mut stop = Event::new(
-        Kind::Tracer,
-        Source::Tracer,
-        Timestamp::now(),
-        cfg.host.clone(),
-    );
-    let t = src.counter_totals();
-    stop.detail = Some(serde_json::json!({
+    if let Some(a) = audit.as_mut() {
+        a.stop(&mut batch);
+    }
+    route(&mut check, &mut batch, &mut routed);
+    if let Some(c) = check.as_mut() {
+        c.flush(&mut routed);
+    }
+    pipe.write(&mut sink, &mut routed)?;
+    let mut stop = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), cfg.host.clone());
+    let mut detail = serde_json::json!({
         "status": "stop",
-        "sent": t.sent,
-        "lost_exec": t.ringbuf_full,
-        "lost_exit": t.ringbuf_full_exit,
-        "read_errors": t.read_errors,
-        "filtered_exec": t.filtered,
-        "filtered_exit": t.filtered_exit,
-    }));
-    stop.detail.as_mut().expect("set above")["open_sessions"] = pipe.tracker.open_sessions().into();
-    batch.push(stop);
-    pipe.write(&mut sink, &mut batch)?;
+        "backend": name,
+        "open_sessions": pipe.tracker.open_sessions(),
+    });
+    if let Some(s) = ebpf.as_ref() {
+        let t = s.counter_totals();
+        detail["sent"] = t.sent.into();
+        detail["lost_exec"] = t.ringbuf_full.into();
+        detail["lost_exit"] = t.ringbuf_full_exit.into();
+        detail["read_errors"] = t.read_errors.into();
+        detail["filtered_exec"] = t.filtered.into();
+        detail["filtered_exit"] = t.filtered_exit.into();
+    }
+    if let Some(a) = audit.as_ref() {
+        detail["audit_parse_errors"] = a.parse_errors().into();
+    }
+    if let Some(c) = check.as_ref() {
+        detail["crosscheck"] = serde_json::to_value(c.stats()).unwrap_or_default();
+    }
+    stop.detail = Some(detail);
+    routed.push(stop);
+    pipe.write(&mut sink, &mut routed)?;
     Ok(Summary {
         written: sink.written(),
     })
+}
+
+/// The capture sources that started, and why the primary one did not.
+struct Backends {
+    ebpf: Option<EbpfSource>,
+    audit: Option<AuditLive>,
+    name: &'static str,
+    fallback: Option<String>,
+}
+
+fn start_backends(cfg: &RunConfig) -> Result<Backends, RunError> {
+    let audit = || AuditLive::start(cfg.host.clone(), cfg.audit);
+    Ok(match cfg.backend {
+        BackendArg::Ebpf => Backends {
+            ebpf: Some(EbpfSource::start(&cfg.ebpf, cfg.host.clone())?),
+            audit: None,
+            name: "ebpf",
+            fallback: None,
+        },
+        BackendArg::Audit => Backends {
+            ebpf: None,
+            audit: Some(audit()?),
+            name: "audit",
+            fallback: None,
+        },
+        BackendArg::Both => Backends {
+            ebpf: Some(EbpfSource::start(&cfg.ebpf, cfg.host.clone())?),
+            audit: Some(audit()?),
+            name: "both",
+            fallback: None,
+        },
+        BackendArg::Auto => match EbpfSource::start(&cfg.ebpf, cfg.host.clone()) {
+            Ok(s) => Backends {
+                ebpf: Some(s),
+                audit: None,
+                name: "ebpf",
+                fallback: None,
+            },
+            Err(e) => {
+                let reason = e.to_string();
+                log::warn!("eBPF backend unavailable ({reason}); falling back to the audit backend");
+                match audit() {
+                    Ok(a) => Backends {
+                        ebpf: None,
+                        audit: Some(a),
+                        name: "audit",
+                        fallback: Some(reason),
+                    },
+                    Err(ae) => {
+                        return Err(RunError::NoBackend {
+                            ebpf: reason,
+                            audit: ae.to_string(),
+                        })
+                    }
+                }
+            }
+        },
+    })
+}
+
+async fn ebpf_wait(s: &mut Option<EbpfSource>, poll: Duration) {
+    match s {
+        Some(s) => s.wait(poll).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn audit_recv(a: &mut Option<AuditLive>, out: &mut Vec<Event>) -> bool {
+    match a {
+        Some(a) => a.recv(out).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Passes a batch through the cross-check when both sources run.
+fn route(check: &mut Option<CrossCheck>, batch: &mut Vec<Event>, out: &mut Vec<Event>) {
+    match check {
+        Some(c) => {
+            for e in batch.drain(..) {
+                c.observe(e, out);
+            }
+        }
+        None => out.append(batch),
+    }
 }
 
 /// What happens to events between the source and the sink: cgroup paths and

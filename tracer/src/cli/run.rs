@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// How often the ring buffer is drained without a wake-up, in ms.
     #[arg(long, value_name = "MS", default_value_t = 50)]
     pub poll_ms: u64,
+    /// Audit backend: register as the audit daemon (unicast) instead of
+    /// listening beside one. Refused while another daemon is registered.
+    #[arg(long)]
+    pub audit_daemon: bool,
     /// Do not emit `process` records for processes alive at start.
     #[arg(long)]
     pub no_proc_scan: bool,

@@ -1,0 +1,332 @@
+//! The coalescer: a state machine that groups records into events and turns
+//! finished events into [`Event`]s.
+//!
+//! The kernel writes one event as several records (SYSCALL, EXECVE, CWD,
+//! PATH..., PROCTITLE, EOE) sharing `msg=audit(TIME:SERIAL)`; records of
+//! different events may interleave, and logs from before EOE existed (or
+//! samples with EOE stripped) never say that an event is over. So an open event
+//! is keyed by (node, serial, time) and closed:
+//! - by its EOE record;
+//! - at once, for record types that are whole events (login and other
+//!   user-space records, auditd's own);
+//! - when a record [`CoalescerConfig::timeout`] newer in event time arrives
+//!   (ausearch's rule, with its 2 s default), or when
+//!   [`CoalescerConfig::window`] records have passed without one for it;
+//! - when more than [`CoalescerConfig::max_open`] events or
+//!   [`CoalescerConfig::max_bytes`] bytes are open, oldest first, so memory is
+//!   bounded whatever the input;
+//! - by [`Coalescer::flush`] at the end of input or on shutdown, which says how
+//!   many were cut short.
+//!
+//! Events closed together are emitted in the order they were opened, so the
+//! output is a deterministic function of the input. Only records that matter
+//! to an exec are kept (see [`super::exec`]); others are counted and dropped on
+//! arrival.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::exec::PartialExec;
+use super::login::{is_login_type, login_event};
+use super::parse::Record;
+use super::rtype::RecordType;
+use crate::event::{Event, Timestamp};
+
+/// Most distinct `node=` names tracked; more share one bucket (named
+/// [`TOO_MANY_NODES`]) rather than growing without bound.
+const MAX_NODES: usize = 4096;
+pub const TOO_MANY_NODES: &str = "(too many nodes)";
+
+/// How the coalescer decides an event is over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoalescerConfig {
+    /// Host name of records without a `node=` prefix.
+    pub host: String,
+    /// Close an event when a record this much newer (in event time) arrives.
+    pub timeout: Duration,
+    /// Close an event when this many records have passed without one for it.
+    pub window: u64,
+    /// Most events open at once.
+    pub max_open: usize,
+    /// Most bytes held by open events.
+    pub max_bytes: usize,
+}
+
+impl Default for CoalescerConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            timeout: Duration::from_secs(2),
+            window: 1024,
+            max_open: 8192,
+            max_bytes: 256 << 20,
+        }
+    }
+}
+
+/// Counters, for `tracer report`'s stats and the live source's health.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct CoalesceStats {
+    /// Records pushed.
+    pub records: u64,
+    /// Records of types tracer does not use, dropped on arrival.
+    pub ignored_records: u64,
+    pub exec_events: u64,
+    pub login_events: u64,
+    /// Syscall events that were not execs.
+    pub other_events: u64,
+    /// Events closed by timeout or window rather than EOE.
+    pub expired: u64,
+    /// Events closed early to bound memory.
+    pub evicted: u64,
+    /// EOE records with no open event (its records were all of ignored types,
+    /// or came after it was closed).
+    pub unmatched_eoe: u64,
+    /// Events still open at [`Coalescer::flush`].
+    pub flushed: u64,
+    /// Of those, how many were surely incomplete (see [`Coalescer::flush`]).
+    pub incomplete: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    node: u32,
+    serial: u64,
+    time: i64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    partial: PartialExec,
+    /// Order of opening, for deterministic output.
+    opened: u64,
+    /// Record count when it last got a record.
+    last_seen: u64,
+    size: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    Eoe,
+    Expired,
+    Evicted,
+    Flushed,
+}
+
+/// Groups records into events; see the module docs.
+#[derive(Debug)]
+pub struct Coalescer {
+    cfg: CoalescerConfig,
+    nodes: HashMap<Box<[u8]>, u32>,
+    /// Host names by node index; 0 is records without `node=`.
+    hosts: Vec<String>,
+    open: HashMap<Key, Slot>,
+    records: u64,
+    opened: u64,
+    last_scan: u64,
+    bytes: usize,
+    saw_eoe: bool,
+    stats: CoalesceStats,
+}
+
+impl Coalescer {
+    pub fn new(cfg: CoalescerConfig) -> Self {
+        let hosts = vec![cfg.host.clone()];
+        Self {
+            cfg,
+            nodes: HashMap::new(),
+            hosts,
+            open: HashMap::new(),
+            records: 0,
+            opened: 0,
+            last_scan: 0,
+            bytes: 0,
+            saw_eoe: false,
+            stats: CoalesceStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &CoalesceStats {
+        &self.stats
+    }
+
+    /// Events currently open.
+    pub fn open_events(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Takes one record; appends the events it completes to `out`.
+    pub fn push(&mut self, rec: &Record<'_>, out: &mut Vec<Event>) {
+        self.stats.records += 1;
+        self.records += 1;
+        let t = rec.rtype;
+        if t == RecordType::EOE {
+            self.saw_eoe = true;
+            let key = self.key(rec);
+            match self.open.remove(&key) {
+                Some(slot) => self.close(key, slot, Close::Eoe, out),
+                None => self.stats.unmatched_eoe += 1,
+            }
+        } else if is_login_type(t) {
+            let node = self.node_index(rec.node);
+            out.push(login_event(rec, &self.hosts[node as usize]));
+            self.stats.login_events += 1;
+        } else if PartialExec::wants(t) {
+            let key = self.key(rec);
+            let records = self.records;
+            let slot = self.open.entry(key).or_insert_with(|| {
+                self.opened += 1;
+                Slot {
+                    partial: PartialExec::new(rec.time, rec.serial),
+                    opened: self.opened,
+                    last_seen: records,
+                    size: 0,
+                }
+            });
+            slot.last_seen = records;
+            slot.partial.add(rec);
+            let size = slot.partial.size();
+            self.bytes = self.bytes - slot.size + size;
+            slot.size = size;
+        } else {
+            self.stats.ignored_records += 1;
+        }
+        self.maybe_scan(rec.time, out);
+    }
+
+    /// Closes events older than `now - timeout`: for a live source, call it
+    /// now and then with the wall clock so a quiet system still gets its last
+    /// events out.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        self.scan(Some(now), false, out);
+    }
+
+    /// Closes every open event (end of input, shutdown) and returns how many
+    /// were surely incomplete: when the input has EOE records, every event
+    /// still open lacks its EOE; when it has none, nothing can tell, so 0.
+    pub fn flush(&mut self, out: &mut Vec<Event>) -> u64 {
+        let mut all: Vec<(Key, Slot)> = self.open.drain().collect();
+        all.sort_by_key(|(_, s)| s.opened);
+        let n = all.len() as u64;
+        for (key, slot) in all {
+            self.close(key, slot, Close::Flushed, out);
+        }
+        let incomplete = if self.saw_eoe { n } else { 0 };
+        self.stats.incomplete += incomplete;
+        incomplete
+    }
+
+    fn key(&mut self, rec: &Record<'_>) -> Key {
+        Key {
+            node: self.node_index(rec.node),
+            serial: rec.serial,
+            time: rec.time.0,
+        }
+    }
+
+    fn node_index(&mut self, node: Option<&[u8]>) -> u32 {
+        let Some(node) = node else { return 0 };
+        if let Some(&i) = self.nodes.get(node) {
+            return i;
+        }
+        if self.nodes.len() >= MAX_NODES {
+            if let Some(&i) = self.nodes.get(TOO_MANY_NODES.as_bytes()) {
+                return i;
+            }
+            return self.add_node(TOO_MANY_NODES.as_bytes());
+        }
+        self.add_node(node)
+    }
+
+    fn add_node(&mut self, node: &[u8]) -> u32 {
+        let i = self.hosts.len() as u32;
+        self.hosts.push(String::from_utf8_lossy(node).into_owned());
+        self.nodes.insert(node.into(), i);
+        i
+    }
+
+    /// Runs [`Coalescer::scan`] every few records (more rarely when many
+    /// events are open, to keep the cost per record constant), and at once
+    /// when over a memory bound.
+    fn maybe_scan(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        let over = self.open.len() > self.cfg.max_open || self.bytes > self.cfg.max_bytes;
+        let interval = 1 + self.open.len() as u64 / 8;
+        if over || self.records - self.last_scan >= interval {
+            self.last_scan = self.records;
+            self.scan(Some(now), true, out);
+        }
+    }
+
+    fn scan(&mut self, now: Option<Timestamp>, by_window: bool, out: &mut Vec<Event>) {
+        if self.open.is_empty() {
+            return;
+        }
+        let timeout = i64::try_from(self.cfg.timeout.as_nanos()).unwrap_or(i64::MAX);
+        let records = self.records;
+        let window = self.cfg.window;
+        let stale = |s: &Slot| {
+            now.is_some_and(|n| s.partial.time.0.saturating_add(timeout) < n.0)
+                || (by_window && records - s.last_seen > window)
+        };
+        let mut done: Vec<(u64, Key, Close)> = self
+            .open
+            .iter()
+            .filter(|(_, s)| stale(s))
+            .map(|(k, s)| (s.opened, *k, Close::Expired))
+            .collect();
+        let left = self.open.len() - done.len();
+        let bytes_left = self.bytes
+            - done
+                .iter()
+                .map(|(_, k, _)| self.open[k].size)
+                .sum::<usize>();
+        if left > self.cfg.max_open || bytes_left > self.cfg.max_bytes {
+            // Evict the least recently fed until under 3/4 of both bounds.
+            let mut rest: Vec<(u64, u64, Key, usize)> = self
+                .open
+                .iter()
+                .filter(|(_, s)| !stale(s))
+                .map(|(k, s)| (s.last_seen, s.opened, *k, s.size))
+                .collect();
+            rest.sort_unstable_by_key(|r| (r.0, r.1));
+            let (mut n, mut b) = (left, bytes_left);
+            for (_, opened, key, size) in rest {
+                if n <= self.cfg.max_open * 3 / 4 && b <= self.cfg.max_bytes / 4 * 3 {
+                    break;
+                }
+                done.push((opened, key, Close::Evicted));
+                n -= 1;
+                b -= size;
+            }
+        }
+        done.sort_unstable_by_key(|d| d.0);
+        for (_, key, how) in done {
+            if let Some(slot) = self.open.remove(&key) {
+                self.close(key, slot, how, out);
+            }
+        }
+    }
+
+    fn close(&mut self, key: Key, slot: Slot, how: Close, out: &mut Vec<Event>) {
+        self.bytes -= slot.size;
+        match how {
+            Close::Eoe => {}
+            Close::Expired => self.stats.expired += 1,
+            Close::Evicted => self.stats.evicted += 1,
+            Close::Flushed => self.stats.flushed += 1,
+        }
+        match slot.partial.finish(&self.hosts[key.node as usize]) {
+            Some(e) => {
+                self.stats.exec_events += 1;
+                out.push(e);
+            }
+            None => self.stats.other_events += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "coalesce_tests.rs"]
+mod tests;

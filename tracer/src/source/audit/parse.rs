@@ -1,0 +1,323 @@
+//! The pure, stateless audit record parser.
+//!
+//! One line of `audit.log` (or one netlink message) becomes one [`Record`]
+//! that borrows from the input: the header (node, type, time, serial) is parsed
+//! up front, the fields lazily by [`Record::fields`], so a record tracer does
+//! not care about costs little more than finding its `msg=audit(` header. The
+//! coalescer ([`super::coalesce`]) copies out only what an [`Event`] needs.
+//!
+//! Formats accepted:
+//! - `[node=NAME ]type=NAME msg=audit(SECS.MILLIS:SERIAL): FIELDS` (auditd's
+//!   raw format, `ausearch -r` output); the `:` after the header may be missing
+//!   (old auditd's DAEMON_* records);
+//! - `type=UNKNOWN[1327]` for numbers auditd did not know;
+//! - the ENRICHED format: everything from the first 0x1d byte on is auditd's
+//!   interpretation of the raw fields (`AUID="alice"`) and is ignored;
+//! - user-space records whose fields sit inside `msg='...'`: the fields inside
+//!   are yielded too, flagged [`Field::in_msg`];
+//! - `audit(SECS.MILLIS:SERIAL): FIELDS` with the type given apart, as netlink
+//!   delivers records ([`parse_body`]);
+//! - CRLF line ends, invalid UTF-8 (values are bytes).
+//!
+//! The parser never panics and allocates nothing; errors name what was wrong.
+//!
+//! [`Event`]: crate::event::Event
+
+use memchr::{memchr, memchr2, memrchr};
+use thiserror::Error;
+
+use super::rtype::RecordType;
+use super::value::{parse_u64, Value};
+use crate::event::Timestamp;
+
+/// The byte auditd's ENRICHED format puts between raw and interpreted fields.
+pub const ENRICHED_SEPARATOR: u8 = 0x1d;
+
+/// Why a line is not an audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParseError {
+    #[error("empty line")]
+    Empty,
+    #[error("no `type=` at the start of the record (found `{0}`)")]
+    MissingType(String),
+    #[error("bad record type `{0}`")]
+    BadType(String),
+    #[error("no `msg=audit(` header after the record type")]
+    MissingHeader,
+    #[error("no `)` closing the `msg=audit(` header")]
+    UnterminatedHeader,
+    #[error("bad timestamp `{0}` in the `msg=audit(` header (want SECONDS.FRACTION:SERIAL)")]
+    BadTimestamp(String),
+    #[error("bad serial number `{0}` in the `msg=audit(` header")]
+    BadSerial(String),
+}
+
+/// A short, lossy excerpt of input for an error message (bounded, so a huge
+/// junk line cannot make a huge error).
+fn excerpt(b: &[u8]) -> String {
+    const MAX: usize = 40;
+    let cut = &b[..b.len().min(MAX)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if b.len() > MAX {
+        s.push('…');
+    }
+    s
+}
+
+/// One audit record, borrowed from the line it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// `node=` prefix: the machine that produced the record (remote logging).
+    pub node: Option<&'a [u8]>,
+    pub rtype: RecordType,
+    /// The event's time: every record of one event carries the same.
+    pub time: Timestamp,
+    /// The event serial: with `time` and `node`, identifies the event.
+    pub serial: u64,
+    /// The fields' text: after the header, before any 0x1d.
+    pub body: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// The fields in order; those inside a user-space `msg='...'` come in
+    /// place of it, flagged [`Field::in_msg`].
+    pub fn fields(&self) -> Fields<'a> {
+        Fields::new(self.body)
+    }
+
+    /// The first field called `name` (outside or inside `msg='...'`).
+    pub fn get(&self, name: &[u8]) -> Option<Value<'a>> {
+        self.fields().find(|f| f.name == name).map(|f| f.value)
+    }
+}
+
+/// Parses one line of `audit.log` (with or without its line end).
+pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
+    let line = strip_line_end(line);
+    let line = match memchr(ENRICHED_SEPARATOR, line) {
+        Some(i) => &line[..i],
+        None => line,
+    };
+    let mut rest = skip_spaces(line);
+    if rest.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let mut node = None;
+    if let Some(after) = rest.strip_prefix(b"node=") {
+        let (n, r) = split_word(after);
+        node = Some(n);
+        rest = skip_spaces(r);
+    }
+    let Some(after) = rest.strip_prefix(b"type=") else {
+        return Err(ParseError::MissingType(excerpt(rest)));
+    };
+    let (tname, r) = split_word(after);
+    let rtype = RecordType::from_name(tname).ok_or_else(|| ParseError::BadType(excerpt(tname)))?;
+    let r = skip_spaces(r);
+    let Some(header) = r.strip_prefix(b"msg=") else {
+        return Err(ParseError::MissingHeader);
+    };
+    parse_header(node, rtype, header)
+}
+
+/// Parses a record as netlink delivers it: the type apart, the text starting
+/// at `audit(`.
+pub fn parse_body(rtype: u16, body: &[u8]) -> Result<Record<'_>, ParseError> {
+    let body = strip_line_end(body);
+    let body = match memchr(ENRICHED_SEPARATOR, body) {
+        Some(i) => &body[..i],
+        None => body,
+    };
+    let body = skip_spaces(body);
+    if body.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    parse_header(None, RecordType(rtype), body)
+}
+
+/// `audit(SECS.FRAC:SERIAL)[:] rest`
+fn parse_header<'a>(
+    node: Option<&'a [u8]>,
+    rtype: RecordType,
+    text: &'a [u8],
+) -> Result<Record<'a>, ParseError> {
+    let Some(inner) = text.strip_prefix(b"audit(") else {
+        return Err(ParseError::MissingHeader);
+    };
+    let close = memchr(b')', inner).ok_or(ParseError::UnterminatedHeader)?;
+    let stamp = &inner[..close];
+    let mut body = &inner[close + 1..];
+    if let Some(b) = body.strip_prefix(b":") {
+        body = b;
+    }
+    let colon = memchr(b':', stamp).ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
+    let (time_text, serial_text) = (&stamp[..colon], &stamp[colon + 1..]);
+    let time = parse_time(time_text).ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
+    let serial =
+        parse_u64(serial_text).ok_or_else(|| ParseError::BadSerial(excerpt(serial_text)))?;
+    Ok(Record {
+        node,
+        rtype,
+        time,
+        serial,
+        body: trim_end_spaces(skip_spaces(body)),
+    })
+}
+
+/// `SECONDS[.FRACTION]`, the fraction of up to 9 digits (the kernel writes 3).
+fn parse_time(t: &[u8]) -> Option<Timestamp> {
+    let (secs, frac) = match memchr(b'.', t) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let secs = i64::try_from(parse_u64(secs)?).ok()?;
+    let mut nanos = 0u32;
+    if let Some(frac) = frac {
+        if frac.is_empty() || frac.len() > 9 || !frac.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        for i in 0..9 {
+            let d = frac.get(i).map_or(0, |&c| u32::from(c - b'0'));
+            nanos = nanos * 10 + d;
+        }
+    }
+    Some(Timestamp::from_secs_nanos(secs, nanos))
+}
+
+fn strip_line_end(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r'] = b {
+        b = rest;
+    }
+    b
+}
+
+fn skip_spaces(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&c| c == b' ' || c == b'\t').count();
+    &b[n..]
+}
+
+fn trim_end_spaces(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
+}
+
+/// Up to the next space, and what follows it.
+fn split_word(b: &[u8]) -> (&[u8], &[u8]) {
+    match memchr(b' ', b) {
+        Some(i) => (&b[..i], &b[i..]),
+        None => (b, &[]),
+    }
+}
+
+/// One `name=value` pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub name: &'a [u8],
+    pub value: Value<'a>,
+    /// Inside a user-space record's `msg='...'`.
+    pub in_msg: bool,
+}
+
+/// Iterator over a record's fields; see [`Record::fields`].
+///
+/// Lenient by design: words without `=` (`user`, `auditd start,`, AVC's
+/// `{ read }`) are skipped, an unterminated quote runs to the end of the text.
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    text: &'a [u8],
+    pos: usize,
+    /// End of the region being scanned: the whole text, or the closing `'` of
+    /// `msg='...'` while inside it.
+    end: usize,
+    in_msg: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Self {
+            text,
+            pos: 0,
+            end: text.len(),
+            in_msg: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    fn next(&mut self) -> Option<Field<'a>> {
+        loop {
+            let region = &self.text[..self.end];
+            while self.pos < region.len() && (region[self.pos] == b' ' || region[self.pos] == b'\t')
+            {
+                self.pos += 1;
+            }
+            if self.pos >= region.len() {
+                if self.in_msg {
+                    // Leave msg='...': continue after its closing quote.
+                    self.in_msg = false;
+                    self.pos = self.end + 1;
+                    self.end = self.text.len();
+                    continue;
+                }
+                return None;
+            }
+            let start = self.pos;
+            let Some(sep) = memchr2(b'=', b' ', &region[start..]).map(|i| start + i) else {
+                // A last word without `=`.
+                self.pos = region.len();
+                continue;
+            };
+            if region[sep] == b' ' {
+                self.pos = sep + 1;
+                continue;
+            }
+            let name = &region[start..sep];
+            let vstart = sep + 1;
+            match region.get(vstart) {
+                Some(b'"') => {
+                    let q = vstart + 1;
+                    let close = memchr(b'"', &region[q..]).map_or(region.len(), |i| q + i);
+                    self.pos = (close + 1).min(region.len());
+                    return Some(self.field(name, Value::Quoted(&region[q..close])));
+                }
+                Some(b'\'') if name == b"msg" && !self.in_msg => {
+                    // The closing quote is the last one: values inside may hold
+                    // a `'` (quoted strings need not escape it).
+                    let q = vstart + 1;
+                    let close = match memrchr(b'\'', &region[q..]) {
+                        Some(i) => q + i,
+                        None => region.len(),
+                    };
+                    self.in_msg = true;
+                    self.pos = q;
+                    // When unterminated, leaving the msg lands past the end.
+                    self.end = close;
+                    continue;
+                }
+                _ => {
+                    let end = memchr(b' ', &region[vstart..]).map_or(region.len(), |i| vstart + i);
+                    self.pos = end;
+                    return Some(self.field(name, Value::Bare(&region[vstart..end])));
+                }
+            }
+        }
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn field(&self, name: &'a [u8], value: Value<'a>) -> Field<'a> {
+        Field {
+            name,
+            value,
+            in_msg: self.in_msg,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -1,0 +1,233 @@
+//! Unit tests of the line parser on tricky lines.
+
+use super::*;
+use proptest::prelude::*;
+
+fn fields(r: &Record<'_>) -> Vec<(String, Value<'static>, bool)> {
+    r.fields()
+        .map(|f| {
+            let v = match f.value {
+                Value::Quoted(v) => Value::Quoted(v.to_vec().leak()),
+                Value::Bare(v) => Value::Bare(v.to_vec().leak()),
+            };
+            (String::from_utf8_lossy(f.name).into_owned(), v, f.in_msg)
+        })
+        .collect()
+}
+
+#[test]
+fn syscall_line() {
+    let line = br#"type=SYSCALL msg=audit(1490137971.011:50406): arch=c000003e syscall=59 success=yes exit=0 a0=1 items=2 ppid=1 pid=2 auid=1000 uid=0 tty=pts1 ses=3 comm="ls" exe="/bin/ls" key="tracer_exec""#;
+    let r = parse_line(line).unwrap();
+    assert_eq!(r.node, None);
+    assert_eq!(r.rtype, RecordType::SYSCALL);
+    assert_eq!(r.time, Timestamp::from_secs_nanos(1490137971, 11_000_000));
+    assert_eq!(r.serial, 50406);
+    assert_eq!(r.get(b"arch"), Some(Value::Bare(b"c000003e")));
+    assert_eq!(r.get(b"comm"), Some(Value::Quoted(b"ls")));
+    assert_eq!(r.get(b"key"), Some(Value::Quoted(b"tracer_exec")));
+    assert_eq!(r.get(b"nope"), None);
+    assert_eq!(r.fields().count(), 15);
+}
+
+#[test]
+fn node_prefix_crlf_and_enriched() {
+    let line = b"node=web-1 type=EXECVE msg=audit(1.5:7): argc=2 a0=\"ls\" a1=2D6C\x1dARCH=x86_64 AUID=\"alice\"\r\n";
+    let r = parse_line(line).unwrap();
+    assert_eq!(r.node, Some(&b"web-1"[..]));
+    assert_eq!(r.rtype, RecordType::EXECVE);
+    assert_eq!(r.time, Timestamp::from_secs_nanos(1, 500_000_000));
+    assert_eq!(r.body, b"argc=2 a0=\"ls\" a1=2D6C");
+    assert_eq!(r.get(b"AUID"), None);
+    assert_eq!(
+        r.get(b"a1").and_then(|v| v.untrusted()).as_deref(),
+        Some(&b"-l"[..])
+    );
+}
+
+#[test]
+fn unknown_numbered_type_and_unrecognized_name() {
+    let r = parse_line(b"type=UNKNOWN[1327] msg=audit(1.000:1): proctitle=6C73").unwrap();
+    assert_eq!(r.rtype, RecordType::PROCTITLE);
+    let r = parse_line(b"type=SOMETHING_NEW msg=audit(1.000:1): x=1").unwrap();
+    assert_eq!(r.rtype, RecordType::UNRECOGNIZED);
+    assert!(matches!(
+        parse_line(b"type=UNKNOWN[abc] msg=audit(1.000:1): x=1"),
+        Err(ParseError::BadType(_))
+    ));
+}
+
+#[test]
+fn user_message_fields_are_flattened() {
+    let line = br#"type=USER_LOGIN msg=audit(1553501549.148:110544844): user pid=374 uid=0 auid=4294967295 ses=4294967295 msg='op=login acct="(unknown)" exe="/usr/sbin/sshd" hostname=? addr=1.2.3.4 terminal=ssh res=failed'"#;
+    let r = parse_line(line).unwrap();
+    let f = fields(&r);
+    let names: Vec<&str> = f.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["pid", "uid", "auid", "ses", "op", "acct", "exe", "hostname", "addr", "terminal", "res"]
+    );
+    assert!(!f[3].2 && f[4].2 && f[10].2);
+    assert_eq!(r.get(b"acct"), Some(Value::Quoted(b"(unknown)")));
+    assert_eq!(r.get(b"res"), Some(Value::Bare(b"failed")));
+}
+
+#[test]
+fn msg_with_fields_after_it_and_quotes_inside() {
+    let line = br#"type=USER_CMD msg=audit(1.000:2): pid=1 msg='cwd="/home/o'brien" cmd=6C73 terminal=pts/1 res=success' extra=1"#;
+    let r = parse_line(line).unwrap();
+    assert_eq!(r.get(b"cwd"), Some(Value::Quoted(b"/home/o'brien")));
+    assert_eq!(r.get(b"res"), Some(Value::Bare(b"success")));
+    let last = r.fields().last().unwrap();
+    assert_eq!((last.name, last.in_msg), (&b"extra"[..], false));
+    // A leading space inside msg (systemd's SYSTEM_BOOT) and an empty value.
+    let r = parse_line(
+        b"type=SYSTEM_BOOT msg=audit(1.000:3): pid=1 msg=' comm=\"x\" mac= res=success'",
+    )
+    .unwrap();
+    assert_eq!(r.get(b"comm"), Some(Value::Quoted(b"x")));
+    assert_eq!(r.get(b"mac"), Some(Value::Bare(b"")));
+}
+
+#[test]
+fn unterminated_quotes_run_to_the_end() {
+    let r = parse_line(b"type=CWD msg=audit(1.000:3): cwd=\"/tmp/x").unwrap();
+    assert_eq!(r.get(b"cwd"), Some(Value::Quoted(b"/tmp/x")));
+    let r =
+        parse_line(b"type=USER_CMD msg=audit(1.000:3): pid=1 msg='cmd=6C73 res=success").unwrap();
+    assert_eq!(r.get(b"res"), Some(Value::Bare(b"success")));
+    assert_eq!(r.fields().count(), 3);
+}
+
+#[test]
+fn null_values_and_bare_words() {
+    let r = parse_line(b"type=SYSCALL msg=audit(1.000:4): tty=(none) key=(null) comm=top").unwrap();
+    assert!(r.get(b"key").unwrap().is_null());
+    assert_eq!(r.get(b"tty"), Some(Value::Bare(b"(none)")));
+    // Old auditd: no colon after the header, words without `=`.
+    let r = parse_line(b"type=DAEMON_END msg=audit(1481078697.892:7799): auditd normal halt, sending auid=? pid=? res=success").unwrap();
+    assert_eq!(r.get(b"res"), Some(Value::Bare(b"success")));
+    let r = parse_line(
+        b"type=DAEMON_CONFIG msg=audit(1490239800.477:34) config changed, auid=0 pid=1512",
+    )
+    .unwrap();
+    assert_eq!(r.serial, 34);
+    assert_eq!(r.get(b"auid"), Some(Value::Bare(b"0")));
+}
+
+#[test]
+fn empty_body_and_eoe() {
+    let r = parse_line(b"type=EOE msg=audit(1493129355.852:624): ").unwrap();
+    assert_eq!(r.rtype, RecordType::EOE);
+    assert_eq!(r.body, b"");
+    assert_eq!(r.fields().count(), 0);
+}
+
+#[test]
+fn invalid_utf8_is_kept_as_bytes() {
+    let r = parse_line(b"type=CWD msg=audit(1.000:5): cwd=\"/tmp/\xff\xfe\"").unwrap();
+    assert_eq!(r.get(b"cwd"), Some(Value::Quoted(b"/tmp/\xff\xfe")));
+}
+
+#[test]
+fn netlink_body() {
+    let r = parse_body(
+        1300,
+        b"audit(1490137971.011:50406): arch=c000003e syscall=59",
+    )
+    .unwrap();
+    assert_eq!(r.rtype, RecordType::SYSCALL);
+    assert_eq!(r.serial, 50406);
+    assert_eq!(r.get(b"syscall"), Some(Value::Bare(b"59")));
+    assert_eq!(
+        parse_body(1320, b"audit(1.002:9): ").unwrap().rtype,
+        RecordType::EOE
+    );
+    assert_eq!(parse_body(1320, b""), Err(ParseError::Empty));
+    assert_eq!(
+        parse_body(1300, b"type=SYSCALL msg=audit(1.0:1):"),
+        Err(ParseError::MissingHeader)
+    );
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let cases: [(&[u8], ParseError); 9] = [
+        (b"", ParseError::Empty),
+        (b"  \r\n", ParseError::Empty),
+        (
+            b"hello world",
+            ParseError::MissingType("hello world".into()),
+        ),
+        (b"type=UNKNOWN[1329] msg=?", ParseError::MissingHeader),
+        (b"type=SYSCALL arch=c000003e", ParseError::MissingHeader),
+        (
+            b"type=SYSCALL msg=audit(1.000:5",
+            ParseError::UnterminatedHeader,
+        ),
+        (
+            b"type=SYSCALL msg=audit(1.000): x",
+            ParseError::BadTimestamp("1.000".into()),
+        ),
+        (
+            b"type=SYSCALL msg=audit(x.000:5): x",
+            ParseError::BadTimestamp("x.000:5".into()),
+        ),
+        (
+            b"type=SYSCALL msg=audit(1.000:-5): x",
+            ParseError::BadSerial("-5".into()),
+        ),
+    ];
+    for (line, want) in cases {
+        assert_eq!(
+            parse_line(line),
+            Err(want),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    let msg = parse_line(b"type=SYSCALL msg=audit(1.000:-5): x")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("serial") && msg.contains("-5"), "{msg}");
+    // Excerpts are bounded.
+    let long = vec![b'x'; 10_000];
+    let msg = parse_line(&long).unwrap_err().to_string();
+    assert!(msg.len() < 200, "{msg}");
+}
+
+#[test]
+fn timestamp_fraction_precision() {
+    let r = parse_line(b"type=EOE msg=audit(1.123456789:1):").unwrap();
+    assert_eq!(r.time, Timestamp::from_secs_nanos(1, 123_456_789));
+    let r = parse_line(b"type=EOE msg=audit(7:1):").unwrap();
+    assert_eq!(r.time, Timestamp::from_secs_nanos(7, 0));
+    assert!(parse_line(b"type=EOE msg=audit(1.1234567891:1):").is_err());
+    assert!(parse_line(b"type=EOE msg=audit(99999999999999999999.0:1):").is_err());
+}
+
+proptest! {
+    #[test]
+    fn never_panics_on_arbitrary_bytes(line in proptest::collection::vec(any::<u8>(), 0..300)) {
+        if let Ok(r) = parse_line(&line) {
+            for f in r.fields() {
+                let _ = f.value.untrusted();
+            }
+        }
+        let _ = parse_body(1300, &line);
+    }
+
+    #[test]
+    fn never_panics_on_record_like_text(
+        body in proptest::collection::vec(
+            prop_oneof![Just(b'='), Just(b'"'), Just(b'\''), Just(b' '), Just(b'a'), Just(b'm'),
+                        Just(b's'), Just(b'g'), Just(0x1du8), Just(b'\n'), any::<u8>()],
+            0..120),
+    ) {
+        let mut line = b"type=USER_CMD msg=audit(1.000:1): msg='".to_vec();
+        line.extend_from_slice(&body);
+        let r = parse_line(&line).unwrap();
+        let n = r.fields().count();
+        prop_assert!(n <= line.len());
+    }
+}

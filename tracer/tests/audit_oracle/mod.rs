@@ -1,0 +1,373 @@
+//! `ausearch` as an oracle for the exec events tracer reads from audit logs.
+//!
+//! For every fixture log, the exec events of [`AuditLogReader`] must agree with
+//! what `ausearch` (from the auditd package) makes of the same file, on which
+//! events are execs and on their argv, auid, ses, uid, cwd and exe.
+//!
+//! How the oracle is read, and why this way:
+//! - `ausearch -i` interprets values (hex decoded) but prints ids as names
+//!   (`auid=alice`, `auid=unset`) that depend on this machine's passwd, and
+//!   prints values unquoted, so an argument with a space is ambiguous. So it
+//!   runs twice on the same file: `ausearch -if FILE` (raw values) gives the
+//!   numeric auid, ses and uid; `ausearch -i --escape shell -if FILE` gives
+//!   decoded argv, cwd and exe with spaces and shell metacharacters
+//!   backslash-escaped and control characters as `\ooo`, so values split on
+//!   unescaped spaces and unescape exactly. Both runs group records into the
+//!   same events, printed in the same order between `----` lines; the pairing
+//!   is checked by serial.
+//! - ausearch's own grouping is the reference: an event is an exec when it has
+//!   an EXECVE record or its SYSCALL is `syscall=execve`/`execveat` (as
+//!   ausearch names it). Events are matched by (node, serial).
+//! - Where ausearch has no record to say a field (no EXECVE: tracer falls back
+//!   to PROCTITLE or the path for argv; no SYSCALL, no CWD), the field is only
+//!   compared when ausearch has it, except that tracer must not invent ids,
+//!   cwd or exe that no record gave.
+//!
+//! ausearch missing is a failure, not a skip: CI installs auditd.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use tracer::event::{Event, UNSET};
+use tracer::source::audit::reader::ReadItem;
+
+use super::{fixture_logs, read_file, HOST};
+
+fn ausearch() -> PathBuf {
+    for p in ["/sbin/ausearch", "/usr/sbin/ausearch", "/usr/bin/ausearch"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!(
+        "ausearch not found (looked in /sbin, /usr/sbin, /usr/bin): the audit oracle test \
+         needs it; install the auditd package (apt-get install auditd)"
+    );
+}
+
+/// Runs ausearch on `file`; returns its events, each a list of record lines.
+fn run(file: &Path, interpret: bool) -> Vec<Vec<Vec<u8>>> {
+    let mut cmd = Command::new(ausearch());
+    if interpret {
+        cmd.args(["-i", "--escape", "shell"]);
+    }
+    let out = cmd
+        .arg("-if")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running ausearch on {}: {e}", file.display()));
+    let no_matches = String::from_utf8_lossy(&out.stderr).contains("no matches");
+    assert!(
+        out.status.success() || no_matches,
+        "ausearch failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut events = Vec::new();
+    let mut cur: Vec<Vec<u8>> = Vec::new();
+    for line in out.stdout.split(|&b| b == b'\n') {
+        if line == b"----" {
+            if !cur.is_empty() {
+                events.push(std::mem::take(&mut cur));
+            }
+        } else if line.starts_with(b"type=") || line.starts_with(b"node=") {
+            cur.push(line.to_vec());
+        }
+    }
+    if !cur.is_empty() {
+        events.push(cur);
+    }
+    events
+}
+
+/// Splits on spaces not escaped by a backslash.
+fn tokens(line: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < line.len() {
+        match line[i] {
+            b'\\' => i += 2,
+            b' ' => {
+                if i > start {
+                    out.push(&line[start..i]);
+                }
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if start < line.len() {
+        out.push(&line[start..]);
+    }
+    out
+}
+
+/// Undoes `--escape shell`: `\ooo` octal bytes, `\x` the character x.
+fn unescape(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' && i + 1 < v.len() {
+            let oct = &v[i + 1..v.len().min(i + 4)];
+            if oct.len() == 3 && oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
+                out.push(oct.iter().fold(0u8, |a, c| a.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            } else {
+                out.push(v[i + 1]);
+                i += 2;
+            }
+        } else {
+            out.push(v[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+struct Rec<'a> {
+    node: &'a [u8],
+    rtype: &'a [u8],
+    serial: u64,
+    fields: Vec<(&'a [u8], &'a [u8])>,
+}
+
+fn rec(line: &[u8]) -> Rec<'_> {
+    let toks = tokens(line);
+    let mut node: &[u8] = b"";
+    let mut rtype: &[u8] = b"";
+    let mut serial = 0;
+    let mut fields = Vec::new();
+    for t in &toks {
+        let Some(eq) = t.iter().position(|&c| c == b'=') else {
+            continue;
+        };
+        let (name, value) = (&t[..eq], &t[eq + 1..]);
+        match name {
+            b"node" if rtype.is_empty() => node = value,
+            b"type" if rtype.is_empty() => rtype = value,
+            _ => fields.push((name, value)),
+        }
+    }
+    // The serial is the number before the `)` of msg=audit(...).
+    if let Some(close) = line.iter().position(|&c| c == b')') {
+        let head = &line[..close];
+        let colon = head.iter().rposition(|&c| c == b':').unwrap_or(0);
+        serial = std::str::from_utf8(&head[colon + 1..])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+    }
+    Rec {
+        node,
+        rtype,
+        serial,
+        fields,
+    }
+}
+
+impl Rec<'_> {
+    fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// What the oracle and tracer must agree on for one exec.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Exec {
+    node: String,
+    serial: u64,
+    /// `None`: ausearch has no EXECVE for it, argv not compared.
+    argv: Option<Vec<Vec<u8>>>,
+    auid: Option<u32>,
+    ses: Option<u32>,
+    uid: Option<u32>,
+    cwd: Option<Vec<u8>>,
+    exe: Option<Vec<u8>>,
+}
+
+impl Exec {
+    /// Lossy and cut, for failure messages that stay readable.
+    fn short(&self) -> String {
+        let cut = |b: &[u8]| {
+            let s = String::from_utf8_lossy(&b[..b.len().min(60)]).into_owned();
+            if b.len() > 60 {
+                format!("{s}…({} bytes)", b.len())
+            } else {
+                s
+            }
+        };
+        format!(
+            "node={:?} argv={:?} auid={:?} ses={:?} uid={:?} cwd={:?} exe={:?}",
+            self.node,
+            self.argv
+                .as_ref()
+                .map(|a| a.iter().take(8).map(|x| cut(x)).collect::<Vec<_>>()),
+            self.auid,
+            self.ses,
+            self.uid,
+            self.cwd.as_deref().map(cut),
+            self.exe.as_deref().map(cut),
+        )
+    }
+}
+
+fn id(v: Option<&[u8]>) -> Option<u32> {
+    let v = std::str::from_utf8(v?).ok()?;
+    match v {
+        "4294967295" | "-1" | "unset" => Some(UNSET),
+        _ => v.parse().ok(),
+    }
+}
+
+fn oracle(file: &Path) -> Vec<Exec> {
+    let raw = run(file, false);
+    let interp = run(file, true);
+    assert_eq!(
+        raw.len(),
+        interp.len(),
+        "{}: ausearch runs disagree",
+        file.display()
+    );
+    let mut out = Vec::new();
+    for (r_ev, i_ev) in raw.iter().zip(&interp) {
+        let i_recs: Vec<Rec<'_>> = i_ev.iter().map(|l| rec(l)).collect();
+        let r_recs: Vec<Rec<'_>> = r_ev.iter().map(|l| rec(l)).collect();
+        assert_eq!(
+            i_recs[0].serial,
+            r_recs[0].serial,
+            "{}: event pairing",
+            file.display()
+        );
+        let syscall = i_recs.iter().find(|r| r.rtype == b"SYSCALL");
+        let execve: Vec<&Rec<'_>> = i_recs.iter().filter(|r| r.rtype == b"EXECVE").collect();
+        let exec_call =
+            syscall.is_some_and(|s| matches!(s.get(b"syscall"), Some(b"execve" | b"execveat")));
+        if execve.is_empty() && !exec_call {
+            continue;
+        }
+        let argv = (!execve.is_empty()).then(|| {
+            // ausearch -i lists an event's records last to first, so chunks
+            // `aN[i]` of a split argument are put back in order by index.
+            let mut pieces: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
+            for r in &execve {
+                for (name, value) in &r.fields {
+                    let Some(rest) = name.strip_prefix(b"a") else {
+                        continue;
+                    };
+                    let s = String::from_utf8_lossy(rest);
+                    if s.ends_with("_len") {
+                        continue;
+                    }
+                    let (index, chunk) = match s.split_once('[') {
+                        Some((i, c)) => (i.parse::<u64>(), c.trim_end_matches(']').parse::<u64>()),
+                        None => (s.parse::<u64>(), Ok(0)),
+                    };
+                    if let (Ok(i), Ok(c)) = (index, chunk) {
+                        pieces.insert((i, c), unescape(value));
+                    }
+                }
+            }
+            let mut args: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+            for ((i, _), piece) in pieces {
+                args.entry(i).or_default().extend(piece);
+            }
+            args.into_values().collect()
+        });
+        let r_sys = r_recs.iter().find(|r| r.rtype == b"SYSCALL");
+        out.push(Exec {
+            node: String::from_utf8_lossy(i_recs[0].node).into_owned(),
+            serial: i_recs[0].serial,
+            argv,
+            auid: id(r_sys.and_then(|s| s.get(b"auid"))),
+            ses: id(r_sys.and_then(|s| s.get(b"ses"))),
+            uid: id(r_sys.and_then(|s| s.get(b"uid"))),
+            cwd: i_recs
+                .iter()
+                .find(|r| r.rtype == b"CWD")
+                .and_then(|r| r.get(b"cwd"))
+                .map(unescape),
+            exe: syscall.and_then(|s| s.get(b"exe")).map(unescape),
+        });
+    }
+    out.sort();
+    out
+}
+
+fn ours(file: &Path, with_argv: &BTreeMap<(String, u64), bool>) -> Vec<Exec> {
+    let mut out: Vec<Exec> = read_file(file)
+        .items
+        .into_iter()
+        .filter_map(|i| match i {
+            ReadItem::Event(e) if e.is_exec() => Some(e),
+            _ => None,
+        })
+        .map(|e: Event| {
+            let node = if e.host == HOST {
+                String::new()
+            } else {
+                e.host.clone()
+            };
+            let serial = e.serial.unwrap_or(0);
+            let keep_argv = with_argv
+                .get(&(node.clone(), serial))
+                .copied()
+                .unwrap_or(true);
+            Exec {
+                node,
+                serial,
+                argv: e
+                    .argv
+                    .filter(|_| keep_argv)
+                    .map(|a| a.into_iter().map(|b| b.0).collect()),
+                auid: e.auid,
+                ses: e.ses,
+                uid: e.uid,
+                cwd: e.cwd.map(|b| b.0),
+                exe: e.exe.map(|b| b.0),
+            }
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn exec_events_agree_with_ausearch() {
+    let mut checked = 0;
+    for log in fixture_logs() {
+        let want = oracle(&log);
+        let has_argv: BTreeMap<(String, u64), bool> = want
+            .iter()
+            .map(|e| ((e.node.clone(), e.serial), e.argv.is_some()))
+            .collect();
+        let got = ours(&log, &has_argv);
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{}: tracer found {} execs, ausearch {}\ntracer: {:?}\nausearch: {:?}",
+            log.display(),
+            got.len(),
+            want.len(),
+            got.iter().map(|e| e.serial).collect::<Vec<_>>(),
+            want.iter().map(|e| e.serial).collect::<Vec<_>>()
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                g == w,
+                "{}: serial {}\ntracer:   {}\nausearch: {}",
+                log.display(),
+                w.serial,
+                g.short(),
+                w.short()
+            );
+        }
+        checked += want.len();
+    }
+    assert!(checked >= 20, "only {checked} exec events compared");
+}
