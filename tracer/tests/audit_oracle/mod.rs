@@ -371,3 +371,36 @@ fn exec_events_agree_with_ausearch() {
     }
     assert!(checked >= 20, "only {checked} exec events compared");
 }
+
+/// The record type table agrees with ausearch's: each number, written as
+/// `UNKNOWN[n]`, is named by `ausearch -i` as the table names it. (ausearch
+/// prints nothing for a few types, e.g. lone SYSCALL or EOE records, and does
+/// not know types newer than itself; those are not compared.)
+#[test]
+fn record_type_names_agree_with_ausearch() {
+    use std::io::Write;
+    use tracer::source::audit::rtype::TABLE;
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    for (n, _) in TABLE {
+        writeln!(f, "type=UNKNOWN[{n}] msg=audit(1.001:{n}): x=y").unwrap();
+    }
+    f.flush().unwrap();
+    let mut named = 0;
+    for event in run(f.path(), true) {
+        for line in event {
+            let r = rec(&line);
+            if r.rtype.starts_with(b"UNKNOWN[") {
+                continue;
+            }
+            let want = TABLE.iter().find(|(n, _)| u64::from(*n) == r.serial);
+            assert_eq!(
+                want.map(|(_, name)| name.as_bytes()),
+                Some(r.rtype),
+                "type {}",
+                r.serial
+            );
+            named += 1;
+        }
+    }
+    assert!(named > 150, "ausearch named only {named} types");
+}

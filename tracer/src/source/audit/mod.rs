@@ -37,5 +37,5 @@ pub mod value;
 
 pub use coalesce::{CoalesceStats, Coalescer, CoalescerConfig};
 pub use parse::{parse_body, parse_line, ParseError, Record};
-pub use reader::{AuditLogReader, BadLine, ReadItem, ReaderConfig, ReaderStats};
+pub use reader::{AuditLogReader, BadLine, ReadError, ReadItem, ReaderConfig, ReaderStats};
 pub use rtype::RecordType;

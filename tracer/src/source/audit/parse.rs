@@ -144,13 +144,13 @@ fn parse_header<'a>(
     let Some(inner) = text.strip_prefix(b"audit(") else {
         return Err(ParseError::MissingHeader);
     };
-    let close = memchr(b')', inner).ok_or(ParseError::UnterminatedHeader)?;
+    let close = find(inner, b')').ok_or(ParseError::UnterminatedHeader)?;
     let stamp = &inner[..close];
     let mut body = &inner[close + 1..];
     if let Some(b) = body.strip_prefix(b":") {
         body = b;
     }
-    let colon = memchr(b':', stamp).ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
+    let colon = find(stamp, b':').ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
     let (time_text, serial_text) = (&stamp[..colon], &stamp[colon + 1..]);
     let time = parse_time(time_text).ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
     let serial =
@@ -166,7 +166,7 @@ fn parse_header<'a>(
 
 /// `SECONDS[.FRACTION]`, the fraction of up to 9 digits (the kernel writes 3).
 fn parse_time(t: &[u8]) -> Option<Timestamp> {
-    let (secs, frac) = match memchr(b'.', t) {
+    let (secs, frac) = match find(t, b'.') {
         Some(i) => (&t[..i], Some(&t[i + 1..])),
         None => (t, None),
     };
@@ -203,9 +203,29 @@ fn trim_end_spaces(mut b: &[u8]) -> &[u8] {
     b
 }
 
+/// Bytes scanned one by one before handing over to `memchr`: most audit
+/// tokens are short, and there a plain loop beats memchr's setup.
+const SHORT: usize = 32;
+
+fn find(hay: &[u8], needle: u8) -> Option<usize> {
+    let head = hay.len().min(SHORT);
+    match hay[..head].iter().position(|&c| c == needle) {
+        Some(i) => Some(i),
+        None => memchr(needle, &hay[head..]).map(|i| i + head),
+    }
+}
+
+fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
+    let head = hay.len().min(SHORT);
+    match hay[..head].iter().position(|&c| c == a || c == b) {
+        Some(i) => Some(i),
+        None => memchr2(a, b, &hay[head..]).map(|i| i + head),
+    }
+}
+
 /// Up to the next space, and what follows it.
 fn split_word(b: &[u8]) -> (&[u8], &[u8]) {
-    match memchr(b' ', b) {
+    match find(b, b' ') {
         Some(i) => (&b[..i], &b[i..]),
         None => (b, &[]),
     }
@@ -266,7 +286,7 @@ impl<'a> Iterator for Fields<'a> {
                 return None;
             }
             let start = self.pos;
-            let Some(sep) = memchr2(b'=', b' ', &region[start..]).map(|i| start + i) else {
+            let Some(sep) = find2(&region[start..], b'=', b' ').map(|i| start + i) else {
                 // A last word without `=`.
                 self.pos = region.len();
                 continue;
@@ -280,7 +300,7 @@ impl<'a> Iterator for Fields<'a> {
             match region.get(vstart) {
                 Some(b'"') => {
                     let q = vstart + 1;
-                    let close = memchr(b'"', &region[q..]).map_or(region.len(), |i| q + i);
+                    let close = find(&region[q..], b'"').map_or(region.len(), |i| q + i);
                     self.pos = (close + 1).min(region.len());
                     return Some(self.field(name, Value::Quoted(&region[q..close])));
                 }
@@ -299,7 +319,7 @@ impl<'a> Iterator for Fields<'a> {
                     continue;
                 }
                 _ => {
-                    let end = memchr(b' ', &region[vstart..]).map_or(region.len(), |i| vstart + i);
+                    let end = find(&region[vstart..], b' ').map_or(region.len(), |i| vstart + i);
                     self.pos = end;
                     return Some(self.field(name, Value::Bare(&region[vstart..end])));
                 }
