@@ -4,7 +4,12 @@
 //! kernel's audit subsystem. Each exec seen by one is matched with the same
 //! exec seen by the other: same pid, same outcome (success or failure), same
 //! argv (the captured prefix, when eBPF truncated it), within `window` of event
-//! time. What is left over when the window closes is reported as a
+//! time. The window closes on an exec when the *other* source's stream has
+//! moved `window` past it (its watermark: the newest event time it delivered,
+//! or "now" while it is idle), so a source that lags behind real time under
+//! load delays the verdict instead of producing false leftovers; a hard
+//! timeout bounds the wait. What is left over when the window closes is
+//! reported as a
 //! `discrepancy` record: `only_ebpf` or `only_audit`; matched pairs whose
 //! attribution or context differ (auid, ses, uid, euid, argv, cwd) are
 //! reported as `mismatch`. A leftover is marked `explained_by_loss` when the
@@ -35,12 +40,16 @@ pub struct CheckStats {
     pub mismatched: u64,
     /// Leftovers explained by a counted loss of the other source.
     pub explained_by_loss: u64,
+    /// Leftovers from the last second before shutdown: the two sources stop
+    /// at slightly different instants, so an exec in between is one-sided.
+    pub at_shutdown: u64,
 }
 
 impl CheckStats {
     /// Discrepancies not explained by a counted loss.
     pub fn unexplained(&self) -> u64 {
-        self.only_ebpf + self.only_audit + self.mismatched - self.explained_by_loss
+        (self.only_ebpf + self.only_audit + self.mismatched)
+            .saturating_sub(self.explained_by_loss + self.at_shutdown)
     }
 }
 
@@ -53,6 +62,11 @@ pub struct CrossCheck {
     /// (time, source) of counted losses, kept for one window.
     losses: VecDeque<(Timestamp, Source)>,
     stats: CheckStats,
+    /// Newest event time delivered by eBPF and by audit.
+    wm_ebpf: i64,
+    wm_audit: i64,
+    /// Wall-clock limit on waiting for the other source.
+    hard_timeout_ns: i64,
 }
 
 impl CrossCheck {
@@ -65,6 +79,20 @@ impl CrossCheck {
             max_pending: 200_000,
             losses: VecDeque::new(),
             stats: CheckStats::default(),
+            wm_ebpf: 0,
+            wm_audit: 0,
+            hard_timeout_ns: 60_000_000_000,
+        }
+    }
+
+    /// Says that `source` has delivered everything up to `t` (call on each
+    /// tick with `now - 1 s` for a source that delivered nothing since the
+    /// previous tick: an idle source is not lagging).
+    pub fn advance(&mut self, source: Source, t: Timestamp) {
+        match source {
+            Source::Ebpf => self.wm_ebpf = self.wm_ebpf.max(t.0),
+            Source::Audit => self.wm_audit = self.wm_audit.max(t.0),
+            _ => {}
         }
     }
 
@@ -74,6 +102,7 @@ impl CrossCheck {
 
     /// Feeds one event from either source; pushes what is to be written.
     pub fn observe(&mut self, ev: Event, out: &mut Vec<Event>) {
+        self.advance(ev.source, ev.time);
         if ev.kind == Kind::Loss {
             self.losses.push_back((ev.time, ev.source));
             out.push(ev);
@@ -88,7 +117,11 @@ impl CrossCheck {
             return;
         };
         let from_ebpf = ev.source == Source::Ebpf;
-        let other = if from_ebpf { &mut self.audit } else { &mut self.ebpf };
+        let other = if from_ebpf {
+            &mut self.audit
+        } else {
+            &mut self.ebpf
+        };
         let mut found = None;
         if let Some(q) = other.get_mut(&pid) {
             if let Some(i) = q.iter().position(|o| same_exec(o, &ev)) {
@@ -115,13 +148,17 @@ impl CrossCheck {
                 if from_ebpf {
                     out.push(ev.clone());
                 }
-                let own = if from_ebpf { &mut self.ebpf } else { &mut self.audit };
+                let own = if from_ebpf {
+                    &mut self.ebpf
+                } else {
+                    &mut self.audit
+                };
                 own.entry(pid).or_default().push_back(ev);
                 self.pending += 1;
                 if self.pending > self.max_pending {
-                    // Bounded: expire the oldest early rather than grow.
-                    let oldest = self.oldest_time().unwrap_or(Timestamp(0));
-                    self.expire(Timestamp(oldest.0 + self.window_ns), out);
+                    // Bounded: close the oldest early rather than grow.
+                    let oldest = self.oldest_time().map_or(0, |t| t.0);
+                    self.close(oldest + 1, oldest + 1, None, out);
                 }
             }
         }
@@ -135,11 +172,32 @@ impl CrossCheck {
             .min()
     }
 
-    /// Closes the window on everything older than `now - window`.
+    /// Closes the window on every exec the other source has moved `window`
+    /// past, or that waited longer than the hard timeout.
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        let limit = now.0 - self.window_ns;
+        let hard = now.0 - self.hard_timeout_ns;
+        let ebpf_limit = (self.wm_audit - self.window_ns).max(hard);
+        let audit_limit = (self.wm_ebpf - self.window_ns).max(hard);
+        self.close(ebpf_limit, audit_limit, None, out);
+    }
+
+    /// Ends the check at shutdown (at `now`): everything still pending is a
+    /// leftover; those from the last second are marked `at_shutdown`.
+    pub fn flush(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        self.close(i64::MAX, i64::MAX, Some(now.0 - 1_000_000_000), out);
+    }
+
+    /// Closes eBPF execs older than `ebpf_limit` and audit execs older than
+    /// `audit_limit`.
+    fn close(
+        &mut self,
+        ebpf_limit: i64,
+        audit_limit: i64,
+        shutdown_after: Option<i64>,
+        out: &mut Vec<Event>,
+    ) {
         let mut gone = Vec::new();
-        for (map, _src) in [(&mut self.ebpf, Source::Ebpf), (&mut self.audit, Source::Audit)] {
+        for (map, limit) in [(&mut self.ebpf, ebpf_limit), (&mut self.audit, audit_limit)] {
             map.retain(|_, q| {
                 while q.front().is_some_and(|e| e.time.0 < limit) {
                     gone.push(q.pop_front().expect("checked"));
@@ -147,11 +205,16 @@ impl CrossCheck {
                 !q.is_empty()
             });
         }
+        let limit = ebpf_limit.min(audit_limit);
         gone.sort_by_key(|e| e.time);
         for ev in gone {
             self.pending -= 1;
             let from_ebpf = ev.source == Source::Ebpf;
-            let other = if from_ebpf { Source::Audit } else { Source::Ebpf };
+            let other = if from_ebpf {
+                Source::Audit
+            } else {
+                Source::Ebpf
+            };
             let explained = self
                 .losses
                 .iter()
@@ -161,24 +224,31 @@ impl CrossCheck {
             } else {
                 self.stats.only_audit += 1;
             }
+            let at_shutdown = !explained && shutdown_after.is_some_and(|t| ev.time.0 >= t);
             if explained {
                 self.stats.explained_by_loss += 1;
             }
+            if at_shutdown {
+                self.stats.at_shutdown += 1;
+            }
             let mut d = discrepancy(&ev, if from_ebpf { "only_ebpf" } else { "only_audit" });
-            d.detail.as_mut().expect("set")["explained_by_loss"] = explained.into();
+            let detail = d.detail.as_mut().expect("set");
+            detail["explained_by_loss"] = explained.into();
+            if at_shutdown {
+                detail["at_shutdown"] = true.into();
+            }
             out.push(d);
             if !from_ebpf {
                 out.push(ev);
             }
         }
-        while self.losses.front().is_some_and(|(t, _)| t.0 < limit - 2 * self.window_ns) {
+        while self
+            .losses
+            .front()
+            .is_some_and(|(t, _)| t.0 < limit.saturating_sub(2 * self.window_ns))
+        {
             self.losses.pop_front();
         }
-    }
-
-    /// Ends the check: everything still pending is a leftover.
-    pub fn flush(&mut self, out: &mut Vec<Event>) {
-        self.expire(Timestamp(i64::MAX), out);
     }
 }
 
@@ -193,15 +263,33 @@ fn argv_agrees(a: &Event, b: &Event) -> bool {
     }
     let prefix = |short: &Vec<Bytes>, long: &Vec<Bytes>| {
         short.len() <= long.len()
-            && short.iter().zip(long).enumerate().all(|(i, (s, l))| {
-                s == l || (i + 1 == short.len() && l.0.starts_with(&s.0))
-            })
+            && short
+                .iter()
+                .zip(long)
+                .enumerate()
+                .all(|(i, (s, l))| s == l || (i + 1 == short.len() && l.0.starts_with(&s.0)))
     };
     (a.truncated && prefix(x, y)) || (b.truncated && prefix(y, x))
 }
 
+/// The path a failed exec tried: eBPF records it as `exe`; audit has no
+/// EXECVE record for a failed exec and gives it as `argv[0]` (its PATH
+/// record), while its `exe` is the caller's binary.
+fn tried_path(e: &Event) -> Option<&Bytes> {
+    match e.source {
+        Source::Audit => e.argv.as_ref().and_then(|a| a.first()),
+        _ => e.exe.as_ref(),
+    }
+}
+
 fn same_exec(a: &Event, b: &Event) -> bool {
-    a.kind == b.kind && argv_agrees(a, b)
+    if a.kind != b.kind {
+        return false;
+    }
+    match a.kind {
+        Kind::ExecFailed => tried_path(a).is_some() && tried_path(a) == tried_path(b),
+        _ => argv_agrees(a, b),
+    }
 }
 
 fn mismatch(e: &Event, a: &Event) -> Option<Event> {
@@ -215,7 +303,7 @@ fn mismatch(e: &Event, a: &Event) -> Option<Event> {
     cmp("ses", json!(e.ses), json!(a.ses));
     cmp("uid", json!(e.uid), json!(a.uid));
     cmp("euid", json!(e.euid), json!(a.euid));
-    if e.cwd.is_some() && a.cwd.is_some() {
+    if e.kind == Kind::Exec && e.cwd.is_some() && a.cwd.is_some() {
         cmp("cwd", json!(e.cwd), json!(a.cwd));
     }
     if fields.is_empty() {
@@ -259,7 +347,10 @@ mod tests {
     fn kinds(out: &[Event]) -> Vec<String> {
         out.iter()
             .map(|e| match e.kind {
-                Kind::Discrepancy => e.detail.as_ref().unwrap()["kind"].as_str().unwrap().to_string(),
+                Kind::Discrepancy => e.detail.as_ref().unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
                 k => format!("{}:{:?}", k.as_str(), e.source),
             })
             .collect()
@@ -273,7 +364,7 @@ mod tests {
         c.observe(ex(Source::Ebpf, 2, 10, &["ls"]), &mut out);
         c.observe(ex(Source::Ebpf, 3, 11, &["id"]), &mut out);
         c.observe(ex(Source::Audit, 4, 11, &["id"]), &mut out);
-        c.flush(&mut out);
+        c.flush(Timestamp(0), &mut out);
         assert_eq!(kinds(&out), vec!["exec:Ebpf", "exec:Ebpf"]);
         assert_eq!(c.stats().matched, 2);
         assert_eq!(c.stats().unexplained(), 0);
@@ -285,15 +376,45 @@ mod tests {
         let mut out = Vec::new();
         c.observe(ex(Source::Ebpf, 1_000, 10, &["hidden"]), &mut out);
         c.observe(ex(Source::Audit, 1_000, 12, &["audit-only"]), &mut out);
-        c.expire(Timestamp(2_000 * 1_000_000), &mut out);
-        assert_eq!(kinds(&out), vec!["exec:Ebpf"], "nothing expires inside the window");
-        c.expire(Timestamp(4_000 * 1_000_000), &mut out);
+        // Wall clock alone does not close the window: the other source may lag.
+        c.expire(Timestamp(20_000 * 1_000_000), &mut out);
+        assert_eq!(
+            kinds(&out),
+            vec!["exec:Ebpf"],
+            "nothing expires before the other source moves on"
+        );
+        c.advance(Source::Audit, Timestamp(2_500 * 1_000_000));
+        c.advance(Source::Ebpf, Timestamp(2_500 * 1_000_000));
+        c.expire(Timestamp(20_000 * 1_000_000), &mut out);
+        assert_eq!(
+            kinds(&out),
+            vec!["exec:Ebpf"],
+            "nothing expires inside the window"
+        );
+        c.advance(Source::Audit, Timestamp(3_500 * 1_000_000));
+        c.advance(Source::Ebpf, Timestamp(3_500 * 1_000_000));
+        c.expire(Timestamp(20_000 * 1_000_000), &mut out);
         assert_eq!(
             kinds(&out),
             vec!["exec:Ebpf", "only_ebpf", "only_audit", "exec:Audit"]
         );
         let s = c.stats();
         assert_eq!((s.only_ebpf, s.only_audit, s.unexplained()), (1, 1, 2));
+    }
+
+    #[test]
+    fn a_lagging_source_is_waited_for_up_to_the_hard_timeout() {
+        let mut c = CrossCheck::new(Duration::from_secs(2));
+        let mut out = Vec::new();
+        c.observe(ex(Source::Ebpf, 1_000, 10, &["x"]), &mut out);
+        c.advance(Source::Ebpf, Timestamp(30_000 * 1_000_000));
+        c.expire(Timestamp(30_000 * 1_000_000), &mut out);
+        assert_eq!(c.stats().only_ebpf, 0, "audit has not moved: keep waiting");
+        c.observe(ex(Source::Audit, 1_000, 10, &["x"]), &mut out);
+        assert_eq!(c.stats().matched, 1);
+        c.observe(ex(Source::Ebpf, 2_000, 11, &["y"]), &mut out);
+        c.expire(Timestamp(63_000 * 1_000_000), &mut out);
+        assert_eq!(c.stats().only_ebpf, 1, "the hard timeout ends the wait");
     }
 
     #[test]
@@ -304,10 +425,21 @@ mod tests {
         loss.count = Some(5);
         c.observe(ex(Source::Ebpf, 1_000, 10, &["x"]), &mut out);
         c.observe(loss, &mut out);
-        c.flush(&mut out);
+        c.flush(Timestamp(0), &mut out);
         let d = out.iter().find(|e| e.kind == Kind::Discrepancy).unwrap();
         assert_eq!(d.detail.as_ref().unwrap()["explained_by_loss"], true);
         assert_eq!(c.stats().unexplained(), 0);
+    }
+
+    #[test]
+    fn leftovers_of_the_last_second_are_excused_at_shutdown() {
+        let mut c = CrossCheck::new(Duration::from_secs(2));
+        let mut out = Vec::new();
+        c.observe(ex(Source::Audit, 500, 10, &["early"]), &mut out);
+        c.observe(ex(Source::Audit, 9_800, 11, &["late"]), &mut out);
+        c.flush(Timestamp(10_000 * 1_000_000), &mut out);
+        let s = c.stats();
+        assert_eq!((s.only_audit, s.at_shutdown, s.unexplained()), (2, 1, 1));
     }
 
     #[test]
@@ -333,7 +465,10 @@ mod tests {
         let mut out = Vec::new();
         let mut e = ex(Source::Ebpf, 1, 10, &["cmd", "aaaa", "bb"]);
         e.truncated = true;
-        c.observe(ex(Source::Audit, 1, 10, &["cmd", "aaaa", "bbbbbb", "c"]), &mut out);
+        c.observe(
+            ex(Source::Audit, 1, 10, &["cmd", "aaaa", "bbbbbb", "c"]),
+            &mut out,
+        );
         c.observe(e, &mut out);
         assert_eq!(c.stats().matched, 1);
         let mut f = ex(Source::Ebpf, 2, 11, &["x"]);
@@ -341,5 +476,15 @@ mod tests {
         c.observe(ex(Source::Audit, 2, 11, &["x"]), &mut out);
         c.observe(f, &mut out);
         assert_eq!(c.stats().matched, 1, "a failure does not match a success");
+        // Failed execs match on the path tried.
+        let mut fe = ex(Source::Ebpf, 3, 12, &["bash", "-c", "x"]);
+        fe.kind = Kind::ExecFailed;
+        fe.exe = Some(Bytes::from("/opt/bin/bash"));
+        let mut fa = ex(Source::Audit, 3, 12, &["/opt/bin/bash"]);
+        fa.kind = Kind::ExecFailed;
+        fa.exe = Some(Bytes::from("/usr/bin/env"));
+        c.observe(fa, &mut out);
+        c.observe(fe, &mut out);
+        assert_eq!(c.stats().matched, 2);
     }
 }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::run::{BackendArg, RunArgs};
-use crate::event::{Event, Kind, Source, Timestamp};
 use crate::crosscheck::CrossCheck;
+use crate::event::{Event, Kind, Source, Timestamp};
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
-use crate::source::audit::live::{AuditLive, AuditOptions};
 use crate::sink::{file::open_log, JsonLines};
+use crate::source::audit::live::{AuditLive, AuditOptions};
 use crate::source::cgroup::{self, CgroupPaths};
 use crate::source::ebpf::filter::{parse_range, FilterSpec};
 use crate::source::ebpf::{EbpfError, EbpfOptions, EbpfSource};
@@ -129,7 +129,12 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     } = start_backends(&cfg)?;
     let mut check = (ebpf.is_some() && audit.is_some()).then(|| CrossCheck::new(cfg.check_window));
     log::info!("{name} backend running; writing events");
-    let mut start = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), cfg.host.clone());
+    let mut start = Event::new(
+        Kind::Tracer,
+        Source::Tracer,
+        Timestamp::now(),
+        cfg.host.clone(),
+    );
     start.detail = Some(serde_json::json!({
         "status": "start",
         "backend": name,
@@ -150,14 +155,16 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut routed = Vec::with_capacity(1024);
+    let mut audit_read = 0usize;
     loop {
         tokio::select! {
-            _ = ebpf_wait(&mut ebpf, cfg.ebpf.poll) => {
+            _ = ebpf_wait(&mut ebpf) => {
                 if let Some(s) = ebpf.as_mut() {
                     s.drain(&mut batch);
                 }
             }
             alive = audit_recv(&mut audit, &mut batch) => {
+                audit_read += 1;
                 if !alive {
                     log::error!("the audit receiver stopped; continuing without it");
                     audit = None;
@@ -165,6 +172,12 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
                 }
             }
             _ = tick.tick() => {
+                // Drained here, the ring holds nothing older than now: eBPF
+                // has delivered everything up to this instant.
+                let drained_at = Timestamp::now();
+                if let Some(s) = ebpf.as_mut() {
+                    s.drain(&mut batch);
+                }
                 if let Some(l) = ebpf.as_mut().and_then(EbpfSource::losses) {
                     log::warn!("lost {} events: {}", l.count.unwrap_or(0), l.cause.as_deref().unwrap_or(""));
                     batch.push(l);
@@ -174,8 +187,16 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
                 }
                 route(&mut check, &mut batch, &mut routed);
                 if let Some(c) = check.as_mut() {
+                    c.advance(Source::Ebpf, Timestamp(drained_at.0 - 100_000_000));
+                    // Audit that delivered nothing this second, with nothing
+                    // queued in the kernel or the channel, is idle, not
+                    // lagging: it has delivered everything up to a second ago.
+                    if audit_read == 0 && audit.as_ref().is_some_and(AuditLive::is_idle) {
+                        c.advance(Source::Audit, Timestamp(drained_at.0 - 1_000_000_000));
+                    }
                     c.expire(Timestamp::now(), &mut routed);
                 }
+                audit_read = 0;
                 pipe.tracker.expire(Timestamp::now(), &mut pipe.out);
                 pipe.write(&mut sink, &mut routed)?;
                 continue;
@@ -196,10 +217,15 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     }
     route(&mut check, &mut batch, &mut routed);
     if let Some(c) = check.as_mut() {
-        c.flush(&mut routed);
+        c.flush(Timestamp::now(), &mut routed);
     }
     pipe.write(&mut sink, &mut routed)?;
-    let mut stop = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), cfg.host.clone());
+    let mut stop = Event::new(
+        Kind::Tracer,
+        Source::Tracer,
+        Timestamp::now(),
+        cfg.host.clone(),
+    );
     let mut detail = serde_json::json!({
         "status": "stop",
         "backend": name,
@@ -219,6 +245,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     }
     if let Some(c) = check.as_ref() {
         detail["crosscheck"] = serde_json::to_value(c.stats()).unwrap_or_default();
+        detail["crosscheck"]["unexplained"] = c.stats().unexplained().into();
     }
     stop.detail = Some(detail);
     routed.push(stop);
@@ -266,7 +293,9 @@ fn start_backends(cfg: &RunConfig) -> Result<Backends, RunError> {
             },
             Err(e) => {
                 let reason = e.to_string();
-                log::warn!("eBPF backend unavailable ({reason}); falling back to the audit backend");
+                log::warn!(
+                    "eBPF backend unavailable ({reason}); falling back to the audit backend"
+                );
                 match audit() {
                     Ok(a) => Backends {
                         ebpf: None,
@@ -286,9 +315,9 @@ fn start_backends(cfg: &RunConfig) -> Result<Backends, RunError> {
     })
 }
 
-async fn ebpf_wait(s: &mut Option<EbpfSource>, poll: Duration) {
+async fn ebpf_wait(s: &mut Option<EbpfSource>) {
     match s {
-        Some(s) => s.wait(poll).await,
+        Some(s) => s.wait().await,
         None => std::future::pending().await,
     }
 }

@@ -15,9 +15,7 @@ use tokio::sync::mpsc;
 use super::coalesce::{Coalescer, CoalescerConfig};
 use super::netlink::{AuditSocket, NetlinkError};
 use super::parse::parse_body;
-use super::receiver::{
-    AuditItem, AuditReceiver, ReceiveMode, ReceiverHandle, ReceiverOptions,
-};
+use super::receiver::{AuditItem, AuditReceiver, ReceiveMode, ReceiverHandle, ReceiverOptions};
 use super::rule_data::KernelRule;
 use super::rules::{parse_rules, Directive, SHIPPED_RULES, SHIPPED_RULES_ORIGIN};
 use super::status::EnabledGuard;
@@ -61,7 +59,10 @@ impl AuditLive {
         })?;
         let enabled = EnabledGuard::set(1)?;
         if enabled.changed() {
-            log::info!("audit: enabled kernel audit (was {}); restored on exit", enabled.previous());
+            log::info!(
+                "audit: enabled kernel audit (was {}); restored on exit",
+                enabled.previous()
+            );
         }
         let mut sock = AuditSocket::open()?;
         let mut added_rules = Vec::new();
@@ -73,7 +74,10 @@ impl AuditLive {
             }
         }
         if !added_rules.is_empty() {
-            log::info!("audit: added {} exec rule(s); removed on exit", added_rules.len());
+            log::info!(
+                "audit: added {} exec rule(s); removed on exit",
+                added_rules.len()
+            );
         }
         let (rx, handle) = receiver.spawn().map_err(AuditStartError::Thread)?;
         Ok(Self {
@@ -154,6 +158,14 @@ impl AuditLive {
                 log::warn!("audit: restoring the enabled flag: {e}");
             }
         }
+    }
+
+    /// Whether nothing is waiting for us: the kernel's audit backlog is empty
+    /// and no batch is queued in the channel. (No batch arrived recently can
+    /// also mean kauditd is behind under load; the cross-check must not take
+    /// that for idleness.)
+    pub fn is_idle(&self) -> bool {
+        self.rx.is_empty() && super::status::AuditStatus::get().is_ok_and(|s| s.backlog == 0)
     }
 
     pub fn parse_errors(&self) -> u64 {

@@ -124,6 +124,9 @@ pub struct EbpfSource {
     counters: counters::Counters,
     decoder: Decoder,
     decode_errors: u64,
+    /// The timed drain. Persistent (not a timeout recreated per wait), so that
+    /// a busy neighbour in the caller's `select!` cannot starve it.
+    poll: tokio::time::Interval,
 }
 
 impl EbpfSource {
@@ -203,14 +206,25 @@ impl EbpfSource {
                 boot_to_wall_ns: boot_to_wall_ns(),
             },
             decode_errors: 0,
+            poll: {
+                let mut i = tokio::time::interval(opts.poll);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            },
         })
     }
 
     /// Waits until the ring buffer signals data (the programs wake us when it
-    /// is a quarter full) or `poll` elapses, whichever is first.
-    pub async fn wait(&mut self, poll: Duration) {
-        if let Ok(Ok(mut guard)) = tokio::time::timeout(poll, self.ring.readable_mut()).await {
-            guard.clear_ready();
+    /// is a quarter full) or the poll interval elapses, whichever is first.
+    /// Cancel-safe.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.poll.tick() => {}
+            r = self.ring.readable_mut() => {
+                if let Ok(mut guard) = r {
+                    guard.clear_ready();
+                }
+            }
         }
     }
 
