@@ -5,4 +5,7 @@
 //! back into `Event`s. `main.rs` only wires these together.
 
 pub mod bytes;
+pub mod cli;
+pub mod cmd;
 pub mod event;
+pub mod report;

@@ -1,0 +1,551 @@
+//! The report's model: login users -> sessions -> commands (or batch jobs ->
+//! commands with `--by job`), built one [`Event`] at a time.
+//!
+//! Memory: reading is streaming, but a grouped report must hold what it will
+//! show, so the builder keeps every *selected* command, compactly: a
+//! fixed-size [`Command`] (56 bytes) whose argv, cwd, exe and host are
+//! interned once each in [`Interner`] (log lines repeat the same commands and
+//! directories a lot). Filters run before anything is kept, and `--summary`
+//! keeps no commands at all, only counters per session. Sessions and their
+//! metadata are kept for the whole run (a few hundred bytes each).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::rc::Rc;
+
+use crate::bytes::Bytes;
+use crate::event::{Event, Kind, Timestamp, UNSET};
+
+use super::cgroup;
+use super::filter::{CommandView, Filter};
+
+/// An interned byte string.
+pub type Sym = u32;
+/// "No string" / "no number" in the compact structs.
+pub const NONE: u32 = u32::MAX;
+
+/// Each distinct byte string stored once.
+#[derive(Debug, Default)]
+pub struct Interner {
+    map: HashMap<Rc<[u8]>, Sym>,
+    strs: Vec<Rc<[u8]>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, b: &[u8]) -> Sym {
+        if let Some(&s) = self.map.get(b) {
+            return s;
+        }
+        let rc: Rc<[u8]> = Rc::from(b);
+        let sym = u32::try_from(self.strs.len()).unwrap_or(NONE - 1);
+        self.strs.push(rc.clone());
+        self.map.insert(rc, sym);
+        sym
+    }
+    /// The bytes of `sym`; empty for [`NONE`].
+    pub fn get(&self, sym: Sym) -> &[u8] {
+        self.strs.get(sym as usize).map_or(&[][..], |r| r)
+    }
+    pub fn get_opt(&self, sym: Sym) -> Option<&[u8]> {
+        (sym != NONE).then(|| self.get(sym))
+    }
+    pub fn str(&self, sym: Sym) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.get(sym))
+    }
+}
+
+/// argv packed into one byte string: each argument as a LEB128 length and
+/// its bytes (length-prefixed, so any byte, NUL included, survives).
+pub fn pack_argv(argv: &[Bytes]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(argv.iter().map(|a| a.0.len() + 1).sum());
+    for a in argv {
+        let mut n = a.0.len();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+        out.extend_from_slice(&a.0);
+    }
+    out
+}
+
+/// The arguments of a packed argv.
+pub fn unpack_argv(mut packed: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while !packed.is_empty() {
+        let (mut n, mut shift, mut i) = (0usize, 0u32, 0);
+        while let Some(&b) = packed.get(i) {
+            n |= ((b & 0x7f) as usize).checked_shl(shift).unwrap_or(0);
+            shift += 7;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = i.saturating_add(n).min(packed.len());
+        out.push(&packed[i..end]);
+        packed = &packed[end..];
+    }
+    out
+}
+
+pub const FAILED: u8 = 1;
+pub const TRUNCATED: u8 = 2;
+/// Found running at tracer's start (`process` record), not seen exec'ing.
+pub const PREEXISTING: u8 = 4;
+
+/// One selected exec. Numbers that may be unknown use [`NONE`].
+#[derive(Debug, Clone, Copy)]
+pub struct Command {
+    pub time: Timestamp,
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub euid: u32,
+    pub auid: u32,
+    pub ses: u32,
+    pub ret: i32,
+    pub argv: Sym,
+    pub cwd: Sym,
+    pub exe: Sym,
+    pub job: Sym,
+    pub group: u32,
+    pub flags: u8,
+}
+
+impl Command {
+    pub fn failed(&self) -> bool {
+        self.flags & FAILED != 0
+    }
+    pub fn opt(n: u32) -> Option<u32> {
+        (n != NONE).then_some(n)
+    }
+}
+
+/// How commands are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupBy {
+    #[default]
+    Session,
+    Job,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GroupKey {
+    /// A login session; `ses` may be [`UNSET`] when only auid is known.
+    Session {
+        auid: u32,
+        host: Sym,
+        ses: u32,
+    },
+    /// Processes with no login uid, by systemd unit (or [`NONE`]).
+    Unattributed {
+        host: Sym,
+        service: Sym,
+    },
+    Job {
+        host: Sym,
+        job: Sym,
+    },
+}
+
+/// A session, an unattributed group or a job, with what is known about it.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub key: GroupKey,
+    /// From a session_start / login record.
+    pub start: Option<Timestamp>,
+    /// From a session_end / USER_END record.
+    pub end: Option<Timestamp>,
+    /// Times of the first and last selected command.
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    pub addr: Option<String>,
+    pub port: Option<u16>,
+    pub tty: Option<String>,
+    pub commands: u64,
+    pub failed: u64,
+    /// Commands by the base name of argv\[0\] (`--summary` only).
+    pub top: HashMap<Sym, u64>,
+    /// This group's commands in [`Report::commands`].
+    pub range: Range<usize>,
+}
+
+impl Group {
+    fn new(key: GroupKey) -> Self {
+        Self {
+            key,
+            start: None,
+            end: None,
+            first: None,
+            last: None,
+            addr: None,
+            port: None,
+            tty: None,
+            commands: 0,
+            failed: 0,
+            top: HashMap::new(),
+            range: 0..0,
+        }
+    }
+}
+
+/// What the model counted while reading.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    pub events: u64,
+    pub execs: u64,
+    pub failed_execs: u64,
+    pub selected: u64,
+    pub loss_records: u64,
+    pub lost_events: u64,
+    pub discrepancies: u64,
+    pub unknown_records: u64,
+    /// `--by job`: selected execs that ran in no job.
+    pub not_in_job: u64,
+}
+
+/// The finished model, groups in display order.
+#[derive(Debug)]
+pub struct Report {
+    pub by: GroupBy,
+    pub groups: Vec<Group>,
+    pub commands: Vec<Command>,
+    pub strings: Interner,
+    pub counts: Counts,
+}
+
+/// Builds a [`Report`] from events.
+pub struct Builder {
+    filter: Filter,
+    by: GroupBy,
+    keep: bool,
+    strings: Interner,
+    groups: Vec<Group>,
+    index: HashMap<GroupKey, u32>,
+    commands: Vec<Command>,
+    counts: Counts,
+}
+
+impl Builder {
+    /// `keep_commands: false` counts commands without keeping them (summary).
+    pub fn new(filter: Filter, by: GroupBy, keep_commands: bool) -> Self {
+        Self {
+            filter,
+            by,
+            keep: keep_commands,
+            strings: Interner::default(),
+            groups: Vec::new(),
+            index: HashMap::new(),
+            commands: Vec::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    pub fn add(&mut self, ev: &Event) {
+        self.counts.events += 1;
+        match ev.kind {
+            Kind::Exec | Kind::ExecFailed | Kind::Process => self.add_command(ev),
+            Kind::SessionStart | Kind::SessionEnd | Kind::Login => self.add_login(ev),
+            Kind::Loss => {
+                self.counts.loss_records += 1;
+                self.counts.lost_events += ev.count.unwrap_or(0);
+            }
+            Kind::Discrepancy => self.counts.discrepancies += 1,
+            Kind::Unknown => self.counts.unknown_records += 1,
+            Kind::Exit | Kind::Tracer => {}
+        }
+    }
+
+    fn group(&mut self, key: GroupKey) -> &mut Group {
+        let i = *self.index.entry(key).or_insert_with(|| {
+            self.groups.push(Group::new(key));
+            (self.groups.len() - 1) as u32
+        });
+        &mut self.groups[i as usize]
+    }
+
+    fn add_login(&mut self, ev: &Event) {
+        let (Some(auid), Some(ses)) = (ev.login_uid(), ev.session_id()) else {
+            return;
+        };
+        if self.by == GroupBy::Job {
+            return;
+        }
+        let record = ev
+            .detail
+            .as_ref()
+            .and_then(|d| d.get("record_type"))
+            .and_then(|v| v.as_str());
+        let (starts, ends) = match ev.kind {
+            Kind::SessionStart => (true, false),
+            Kind::SessionEnd => (false, true),
+            _ => match record {
+                Some("USER_LOGIN" | "USER_START") => (true, false),
+                Some("USER_END" | "USER_LOGOUT") => (false, true),
+                _ => (false, false),
+            },
+        };
+        let host = self.strings.intern(ev.host.as_bytes());
+        let g = self.group(GroupKey::Session { auid, host, ses });
+        if starts {
+            g.start = Some(g.start.map_or(ev.time, |s| s.min(ev.time)));
+        }
+        if ends {
+            g.end = Some(g.end.map_or(ev.time, |e| e.max(ev.time)));
+        }
+        if g.addr.is_none() {
+            g.addr = ev.addr.clone().filter(|a| !a.is_empty() && a != "?");
+            g.port = g.port.or(ev.port);
+        }
+        if g.tty.is_none() {
+            g.tty = ev
+                .tty
+                .clone()
+                .filter(|t| !t.is_empty() && t != "?" && t != "(none)");
+        }
+    }
+
+    fn add_command(&mut self, ev: &Event) {
+        self.counts.execs += 1;
+        let failed = ev.kind == Kind::ExecFailed || ev.ret.is_some_and(|r| r < 0);
+        self.counts.failed_execs += u64::from(failed);
+        let no_argv = Vec::new();
+        let argv = ev.argv.as_ref().unwrap_or(&no_argv);
+        let job = ev.cgroup.as_deref().and_then(cgroup::job_id);
+        let view = CommandView {
+            host: &ev.host,
+            auid: ev.login_uid(),
+            ses: ev.session_id(),
+            time: ev.time,
+            argv,
+            exe: ev.exe.as_ref().map(Bytes::as_slice),
+            failed,
+            job,
+        };
+        if !self.filter.matches(&view) {
+            return;
+        }
+        self.counts.selected += 1;
+        let host = self.strings.intern(ev.host.as_bytes());
+        let job = job.map_or(NONE, |j| self.strings.intern(j.as_bytes()));
+        let key = match (self.by, ev.login_uid()) {
+            (GroupBy::Job, _) if job == NONE => {
+                self.counts.not_in_job += 1;
+                return;
+            }
+            (GroupBy::Job, _) => GroupKey::Job { host, job },
+            (GroupBy::Session, Some(auid)) => GroupKey::Session {
+                auid,
+                host,
+                ses: ev.ses.unwrap_or(UNSET),
+            },
+            (GroupBy::Session, None) => {
+                let service = ev.cgroup.as_deref().and_then(cgroup::service);
+                let service = service.map_or(NONE, |s| self.strings.intern(s.as_bytes()));
+                GroupKey::Unattributed { host, service }
+            }
+        };
+        let top = if self.keep {
+            NONE
+        } else {
+            let name = argv
+                .first()
+                .map(Bytes::as_slice)
+                .or(view.exe)
+                .unwrap_or(b"?");
+            let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+            self.strings.intern(base)
+        };
+        let group_index = {
+            let n = self.groups.len() as u32;
+            *self.index.get(&key).unwrap_or(&n)
+        };
+        let g = self.group(key);
+        g.commands += 1;
+        g.failed += u64::from(failed);
+        g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
+        g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
+        if g.tty.is_none() {
+            g.tty = ev.tty.clone().filter(|t| !t.is_empty());
+        }
+        if top != NONE {
+            *g.top.entry(top).or_default() += 1;
+        }
+        if !self.keep {
+            return;
+        }
+        let mut flags = 0;
+        if failed {
+            flags |= FAILED;
+        }
+        if ev.truncated {
+            flags |= TRUNCATED;
+        }
+        if ev.kind == Kind::Process {
+            flags |= PREEXISTING;
+        }
+        let mut sym = |b: Option<&Bytes>| b.map_or(NONE, |b| self.strings.intern(b.as_slice()));
+        let cwd = sym(ev.cwd.as_ref());
+        let exe = sym(ev.exe.as_ref());
+        let argv = self.strings.intern(&pack_argv(argv));
+        self.commands.push(Command {
+            time: ev.time,
+            pid: ev.pid.unwrap_or(NONE),
+            ppid: ev.ppid.unwrap_or(NONE),
+            uid: ev.uid.unwrap_or(NONE),
+            euid: ev.euid.unwrap_or(NONE),
+            auid: ev.auid.unwrap_or(UNSET),
+            ses: ev.ses.unwrap_or(UNSET),
+            ret: ev
+                .ret
+                .map_or(0, |r| r.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
+            argv,
+            cwd,
+            exe,
+            job,
+            group: group_index,
+            flags,
+        });
+    }
+
+    /// Drops groups with nothing to show, orders groups and commands.
+    pub fn finish(self) -> Report {
+        let Builder {
+            filter,
+            by,
+            strings,
+            mut groups,
+            mut commands,
+            counts,
+            ..
+        } = self;
+        let shown = |g: &Group| -> bool {
+            if g.commands > 0 {
+                return true;
+            }
+            let GroupKey::Session { auid, host, ses } = g.key else {
+                return false;
+            };
+            let Some(start) = g.start.or(g.end) else {
+                return false;
+            };
+            !filter.selects_commands()
+                && filter.matches_login(
+                    &strings.str(host),
+                    Some(auid),
+                    (ses != UNSET).then_some(ses),
+                )
+                && filter.matches_span(start, g.end)
+        };
+        let host_of = |k: &GroupKey| match *k {
+            GroupKey::Session { host, .. }
+            | GroupKey::Unattributed { host, .. }
+            | GroupKey::Job { host, .. } => host,
+        };
+        let mut order: Vec<usize> = (0..groups.len()).filter(|&i| shown(&groups[i])).collect();
+        order.sort_by(|&a, &b| {
+            let (ga, gb) = (&groups[a], &groups[b]);
+            let rank = |g: &Group| match g.key {
+                GroupKey::Session { auid, ses, .. } => {
+                    (0, auid, g.start.or(g.first), ses, Vec::new())
+                }
+                GroupKey::Unattributed { service, .. } => {
+                    (1, 0, None, 0, strings.get(service).to_vec())
+                }
+                GroupKey::Job { job, .. } => (2, 0, None, 0, job_sort_key(strings.get(job))),
+            };
+            let (ra, rb) = (rank(ga), rank(gb));
+            (ra.0, ra.1, ra.2, strings.get(host_of(&ga.key)), ra.3, &ra.4).cmp(&(
+                rb.0,
+                rb.1,
+                rb.2,
+                strings.get(host_of(&gb.key)),
+                rb.3,
+                &rb.4,
+            ))
+        });
+        let mut rank = vec![u32::MAX; groups.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i] = r as u32;
+        }
+        commands.sort_by_key(|c| (rank[c.group as usize], c.time));
+        let mut out: Vec<Group> = Vec::with_capacity(order.len());
+        let mut at = 0;
+        for (r, &i) in order.iter().enumerate() {
+            let mut g = std::mem::replace(
+                &mut groups[i],
+                Group::new(GroupKey::Job {
+                    host: NONE,
+                    job: NONE,
+                }),
+            );
+            let n = commands[at..]
+                .iter()
+                .take_while(|c| rank[c.group as usize] == r as u32)
+                .count();
+            g.range = at..at + n;
+            at += n;
+            out.push(g);
+        }
+        for c in &mut commands {
+            c.group = rank[c.group as usize];
+        }
+        Report {
+            by,
+            groups: out,
+            commands,
+            strings,
+            counts,
+        }
+    }
+}
+
+/// Numeric job ids sort numerically, others after them by bytes.
+fn job_sort_key(job: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(job)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(n) => {
+            let mut k = vec![0u8];
+            k.extend_from_slice(&n.to_be_bytes());
+            k
+        }
+        None => {
+            let mut k = vec![1u8];
+            k.extend_from_slice(job);
+            k
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn argv_packing_round_trips(argv in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..300), 0..6)) {
+            let b: Vec<Bytes> = argv.iter().cloned().map(Bytes).collect();
+            let packed = pack_argv(&b);
+            let back: Vec<Vec<u8>> = unpack_argv(&packed).into_iter().map(<[u8]>::to_vec).collect();
+            prop_assert_eq!(back, argv);
+        }
+    }
+
+    #[test]
+    fn unpack_never_panics_on_garbage() {
+        let _ = unpack_argv(&[
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ]);
+        let _ = unpack_argv(&[0x05, b'a']);
+    }
+}

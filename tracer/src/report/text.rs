@@ -1,0 +1,286 @@
+//! The default, human-readable report: users -> sessions -> aligned command
+//! tables, unattributed processes last and flagged, a one-line footer of
+//! what was read. Colour (ANSI SGR) only when `Ctx::color`; every string from
+//! the log is quoted or sanitized, so the output never carries a control
+//! sequence that was in the data.
+
+use std::io::{self, Write};
+
+use crate::event::UNSET;
+
+use super::display::{self, Ctx};
+use super::model::{Command, Group, GroupBy, GroupKey, Report, PREEXISTING, TRUNCATED};
+use super::stats::Stats;
+
+const BOLD: &str = "\x1b[1m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const MAGENTA: &str = "\x1b[35m";
+const CYAN: &str = "\x1b[36m";
+const RESET: &str = "\x1b[0m";
+
+/// Longest cwd that still widens its column; longer ones overflow it.
+const MAX_CWD_WIDTH: usize = 32;
+
+pub fn render(
+    report: &Report,
+    stats: &Stats,
+    ctx: &Ctx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let paint = |code: &str, s: &str| -> String {
+        if ctx.color {
+            format!("{code}{s}{RESET}")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut current_user: Option<u32> = None;
+    let mut in_unattributed = false;
+    for g in &report.groups {
+        match g.key {
+            GroupKey::Session { auid, .. } if current_user != Some(auid) => {
+                writeln!(out, "{}", paint(BOLD, &ctx.user_label(auid)))?;
+                current_user = Some(auid);
+            }
+            GroupKey::Unattributed { .. } if !in_unattributed => {
+                in_unattributed = true;
+                let title = "unattributed: processes with no login uid (entry points without pam_loginuid?)";
+                writeln!(out, "{}", paint(MAGENTA, title))?;
+            }
+            _ => {}
+        }
+        writeln!(out, "  {}", paint(CYAN, &group_header(report, g, ctx)))?;
+        let cmds = &report.commands[g.range.clone()];
+        if !cmds.is_empty() {
+            table(report, cmds, ctx, report.by == GroupBy::Job, out)?;
+        }
+        writeln!(out)?;
+    }
+    if report.groups.is_empty() {
+        writeln!(out, "no commands matched")?;
+    }
+    writeln!(out, "{}", footer(stats, ctx))
+}
+
+/// `session 3 on login2 from 10.0.0.5 port 52144, tty pts/1: ...`.
+pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
+    let s = &report.strings;
+    let mut h = match g.key {
+        GroupKey::Session { host, ses, .. } => {
+            let ses = if ses == UNSET {
+                "(no session id)".to_owned()
+            } else {
+                format!("session {ses}")
+            };
+            format!("{ses} on {}", display::text(s, host))
+        }
+        GroupKey::Unattributed { host, service } => {
+            let svc = s
+                .get_opt(service)
+                .map_or("unknown service".into(), |_| display::text(s, service));
+            format!("{svc} on {}", display::text(s, host))
+        }
+        GroupKey::Job { host, job } => format!(
+            "job {} on {}",
+            display::text(s, job),
+            display::text(s, host)
+        ),
+    };
+    if let Some(addr) = &g.addr {
+        h.push_str(&format!(" from {}", super::quote::sanitize_str(addr)));
+        if let Some(p) = g.port {
+            h.push_str(&format!(" port {p}"));
+        }
+    }
+    if let Some(tty) = &g.tty {
+        h.push_str(&format!(", tty {}", super::quote::sanitize_str(tty)));
+    }
+    if matches!(g.key, GroupKey::Session { .. }) {
+        let start = match (g.start, g.first) {
+            (Some(t), _) => ctx.time(t),
+            (None, Some(f)) => format!("{} (first command)", ctx.time(f)),
+            (None, None) => "?".into(),
+        };
+        let end = g.end.map_or("no logout recorded".into(), |t| ctx.time(t));
+        h.push_str(&format!(": {start} to {end}"));
+    } else if let (Some(f), Some(l)) = (g.first, g.last) {
+        h.push_str(&format!(": {} to {}", ctx.time(f), ctx.time(l)));
+    }
+    let failed = if g.failed > 0 {
+        format!(", {} failed", g.failed)
+    } else {
+        String::new()
+    };
+    h.push_str(&format!(
+        ", {} command{}{failed}",
+        g.commands,
+        plural(g.commands)
+    ));
+    h
+}
+
+fn table(
+    report: &Report,
+    cmds: &[Command],
+    ctx: &Ctx<'_>,
+    with_user: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    struct Row {
+        time: String,
+        pid: String,
+        user: String,
+        ran_as: String,
+        cwd: String,
+        cmd: String,
+        note: String,
+    }
+    let s = &report.strings;
+    let rows: Vec<Row> = cmds
+        .iter()
+        .map(|c| {
+            let mut note = Vec::new();
+            if c.failed() {
+                note.push(format!("failed: {}", display::failure(c)));
+            }
+            if c.flags & TRUNCATED != 0 {
+                note.push("truncated".to_owned());
+            }
+            if c.flags & PREEXISTING != 0 {
+                note.push("running when tracer started".to_owned());
+            }
+            Row {
+                time: ctx.time(c.time),
+                pid: Command::opt(c.pid).map_or("?".into(), |p| p.to_string()),
+                user: if c.auid == UNSET {
+                    "-".into()
+                } else {
+                    ctx.name(c.auid).unwrap_or_else(|| c.auid.to_string())
+                },
+                ran_as: ctx.ran_as(c).unwrap_or_default(),
+                cwd: display::path(s, c.cwd),
+                cmd: display::command_line(s, c),
+                note: if note.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", note.join(", "))
+                },
+            }
+        })
+        .collect();
+    let w = |f: fn(&Row) -> &String, min: usize| {
+        rows.iter()
+            .map(|r| f(r).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(min)
+    };
+    let wpid = w(|r| &r.pid, 3);
+    let wuser = w(|r| &r.user, 4);
+    let was = w(|r| &r.ran_as, 2);
+    let wcwd = w(|r| &r.cwd, 3).min(MAX_CWD_WIDTH);
+    let user_head = if with_user {
+        format!("{:<wuser$}  ", "USER")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "    {:<19}  {:>wpid$}  {user_head}{:<was$}  {:<wcwd$}  COMMAND",
+        "TIME", "PID", "AS", "CWD"
+    )?;
+    for r in &rows {
+        let user = if with_user {
+            format!("{}  ", pad(&r.user, wuser))
+        } else {
+            String::new()
+        };
+        let ran_as = pad(&r.ran_as, was);
+        let ran_as = if ctx.color && !r.ran_as.is_empty() {
+            format!("{YELLOW}{ran_as}{RESET}")
+        } else {
+            ran_as
+        };
+        let note = if ctx.color && !r.note.is_empty() {
+            format!("{RED}{}{RESET}", r.note)
+        } else {
+            r.note.clone()
+        };
+        writeln!(
+            out,
+            "    {}  {:>wpid$}  {user}{ran_as}  {}  {}{note}",
+            r.time,
+            r.pid,
+            pad(&r.cwd, wcwd),
+            r.cmd
+        )?;
+    }
+    Ok(())
+}
+
+/// Left-aligns by characters (not bytes), never truncating.
+fn pad(s: &str, width: usize) -> String {
+    let n = s.chars().count();
+    let mut out = s.to_owned();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    out
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `-- 12 commands in 4 sessions; ...` with everything that was skipped.
+pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
+    let c = &stats.counts;
+    let lines: u64 = stats.inputs.iter().map(|i| i.lines).sum();
+    let mut parts = vec![format!(
+        "-- {} of {} command{} shown in {} session{}",
+        c.selected,
+        c.execs,
+        plural(c.execs),
+        stats.sessions,
+        plural(stats.sessions)
+    )];
+    if stats.unattributed_groups > 0 {
+        parts.push(format!(
+            "{} unattributed group{}",
+            stats.unattributed_groups,
+            plural(stats.unattributed_groups)
+        ));
+    }
+    if stats.jobs > 0 {
+        parts.push(format!("{} job{}", stats.jobs, plural(stats.jobs)));
+    }
+    parts.push(format!(
+        "{} input{}, {lines} lines",
+        stats.inputs.len(),
+        plural(stats.inputs.len() as u64)
+    ));
+    if stats.bad_lines > 0 {
+        parts.push(format!(
+            "{} malformed line{} skipped",
+            stats.bad_lines,
+            plural(stats.bad_lines)
+        ));
+    }
+    if stats.incomplete_events > 0 {
+        parts.push(format!(
+            "input ended inside {} event(s)",
+            stats.incomplete_events
+        ));
+    }
+    if c.lost_events > 0 || c.loss_records > 0 {
+        parts.push(format!("{} events LOST per the log", c.lost_events));
+    }
+    if !stats.read_errors.is_empty() {
+        parts.push(format!("{} input(s) cut short", stats.read_errors.len()));
+    }
+    parts.push(format!("times in {}", ctx.zone_name()));
+    parts.join("; ")
+}
