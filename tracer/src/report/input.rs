@@ -285,6 +285,8 @@ pub struct LineMap {
     starts: Vec<(String, u64)>,
     /// Newlines read so far.
     lines: u64,
+    /// Last lines of files that did not end with a newline (cut short).
+    cut: Vec<u64>,
 }
 
 impl LineMap {
@@ -298,6 +300,10 @@ impl LineMap {
             Some((name, first)) => (name, line - first + 1),
             None => ("<input>", line),
         }
+    }
+    /// Whether `line` is the unterminated last line of a file.
+    pub fn is_cut(&self, line: u64) -> bool {
+        self.cut.contains(&line)
     }
     /// Lines in each file, in order.
     pub fn per_file(&self) -> Vec<(String, u64)> {
@@ -356,7 +362,10 @@ impl Read for Concat {
                 if self.last != b'\n' {
                     self.last = b'\n';
                     buf[0] = b'\n';
-                    self.map.borrow_mut().lines += 1;
+                    let mut map = self.map.borrow_mut();
+                    map.lines += 1;
+                    let cut = map.lines;
+                    map.cut.push(cut);
                     return Ok(1);
                 }
                 continue;
@@ -439,6 +448,7 @@ mod tests {
         let map = map.borrow();
         assert_eq!(map.locate(2), ("one", 2));
         assert_eq!(map.locate(3), ("two", 1));
+        assert!(map.is_cut(2) && !map.is_cut(4));
         assert_eq!(map.per_file(), vec![("one".into(), 2), ("two".into(), 2)]);
     }
 }

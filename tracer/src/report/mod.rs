@@ -175,8 +175,15 @@ fn read_run(
     for item in src.by_ref() {
         match item {
             Ok(ev) => builder.add(&ev),
-            Err(bad) => {
+            Err(mut bad) => {
                 let map = map.borrow();
+                if map.is_cut(bad.line) {
+                    stats.incomplete_events += 1;
+                    bad.reason = format!(
+                        "the file ends in the middle of this record ({})",
+                        bad.reason
+                    );
+                }
                 let (file, line) = map.locate(bad.line);
                 stats.bad_lines += 1;
                 if stats.bad_line_samples.len() < stats::MAX_SAMPLES {

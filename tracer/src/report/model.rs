@@ -331,7 +331,6 @@ impl Builder {
         if !self.filter.matches(&view) {
             return;
         }
-        self.counts.selected += 1;
         let host = self.strings.intern(ev.host.as_bytes());
         let job = job.map_or(NONE, |j| self.strings.intern(j.as_bytes()));
         let key = match (self.by, ev.login_uid()) {
@@ -351,6 +350,7 @@ impl Builder {
                 GroupKey::Unattributed { host, service }
             }
         };
+        self.counts.selected += 1;
         let top = if self.keep {
             NONE
         } else {

@@ -78,7 +78,7 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
         GroupKey::Unattributed { host, service } => {
             let svc = s
                 .get_opt(service)
-                .map_or("unknown service".into(), |_| display::text(s, service));
+                .map_or("no cgroup recorded".into(), |_| display::text(s, service));
             format!("{svc} on {}", display::text(s, host))
         }
         GroupKey::Job { host, job } => format!(
@@ -98,12 +98,14 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
     }
     if matches!(g.key, GroupKey::Session { .. }) {
         let start = match (g.start, g.first) {
-            (Some(t), _) => ctx.time(t),
-            (None, Some(f)) => format!("{} (first command)", ctx.time(f)),
-            (None, None) => "?".into(),
+            (Some(t), _) => format!("started {}", ctx.time(t)),
+            (None, Some(f)) => format!("first seen {} (no login record)", ctx.time(f)),
+            (None, None) => "start unknown".into(),
         };
-        let end = g.end.map_or("no logout recorded".into(), |t| ctx.time(t));
-        h.push_str(&format!(": {start} to {end}"));
+        let end = g.end.map_or("no logout recorded".into(), |t| {
+            format!("ended {}", ctx.time(t))
+        });
+        h.push_str(&format!(": {start}, {end}"));
     } else if let (Some(f), Some(l)) = (g.first, g.last) {
         h.push_str(&format!(": {} to {}", ctx.time(f), ctx.time(l)));
     }
@@ -239,13 +241,17 @@ fn plural(n: u64) -> &'static str {
 pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
     let c = &stats.counts;
     let lines: u64 = stats.inputs.iter().map(|i| i.lines).sum();
+    let (n, what) = if stats.jobs > 0 || stats.sessions == 0 && stats.counts.not_in_job > 0 {
+        (stats.jobs, "job")
+    } else {
+        (stats.sessions, "session")
+    };
     let mut parts = vec![format!(
-        "-- {} of {} command{} shown in {} session{}",
+        "-- {} of {} command{} shown in {n} {what}{}",
         c.selected,
         c.execs,
         plural(c.execs),
-        stats.sessions,
-        plural(stats.sessions)
+        plural(n)
     )];
     if stats.unattributed_groups > 0 {
         parts.push(format!(
@@ -254,8 +260,8 @@ pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
             plural(stats.unattributed_groups)
         ));
     }
-    if stats.jobs > 0 {
-        parts.push(format!("{} job{}", stats.jobs, plural(stats.jobs)));
+    if c.not_in_job > 0 {
+        parts.push(format!("{} not in any job", c.not_in_job));
     }
     parts.push(format!(
         "{} input{}, {lines} lines",
