@@ -109,11 +109,8 @@ pub enum ConfigError {
     Time(#[from] TimeError),
     #[error("unknown user {0:?}: not in the passwd file; give the uid, or --passwd FILE")]
     UnknownUser(String),
-    #[error("can't read passwd file {path}: {source}")]
-    Passwd {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("can't read passwd file {path}: {error}")]
+    Passwd { path: String, error: std::io::Error },
     #[error(transparent)]
     Input(#[from] InputError),
 }
@@ -126,10 +123,10 @@ impl ReportArgs {
             Err(_) if self.passwd.as_os_str() == "/etc/passwd" && self.user.is_none() => {
                 UserDb::default()
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(ConfigError::Passwd {
                     path: self.passwd.display().to_string(),
-                    source,
+                    error,
                 })
             }
         };

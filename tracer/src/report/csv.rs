@@ -43,7 +43,7 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
             }
             GroupKey::Job { host, job } => ("job", host, display::text(s, job)),
         };
-        for c in &report.commands[g.range.clone()] {
+        for c in &g.cmds {
             let num = |n: u32| {
                 if n == NONE || n == UNSET {
                     String::new()

@@ -9,7 +9,8 @@
 //! without one is a substring of the command line or the executable path;
 //! `--command shadow`. Matching is on bytes and case-sensitive.
 
-use crate::bytes::Bytes;
+use std::borrow::Cow;
+
 use crate::event::Timestamp;
 
 /// The selection asked for on the command line, already validated.
@@ -35,7 +36,7 @@ pub struct CommandView<'a> {
     pub auid: Option<u32>,
     pub ses: Option<u32>,
     pub time: Timestamp,
-    pub argv: &'a [Bytes],
+    pub argv: &'a [Cow<'a, [u8]>],
     pub exe: Option<&'a [u8]>,
     pub failed: bool,
     pub job: Option<&'a str>,
@@ -89,13 +90,13 @@ impl CommandPattern {
         }
     }
 
-    pub fn matches(&self, argv: &[Bytes], exe: Option<&[u8]>) -> bool {
+    pub fn matches<A: AsRef<[u8]>>(&self, argv: &[A], exe: Option<&[u8]>) -> bool {
         let line = join(argv);
         if !self.glob {
             return contains(&line, &self.pattern)
                 || exe.is_some_and(|e| contains(e, &self.pattern));
         }
-        let arg0 = argv.first().map(Bytes::as_slice);
+        let arg0 = argv.first().map(AsRef::as_ref);
         let candidates = [
             arg0,
             arg0.map(basename),
@@ -112,13 +113,13 @@ impl CommandPattern {
     }
 }
 
-fn join(argv: &[Bytes]) -> Vec<u8> {
+fn join<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
     let mut line = Vec::new();
     for (i, a) in argv.iter().enumerate() {
         if i > 0 {
             line.push(b' ');
         }
-        line.extend_from_slice(a.as_slice());
+        line.extend_from_slice(a.as_ref());
     }
     line
 }
@@ -203,8 +204,10 @@ fn class(pat: &[u8], c: u8) -> Option<(bool, usize)> {
 mod tests {
     use super::*;
 
-    fn argv(a: &[&str]) -> Vec<Bytes> {
-        a.iter().map(|s| Bytes::from(*s)).collect()
+    fn argv(a: &[&str]) -> Vec<Cow<'static, [u8]>> {
+        a.iter()
+            .map(|s| Cow::Owned(s.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]

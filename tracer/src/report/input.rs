@@ -76,10 +76,10 @@ pub enum Detected {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("can't open {path}: {source}")]
-    Open { path: String, source: io::Error },
-    #[error("can't read {path}: {source}")]
-    Read { path: String, source: io::Error },
+    #[error("can't open {path}: {error}")]
+    Open { path: String, error: io::Error },
+    #[error("can't read {path}: {error}")]
+    Read { path: String, error: io::Error },
     #[error("{path} is a directory, not a log file")]
     IsDir { path: String },
     #[error("{path}: neither a tracer log (JSON lines) nor an audit log (type=... lines)")]
@@ -212,9 +212,9 @@ pub fn open(spec: &InputSpec, counter: &ByteCounter, size: &mut u64) -> Result<O
     let raw: Box<dyn Read> = match spec {
         InputSpec::Stdin => Box::new(io::stdin()),
         InputSpec::Path(p) => {
-            let open_err = |source| InputError::Open {
+            let open_err = |error| InputError::Open {
                 path: name.clone(),
-                source,
+                error,
             };
             let f = File::open(p).map_err(open_err)?;
             let meta = f.metadata().map_err(open_err)?;
@@ -225,9 +225,9 @@ pub fn open(spec: &InputSpec, counter: &ByteCounter, size: &mut u64) -> Result<O
             Box::new(f)
         }
     };
-    let read_err = |source| InputError::Read {
+    let read_err = |error| InputError::Read {
         path: name.clone(),
-        source,
+        error,
     };
     let counted = Counting {
         inner: raw,

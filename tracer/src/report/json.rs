@@ -140,7 +140,7 @@ impl Serialize for GroupSer<'_> {
             &Commands {
                 report: self.report,
                 ctx: self.ctx,
-                cmds: &self.report.commands[g.range.clone()],
+                cmds: &g.cmds,
             },
         )?;
         m.end()

@@ -21,6 +21,7 @@ pub mod json;
 pub mod model;
 pub mod progress;
 pub mod quote;
+pub mod record;
 pub mod source;
 pub mod stats;
 pub mod summary;
@@ -67,12 +68,12 @@ pub struct Config {
 pub enum ReportError {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("{files}: {source}")]
-    Source { files: String, source: SourceError },
+    #[error("{files}: {error}")]
+    Source { files: String, error: SourceError },
     /// Writing the report failed; a closed pipe (`| head`) shows up here as
     /// `BrokenPipe`, which callers treat as success.
     #[error("can't write the report: {0}")]
-    Write(#[source] io::Error),
+    Write(io::Error),
 }
 
 impl ReportError {
@@ -167,12 +168,12 @@ fn read_run(
     let concat = Concat::new(files.into_iter().map(|o| (o.name, o.reader)).collect());
     let map = concat.line_map();
     let reader = Box::new(BufReader::with_capacity(1 << 18, concat));
-    let mut src = source::open_source(format, reader).map_err(|source| ReportError::Source {
+    let mut src = source::open_source(format, reader).map_err(|error| ReportError::Source {
         files: names.join(", "),
-        source,
+        error,
     })?;
     let mut n = 0u32;
-    for item in src.by_ref() {
+    src.for_each_record(&mut |item| {
         match item {
             Ok(ev) => builder.add(&ev),
             Err(mut bad) => {
@@ -204,7 +205,7 @@ fn read_run(
         if n.is_multiple_of(8192) {
             progress.tick();
         }
-    }
+    });
     stats.incomplete_events += src.incomplete();
     let map = map.borrow();
     if let Some(e) = src.take_error() {
@@ -223,7 +224,7 @@ fn read_run(
         } else {
             return Err(InputError::Read {
                 path: file,
-                source: e,
+                error: e,
             }
             .into());
         }

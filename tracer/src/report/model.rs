@@ -10,14 +10,15 @@
 //! metadata are kept for the whole run (a few hundred bytes each).
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::rc::Rc;
 
-use crate::bytes::Bytes;
-use crate::event::{Event, Kind, Timestamp, UNSET};
+use std::borrow::Cow;
+
+use crate::event::{Kind, Timestamp, UNSET};
 
 use super::cgroup;
 use super::filter::{CommandView, Filter};
+use super::record::Record;
 
 /// An interned byte string.
 pub type Sym = u32;
@@ -56,10 +57,11 @@ impl Interner {
 
 /// argv packed into one byte string: each argument as a LEB128 length and
 /// its bytes (length-prefixed, so any byte, NUL included, survives).
-pub fn pack_argv(argv: &[Bytes]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(argv.iter().map(|a| a.0.len() + 1).sum());
+pub fn pack_argv<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(argv.iter().map(|a| a.as_ref().len() + 1).sum());
     for a in argv {
-        let mut n = a.0.len();
+        let a = a.as_ref();
+        let mut n = a.len();
         loop {
             let b = (n & 0x7f) as u8;
             n >>= 7;
@@ -69,7 +71,7 @@ pub fn pack_argv(argv: &[Bytes]) -> Vec<u8> {
             }
             out.push(b | 0x80);
         }
-        out.extend_from_slice(&a.0);
+        out.extend_from_slice(a);
     }
     out
 }
@@ -99,7 +101,7 @@ pub const TRUNCATED: u8 = 2;
 /// Found running at tracer's start (`process` record), not seen exec'ing.
 pub const PREEXISTING: u8 = 4;
 
-/// One selected exec. Numbers that may be unknown use [`NONE`].
+/// One selected exec, 56 bytes. Numbers that may be unknown use [`NONE`].
 #[derive(Debug, Clone, Copy)]
 pub struct Command {
     pub time: Timestamp,
@@ -109,14 +111,16 @@ pub struct Command {
     pub euid: u32,
     pub auid: u32,
     pub ses: u32,
-    pub ret: i32,
     pub argv: Sym,
     pub cwd: Sym,
     pub exe: Sym,
     pub job: Sym,
-    pub group: u32,
+    /// The negative errno of a failed exec (clamped to i16; errnos are < 4096).
+    pub ret: i16,
     pub flags: u8,
 }
+
+const _: () = assert!(std::mem::size_of::<Command>() == 56);
 
 impl Command {
     pub fn failed(&self) -> bool {
@@ -172,8 +176,8 @@ pub struct Group {
     pub failed: u64,
     /// Commands by the base name of argv\[0\] (`--summary` only).
     pub top: HashMap<Sym, u64>,
-    /// This group's commands in [`Report::commands`].
-    pub range: Range<usize>,
+    /// The selected commands, in time order once finished.
+    pub cmds: Vec<Command>,
 }
 
 impl Group {
@@ -190,7 +194,7 @@ impl Group {
             commands: 0,
             failed: 0,
             top: HashMap::new(),
-            range: 0..0,
+            cmds: Vec::new(),
         }
     }
 }
@@ -215,7 +219,6 @@ pub struct Counts {
 pub struct Report {
     pub by: GroupBy,
     pub groups: Vec<Group>,
-    pub commands: Vec<Command>,
     pub strings: Interner,
     pub counts: Counts,
 }
@@ -228,7 +231,6 @@ pub struct Builder {
     strings: Interner,
     groups: Vec<Group>,
     index: HashMap<GroupKey, u32>,
-    commands: Vec<Command>,
     counts: Counts,
 }
 
@@ -242,12 +244,11 @@ impl Builder {
             strings: Interner::default(),
             groups: Vec::new(),
             index: HashMap::new(),
-            commands: Vec::new(),
             counts: Counts::default(),
         }
     }
 
-    pub fn add(&mut self, ev: &Event) {
+    pub fn add(&mut self, ev: &Record<'_>) {
         self.counts.events += 1;
         match ev.kind {
             Kind::Exec | Kind::ExecFailed | Kind::Process => self.add_command(ev),
@@ -270,18 +271,14 @@ impl Builder {
         &mut self.groups[i as usize]
     }
 
-    fn add_login(&mut self, ev: &Event) {
+    fn add_login(&mut self, ev: &Record<'_>) {
         let (Some(auid), Some(ses)) = (ev.login_uid(), ev.session_id()) else {
             return;
         };
         if self.by == GroupBy::Job {
             return;
         }
-        let record = ev
-            .detail
-            .as_ref()
-            .and_then(|d| d.get("record_type"))
-            .and_then(|v| v.as_str());
+        let record = ev.record_type.as_deref();
         let (starts, ends) = match ev.kind {
             Kind::SessionStart => (true, false),
             Kind::SessionEnd => (false, true),
@@ -300,18 +297,23 @@ impl Builder {
             g.end = Some(g.end.map_or(ev.time, |e| e.max(ev.time)));
         }
         if g.addr.is_none() {
-            g.addr = ev.addr.clone().filter(|a| !a.is_empty() && a != "?");
+            g.addr = ev
+                .addr
+                .as_deref()
+                .filter(|a| !a.is_empty() && *a != "?")
+                .map(str::to_owned);
             g.port = g.port.or(ev.port);
         }
         if g.tty.is_none() {
             g.tty = ev
                 .tty
-                .clone()
-                .filter(|t| !t.is_empty() && t != "?" && t != "(none)");
+                .as_deref()
+                .filter(|t| !t.is_empty() && *t != "?" && *t != "(none)")
+                .map(str::to_owned);
         }
     }
 
-    fn add_command(&mut self, ev: &Event) {
+    fn add_command(&mut self, ev: &Record<'_>) {
         self.counts.execs += 1;
         let failed = ev.kind == Kind::ExecFailed || ev.ret.is_some_and(|r| r < 0);
         self.counts.failed_execs += u64::from(failed);
@@ -324,7 +326,7 @@ impl Builder {
             ses: ev.session_id(),
             time: ev.time,
             argv,
-            exe: ev.exe.as_ref().map(Bytes::as_slice),
+            exe: ev.exe.as_deref(),
             failed,
             job,
         };
@@ -354,32 +356,10 @@ impl Builder {
         let top = if self.keep {
             NONE
         } else {
-            let name = argv
-                .first()
-                .map(Bytes::as_slice)
-                .or(view.exe)
-                .unwrap_or(b"?");
+            let name = argv.first().map(|a| &a[..]).or(view.exe).unwrap_or(b"?");
             let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
             self.strings.intern(base)
         };
-        let group_index = {
-            let n = self.groups.len() as u32;
-            *self.index.get(&key).unwrap_or(&n)
-        };
-        let g = self.group(key);
-        g.commands += 1;
-        g.failed += u64::from(failed);
-        g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
-        g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
-        if g.tty.is_none() {
-            g.tty = ev.tty.clone().filter(|t| !t.is_empty());
-        }
-        if top != NONE {
-            *g.top.entry(top).or_default() += 1;
-        }
-        if !self.keep {
-            return;
-        }
         let mut flags = 0;
         if failed {
             flags |= FAILED;
@@ -390,28 +370,48 @@ impl Builder {
         if ev.kind == Kind::Process {
             flags |= PREEXISTING;
         }
-        let mut sym = |b: Option<&Bytes>| b.map_or(NONE, |b| self.strings.intern(b.as_slice()));
-        let cwd = sym(ev.cwd.as_ref());
-        let exe = sym(ev.exe.as_ref());
-        let argv = self.strings.intern(&pack_argv(argv));
-        self.commands.push(Command {
-            time: ev.time,
-            pid: ev.pid.unwrap_or(NONE),
-            ppid: ev.ppid.unwrap_or(NONE),
-            uid: ev.uid.unwrap_or(NONE),
-            euid: ev.euid.unwrap_or(NONE),
-            auid: ev.auid.unwrap_or(UNSET),
-            ses: ev.ses.unwrap_or(UNSET),
-            ret: ev
-                .ret
-                .map_or(0, |r| r.clamp(i32::MIN as i64, i32::MAX as i64) as i32),
-            argv,
-            cwd,
-            exe,
-            job,
-            group: group_index,
-            flags,
-        });
+        let cmd = if self.keep {
+            let mut sym =
+                |b: &Option<Cow<'_, [u8]>>| b.as_deref().map_or(NONE, |b| self.strings.intern(b));
+            let cwd = sym(&ev.cwd);
+            let exe = sym(&ev.exe);
+            let argv = self.strings.intern(&pack_argv(argv));
+            Some(Command {
+                time: ev.time,
+                pid: ev.pid.unwrap_or(NONE),
+                ppid: ev.ppid.unwrap_or(NONE),
+                uid: ev.uid.unwrap_or(NONE),
+                euid: ev.euid.unwrap_or(NONE),
+                auid: ev.auid.unwrap_or(UNSET),
+                ses: ev.ses.unwrap_or(UNSET),
+                argv,
+                cwd,
+                exe,
+                job,
+                ret: ev
+                    .ret
+                    .map_or(0, |r| r.clamp(i16::MIN.into(), i16::MAX.into()) as i16),
+                flags,
+            })
+        } else {
+            None
+        };
+        let g = self.group(key);
+        g.commands += 1;
+        g.failed += u64::from(failed);
+        g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
+        g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
+        if g.tty.is_none() {
+            g.tty = ev
+                .tty
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+        }
+        if top != NONE {
+            *g.top.entry(top).or_default() += 1;
+        }
+        g.cmds.extend(cmd);
     }
 
     /// Drops groups with nothing to show, orders groups and commands.
@@ -421,7 +421,6 @@ impl Builder {
             by,
             strings,
             mut groups,
-            mut commands,
             counts,
             ..
         } = self;
@@ -470,14 +469,8 @@ impl Builder {
                 &rb.4,
             ))
         });
-        let mut rank = vec![u32::MAX; groups.len()];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i] = r as u32;
-        }
-        commands.sort_by_key(|c| (rank[c.group as usize], c.time));
         let mut out: Vec<Group> = Vec::with_capacity(order.len());
-        let mut at = 0;
-        for (r, &i) in order.iter().enumerate() {
+        for i in order {
             let mut g = std::mem::replace(
                 &mut groups[i],
                 Group::new(GroupKey::Job {
@@ -485,21 +478,14 @@ impl Builder {
                     job: NONE,
                 }),
             );
-            let n = commands[at..]
-                .iter()
-                .take_while(|c| rank[c.group as usize] == r as u32)
-                .count();
-            g.range = at..at + n;
-            at += n;
+            // Input is nearly in time order already; a stable sort keeps
+            // input order for equal times.
+            g.cmds.sort_by_key(|c| c.time);
             out.push(g);
-        }
-        for c in &mut commands {
-            c.group = rank[c.group as usize];
         }
         Report {
             by,
             groups: out,
-            commands,
             strings,
             counts,
         }
@@ -534,7 +520,7 @@ mod tests {
         #[test]
         fn argv_packing_round_trips(argv in proptest::collection::vec(
             proptest::collection::vec(any::<u8>(), 0..300), 0..6)) {
-            let b: Vec<Bytes> = argv.iter().cloned().map(Bytes).collect();
+            let b: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
             let packed = pack_argv(&b);
             let back: Vec<Vec<u8>> = unpack_argv(&packed).into_iter().map(<[u8]>::to_vec).collect();
             prop_assert_eq!(back, argv);

@@ -13,6 +13,7 @@ use std::io::{self, BufRead};
 use crate::event::Event;
 
 use super::input::Format;
+use super::record::Record;
 
 /// The longest line read as a record. Linux caps one exec's arguments and
 /// environment at a few MiB, so a longer line is not something tracer wrote.
@@ -26,13 +27,49 @@ pub struct BadLine {
     pub reason: String,
 }
 
-/// A stream of events read from one input (or several inputs joined).
+/// A stream of events read from one input (or several inputs joined): the
+/// shape of a parser that produces owned [`Event`]s, like the audit reader.
 pub trait EventSource: Iterator<Item = Result<Event, BadLine>> {
     /// Events begun but not finished when the input ended: an audit event
-    /// whose records stop before its end, a JSON record cut mid-line.
-    fn incomplete(&self) -> u64;
+    /// whose records stop before its end.
+    fn incomplete(&self) -> u64 {
+        0
+    }
     /// The read error (not a parse error) that ended the input early.
+    fn take_error(&mut self) -> Option<io::Error> {
+        None
+    }
+}
+
+/// What the report reads from: each record (borrowed, see [`Record`]) or bad
+/// line, in input order, handed to a callback, so a source can lend records
+/// that borrow its line buffer.
+pub trait RecordSource {
+    fn for_each_record(&mut self, f: &mut dyn FnMut(Result<Record<'_>, BadLine>));
+    /// See [`EventSource::incomplete`].
+    fn incomplete(&self) -> u64;
+    /// See [`EventSource::take_error`].
     fn take_error(&mut self) -> Option<io::Error>;
+}
+
+/// Any [`EventSource`] is a [`RecordSource`].
+pub struct Events<S>(pub S);
+
+impl<S: EventSource> RecordSource for Events<S> {
+    fn for_each_record(&mut self, f: &mut dyn FnMut(Result<Record<'_>, BadLine>)) {
+        for item in self.0.by_ref() {
+            match item {
+                Ok(e) => f(Ok(Record::from_event(&e))),
+                Err(b) => f(Err(b)),
+            }
+        }
+    }
+    fn incomplete(&self) -> u64 {
+        self.0.incomplete()
+    }
+    fn take_error(&mut self) -> Option<io::Error> {
+        self.0.take_error()
+    }
 }
 
 /// Why a source could not be made for an input.
@@ -46,18 +83,19 @@ pub enum SourceError {
 pub fn open_source(
     format: Format,
     reader: Box<dyn BufRead>,
-) -> Result<Box<dyn EventSource>, SourceError> {
+) -> Result<Box<dyn RecordSource>, SourceError> {
     match format {
         Format::TracerJson => Ok(Box::new(JsonLines::new(reader))),
-        // The audit reader plugs in here, e.g.:
-        //   Format::Audit => Ok(Box::new(AuditAdapter(
+        // The audit reader plugs in here, as an `EventSource`:
+        //   Format::Audit => Ok(Box::new(Events(
         //       crate::source::audit::AuditLogReader::new(reader)))),
-        // with `incomplete()` forwarding its count of events open at EOF.
+        // with `EventSource::incomplete()` forwarding its count of events
+        // still open at end of input.
         Format::Audit => Err(SourceError::AuditNotSupported),
     }
 }
 
-/// tracer's own log: one JSON [`Event`] per line.
+/// tracer's own log: one JSON [`Event`] per line, read as [`Record`]s.
 pub struct JsonLines<R> {
     reader: R,
     buf: Vec<u8>,
@@ -116,59 +154,81 @@ impl<R: BufRead> JsonLines<R> {
     }
 }
 
-impl<R: BufRead> Iterator for JsonLines<R> {
-    type Item = Result<Event, BadLine>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done {
-                return None;
+impl<R: BufRead> RecordSource for JsonLines<R> {
+    fn for_each_record(&mut self, f: &mut dyn FnMut(Result<Record<'_>, BadLine>)) {
+        while !self.done {
+            // Fast path: a whole line already in the reader's buffer is
+            // parsed in place, without copying it.
+            let avail = match self.reader.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.error = Some(e);
+                    self.done = true;
+                    return;
+                }
+            };
+            if let Some(i) = memchr::memchr(b'\n', avail) {
+                self.line += 1;
+                handle_line(&avail[..i], true, self.line, &mut self.incomplete, f);
+                self.reader.consume(i + 1);
+                continue;
             }
             let (complete, too_long) = match self.read_line() {
                 Ok(Some(r)) => r,
                 Ok(None) => {
                     self.done = true;
-                    return None;
+                    return;
                 }
                 Err(e) => {
                     self.error = Some(e);
                     self.done = true;
-                    return None;
+                    return;
                 }
             };
             self.line += 1;
-            let bad = |reason: String| BadLine {
-                line: self.line,
-                reason,
-            };
             if too_long {
-                return Some(Err(bad(format!("line longer than {} MiB", MAX_LINE >> 20))));
-            }
-            let text = trim(&self.buf);
-            if text.is_empty() {
+                let reason = format!("line longer than {} MiB", MAX_LINE >> 20);
+                f(Err(BadLine {
+                    line: self.line,
+                    reason,
+                }));
                 continue;
             }
-            if text[0] != b'{' {
-                return Some(Err(bad("not a JSON record".into())));
-            }
-            return Some(match serde_json::from_slice::<Event>(text) {
-                Ok(e) => Ok(e),
-                Err(_) if !complete => {
-                    self.incomplete += 1;
-                    Err(bad("input ends in the middle of this record".into()))
-                }
-                Err(e) => Err(bad(format!("not a tracer record: {e}"))),
-            });
+            handle_line(&self.buf, complete, self.line, &mut self.incomplete, f);
         }
     }
-}
-
-impl<R: BufRead> EventSource for JsonLines<R> {
     fn incomplete(&self) -> u64 {
         self.incomplete
     }
     fn take_error(&mut self) -> Option<io::Error> {
         self.error.take()
+    }
+}
+
+/// Parses one line (without its newline) and hands the result to `f`.
+fn handle_line(
+    raw: &[u8],
+    complete: bool,
+    line: u64,
+    incomplete: &mut u64,
+    f: &mut dyn FnMut(Result<Record<'_>, BadLine>),
+) {
+    let bad = |reason: String| Err(BadLine { line, reason });
+    let text = trim(raw);
+    if text.is_empty() {
+        return;
+    }
+    if text[0] != b'{' {
+        return f(bad("not a JSON record".into()));
+    }
+    match Record::from_json(text) {
+        Ok(r) => f(Ok(r)),
+        Err(_) if !complete => {
+            *incomplete += 1;
+            f(bad("input ends in the middle of this record".into()));
+        }
+        Err(e) => f(bad(format!("not a tracer record: {e}"))),
     }
 }
 
@@ -193,10 +253,8 @@ mod tests {
 
     fn run(input: &str) -> (Vec<Result<Kind, u64>>, u64) {
         let mut src = JsonLines::new(input.as_bytes());
-        let out = src
-            .by_ref()
-            .map(|r| r.map(|e| e.kind).map_err(|b| b.line))
-            .collect();
+        let mut out = Vec::new();
+        src.for_each_record(&mut |r| out.push(r.map(|e| e.kind).map_err(|b| b.line)));
         (out, src.incomplete())
     }
 

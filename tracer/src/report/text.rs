@@ -51,7 +51,7 @@ pub fn render(
             _ => {}
         }
         writeln!(out, "  {}", paint(CYAN, &group_header(report, g, ctx)))?;
-        let cmds = &report.commands[g.range.clone()];
+        let cmds = &g.cmds;
         if !cmds.is_empty() {
             table(report, cmds, ctx, report.by == GroupBy::Job, out)?;
         }
