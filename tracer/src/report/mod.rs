@@ -136,11 +136,7 @@ pub fn run(
     }
     warn_totals(&stats, warn);
 
-    let ctx = Ctx {
-        users: &config.users,
-        zone: config.zone,
-        color: config.color,
-    };
+    let ctx = Ctx::new(&config.users, config.zone, config.color);
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
     let written = match (config.summary, config.format) {
         (true, f) => summary::render(&report, &stats, &ctx, f, &mut out),
