@@ -157,26 +157,39 @@ pub fn rotation_order(inputs: Vec<InputSpec>) -> Vec<InputSpec> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// Recognises a format from the first bytes of an input.
+/// Recognises a format from the first bytes of an input: the first line
+/// that starts like a tracer record (`{`) or an audit record (`type=`,
+/// `node=`) decides; blank lines and ausearch's `----` separators are
+/// skipped. An input whose complete lines in `head` are all something else is
+/// [`Detected::Unknown`]; but when `head` ends inside one giant first line,
+/// there is nothing to judge by, and the input is read as tracer's format, so
+/// that the line is reported as a bad line rather than the file refused.
 pub fn detect(head: &[u8]) -> Detected {
-    let mut saw_text = false;
-    for line in head.split(|&b| b == b'\n').take(64) {
+    let mut complete_junk = 0;
+    let mut partial_junk = false;
+    let segments = head.split(|&b| b == b'\n').take(64).collect::<Vec<_>>();
+    let last = segments.len().saturating_sub(1);
+    for (i, line) in segments.into_iter().enumerate() {
         let line = line.trim_ascii_start();
         if line.is_empty() || line.starts_with(b"----") || line.starts_with(b"<no matches>") {
             continue;
         }
-        saw_text = true;
         if line.starts_with(b"{") {
             return Detected::Known(Format::TracerJson);
         }
         if line.starts_with(b"type=") || line.starts_with(b"node=") {
             return Detected::Known(Format::Audit);
         }
+        if i == last {
+            partial_junk = true;
+        } else {
+            complete_junk += 1;
+        }
     }
-    if saw_text {
-        Detected::Unknown
-    } else {
-        Detected::Empty
+    match (complete_junk, partial_junk) {
+        (0, false) => Detected::Empty,
+        (0, true) if head.len() >= PEEK => Detected::Known(Format::TracerJson),
+        _ => Detected::Unknown,
     }
 }
 
@@ -432,6 +445,11 @@ mod tests {
         );
         assert_eq!(detect(b"  \n\n"), Detected::Empty);
         assert_eq!(detect(b"hello\n"), Detected::Unknown);
+        assert_eq!(detect(b"hello"), Detected::Unknown);
+        assert_eq!(
+            detect(&vec![b'x'; PEEK]),
+            Detected::Known(Format::TracerJson)
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod display;
 pub mod errno;
 pub mod filter;
 pub mod input;
+pub mod intern;
 pub mod json;
 pub mod model;
 pub mod progress;

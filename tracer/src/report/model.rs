@@ -10,7 +10,6 @@
 //! metadata are kept for the whole run (a few hundred bytes each).
 
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use std::borrow::Cow;
 
@@ -20,81 +19,7 @@ use super::cgroup;
 use super::filter::{CommandView, Filter};
 use super::record::Record;
 
-/// An interned byte string.
-pub type Sym = u32;
-/// "No string" / "no number" in the compact structs.
-pub const NONE: u32 = u32::MAX;
-
-/// Each distinct byte string stored once.
-#[derive(Debug, Default)]
-pub struct Interner {
-    map: HashMap<Rc<[u8]>, Sym>,
-    strs: Vec<Rc<[u8]>>,
-}
-
-impl Interner {
-    pub fn intern(&mut self, b: &[u8]) -> Sym {
-        if let Some(&s) = self.map.get(b) {
-            return s;
-        }
-        let rc: Rc<[u8]> = Rc::from(b);
-        let sym = u32::try_from(self.strs.len()).unwrap_or(NONE - 1);
-        self.strs.push(rc.clone());
-        self.map.insert(rc, sym);
-        sym
-    }
-    /// The bytes of `sym`; empty for [`NONE`].
-    pub fn get(&self, sym: Sym) -> &[u8] {
-        self.strs.get(sym as usize).map_or(&[][..], |r| r)
-    }
-    pub fn get_opt(&self, sym: Sym) -> Option<&[u8]> {
-        (sym != NONE).then(|| self.get(sym))
-    }
-    pub fn str(&self, sym: Sym) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(self.get(sym))
-    }
-}
-
-/// argv packed into one byte string: each argument as a LEB128 length and
-/// its bytes (length-prefixed, so any byte, NUL included, survives).
-pub fn pack_argv<A: AsRef<[u8]>>(argv: &[A]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(argv.iter().map(|a| a.as_ref().len() + 1).sum());
-    for a in argv {
-        let a = a.as_ref();
-        let mut n = a.len();
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-        out.extend_from_slice(a);
-    }
-    out
-}
-
-/// The arguments of a packed argv.
-pub fn unpack_argv(mut packed: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while !packed.is_empty() {
-        let (mut n, mut shift, mut i) = (0usize, 0u32, 0);
-        while let Some(&b) = packed.get(i) {
-            n |= ((b & 0x7f) as usize).checked_shl(shift).unwrap_or(0);
-            shift += 7;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        let end = i.saturating_add(n).min(packed.len());
-        out.push(&packed[i..end]);
-        packed = &packed[end..];
-    }
-    out
-}
+pub use super::intern::{pack_argv, unpack_argv, Interner, Sym, NONE};
 
 pub const FAILED: u8 = 1;
 pub const TRUNCATED: u8 = 2;
@@ -514,24 +439,85 @@ fn job_sort_key(job: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
-    proptest! {
-        #[test]
-        fn argv_packing_round_trips(argv in proptest::collection::vec(
-            proptest::collection::vec(any::<u8>(), 0..300), 0..6)) {
-            let b: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-            let packed = pack_argv(&b);
-            let back: Vec<Vec<u8>> = unpack_argv(&packed).into_iter().map(<[u8]>::to_vec).collect();
-            prop_assert_eq!(back, argv);
+    fn build(lines: &[&str], filter: Filter, by: GroupBy) -> Report {
+        let mut b = Builder::new(filter, by, true);
+        for l in lines {
+            b.add(&Record::from_json(l.as_bytes()).unwrap());
         }
+        b.finish()
+    }
+
+    const LOGIN: &str = r#"{"type":"login","time":"2024-05-01T09:00:00Z","host":"h","source":"audit","auid":1000,"ses":7,"addr":"192.0.2.1","tty":"/dev/pts/4","detail":{"record_type":"USER_START"}}"#;
+    const CMD: &str = r#"{"type":"exec","time":"2024-05-01T09:00:05Z","host":"h","source":"audit","auid":1000,"ses":7,"uid":0,"euid":0,"pid":9,"argv":["id"]}"#;
+    const END: &str = r#"{"type":"login","time":"2024-05-01T09:10:00Z","host":"h","source":"audit","auid":1000,"ses":7,"detail":{"record_type":"USER_END"}}"#;
+    const DAEMON: &str = r#"{"type":"exec","time":"2024-05-01T09:00:01Z","host":"h","source":"audit","auid":4294967295,"ses":4294967295,"pid":3,"argv":["x"],"cgroup":"/system.slice/foo.service"}"#;
+
+    #[test]
+    fn audit_login_records_make_sessions() {
+        let r = build(
+            &[CMD, LOGIN, END, DAEMON],
+            Filter::default(),
+            GroupBy::Session,
+        );
+        assert_eq!(r.groups.len(), 2);
+        let s = &r.groups[0];
+        assert!(matches!(
+            s.key,
+            GroupKey::Session {
+                auid: 1000,
+                ses: 7,
+                ..
+            }
+        ));
+        assert_eq!(
+            s.start.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2024-05-01T09:00:00.000000000Z")
+        );
+        assert_eq!(
+            s.end.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2024-05-01T09:10:00.000000000Z")
+        );
+        assert_eq!(s.addr.as_deref(), Some("192.0.2.1"));
+        assert_eq!(s.tty.as_deref(), Some("/dev/pts/4"));
+        assert_eq!(s.cmds.len(), 1);
+        let GroupKey::Unattributed { service, .. } = r.groups[1].key else {
+            panic!()
+        };
+        assert_eq!(r.strings.get(service), b"foo.service");
     }
 
     #[test]
-    fn unpack_never_panics_on_garbage() {
-        let _ = unpack_argv(&[
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-        ]);
-        let _ = unpack_argv(&[0x05, b'a']);
+    fn sessions_without_commands_follow_the_filters() {
+        let r = build(&[LOGIN, END], Filter::default(), GroupBy::Session);
+        assert_eq!(r.groups.len(), 1);
+        let r = build(
+            &[LOGIN, END],
+            Filter {
+                failed: true,
+                ..Filter::default()
+            },
+            GroupBy::Session,
+        );
+        assert!(r.groups.is_empty());
+        let r = build(
+            &[LOGIN, END],
+            Filter {
+                user: Some(1),
+                ..Filter::default()
+            },
+            GroupBy::Session,
+        );
+        assert!(r.groups.is_empty());
+    }
+
+    #[test]
+    fn summary_mode_keeps_no_commands() {
+        let mut b = Builder::new(Filter::default(), GroupBy::Session, false);
+        b.add(&Record::from_json(CMD.as_bytes()).unwrap());
+        let r = b.finish();
+        assert_eq!(r.groups[0].commands, 1);
+        assert!(r.groups[0].cmds.is_empty());
+        assert_eq!(r.groups[0].top.values().sum::<u64>(), 1);
     }
 }
