@@ -4,11 +4,13 @@
 //! shell-quoted (see [`super::quote`]), so every cell is one printable line
 //! and can be pasted into a shell.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use crate::event::UNSET;
 
 use super::display::{self, Ctx};
+use super::memo::Memo;
 use super::model::{GroupKey, Report, NONE};
 
 pub const HEADER: [&str; 18] = [
@@ -33,8 +35,16 @@ pub const HEADER: [&str; 18] = [
 ];
 
 pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
-    write_row(out, HEADER.iter().map(|h| h.to_string()))?;
+    write_row(out, HEADER.iter().copied())?;
     let s = &report.strings;
+    let mut memo = Memo::default();
+    let num = |n: u32| -> Cow<'_, str> {
+        if n == NONE || n == UNSET {
+            Cow::Borrowed("")
+        } else {
+            Cow::Owned(n.to_string())
+        }
+    };
     for g in &report.groups {
         let (kind, host, group) = match g.key {
             GroupKey::Session { host, .. } => ("session", host, String::new()),
@@ -43,51 +53,51 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
             }
             GroupKey::Job { host, job } => ("job", host, display::text(s, job)),
         };
+        let host = display::text(s, host);
+        memo.clear();
         for c in &g.cmds {
-            let num = |n: u32| {
-                if n == NONE || n == UNSET {
-                    String::new()
-                } else {
-                    n.to_string()
-                }
+            memo.prepare(ctx, s, c);
+            let user = if c.auid == UNSET {
+                ""
+            } else {
+                memo.user(c).0.as_str()
             };
-            let row = [
-                kind.to_owned(),
-                display::text(s, host),
-                if c.auid == UNSET {
-                    String::new()
-                } else {
-                    ctx.name(c.auid).unwrap_or_default()
-                },
+            let row: [Cow<'_, str>; 18] = [
+                kind.into(),
+                host.as_str().into(),
+                user.into(),
                 num(c.auid),
                 num(c.ses),
-                group.clone(),
-                c.time.to_rfc3339(),
+                group.as_str().into(),
+                display::rfc3339(c.time).into(),
                 num(c.pid),
                 num(c.ppid),
                 num(c.uid),
                 num(c.euid),
-                ctx.ran_as_name(c).unwrap_or_default(),
-                display::failure(c),
-                c.ret.to_string(),
-                display::path(s, c.cwd),
-                display::path(s, c.exe),
-                display::command_line(s, c),
-                display::text(s, c.job),
+                ctx.ran_as_name(c).unwrap_or_default().into(),
+                display::failure(c).into(),
+                c.ret.to_string().into(),
+                memo.path(c.cwd).0.as_str().into(),
+                memo.path(c.exe).0.as_str().into(),
+                memo.line(c).0.as_str().into(),
+                display::text(s, c.job).into(),
             ];
-            write_row(out, row.into_iter())?;
+            write_row(out, row.iter())?;
         }
     }
     Ok(())
 }
 
 /// Writes one RFC 4180 record.
-pub fn write_row(out: &mut dyn Write, fields: impl Iterator<Item = String>) -> io::Result<()> {
+pub fn write_row<S: AsRef<str>>(
+    out: &mut dyn Write,
+    fields: impl Iterator<Item = S>,
+) -> io::Result<()> {
     for (i, f) in fields.enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
-        out.write_all(field(&f).as_bytes())?;
+        out.write_all(field(f.as_ref()).as_bytes())?;
     }
     out.write_all(b"\r\n")
 }

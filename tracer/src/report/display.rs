@@ -177,6 +177,16 @@ pub fn civil_time(secs: i64) -> String {
     )
 }
 
+/// RFC 3339 in UTC with nanoseconds, exactly as [`Timestamp::to_rfc3339`]
+/// writes it, without chrono's formatter.
+pub fn rfc3339(t: Timestamp) -> String {
+    let mut s = civil_time(t.secs());
+    s.replace_range(10..11, "T");
+    use std::fmt::Write as _;
+    let _ = write!(s, ".{:09}Z", t.subsec_nanos());
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +197,8 @@ mod tests {
         fn civil_time_agrees_with_chrono(secs in -9_000_000_000i64..9_000_000_000) {
             let t = Timestamp::from_secs_nanos(secs, 0);
             prop_assert_eq!(civil_time(secs), t.to_datetime().format("%Y-%m-%d %H:%M:%S").to_string());
+            let t = Timestamp::from_secs_nanos(secs, (secs.rem_euclid(1_000_000_000)) as u32);
+            prop_assert_eq!(rfc3339(t), t.to_rfc3339());
         }
     }
 

@@ -9,6 +9,7 @@
 //! characters as `\uXXXX`, so even `cat report.json` on a terminal shows no
 //! control sequence from the data.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 
 use serde::ser::{SerializeMap, SerializeSeq};
@@ -19,6 +20,7 @@ use crate::bytes::encode;
 use crate::event::UNSET;
 
 use super::display::{self, Ctx};
+use super::memo::Memo;
 use super::model::{
     unpack_argv, Command, Group, GroupBy, GroupKey, Report, NONE, PREEXISTING, TRUNCATED,
 };
@@ -135,12 +137,14 @@ impl Serialize for GroupSer<'_> {
         }
         m.serialize_entry("command_count", &g.commands)?;
         m.serialize_entry("failed_count", &g.failed)?;
+        let memo = RefCell::new(Memo::default());
         m.serialize_entry(
             "commands",
             &Commands {
                 report: self.report,
                 ctx: self.ctx,
                 cmds: &g.cmds,
+                memo: &memo,
             },
         )?;
         m.end()
@@ -151,16 +155,22 @@ struct Commands<'a> {
     report: &'a Report,
     ctx: &'a Ctx<'a>,
     cmds: &'a [Command],
+    /// Quoted command lines of this group.
+    memo: &'a RefCell<Memo>,
 }
 
 impl Serialize for Commands<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.cmds.len()))?;
         for c in self.cmds {
+            self.memo
+                .borrow_mut()
+                .prepare(self.ctx, &self.report.strings, c);
             seq.serialize_element(&CommandSer {
                 report: self.report,
                 ctx: self.ctx,
                 c,
+                memo: &self.memo.borrow(),
             })?;
         }
         seq.end()
@@ -171,6 +181,7 @@ struct CommandSer<'a> {
     report: &'a Report,
     ctx: &'a Ctx<'a>,
     c: &'a Command,
+    memo: &'a Memo,
 }
 
 impl Serialize for CommandSer<'_> {
@@ -182,7 +193,7 @@ impl Serialize for CommandSer<'_> {
             .map(encode)
             .collect();
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("time", &c.time)?;
+        m.serialize_entry("time", &display::rfc3339(c.time))?;
         if self.report.by == GroupBy::Job {
             m.serialize_entry("user", &opt(c.auid).and_then(|a| self.ctx.users.name(a)))?;
             m.serialize_entry("auid", &opt(c.auid))?;
@@ -194,7 +205,7 @@ impl Serialize for CommandSer<'_> {
         m.serialize_entry("euid", &opt(c.euid))?;
         m.serialize_entry("as_user", &self.ctx.ran_as_name(c))?;
         m.serialize_entry("argv", &argv)?;
-        m.serialize_entry("command", &display::command_line(strings, c))?;
+        m.serialize_entry("command", &self.memo.line(c).0)?;
         m.serialize_entry("cwd", &enc(c.cwd))?;
         m.serialize_entry("exe", &enc(c.exe))?;
         m.serialize_entry("ret", &c.ret)?;

@@ -19,6 +19,7 @@ pub mod filter;
 pub mod input;
 pub mod intern;
 pub mod json;
+pub mod memo;
 pub mod model;
 pub mod progress;
 pub mod quote;

@@ -222,7 +222,7 @@ fn render_csv(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
         "failed",
         "top",
     ];
-    csv::write_row(out, HEAD.iter().map(|h| h.to_string()))?;
+    csv::write_row(out, HEAD.iter())?;
     let s = &report.strings;
     let t = |o: Option<Timestamp>| o.map(|t| t.to_rfc3339()).unwrap_or_default();
     for g in &report.groups {

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use crate::event::UNSET;
 
 use super::display::{self, Ctx};
+use super::memo::{Memo, Shown};
 use super::model::{Command, Group, GroupBy, GroupKey, Report, PREEXISTING, TRUNCATED};
 use super::stats::Stats;
 
@@ -35,6 +36,7 @@ pub fn render(
             s.to_owned()
         }
     };
+    let mut memo = Memo::default();
     let mut current_user: Option<u32> = None;
     let mut in_unattributed = false;
     for g in &report.groups {
@@ -53,7 +55,7 @@ pub fn render(
         writeln!(out, "  {}", paint(CYAN, &group_header(report, g, ctx)))?;
         let cmds = &g.cmds;
         if !cmds.is_empty() {
-            table(report, cmds, ctx, report.by == GroupBy::Job, out)?;
+            table(report, cmds, ctx, report.by == GroupBy::Job, &mut memo, out)?;
         }
         writeln!(out)?;
     }
@@ -127,61 +129,20 @@ fn table(
     cmds: &[Command],
     ctx: &Ctx<'_>,
     with_user: bool,
+    memo: &mut Memo,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    struct Row {
-        time: String,
-        pid: String,
-        user: String,
-        ran_as: String,
-        cwd: String,
-        cmd: String,
-        note: String,
-    }
     let s = &report.strings;
-    let rows: Vec<Row> = cmds
-        .iter()
-        .map(|c| {
-            let mut note = Vec::new();
-            if c.failed() {
-                note.push(format!("failed: {}", display::failure(c)));
-            }
-            if c.flags & TRUNCATED != 0 {
-                note.push("truncated".to_owned());
-            }
-            if c.flags & PREEXISTING != 0 {
-                note.push("running when tracer started".to_owned());
-            }
-            Row {
-                time: ctx.time(c.time),
-                pid: Command::opt(c.pid).map_or("?".into(), |p| p.to_string()),
-                user: if c.auid == UNSET {
-                    "-".into()
-                } else {
-                    ctx.name(c.auid).unwrap_or_else(|| c.auid.to_string())
-                },
-                ran_as: ctx.ran_as(c).unwrap_or_default(),
-                cwd: display::path(s, c.cwd),
-                cmd: display::command_line(s, c),
-                note: if note.is_empty() {
-                    String::new()
-                } else {
-                    format!("  [{}]", note.join(", "))
-                },
-            }
-        })
-        .collect();
-    let w = |f: fn(&Row) -> &String, min: usize| {
-        rows.iter()
-            .map(|r| f(r).chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(min)
-    };
-    let wpid = w(|r| &r.pid, 3);
-    let wuser = w(|r| &r.user, 4);
-    let was = w(|r| &r.ran_as, 2);
-    let wcwd = w(|r| &r.cwd, 3).min(MAX_CWD_WIDTH);
+    memo.clear();
+    let (mut wpid, mut wuser, mut was, mut wcwd) = (3, 4, 2, 3);
+    for c in cmds {
+        memo.prepare(ctx, s, c);
+        wpid = wpid.max(Command::opt(c.pid).map_or(1, digits));
+        wuser = wuser.max(memo.user(c).1);
+        was = was.max(memo.ran_as(c).1);
+        wcwd = wcwd.max(memo.path(c.cwd).1);
+    }
+    let wcwd = wcwd.min(MAX_CWD_WIDTH);
     let user_head = if with_user {
         format!("{:<wuser$}  ", "USER")
     } else {
@@ -192,41 +153,68 @@ fn table(
         "    {:<19}  {:>wpid$}  {user_head}{:<was$}  {:<wcwd$}  COMMAND",
         "TIME", "PID", "AS", "CWD"
     )?;
-    for r in &rows {
-        let user = if with_user {
-            format!("{}  ", pad(&r.user, wuser))
+    for c in cmds {
+        write!(out, "    {}  ", ctx.time(c.time))?;
+        match Command::opt(c.pid) {
+            Some(p) => write!(out, "{p:>wpid$}  ")?,
+            None => write!(out, "{:>wpid$}  ", "?")?,
+        }
+        if with_user {
+            pad(out, memo.user(c), wuser)?;
+            out.write_all(b"  ")?;
+        }
+        let ident = memo.ran_as(c);
+        if ctx.color && ident.1 > 0 {
+            out.write_all(YELLOW.as_bytes())?;
+            pad(out, ident, was)?;
+            out.write_all(RESET.as_bytes())?;
         } else {
-            String::new()
-        };
-        let ran_as = pad(&r.ran_as, was);
-        let ran_as = if ctx.color && !r.ran_as.is_empty() {
-            format!("{YELLOW}{ran_as}{RESET}")
-        } else {
-            ran_as
-        };
-        let note = if ctx.color && !r.note.is_empty() {
-            format!("{RED}{}{RESET}", r.note)
-        } else {
-            r.note.clone()
-        };
-        writeln!(
-            out,
-            "    {}  {:>wpid$}  {user}{ran_as}  {}  {}{note}",
-            r.time,
-            r.pid,
-            pad(&r.cwd, wcwd),
-            r.cmd
-        )?;
+            pad(out, ident, was)?;
+        }
+        out.write_all(b"  ")?;
+        pad(out, memo.path(c.cwd), wcwd)?;
+        out.write_all(b"  ")?;
+        out.write_all(memo.line(c).0.as_bytes())?;
+        let note = note(c);
+        if !note.is_empty() {
+            if ctx.color {
+                write!(out, "{RED}  [{note}]{RESET}")?;
+            } else {
+                write!(out, "  [{note}]")?;
+            }
+        }
+        out.write_all(b"\n")?;
     }
     Ok(())
 }
 
-/// Left-aligns by characters (not bytes), never truncating.
-fn pad(s: &str, width: usize) -> String {
-    let n = s.chars().count();
-    let mut out = s.to_owned();
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
-    out
+/// `failed: ENOENT`, `truncated`, ...: what is special about a command.
+fn note(c: &Command) -> String {
+    let mut note = Vec::new();
+    if c.failed() {
+        note.push(format!("failed: {}", display::failure(c)));
+    }
+    if c.flags & TRUNCATED != 0 {
+        note.push("truncated".to_owned());
+    }
+    if c.flags & PREEXISTING != 0 {
+        note.push("running when tracer started".to_owned());
+    }
+    note.join(", ")
+}
+
+fn digits(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// Writes `s` left-aligned in `width` characters, never truncating.
+fn pad(out: &mut dyn Write, s: &Shown, width: usize) -> io::Result<()> {
+    out.write_all(s.0.as_bytes())?;
+    let n = width.saturating_sub(s.1);
+    if n > 0 {
+        write!(out, "{:n$}", "")?;
+    }
+    Ok(())
 }
 
 fn plural(n: u64) -> &'static str {
