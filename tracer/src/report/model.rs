@@ -1,13 +1,18 @@
 //! The report's model: login users -> sessions -> commands (or batch jobs ->
-//! commands with `--by job`), built one [`Event`] at a time.
+//! commands with `--by job`), built one [`Record`] (a borrowed view of an
+//! `Event`) at a time.
 //!
 //! Memory: reading is streaming, but a grouped report must hold what it will
 //! show, so the builder keeps every *selected* command, compactly: a
 //! fixed-size [`Command`] (56 bytes) whose argv, cwd, exe and host are
 //! interned once each in [`Interner`] (log lines repeat the same commands and
-//! directories a lot). Filters run before anything is kept, and `--summary`
-//! keeps no commands at all, only counters per session. Sessions and their
-//! metadata are kept for the whole run (a few hundred bytes each).
+//! directories a lot). So memory is ~56 bytes per selected command plus each
+//! distinct string once: about 75 MB for a 300 MB log of 770,000 execs all
+//! selected. Filters run before anything is kept, and `--summary` keeps no
+//! commands at all, only counters per session (a few MB for any input).
+//! Sessions and their metadata are kept for the whole run (a few hundred
+//! bytes each). Each group's commands live in their own vector and are
+//! sorted by time (stably, so input order breaks ties) when finished.
 
 use std::collections::HashMap;
 
