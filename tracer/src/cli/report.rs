@@ -54,7 +54,7 @@ pub struct ReportArgs {
     /// Only failed execs.
     #[arg(long)]
     pub failed: bool,
-    /// Only commands run inside this batch job (job_<ID> in the cgroup path).
+    /// Only commands run inside this batch job (a job_NNN component of its cgroup path).
     #[arg(long, value_name = "ID")]
     pub job: Option<String>,
     /// Group commands by login session or by batch job.

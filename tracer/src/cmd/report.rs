@@ -1,4 +1,4 @@
-//! `tracer report`: flags -> [`Config`] -> [`crate::report::run`] on stdout.
+//! `tracer report`: flags -> [`crate::report::Config`] -> [`crate::report::run`] on stdout.
 //! A closed stdout (`tracer report | head`) ends the report quietly with
 //! success: Rust ignores SIGPIPE, so the write fails with `BrokenPipe`, which
 //! is the reader's choice, not an error.

@@ -2,7 +2,7 @@
 //!
 //! The flow, one module per step:
 //! [`input`] finds, orders (rotations oldest first), opens (gzip) and
-//! recognises inputs -> [`source`] turns bytes into [`Event`]s (tracer JSON
+//! recognises inputs -> [`source`] turns bytes into [`Event`](crate::event::Event)s (tracer JSON
 //! lines here; raw audit through the audit parser) -> [`filter`] selects ->
 //! [`model`] groups users -> sessions -> commands -> a renderer ([`text`],
 //! [`json`], [`csv`], or [`summary`]) writes it, quoting every byte that came
