@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cmd;
 pub mod crosscheck;
 pub mod event;
+pub mod report;
 pub mod run;
 pub mod session;
 pub mod sink;

@@ -19,11 +19,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => tracer::cmd::run::run(&args),
         Command::Rules(args) => tracer::cmd::rules::run(&args),
+        Command::Report(args) => tracer::cmd::report::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tracer: {e:#}");
+            use std::io::Write;
+            // A closed stderr must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr(), "tracer: error: {e:#}");
             ExitCode::FAILURE
         }
     }

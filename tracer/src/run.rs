@@ -144,7 +144,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     sink.write(&start).map_err(RunError::Write)?;
     let mut pipe = Pipeline {
         tracker: SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
-        cgroups: CgroupPaths::new(cgroup::CGROUP2_ROOT),
+        cgroups: CgroupPaths::new(cgroup::cgroup2_root()),
         out: Vec::with_capacity(1024),
     };
     let mut batch = Vec::with_capacity(1024);

@@ -1,6 +1,8 @@
-//! Command-line types only (clap derive). Checked configuration is built from
-//! these in one step by each command's `cmd` module.
+//! Command-line types only (clap derive): the raw flags of each subcommand.
+//! Each is turned into a checked configuration in one step (`RunConfig`,
+//! `report::Config`, ...) before anything runs.
 
+pub mod report;
 pub mod rules;
 pub mod run;
 
@@ -21,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Capture every exec on this node and write JSON lines.
     Run(run::RunArgs),
+    /// Report who ran what, grouped by login user and session.
+    Report(report::ReportArgs),
     /// Manage tracer's audit rules (only rules keyed `tracer*`).
     Rules(rules::RulesArgs),
 }

@@ -1,5 +1,6 @@
 //! The edge of each command: build the checked configuration, run, and turn
 //! errors into `anyhow` with context for `main`.
 
+pub mod report;
 pub mod rules;
 pub mod run;

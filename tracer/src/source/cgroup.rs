@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 
 pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
 
+/// Where the cgroup2 hierarchy is mounted: `/sys/fs/cgroup` on unified
+/// systems, `/sys/fs/cgroup/unified` on hybrid ones (from the mount table).
+pub fn cgroup2_root() -> std::path::PathBuf {
+    std::fs::read_to_string("/proc/self/mounts")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| {
+                let mut f = l.split_whitespace();
+                let (_, dir, fstype) = (f.next()?, f.next()?, f.next()?);
+                (fstype == "cgroup2").then(|| std::path::PathBuf::from(dir))
+            })
+        })
+        .unwrap_or_else(|| CGROUP2_ROOT.into())
+}
+
 pub struct CgroupPaths {
     root: PathBuf,
     cache: HashMap<u64, String>,

@@ -1,0 +1,225 @@
+//! Formatting shared by the renderers: times, user names, the "ran as"
+//! identity, argv, errno. Every string that came from the log passes through
+//! [`super::quote`] here, so no renderer can forget to.
+
+use std::cell::Cell;
+
+use chrono::{Local, Offset, TimeZone};
+
+use crate::event::{Timestamp, UNSET};
+
+use super::errno;
+use super::model::{unpack_argv, Command, Interner, NONE};
+use super::quote::{push_arg, quote_arg, sanitize};
+use super::users::UserDb;
+
+/// The zone times are shown in (text and CSV use local time by default;
+/// JSON is always RFC 3339 UTC, like the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Zone {
+    #[default]
+    Local,
+    Utc,
+}
+
+/// What renderers need besides the model.
+#[derive(Debug, Clone)]
+pub struct Ctx<'a> {
+    pub users: &'a UserDb,
+    pub zone: Zone,
+    pub color: bool,
+    /// (15-minute bucket, UTC offset in seconds) of the last local-time lookup:
+    /// time-zone rules are looked up once per bucket, not once per command.
+    offset_cache: Cell<(i64, i64)>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(users: &'a UserDb, zone: Zone, color: bool) -> Self {
+        Self {
+            users,
+            zone,
+            color,
+            offset_cache: Cell::new((i64::MIN, 0)),
+        }
+    }
+
+    /// `2024-05-01 09:00:03`, in the report's zone.
+    pub fn time(&self, t: Timestamp) -> String {
+        let secs = t.secs();
+        let offset = match self.zone {
+            Zone::Utc => 0,
+            Zone::Local => {
+                let bucket = secs.div_euclid(900);
+                let (b, off) = self.offset_cache.get();
+                if b == bucket {
+                    off
+                } else {
+                    let utc = t.to_datetime().naive_utc();
+                    let off =
+                        i64::from(Local.offset_from_utc_datetime(&utc).fix().local_minus_utc());
+                    self.offset_cache.set((bucket, off));
+                    off
+                }
+            }
+        };
+        civil_time(secs.saturating_add(offset))
+    }
+
+    pub fn zone_name(&self) -> String {
+        match self.zone {
+            Zone::Utc => "UTC".into(),
+            Zone::Local => Local::now().format("%Z (UTC%:z)").to_string(),
+        }
+    }
+
+    /// The user's name, sanitized, if known.
+    pub fn name(&self, uid: u32) -> Option<String> {
+        self.users.name(uid).map(|n| sanitize(n.as_bytes()))
+    }
+
+    /// `alice (uid 1000)`, or `uid 1000` when the name is unknown.
+    pub fn user_label(&self, uid: u32) -> String {
+        if uid == UNSET || uid == NONE {
+            return "(no login uid)".into();
+        }
+        match self.name(uid) {
+            Some(n) => format!("{n} (uid {uid})"),
+            None => format!("uid {uid}"),
+        }
+    }
+
+    /// The identity a command ran as when it differs from its login user
+    /// (or always, for commands with no login user): `root (uid 0)`,
+    /// `root (euid 0, uid 1000)` for a setuid program.
+    pub fn ran_as(&self, c: &Command) -> Option<String> {
+        let (uid, euid) = (Command::opt(c.uid), Command::opt(c.euid));
+        let eff = euid.or(uid)?;
+        let login = (c.auid != UNSET).then_some(c.auid);
+        if login.is_some()
+            && uid.is_none_or(|u| Some(u) == login)
+            && euid.is_none_or(|e| Some(e) == login)
+        {
+            return None;
+        }
+        let name = self.name(eff).unwrap_or_else(|| format!("#{eff}"));
+        Some(match (uid, euid) {
+            (Some(u), Some(e)) if u != e => format!("{name} (euid {e}, uid {u})"),
+            _ => format!("{name} (uid {eff})"),
+        })
+    }
+
+    /// The name of the effective user, for JSON/CSV `as_user`.
+    pub fn ran_as_name(&self, c: &Command) -> Option<String> {
+        self.ran_as(c)?;
+        let eff = Command::opt(c.euid).or(Command::opt(c.uid))?;
+        Some(self.name(eff).unwrap_or_else(|| eff.to_string()))
+    }
+}
+
+/// The command line as it would be typed.
+pub fn command_line(strings: &Interner, c: &Command) -> String {
+    let mut out = String::new();
+    for (i, a) in unpack_argv(strings.get(c.argv)).into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        push_arg(&mut out, a);
+    }
+    if out.is_empty() {
+        // No argv recorded: fall back to the executable.
+        if let Some(exe) = strings.get_opt(c.exe) {
+            out = quote_arg(exe);
+        }
+    }
+    out
+}
+
+/// A path (cwd, exe) quoted as it would be typed, or empty.
+pub fn path(strings: &Interner, sym: u32) -> String {
+    strings.get_opt(sym).map(quote_arg).unwrap_or_default()
+}
+
+/// The errno name of a failed command (`ENOENT`), or empty.
+pub fn failure(c: &Command) -> String {
+    if !c.failed() {
+        return String::new();
+    }
+    if c.ret == 0 {
+        return "failed".into();
+    }
+    errno::describe_ret(c.ret as i64)
+}
+
+/// An interned display string (host, service, job), sanitized.
+pub fn text(strings: &Interner, sym: u32) -> String {
+    sanitize(strings.get(sym))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of seconds since the epoch (no zone applied), with
+/// Howard Hinnant's `civil_from_days`; much cheaper than strftime per row.
+pub fn civil_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// RFC 3339 in UTC with nanoseconds, exactly as [`Timestamp::to_rfc3339`]
+/// writes it, without chrono's formatter.
+pub fn rfc3339(t: Timestamp) -> String {
+    let mut s = civil_time(t.secs());
+    s.replace_range(10..11, "T");
+    use std::fmt::Write as _;
+    let _ = write!(s, ".{:09}Z", t.subsec_nanos());
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn civil_time_agrees_with_chrono(secs in -9_000_000_000i64..9_000_000_000) {
+            let t = Timestamp::from_secs_nanos(secs, 0);
+            prop_assert_eq!(civil_time(secs), t.to_datetime().format("%Y-%m-%d %H:%M:%S").to_string());
+            let t = Timestamp::from_secs_nanos(secs, (secs.rem_euclid(1_000_000_000)) as u32);
+            prop_assert_eq!(rfc3339(t), t.to_rfc3339());
+        }
+    }
+
+    #[test]
+    fn local_time_agrees_with_chrono() {
+        let users = UserDb::default();
+        let ctx = Ctx::new(&users, Zone::Local, false);
+        for secs in [
+            0i64,
+            1_714_554_000,
+            1_711_846_800,
+            1_729_990_800,
+            1_700_000_000,
+        ] {
+            let t = Timestamp::from_secs_nanos(secs, 0);
+            let want = t
+                .to_datetime()
+                .with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string();
+            assert_eq!(ctx.time(t), want);
+        }
+    }
+}

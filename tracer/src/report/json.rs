@@ -1,0 +1,293 @@
+//! `--format json`: one document,
+//! `{"sessions": [...], "unattributed": [...], "stats": {...}}` (or
+//! `{"jobs": [...], "stats": {...}}` with `--by job`), streamed straight from
+//! the model without building a JSON tree.
+//!
+//! Byte strings (argv, cwd, exe) use tracer's lossless encoding (see
+//! [`crate::bytes`]), exactly as in tracer's log, plus `command`, the shell-
+//! quoted line. [`SafeFormatter`] writes C1 controls, bidi and zero-width
+//! characters as `\uXXXX`, so even `cat report.json` on a terminal shows no
+//! control sequence from the data.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::ser::{Formatter, PrettyFormatter};
+
+use crate::bytes::encode;
+use crate::event::UNSET;
+
+use super::display::{self, Ctx};
+use super::memo::Memo;
+use super::model::{
+    unpack_argv, Command, Group, GroupBy, GroupKey, Report, NONE, PREEXISTING, TRUNCATED,
+};
+use super::quote::is_printable;
+use super::stats::Stats;
+
+pub fn render(
+    report: &Report,
+    stats: &Stats,
+    ctx: &Ctx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write_doc(&Doc { report, stats, ctx }, out)
+}
+
+/// Serializes `value` pretty-printed through [`SafeFormatter`], plus a newline.
+pub fn write_doc<T: Serialize>(value: &T, out: &mut dyn Write) -> io::Result<()> {
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut *out, SafeFormatter(PrettyFormatter::new()));
+    value.serialize(&mut ser).map_err(io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+struct Doc<'a> {
+    report: &'a Report,
+    stats: &'a Stats,
+    ctx: &'a Ctx<'a>,
+}
+
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.report;
+        let of = |pred: fn(&GroupKey) -> bool| Groups {
+            report: r,
+            ctx: self.ctx,
+            pred,
+        };
+        let mut m = s.serialize_map(None)?;
+        if r.by == GroupBy::Job {
+            m.serialize_entry("jobs", &of(|k| matches!(k, GroupKey::Job { .. })))?;
+        } else {
+            m.serialize_entry("sessions", &of(|k| matches!(k, GroupKey::Session { .. })))?;
+            m.serialize_entry(
+                "unattributed",
+                &of(|k| matches!(k, GroupKey::Unattributed { .. })),
+            )?;
+        }
+        m.serialize_entry("stats", self.stats)?;
+        m.end()
+    }
+}
+
+struct Groups<'a> {
+    report: &'a Report,
+    ctx: &'a Ctx<'a>,
+    pred: fn(&GroupKey) -> bool,
+}
+
+impl Serialize for Groups<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(None)?;
+        for g in self.report.groups.iter().filter(|g| (self.pred)(&g.key)) {
+            seq.serialize_element(&GroupSer {
+                report: self.report,
+                ctx: self.ctx,
+                g,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct GroupSer<'a> {
+    report: &'a Report,
+    ctx: &'a Ctx<'a>,
+    g: &'a Group,
+}
+
+fn opt(n: u32) -> Option<u32> {
+    (n != NONE && n != UNSET).then_some(n)
+}
+
+impl Serialize for GroupSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (g, strings) = (self.g, &self.report.strings);
+        let mut m = s.serialize_map(None)?;
+        match g.key {
+            GroupKey::Session { auid, host, ses } => {
+                m.serialize_entry("host", &strings.str(host))?;
+                m.serialize_entry("user", &self.ctx.users.name(auid))?;
+                m.serialize_entry("auid", &auid)?;
+                m.serialize_entry("ses", &opt(ses))?;
+                m.serialize_entry("start", &g.start)?;
+                m.serialize_entry("end", &g.end)?;
+            }
+            GroupKey::Unattributed { host, service } => {
+                m.serialize_entry("host", &strings.str(host))?;
+                m.serialize_entry(
+                    "group",
+                    &strings.get_opt(service).map(String::from_utf8_lossy),
+                )?;
+            }
+            GroupKey::Job { host, job } => {
+                m.serialize_entry("host", &strings.str(host))?;
+                m.serialize_entry("job", &strings.str(job))?;
+            }
+        }
+        m.serialize_entry("first", &g.first)?;
+        m.serialize_entry("last", &g.last)?;
+        if matches!(g.key, GroupKey::Session { .. }) {
+            m.serialize_entry("source", &g.addr)?;
+            m.serialize_entry("port", &g.port)?;
+            m.serialize_entry("tty", &g.tty)?;
+        }
+        m.serialize_entry("command_count", &g.commands)?;
+        m.serialize_entry("failed_count", &g.failed)?;
+        let memo = RefCell::new(Memo::default());
+        m.serialize_entry(
+            "commands",
+            &Commands {
+                report: self.report,
+                ctx: self.ctx,
+                cmds: &g.cmds,
+                memo: &memo,
+            },
+        )?;
+        m.end()
+    }
+}
+
+struct Commands<'a> {
+    report: &'a Report,
+    ctx: &'a Ctx<'a>,
+    cmds: &'a [Command],
+    /// Quoted command lines of this group.
+    memo: &'a RefCell<Memo>,
+}
+
+impl Serialize for Commands<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.cmds.len()))?;
+        for c in self.cmds {
+            self.memo
+                .borrow_mut()
+                .prepare(self.ctx, &self.report.strings, c);
+            seq.serialize_element(&CommandSer {
+                report: self.report,
+                ctx: self.ctx,
+                c,
+                memo: &self.memo.borrow(),
+            })?;
+        }
+        seq.end()
+    }
+}
+
+struct CommandSer<'a> {
+    report: &'a Report,
+    ctx: &'a Ctx<'a>,
+    c: &'a Command,
+    memo: &'a Memo,
+}
+
+impl Serialize for CommandSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (c, strings) = (self.c, &self.report.strings);
+        let enc = |sym| strings.get_opt(sym).map(encode);
+        let argv: Vec<String> = unpack_argv(strings.get(c.argv))
+            .into_iter()
+            .map(encode)
+            .collect();
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("time", &display::rfc3339(c.time))?;
+        if self.report.by == GroupBy::Job {
+            m.serialize_entry("user", &opt(c.auid).and_then(|a| self.ctx.users.name(a)))?;
+            m.serialize_entry("auid", &opt(c.auid))?;
+            m.serialize_entry("ses", &opt(c.ses))?;
+        }
+        m.serialize_entry("pid", &opt(c.pid))?;
+        m.serialize_entry("ppid", &opt(c.ppid))?;
+        m.serialize_entry("uid", &opt(c.uid))?;
+        m.serialize_entry("euid", &opt(c.euid))?;
+        m.serialize_entry("as_user", &self.ctx.ran_as_name(c))?;
+        m.serialize_entry("argv", &argv)?;
+        m.serialize_entry("command", &self.memo.line(c).0)?;
+        m.serialize_entry("cwd", &enc(c.cwd))?;
+        m.serialize_entry("exe", &enc(c.exe))?;
+        m.serialize_entry("ret", &c.ret)?;
+        m.serialize_entry("failed", &c.failed())?;
+        let errno = display::failure(c);
+        m.serialize_entry("errno", &(!errno.is_empty()).then_some(errno))?;
+        m.serialize_entry("truncated", &(c.flags & TRUNCATED != 0))?;
+        if c.flags & PREEXISTING != 0 {
+            m.serialize_entry("preexisting", &true)?;
+        }
+        m.serialize_entry("job", &strings.get_opt(c.job).map(String::from_utf8_lossy))?;
+        m.end()
+    }
+}
+
+/// A pretty JSON formatter that also escapes characters a terminal would
+/// act on or that hide/reorder text (serde_json escapes only < U+0020).
+pub struct SafeFormatter<F>(pub F);
+
+impl<F: Formatter> Formatter for SafeFormatter<F> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if fragment.chars().all(is_printable) {
+            return w.write_all(fragment.as_bytes());
+        }
+        for c in fragment.chars() {
+            if is_printable(c) {
+                let mut b = [0u8; 4];
+                w.write_all(c.encode_utf8(&mut b).as_bytes())?;
+            } else {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{u:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_formatter_escapes_terminal_controls() {
+        let v = serde_json::json!({"a": "x\u{1b}[2J\u{9b}1m\u{202e}\u{7f}é"});
+        let mut out = Vec::new();
+        write_doc(&v, &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.chars().all(|c| c == '\n' || is_printable(c)), "{s:?}");
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v);
+    }
+}

@@ -1,0 +1,78 @@
+//! Per-group memo of the renderers' quoted strings. A session repeats the
+//! same directories, commands and identities many times; quoting each once
+//! (and measuring its display width once) instead of once per row is most of
+//! the rendering cost saved. Renderers clear it between groups, so it holds
+//! at most one group's distinct strings.
+
+use std::collections::HashMap;
+
+use crate::event::UNSET;
+
+use super::display::{self, Ctx};
+use super::model::{Command, Interner, Sym, NONE};
+
+/// A quoted string and its width in characters.
+pub type Shown = (String, usize);
+
+#[derive(Debug, Default)]
+pub struct Memo {
+    paths: HashMap<Sym, Shown>,
+    lines: HashMap<(Sym, Sym), Shown>,
+    idents: HashMap<(u32, u32, u32), Shown>,
+    users: HashMap<u32, Shown>,
+}
+
+fn shown(s: String) -> Shown {
+    let w = s.chars().count();
+    (s, w)
+}
+
+const EMPTY: &Shown = &(String::new(), 0);
+
+impl Memo {
+    pub fn clear(&mut self) {
+        self.paths.clear();
+        self.lines.clear();
+        self.idents.clear();
+        self.users.clear();
+    }
+
+    /// Quotes whatever of `c` is not memoized yet.
+    pub fn prepare(&mut self, ctx: &Ctx<'_>, strings: &Interner, c: &Command) {
+        for sym in [c.cwd, c.exe] {
+            self.paths
+                .entry(sym)
+                .or_insert_with(|| shown(display::path(strings, sym)));
+        }
+        self.lines
+            .entry((c.argv, c.exe))
+            .or_insert_with(|| shown(display::command_line(strings, c)));
+        self.idents
+            .entry((c.auid, c.uid, c.euid))
+            .or_insert_with(|| shown(ctx.ran_as(c).unwrap_or_default()));
+        self.users.entry(c.auid).or_insert_with(|| {
+            shown(if c.auid == UNSET || c.auid == NONE {
+                "-".into()
+            } else {
+                ctx.name(c.auid).unwrap_or_else(|| c.auid.to_string())
+            })
+        });
+    }
+
+    /// A path (cwd, exe), shell-quoted.
+    pub fn path(&self, sym: Sym) -> &Shown {
+        self.paths.get(&sym).unwrap_or(EMPTY)
+    }
+    /// The command line, shell-quoted.
+    pub fn line(&self, c: &Command) -> &Shown {
+        self.lines.get(&(c.argv, c.exe)).unwrap_or(EMPTY)
+    }
+    /// The identity it ran as, or empty.
+    pub fn ran_as(&self, c: &Command) -> &Shown {
+        self.idents.get(&(c.auid, c.uid, c.euid)).unwrap_or(EMPTY)
+    }
+    /// The login user's name (or uid, or `-`).
+    pub fn user(&self, c: &Command) -> &Shown {
+        self.users.get(&c.auid).unwrap_or(EMPTY)
+    }
+}

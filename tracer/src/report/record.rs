@@ -1,0 +1,404 @@
+//! [`Record`]: the fields of an [`Event`] that the report uses, borrowed from
+//! wherever they were read.
+//!
+//! Why not [`Event`] itself: the report must read hundreds of MB per second.
+//! Deserializing a full owned `Event` per JSON line costs a dozen
+//! allocations (every string, every argument) and a chrono parse; a
+//! `Record` parsed with [`Record::from_json`] borrows strings from the line
+//! buffer when they have no JSON escapes, skips fields the report never
+//! shows, and reads the timestamp with a fixed-format fast path. Sources
+//! that produce `Event`s (the audit parser) use [`Record::from_event`], which
+//! only borrows. Both must agree with `Event`'s JSON form: the tests check
+//! that `from_json(line)` equals `from_event(serde_json::from_str(line))`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::bytes;
+use crate::event::{Event, Kind, Timestamp};
+
+/// What the report reads from one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<'a> {
+    pub kind: Kind,
+    pub time: Timestamp,
+    pub host: Cow<'a, str>,
+    pub pid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    pub auid: Option<u32>,
+    pub ses: Option<u32>,
+    pub tty: Option<Cow<'a, str>>,
+    pub exe: Option<Cow<'a, [u8]>>,
+    pub argv: Option<Vec<Cow<'a, [u8]>>>,
+    pub cwd: Option<Cow<'a, [u8]>>,
+    pub ret: Option<i64>,
+    pub truncated: bool,
+    pub cgroup: Option<Cow<'a, str>>,
+    pub addr: Option<Cow<'a, str>>,
+    pub port: Option<u16>,
+    pub count: Option<u64>,
+    /// `detail.record_type` of audit login records.
+    pub record_type: Option<Cow<'a, str>>,
+}
+
+impl<'a> Record<'a> {
+    /// Borrows the report's fields from `e`.
+    pub fn from_event(e: &'a Event) -> Self {
+        let s = |o: &'a Option<String>| o.as_deref().map(Cow::Borrowed);
+        let b = |o: &'a Option<bytes::Bytes>| o.as_ref().map(|b| Cow::Borrowed(b.as_slice()));
+        Self {
+            kind: e.kind,
+            time: e.time,
+            host: Cow::Borrowed(&e.host),
+            pid: e.pid,
+            ppid: e.ppid,
+            uid: e.uid,
+            euid: e.euid,
+            auid: e.auid,
+            ses: e.ses,
+            tty: s(&e.tty),
+            exe: b(&e.exe),
+            argv: e
+                .argv
+                .as_ref()
+                .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect()),
+            cwd: b(&e.cwd),
+            ret: e.ret,
+            truncated: e.truncated,
+            cgroup: s(&e.cgroup),
+            addr: s(&e.addr),
+            port: e.port,
+            count: e.count,
+            record_type: e
+                .detail
+                .as_ref()
+                .and_then(|d| d.get("record_type"))
+                .and_then(|v| v.as_str())
+                .map(Cow::Borrowed),
+        }
+    }
+
+    /// Parses one line of tracer's JSON log.
+    pub fn from_json(line: &'a [u8]) -> Result<Self, serde_json::Error> {
+        // One UTF-8 check of the whole line (std's has an ASCII fast path)
+        // is cheaper than serde_json's check of each string.
+        let text =
+            std::str::from_utf8(line).map_err(|e| de::Error::custom(format!("not UTF-8: {e}")))?;
+        let w: Wire<'a> = serde_json::from_str(text)?;
+        let time = fast_rfc3339(&w.time.0)
+            .or_else(|| Timestamp::parse_rfc3339(&w.time.0))
+            .ok_or_else(|| de::Error::custom(format!("not an RFC 3339 time: {:?}", w.time.0)))?;
+        Ok(Self {
+            kind: w.kind,
+            time,
+            host: w.host.map_or(Cow::Borrowed(""), |h| h.0),
+            pid: w.pid,
+            ppid: w.ppid,
+            uid: w.uid,
+            euid: w.euid,
+            auid: w.auid,
+            ses: w.ses,
+            tty: w.tty.map(|s| s.0),
+            exe: w.exe.map(Str::into_bytes),
+            argv: w.argv.map(|v| v.into_iter().map(Str::into_bytes).collect()),
+            cwd: w.cwd.map(Str::into_bytes),
+            ret: w.ret,
+            truncated: w.truncated.unwrap_or(false),
+            cgroup: w.cgroup.map(|s| s.0),
+            addr: w.addr.map(|s| s.0),
+            port: w.port,
+            count: w.count,
+            record_type: w.detail.and_then(|d| d.0),
+        })
+    }
+
+    /// The login uid, `None` when unset or absent.
+    pub fn login_uid(&self) -> Option<u32> {
+        self.auid.filter(|&a| a != crate::event::UNSET)
+    }
+
+    /// The session id, `None` when unset or absent.
+    pub fn session_id(&self) -> Option<u32> {
+        self.ses.filter(|&s| s != crate::event::UNSET)
+    }
+}
+
+/// The JSON fields the report reads; the rest are skipped unparsed.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(rename = "type")]
+    kind: Kind,
+    #[serde(borrow)]
+    time: Str<'a>,
+    #[serde(borrow, default)]
+    host: Option<Str<'a>>,
+    #[serde(default)]
+    pid: Option<u32>,
+    #[serde(default)]
+    ppid: Option<u32>,
+    #[serde(default)]
+    uid: Option<u32>,
+    #[serde(default)]
+    euid: Option<u32>,
+    #[serde(default)]
+    auid: Option<u32>,
+    #[serde(default)]
+    ses: Option<u32>,
+    #[serde(borrow, default)]
+    tty: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    exe: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    argv: Option<Vec<Str<'a>>>,
+    #[serde(borrow, default)]
+    cwd: Option<Str<'a>>,
+    #[serde(default)]
+    ret: Option<i64>,
+    #[serde(default)]
+    truncated: Option<bool>,
+    #[serde(borrow, default)]
+    cgroup: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    addr: Option<Str<'a>>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(borrow, default)]
+    detail: Option<Detail<'a>>,
+}
+
+/// A JSON string, borrowed from the input when it has no escapes.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'a> Str<'a> {
+    /// Undoes tracer's byte encoding (see [`crate::bytes`]); borrows when
+    /// there is nothing to undo (no U+10FFxx, whose UTF-8 starts with 0xF4).
+    fn into_bytes(self) -> Cow<'a, [u8]> {
+        if !self.0.as_bytes().contains(&0xF4) {
+            return match self.0 {
+                Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+            };
+        }
+        Cow::Owned(bytes::decode(&self.0))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// `detail`, of which only `record_type` is read; any other JSON value is
+/// accepted (as `Event` accepts it) and ignored.
+struct Detail<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Detail<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Detail<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut rt = None;
+                while let Some(k) = m.next_key::<Str<'de>>()? {
+                    if k.0 == "record_type" && rt.is_none() {
+                        rt = m.next_value::<Option<Str<'de>>>()?.map(|s| s.0);
+                    } else {
+                        m.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Detail(rt))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Detail(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Detail(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Detail(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Detail(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Detail(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Detail(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Detail(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` exactly (what tracer writes), without
+/// chrono; `None` for anything else, which then goes to the full parser.
+pub fn fast_rfc3339(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    if *b.last()? != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut n = 0i64;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + i64::from(c - b'0');
+        }
+        Some(n)
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59
+    {
+        return None;
+    }
+    let frac = &b[19..b.len() - 1];
+    let nanos = match frac {
+        [] => 0,
+        [b'.', digits @ ..] if !digits.is_empty() && digits.len() <= 9 => {
+            let n = num(20..20 + digits.len())?;
+            n * 10i64.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    Some(Timestamp::from_secs_nanos(
+        days * 86_400 + h * 3600 + mi * 60 + sec,
+        nanos as u32,
+    ))
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fast_time_agrees_with_chrono() {
+        for s in [
+            "2024-05-01T09:00:00Z",
+            "2024-05-01T09:00:00.5Z",
+            "2024-02-29T23:59:59.123456789Z",
+            "1970-01-01T00:00:00.000000001Z",
+            "1969-12-31T23:59:59Z",
+            "2100-03-01T00:00:00Z",
+        ] {
+            assert_eq!(fast_rfc3339(s), Timestamp::parse_rfc3339(s), "{s}");
+        }
+        for s in [
+            "2023-02-29T00:00:00Z",
+            "2024-05-01T09:00:00+02:00",
+            "2024-05-01T24:00:00Z",
+            "x",
+        ] {
+            assert_eq!(fast_rfc3339(s), None, "{s}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_time_round_trips(secs in -2_000_000_000i64..8_000_000_000, nanos in 0u32..1_000_000_000) {
+            let t = Timestamp::from_secs_nanos(secs, nanos);
+            prop_assert_eq!(fast_rfc3339(&t.to_rfc3339()), Some(t));
+        }
+
+        #[test]
+        fn json_and_event_paths_agree(
+            argv in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..12), 0..4),
+            cwd in proptest::collection::vec(any::<u8>(), 0..12),
+            tty in any::<String>(),
+        ) {
+            let mut e = Event::new(Kind::Exec, crate::event::Source::Ebpf, Timestamp(1_714_554_000_123_456_789), "h\"ost");
+            e.argv = Some(argv.into_iter().map(bytes::Bytes).collect());
+            e.cwd = Some(bytes::Bytes(cwd));
+            e.tty = Some(tty);
+            e.auid = Some(1000);
+            e.detail = Some(serde_json::json!({"record_type": "USER_LOGIN", "x": [1, {"y": null}]}));
+            let line = e.to_json();
+            let parsed: Event = serde_json::from_str(&line).unwrap();
+            prop_assert_eq!(Record::from_json(line.as_bytes()).unwrap(), Record::from_event(&parsed));
+        }
+    }
+
+    #[test]
+    fn odd_details_are_tolerated() {
+        for d in [
+            "1",
+            "\"s\"",
+            "[1,2]",
+            "null",
+            "{\"record_type\":null}",
+            "true",
+            "1.5",
+        ] {
+            let line = format!(
+                r#"{{"type":"login","time":"2024-05-01T09:00:00Z","source":"audit","detail":{d}}}"#
+            );
+            let r = Record::from_json(line.as_bytes()).unwrap();
+            assert_eq!(r.record_type, None, "{d}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! What the report read and skipped: shown at the end of text output, as
+//! `stats` in JSON, and as warnings on stderr. Nothing is dropped silently.
+
+use serde::Serialize;
+
+use super::model::Counts;
+
+/// At most this many bad lines are listed by location; all are counted.
+pub const MAX_SAMPLES: usize = 20;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub inputs: Vec<InputStats>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Groups shown: sessions, unattributed groups, jobs.
+    pub sessions: u64,
+    pub unattributed_groups: u64,
+    pub jobs: u64,
+    /// Lines that were not a record (each also a warning).
+    pub bad_lines: u64,
+    /// The first [`MAX_SAMPLES`] of them.
+    pub bad_line_samples: Vec<BadLineAt>,
+    /// Events the input stopped in the middle of.
+    pub incomplete_events: u64,
+    /// Inputs whose reading stopped early (corrupt or cut gzip data).
+    pub read_errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InputStats {
+    pub name: String,
+    /// `tracer_json`, `audit`, or `empty`.
+    pub format: String,
+    pub gzip: bool,
+    pub lines: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BadLineAt {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}

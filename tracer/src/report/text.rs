@@ -1,0 +1,280 @@
+//! The default, human-readable report: users -> sessions -> aligned command
+//! tables, unattributed processes last and flagged, a one-line footer of
+//! what was read. Colour (ANSI SGR) only when `Ctx::color`; every string from
+//! the log is quoted or sanitized, so the output never carries a control
+//! sequence that was in the data.
+
+use std::io::{self, Write};
+
+use crate::event::UNSET;
+
+use super::display::{self, Ctx};
+use super::memo::{Memo, Shown};
+use super::model::{Command, Group, GroupBy, GroupKey, Report, PREEXISTING, TRUNCATED};
+use super::stats::Stats;
+
+const BOLD: &str = "\x1b[1m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const MAGENTA: &str = "\x1b[35m";
+const CYAN: &str = "\x1b[36m";
+const RESET: &str = "\x1b[0m";
+
+/// Longest cwd that still widens its column; longer ones overflow it.
+const MAX_CWD_WIDTH: usize = 32;
+
+pub fn render(
+    report: &Report,
+    stats: &Stats,
+    ctx: &Ctx<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let paint = |code: &str, s: &str| -> String {
+        if ctx.color {
+            format!("{code}{s}{RESET}")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut memo = Memo::default();
+    let mut current_user: Option<u32> = None;
+    let mut in_unattributed = false;
+    for g in &report.groups {
+        match g.key {
+            GroupKey::Session { auid, .. } if current_user != Some(auid) => {
+                writeln!(out, "{}", paint(BOLD, &ctx.user_label(auid)))?;
+                current_user = Some(auid);
+            }
+            GroupKey::Unattributed { .. } if !in_unattributed => {
+                in_unattributed = true;
+                let title = "unattributed: processes with no login uid (entry points without pam_loginuid?)";
+                writeln!(out, "{}", paint(MAGENTA, title))?;
+            }
+            _ => {}
+        }
+        writeln!(out, "  {}", paint(CYAN, &group_header(report, g, ctx)))?;
+        let cmds = &g.cmds;
+        if !cmds.is_empty() {
+            table(report, cmds, ctx, report.by == GroupBy::Job, &mut memo, out)?;
+        }
+        writeln!(out)?;
+    }
+    if report.groups.is_empty() {
+        writeln!(out, "no commands matched")?;
+    }
+    writeln!(out, "{}", footer(stats, ctx))
+}
+
+/// `session 3 on login2 from 10.0.0.5 port 52144, tty pts/1: ...`.
+pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
+    let s = &report.strings;
+    let mut h = match g.key {
+        GroupKey::Session { host, ses, .. } => {
+            let ses = if ses == UNSET {
+                "(no session id)".to_owned()
+            } else {
+                format!("session {ses}")
+            };
+            format!("{ses} on {}", display::text(s, host))
+        }
+        GroupKey::Unattributed { host, service } => {
+            let svc = s
+                .get_opt(service)
+                .map_or("no cgroup recorded".into(), |_| display::text(s, service));
+            format!("{svc} on {}", display::text(s, host))
+        }
+        GroupKey::Job { host, job } => format!(
+            "job {} on {}",
+            display::text(s, job),
+            display::text(s, host)
+        ),
+    };
+    if let Some(addr) = &g.addr {
+        h.push_str(&format!(" from {}", super::quote::sanitize_str(addr)));
+        if let Some(p) = g.port {
+            h.push_str(&format!(" port {p}"));
+        }
+    }
+    if let Some(tty) = &g.tty {
+        h.push_str(&format!(", tty {}", super::quote::sanitize_str(tty)));
+    }
+    if matches!(g.key, GroupKey::Session { .. }) {
+        let start = match (g.start, g.first) {
+            (Some(t), _) => format!("started {}", ctx.time(t)),
+            (None, Some(f)) => format!("first seen {} (no login record)", ctx.time(f)),
+            (None, None) => "start unknown".into(),
+        };
+        let end = g.end.map_or("no logout recorded".into(), |t| {
+            format!("ended {}", ctx.time(t))
+        });
+        h.push_str(&format!(": {start}, {end}"));
+    } else if let (Some(f), Some(l)) = (g.first, g.last) {
+        h.push_str(&format!(": {} to {}", ctx.time(f), ctx.time(l)));
+    }
+    let failed = if g.failed > 0 {
+        format!(", {} failed", g.failed)
+    } else {
+        String::new()
+    };
+    h.push_str(&format!(
+        ", {} command{}{failed}",
+        g.commands,
+        plural(g.commands)
+    ));
+    h
+}
+
+fn table(
+    report: &Report,
+    cmds: &[Command],
+    ctx: &Ctx<'_>,
+    with_user: bool,
+    memo: &mut Memo,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let s = &report.strings;
+    memo.clear();
+    let (mut wpid, mut wuser, mut was, mut wcwd) = (3, 4, 2, 3);
+    for c in cmds {
+        memo.prepare(ctx, s, c);
+        wpid = wpid.max(Command::opt(c.pid).map_or(1, digits));
+        wuser = wuser.max(memo.user(c).1);
+        was = was.max(memo.ran_as(c).1);
+        wcwd = wcwd.max(memo.path(c.cwd).1);
+    }
+    let wcwd = wcwd.min(MAX_CWD_WIDTH);
+    let user_head = if with_user {
+        format!("{:<wuser$}  ", "USER")
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "    {:<19}  {:>wpid$}  {user_head}{:<was$}  {:<wcwd$}  COMMAND",
+        "TIME", "PID", "AS", "CWD"
+    )?;
+    for c in cmds {
+        write!(out, "    {}  ", ctx.time(c.time))?;
+        match Command::opt(c.pid) {
+            Some(p) => write!(out, "{p:>wpid$}  ")?,
+            None => write!(out, "{:>wpid$}  ", "?")?,
+        }
+        if with_user {
+            pad(out, memo.user(c), wuser)?;
+            out.write_all(b"  ")?;
+        }
+        let ident = memo.ran_as(c);
+        if ctx.color && ident.1 > 0 {
+            out.write_all(YELLOW.as_bytes())?;
+            pad(out, ident, was)?;
+            out.write_all(RESET.as_bytes())?;
+        } else {
+            pad(out, ident, was)?;
+        }
+        out.write_all(b"  ")?;
+        pad(out, memo.path(c.cwd), wcwd)?;
+        out.write_all(b"  ")?;
+        out.write_all(memo.line(c).0.as_bytes())?;
+        let note = note(c);
+        if !note.is_empty() {
+            if ctx.color {
+                write!(out, "{RED}  [{note}]{RESET}")?;
+            } else {
+                write!(out, "  [{note}]")?;
+            }
+        }
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// `failed: ENOENT`, `truncated`, ...: what is special about a command.
+fn note(c: &Command) -> String {
+    let mut note = Vec::new();
+    if c.failed() {
+        note.push(format!("failed: {}", display::failure(c)));
+    }
+    if c.flags & TRUNCATED != 0 {
+        note.push("truncated".to_owned());
+    }
+    if c.flags & PREEXISTING != 0 {
+        note.push("running when tracer started".to_owned());
+    }
+    note.join(", ")
+}
+
+fn digits(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// Writes `s` left-aligned in `width` characters, never truncating.
+fn pad(out: &mut dyn Write, s: &Shown, width: usize) -> io::Result<()> {
+    out.write_all(s.0.as_bytes())?;
+    let n = width.saturating_sub(s.1);
+    if n > 0 {
+        write!(out, "{:n$}", "")?;
+    }
+    Ok(())
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `-- 12 commands in 4 sessions; ...` with everything that was skipped.
+pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
+    let c = &stats.counts;
+    let lines: u64 = stats.inputs.iter().map(|i| i.lines).sum();
+    let (n, what) = if stats.jobs > 0 || stats.sessions == 0 && stats.counts.not_in_job > 0 {
+        (stats.jobs, "job")
+    } else {
+        (stats.sessions, "session")
+    };
+    let mut parts = vec![format!(
+        "-- {} of {} command{} shown in {n} {what}{}",
+        c.selected,
+        c.execs,
+        plural(c.execs),
+        plural(n)
+    )];
+    if stats.unattributed_groups > 0 {
+        parts.push(format!(
+            "{} unattributed group{}",
+            stats.unattributed_groups,
+            plural(stats.unattributed_groups)
+        ));
+    }
+    if c.not_in_job > 0 {
+        parts.push(format!("{} not in any job", c.not_in_job));
+    }
+    parts.push(format!(
+        "{} input{}, {lines} lines",
+        stats.inputs.len(),
+        plural(stats.inputs.len() as u64)
+    ));
+    if stats.bad_lines > 0 {
+        parts.push(format!(
+            "{} malformed line{} skipped",
+            stats.bad_lines,
+            plural(stats.bad_lines)
+        ));
+    }
+    if stats.incomplete_events > 0 {
+        parts.push(format!(
+            "input ended inside {} event(s)",
+            stats.incomplete_events
+        ));
+    }
+    if c.lost_events > 0 || c.loss_records > 0 {
+        parts.push(format!("{} events LOST per the log", c.lost_events));
+    }
+    if !stats.read_errors.is_empty() {
+        parts.push(format!("{} input(s) cut short", stats.read_errors.len()));
+    }
+    parts.push(format!("times in {}", ctx.zone_name()));
+    parts.join("; ")
+}
