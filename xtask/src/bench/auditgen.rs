@@ -341,12 +341,14 @@ impl<A: Write, T: Write> Gen<A, T> {
         self.user_msg("USER_LOGIN", sshd, &l, 0, &format!("op=login id={} exe=\"/usr/sbin/sshd\" hostname={a} addr={a} terminal=/dev/pts/{} res=success", l.uid, l.tty, a = l.addr))?;
         let mut l = l;
         l.shell_pid = self.pid();
+        let shell_argv = Some(vec!["-bash".to_string()]);
         self.exec(
             &l,
             l.shell_pid,
             sshd,
-            ("/usr/bin/bash", "bash", &["-bash"]),
+            ("/usr/bin/bash", "bash", &[]),
             false,
+            shell_argv,
         )?;
         let n = 5 + self.rng.below(60);
         for _ in 0..n {
@@ -355,7 +357,7 @@ impl<A: Write, T: Write> Gen<A, T> {
             } else {
                 let c = *self.rng.pick(COMMANDS);
                 let pid = self.pid();
-                self.exec(&l, pid, l.shell_pid, c, false)?;
+                self.exec(&l, pid, l.shell_pid, c, false, None)?;
             }
         }
         let tail = format!("acct=\"{}\" {sshd_tail}", l.user);
@@ -383,13 +385,11 @@ impl<A: Write, T: Write> Gen<A, T> {
             .join(" ");
         let mut hexcmd = String::new();
         hex(cmdline.as_bytes(), &mut hexcmd);
-        self.exec(
-            l,
-            sudo,
-            l.shell_pid,
-            ("/usr/bin/sudo", "sudo", &["sudo"]),
-            false,
-        )?;
+        let sudo_argv: Vec<String> = std::iter::once("sudo".to_string())
+            .chain(cmdline.split(' ').map(String::from))
+            .collect();
+        let sudo_exe = ("/usr/bin/sudo", "sudo", &[][..]);
+        self.exec(l, sudo, l.shell_pid, sudo_exe, false, Some(sudo_argv))?;
         let tty = format!("terminal=/dev/pts/{} res=success", l.tty);
         self.user_msg(
             "USER_CMD",
@@ -404,7 +404,8 @@ impl<A: Write, T: Write> Gen<A, T> {
         self.user_msg("CRED_REFR", sudo, l, 0, &format!("op=PAM:setcred grantors=pam_permit acct=\"root\" exe=\"/usr/bin/sudo\" hostname=? addr=? {tty}"))?;
         self.user_msg("USER_START", sudo, l, 0, &format!("op=PAM:session_open grantors=pam_limits,pam_permit,pam_unix acct=\"root\" exe=\"/usr/bin/sudo\" hostname=? addr=? {tty}"))?;
         let pid = self.pid();
-        self.exec(l, pid, sudo, c, true)?;
+        let argv: Vec<String> = cmdline.split(' ').map(String::from).collect();
+        self.exec(l, pid, sudo, c, true, Some(argv))?;
         self.user_msg("USER_END", sudo, l, 0, &format!("op=PAM:session_close grantors=pam_limits,pam_permit,pam_unix acct=\"root\" exe=\"/usr/bin/sudo\" hostname=? addr=? {tty}"))?;
         self.user_msg("CRED_DISP", sudo, l, 0, &format!("op=PAM:setcred grantors=pam_permit acct=\"root\" exe=\"/usr/bin/sudo\" hostname=? addr=? {tty}"))
     }
@@ -454,9 +455,10 @@ impl<A: Write, T: Write> Gen<A, T> {
         ppid: u32,
         c: (&str, &str, &[&str]),
         root: bool,
+        argv: Option<Vec<String>>,
     ) -> Result<()> {
         check_interrupt()?;
-        let argv = self.argv(c);
+        let argv = argv.unwrap_or_else(|| self.argv(c));
         let failed = self.rng.pct(2);
         let (exe, comm) = if failed {
             ("/usr/bin/nonexistent-tool", "bash")
@@ -690,5 +692,25 @@ mod tests {
         );
         assert!(lines[2].contains(" a2[1]=\"xxx"));
         assert!(lines.iter().all(|l| l.len() <= MAX_EXECVE + 64));
+    }
+}
+
+#[cfg(test)]
+mod sample {
+    /// `cargo test -p xtask -- --ignored generate_sample` writes a 2 MB sample
+    /// to $AUDITGEN_DIR (default /tmp) for eyeballing and `ausearch -if`.
+    #[test]
+    #[ignore]
+    fn generate_sample() {
+        let dir = std::env::var("AUDITGEN_DIR").unwrap_or_else(|_| "/tmp".into());
+        let dir = std::path::Path::new(&dir);
+        let g = super::generate(
+            &dir.join("auditgen.log"),
+            &dir.join("auditgen.jsonl"),
+            2 << 20,
+            1,
+        )
+        .unwrap();
+        assert!(g.audit_execs > 100);
     }
 }
