@@ -316,6 +316,14 @@ pub fn render(r: &Results) -> String {
         "| | |\n|---|---|\n| CPU | {} × {} |\n| memory | {} MiB |\n| kernel | {} |\n| auditd | {} |\n| load average at start | {} |\n",
         m.nproc, m.cpu_model, m.mem_total_mib, m.kernel, m.auditd_version, m.loadavg
     );
+    if m.foreign_exec_programs > 0 {
+        let _ = writeln!(
+            s,
+            "**Noise warning:** {} BPF program(s) of another process were attached to exec/exit tracepoints when \
+             this run started (another tracer instance); they tax every configuration, `none` included.\n",
+            m.foreign_exec_programs
+        );
+    }
 
     let _ = writeln!(s, "## Goals (issue 7)\n");
     let _ = writeln!(

@@ -97,7 +97,6 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     let mut results = Results {
         started: utc_now(),
         quick: args.quick,
-        machine: machine(),
         ..Default::default()
     };
 
@@ -105,6 +104,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     // Declared in this order so that the guard drops (restores) before the
     // lock is released.
     let _lock = daemons::lock()?;
+    results.machine = machine();
     let outcome = {
         let mut g = Global::capture()?;
         run_all(&mut g, &tools, &opts, &names, &mut results)
@@ -240,6 +240,12 @@ fn machine() -> Machine {
             .take(3)
             .collect::<Vec<_>>()
             .join(" "),
+        foreign_exec_programs: measure::bpf_names()
+            .values()
+            .filter(|n| {
+                n.contains("process_exec") || n.contains("execve") || n.contains("process_exit")
+            })
+            .count(),
     }
 }
 

@@ -25,6 +25,10 @@ pub struct Machine {
     pub auditd_version: String,
     /// Load average when the run started (1, 5, 15 min), a hint of noise.
     pub loadavg: String,
+    /// BPF programs already loaded on exec/exit tracepoints when the run
+    /// started (another tracer running would tax every configuration).
+    #[serde(default)]
+    pub foreign_exec_programs: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

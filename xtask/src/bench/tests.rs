@@ -56,6 +56,7 @@ fn synthetic() -> Results {
             kernel: "6.1".into(),
             auditd_version: "1:3.0.9-1".into(),
             loadavg: "0.1 0.1 0.1".into(),
+            foreign_exec_programs: 0,
         },
         exec: Some(ExecResults {
             reps: 3,
