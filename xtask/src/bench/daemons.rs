@@ -347,8 +347,53 @@ impl Drop for Global {
     }
 }
 
-/// utime+stime of `pid` in ns.
-pub fn cpu_ns(pid: u32) -> Option<u64> {
+/// CPU time of process `pid`, sampled two ways: the sum of its live
+/// threads' `/proc/PID/task/*/schedstat` run time (ns precision, but misses
+/// threads that exit in between) and utime+stime from `/proc/PID/stat`
+/// (every thread, in clock ticks of usually 10 ms).
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSample {
+    sched: Option<u64>,
+    stat: Option<u64>,
+}
+
+pub fn cpu_sample(pid: u32) -> CpuSample {
+    let sched = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()
+        .and_then(|dir| {
+            let v: Vec<u64> = dir
+                .flatten()
+                .filter_map(|t| {
+                    std::fs::read_to_string(t.path().join("schedstat"))
+                        .ok()
+                        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                })
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum())
+        });
+    CpuSample {
+        sched,
+        stat: stat_cpu_ns(pid),
+    }
+}
+
+/// CPU ns between two samples: the precise figure, unless the coarse one
+/// shows more than two ticks beyond it (threads came and went).
+pub fn cpu_delta(a: CpuSample, b: CpuSample) -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let tick = 1_000_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let stat = b.stat?.checked_sub(a.stat?);
+    match (
+        a.sched.zip(b.sched).and_then(|(x, y)| y.checked_sub(x)),
+        stat,
+    ) {
+        (Some(p), Some(c)) if c > p + 2 * tick => Some(c),
+        (Some(p), _) => Some(p),
+        (None, c) => c,
+    }
+}
+
+fn stat_cpu_ns(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split(' ').collect();

@@ -365,8 +365,9 @@ pub fn render(r: &Results) -> String {
              `success=yes`) against the children the storm saw exit 0. **losses**: tracer's `loss` records \
              (`detail.exec`); for auditd the kernel's `lost` counter (`auditctl -s`) delta. **uncounted** = execs − \
              events − losses.\n\
-             - **daemon CPU/event**: utime+stime of the daemon process (`/proc/PID/stat`, clock ticks of \
-             1/`sysconf(_SC_CLK_TCK)` s, so ±10 ms per run) over the storm plus 0.3 s, per logged event. For auditd this \
+             - **daemon CPU/event**: CPU time of the daemon process: the run time of its threads \
+             (`/proc/PID/task/*/schedstat`, ns), or utime+stime from `/proc/PID/stat` (10 ms ticks) when that shows \
+             more (threads that exited meanwhile), over the storm plus 0.3 s, per logged event. For auditd this \
              is the auditd process only; the kernel's `kauditd` thread and the work done in the exec'ing tasks \
              themselves are not included (the latter shows in execs/s).\n\
              - **eBPF ns/exec**: the sum over tracer's programs of `run_time_ns` deltas (from \

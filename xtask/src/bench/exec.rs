@@ -147,10 +147,10 @@ fn one(
         "auditd" => {
             let d = Auditd::start(g, dir, &t.rules)?;
             let lost0 = audit_status()?.lost;
-            let cpu0 = daemons::cpu_ns(d.pid);
+            let cpu0 = daemons::cpu_sample(d.pid);
             let out = measure::storm(g, t, s, seconds)?;
             sleep(settle)?;
-            let cpu1 = daemons::cpu_ns(d.pid);
+            let cpu1 = daemons::cpu_sample(d.pid);
             let lost1 = audit_status()?.lost;
             run.getppid_ns = measure::getppid_ns(g, t, loop_s)?;
             let log = d.log.clone();
@@ -158,7 +158,7 @@ fn one(
             fill(&mut run, out);
             run.events = Some(measure::count_audit_log(&log, &names)?);
             run.losses = Some(lost1.saturating_sub(lost0));
-            run.daemon_cpu_ns = cpu0.zip(cpu1).map(|(a, b)| b.saturating_sub(a));
+            run.daemon_cpu_ns = daemons::cpu_delta(cpu0, cpu1);
         }
         _ => {
             let backend = cfg.trim_start_matches("tracer-");
@@ -173,10 +173,10 @@ fn one(
             };
             let names_by_id = measure::bpf_names();
             let b0 = measure::bpf_counters(tr.pid);
-            let cpu0 = daemons::cpu_ns(tr.pid);
+            let cpu0 = daemons::cpu_sample(tr.pid);
             let out = measure::storm(g, t, s, seconds)?;
             sleep(settle)?;
-            let cpu1 = daemons::cpu_ns(tr.pid);
+            let cpu1 = daemons::cpu_sample(tr.pid);
             let b1 = measure::bpf_counters(tr.pid);
             run.getppid_ns = measure::getppid_ns(g, t, loop_s)?;
             let output = tr.output.clone();
@@ -193,7 +193,7 @@ fn one(
                 by_src.values().sum()
             });
             run.losses = Some(lost);
-            run.daemon_cpu_ns = cpu0.zip(cpu1).map(|(a, b)| b.saturating_sub(a));
+            run.daemon_cpu_ns = daemons::cpu_delta(cpu0, cpu1);
             if !b1.is_empty() {
                 run.bpf = Some(measure::bpf_delta(&b0, &b1, &names_by_id));
             }

@@ -75,7 +75,6 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("cargo xtask bench must run as root (it loads eBPF programs, starts auditd and changes audit rules)");
     }
-    let t_start = Instant::now();
     let mut names = args.names.clone();
     if names.is_empty() {
         names = vec![Name::Exec, Name::Sustained, Name::Report];
@@ -104,6 +103,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     // Declared in this order so that the guard drops (restores) before the
     // lock is released.
     let _lock = daemons::lock()?;
+    // The run's duration does not count the wait for the lock.
+    let t_start = Instant::now();
     results.machine = machine();
     let outcome = {
         let mut g = Global::capture()?;
