@@ -5,8 +5,11 @@
 //! - `build`: build-ebpf, then the release `tracer` binary;
 //! - `run`: build, then `tracer run ARGS...` as root;
 //! - `test`: build-ebpf, then every test of the workspace (privileged ones
-//!   included: run as root).
+//!   included: run as root);
+//! - `bench`: benchmarks against auditd and ausearch, writing
+//!   `target/bench/results.json` and `BENCHMARKS.md` (as root; see `bench`).
 
+mod bench;
 mod ebpf;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +48,10 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Benchmarks (as root): exec overhead against auditd, sustained-rate
+    /// loss, report throughput. Writes target/bench/results.json and
+    /// BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -65,6 +72,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Task::Bench(args) => bench::run(&root, &args),
         Task::Test { build, args } => {
             ebpf::build(&root, &build)?;
             let status = host_cargo()
@@ -81,7 +89,7 @@ fn main() -> Result<()> {
     }
 }
 
-fn build_all(root: &Path, b: &ebpf::BuildArgs) -> Result<PathBuf> {
+pub(crate) fn build_all(root: &Path, b: &ebpf::BuildArgs) -> Result<PathBuf> {
     ebpf::build(root, b)?;
     let status = host_cargo()
         .current_dir(root)
