@@ -17,10 +17,11 @@ fn main() -> ExitCode {
         .format_timestamp_millis()
         .init();
     let result = match cli.command {
-        Command::Run(args) => tracer::cmd::run::run(&args),
+        Command::Run(args) => tracer::cmd::run::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => tracer::cmd::status::status(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("tracer: {e:#}");
             ExitCode::FAILURE

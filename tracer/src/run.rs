@@ -7,9 +7,11 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::run::{BackendArg, RunArgs};
+use crate::config::{self, Config, ConfigError, Overrides};
+use crate::daemon::Daemon;
 use crate::event::{Event, Kind, Source, Timestamp};
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
-use crate::sink::{file::open_log, JsonLines};
+use crate::sink::{SinkError, Sinks};
 use crate::source::cgroup::{self, CgroupPaths};
 use crate::source::ebpf::{EbpfError, EbpfOptions, EbpfSource};
 use crate::source::procfs;
@@ -22,6 +24,11 @@ pub struct RunConfig {
     pub ebpf: EbpfOptions,
     pub proc_scan: bool,
     pub host: String,
+    /// The effective configuration (file + flags): outputs, daemon, filters.
+    pub config: Config,
+    /// The file it was read from (re-read on SIGHUP).
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +44,9 @@ pub enum RunError {
     #[error("the audit backend is not available in this build")]
     AuditUnavailable,
     #[error(transparent)]
-    LogFile(#[from] crate::sink::file::LogFileError),
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
     #[error("writing events: {0}")]
     Write(std::io::Error),
     #[error("installing signal handlers: {0}")]
@@ -45,26 +54,50 @@ pub enum RunError {
 }
 
 impl RunConfig {
+    /// The configuration file (`--config`, else the default one if present)
+    /// with the flags on top; flags are checked here, the file by `config`.
     pub fn from_args(a: &RunArgs) -> Result<Self, RunError> {
-        if a.argv_limit == 0 || a.argv_limit as usize > tracer_common::event::ARGV_CAP {
-            return Err(RunError::ArgvLimit(a.argv_limit));
+        if let Some(v) = a.argv_limit {
+            if v == 0 || v as usize > tracer_common::event::ARGV_CAP {
+                return Err(RunError::ArgvLimit(v));
+            }
         }
-        if !a.ring_size.is_power_of_two() || a.ring_size < 4096 {
-            return Err(RunError::RingSize(a.ring_size));
+        if let Some(v) = a.ring_size {
+            if !v.is_power_of_two() || v < 4096 {
+                return Err(RunError::RingSize(v));
+            }
         }
-        if a.poll_ms == 0 || a.poll_ms > 10_000 {
-            return Err(RunError::Poll(a.poll_ms));
+        if let Some(v) = a.poll_ms {
+            if v == 0 || v > 10_000 {
+                return Err(RunError::Poll(v));
+            }
         }
-        Ok(Self {
+        let loaded = config::load(a.config.as_deref())?;
+        let overrides = Overrides {
             backend: a.backend,
             output: a.output.clone(),
+            argv_limit: a.argv_limit,
+            ring_size: a.ring_size,
+            poll_ms: a.poll_ms,
+            no_proc_scan: a.no_proc_scan,
+            status_file: a.status_file.clone(),
+        };
+        let mut c = loaded.config;
+        overrides.apply(&mut c, loaded.path.is_some());
+        let cap = &c.capture;
+        Ok(Self {
+            backend: cap.backend,
+            output: c.log.enabled.then(|| c.log.file.clone()),
             ebpf: EbpfOptions {
-                argv_limit: a.argv_limit,
-                ring_bytes: a.ring_size,
-                poll: Duration::from_millis(a.poll_ms),
+                argv_limit: cap.argv_limit,
+                ring_bytes: cap.ring_size.0 as u32,
+                poll: Duration::from_millis(cap.poll_ms),
             },
-            proc_scan: !a.no_proc_scan,
+            proc_scan: cap.proc_scan,
             host: hostname(),
+            config: c,
+            config_path: loaded.path,
+            overrides,
         })
     }
 }
@@ -77,13 +110,12 @@ pub struct Summary {
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
-    let out: Box<dyn std::io::Write + Send> = match &cfg.output {
-        Some(p) => Box::new(open_log(p)?),
-        None => Box::new(std::io::stdout()),
-    };
-    let mut sink = JsonLines::new(out);
+    let mut sink = Sinks::open(&cfg.config, &cfg.host)?;
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
+    // --- daemon: reload, rotate ---
+    let mut hup = signal(SignalKind::hangup()).map_err(RunError::Signal)?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(RunError::Signal)?;
 
     let mut src = match cfg.backend {
         BackendArg::Ebpf => EbpfSource::start(cfg.ebpf, cfg.host.clone())?,
@@ -106,7 +138,19 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     start.detail = Some(
         serde_json::json!({"status": "start", "backend": "ebpf", "version": env!("CARGO_PKG_VERSION")}),
     );
-    sink.write(&start).map_err(RunError::Write)?;
+    sink.write(&start)?;
+    // --- daemon: least privilege, status file, heartbeats ---
+    let mut daemon = Daemon::new(
+        cfg.config.clone(),
+        cfg.config_path.clone(),
+        cfg.overrides.clone(),
+        &cfg.host,
+        "ebpf",
+    );
+    let audit_backend = matches!(cfg.backend, BackendArg::Audit | BackendArg::Both);
+    if let Some(r) = daemon.drop_capabilities(audit_backend) {
+        sink.write(&r)?;
+    }
     let mut pipe = Pipeline {
         tracker: SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
         cgroups: CgroupPaths::new(cgroup::CGROUP2_ROOT),
@@ -132,7 +176,17 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
                 }
                 pipe.tracker.expire(Timestamp::now(), &mut pipe.out);
                 pipe.write(&mut sink, &mut batch)?;
+                // --- daemon ---
+                sink.tick()?;
+                daemon.tick(&sink, &mut batch);
+                pipe.write(&mut sink, &mut batch)?;
             }
+            _ = hup.recv() => {
+                let r = daemon.reload(&mut sink);
+                sink.write(&r)?;
+                sink.flush()?;
+            }
+            _ = usr1.recv() => sink.rotate()?,
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -159,6 +213,8 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     stop.detail.as_mut().expect("set above")["open_sessions"] = pipe.tracker.open_sessions().into();
     batch.push(stop);
     pipe.write(&mut sink, &mut batch)?;
+    sink.close()?;
+    daemon.stopped(&sink);
     Ok(Summary {
         written: sink.written(),
     })
@@ -174,7 +230,7 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    fn write(&mut self, sink: &mut JsonLines, batch: &mut Vec<Event>) -> Result<(), RunError> {
+    fn write(&mut self, sink: &mut Sinks, batch: &mut Vec<Event>) -> Result<(), RunError> {
         for mut e in batch.drain(..) {
             if e.cgroup.is_none() {
                 if let Some(id) = e.cgroup_id {
@@ -190,9 +246,9 @@ impl Pipeline {
             return Ok(());
         }
         for e in self.out.drain(..) {
-            sink.write(&e).map_err(RunError::Write)?;
+            sink.write(&e)?;
         }
-        sink.flush().map_err(RunError::Write)
+        Ok(sink.flush()?)
     }
 }
 

@@ -2,6 +2,7 @@
 //! these in one step by each command's `cmd` module.
 
 pub mod run;
+pub mod status;
 
 use clap::{Parser, Subcommand};
 
@@ -20,4 +21,6 @@ pub struct Cli {
 pub enum Command {
     /// Capture every exec on this node and write JSON lines.
     Run(run::RunArgs),
+    /// Show what the running daemon is doing (from its state file).
+    Status(status::StatusArgs),
 }

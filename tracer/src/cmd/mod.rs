@@ -2,3 +2,4 @@
 //! errors into `anyhow` with context for `main`.
 
 pub mod run;
+pub mod status;

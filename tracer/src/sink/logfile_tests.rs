@@ -1,0 +1,124 @@
+use super::*;
+use crate::config::Size;
+use std::os::unix::fs::MetadataExt;
+
+fn cfg(dir: &Path) -> LogConfig {
+    LogConfig {
+        file: dir.join("logs/t.log"),
+        max_size: Size(1000),
+        num_logs: 3,
+        flush: FlushMode::None,
+        ..LogConfig::default()
+    }
+}
+
+fn line(i: usize) -> Vec<u8> {
+    format!(
+        "{{\"type\":\"exec\",\"n\":{i},\"pad\":\"{}\"}}\n",
+        "x".repeat(i % 50)
+    )
+    .into_bytes()
+}
+
+fn lines_of(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("whole JSON lines only"))
+        .collect()
+}
+
+#[test]
+fn rotation_keeps_whole_records_in_order_and_prunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    let (mut f, end) = LogFile::open(&c, "h").unwrap();
+    assert_eq!(end, Ending::Fresh);
+    for i in 0..80 {
+        f.push(&line(i), true).unwrap();
+        if i % 7 == 0 {
+            f.flush().unwrap();
+        }
+    }
+    f.flush().unwrap();
+    let mut all = Vec::new();
+    for n in (1..=3).rev() {
+        let p = numbered(&c.file, n);
+        let md = std::fs::metadata(&p).unwrap();
+        assert!(md.len() <= 1000, "{} is {} bytes", p.display(), md.len());
+        assert_eq!(md.mode() & 0o777, 0o400, "rotated files are read-only");
+        all.extend(lines_of(&p));
+    }
+    all.extend(lines_of(&c.file));
+    assert!(!numbered(&c.file, 4).exists(), "num_logs = 3");
+    let ns: Vec<u64> = all.iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    // The oldest went with pruning; what is left is a contiguous, ordered tail.
+    let first = ns[0];
+    assert!(first > 0, "something was pruned");
+    assert_eq!(ns, (first..80).collect::<Vec<u64>>());
+    assert_eq!(std::fs::metadata(&c.file).unwrap().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn explicit_rotation_and_reopen_after_a_clean_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.max_size = Size(0);
+    let (mut f, _) = LogFile::open(&c, "h").unwrap();
+    f.push(b"{\"type\":\"exec\"}\n", true).unwrap();
+    f.rotate().unwrap();
+    f.push(
+        b"{\"type\":\"tracer\",\"detail\":{\"status\":\"stop\"}}\n",
+        false,
+    )
+    .unwrap();
+    f.close().unwrap();
+    drop(f);
+    assert_eq!(lines_of(&numbered(&c.file, 1)).len(), 1);
+    let (_, end) = LogFile::open(&c, "h").unwrap();
+    assert_eq!(end, Ending::Clean);
+}
+
+#[test]
+fn a_partial_last_line_is_isolated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path());
+    std::fs::create_dir_all(c.file.parent().unwrap()).unwrap();
+    std::fs::set_permissions(
+        c.file.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    std::fs::write(
+        &c.file,
+        b"{\"type\":\"exec\",\"time\":\"2026-01-01T00:00:00Z\"}\n{\"type\":\"ex",
+    )
+    .unwrap();
+    let (mut f, end) = LogFile::open(&c, "h").unwrap();
+    assert!(matches!(end, Ending::Partial { last_time: Some(_) }));
+    f.push(b"{\"type\":\"exec\",\"n\":1}\n", true).unwrap();
+    f.flush().unwrap();
+    let text = std::fs::read_to_string(&c.file).unwrap();
+    let ls: Vec<&str> = text.lines().collect();
+    assert_eq!(ls.len(), 3);
+    assert_eq!(ls[1], "{\"type\":\"ex");
+    assert_eq!(ls[2], "{\"type\":\"exec\",\"n\":1}");
+}
+
+#[test]
+fn incremental_flush_counts_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.max_size = Size(0);
+    c.flush = FlushMode::Incremental;
+    c.freq = 10;
+    let (mut f, _) = LogFile::open(&c, "h").unwrap();
+    for i in 0..9 {
+        f.push(&line(i), true).unwrap();
+    }
+    f.flush().unwrap();
+    assert_eq!(f.since_sync, 9);
+    f.push(&line(9), true).unwrap();
+    f.flush().unwrap();
+    assert_eq!(f.since_sync, 0);
+}
