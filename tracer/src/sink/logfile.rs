@@ -29,6 +29,9 @@ use crate::event::{Event, Kind, Source, Timestamp};
 
 /// Above this many buffered bytes the buffer is written before the batch ends.
 const HIGH_WATER: usize = 1 << 20;
+/// Free space needed before writing resumes after the disk was full, so that
+/// writing does not flap between full and not quite full.
+const RESUME_HEADROOM: u64 = 256 << 10;
 /// How often retention (`max_age`) is applied besides at each rotation.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -388,8 +391,10 @@ impl LogFile {
             .parent()
             .unwrap_or(Path::new("/"))
             .to_path_buf();
+        let mut room = true;
         match free_space(&dir) {
             Ok((free, total)) => {
+                room = free >= RESUME_HEADROOM;
                 let steps = self.ladder.observe(
                     free,
                     total,
@@ -403,7 +408,7 @@ impl LogFile {
             Err(e) => log::debug!("statvfs {}: {e}", dir.display()),
         }
         match self.suspended.as_ref().map(|s| s.cause) {
-            Some(Cause::DiskFull) => self.try_resume()?,
+            Some(Cause::DiskFull) if room => self.try_resume()?,
             Some(Cause::AdminSpaceLeft) if !self.ladder.below_admin() => self.try_resume()?,
             _ => {}
         }

@@ -7,6 +7,7 @@
 //! run as root: in CI a skipped privileged test would hide a regression.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod ssh;
 
 use std::fs::File;
