@@ -71,7 +71,16 @@ pub fn prepare_dir(dir: &Path, gid: Option<u32>) -> Result<(), LogFileError> {
                 .map_err(dir_err(dir))?;
         }
     }
-    let md = std::fs::metadata(dir).map_err(dir_err(dir))?;
+    let mut md = std::fs::metadata(dir).map_err(dir_err(dir))?;
+    if let Some(g) = gid {
+        if md.is_dir() && (md.gid() != g || md.mode() & 0o2000 == 0) && md.mode() & 0o022 == 0 {
+            std::os::unix::fs::chown(dir, None, Some(g)).map_err(dir_err(dir))?;
+            let mode = 0o2750;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .map_err(dir_err(dir))?;
+            md = std::fs::metadata(dir).map_err(dir_err(dir))?;
+        }
+    }
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     let unsafe_dir = |problem: String| LogFileError::UnsafeDir {
