@@ -93,11 +93,15 @@ fn events_reach_rsyslog_over_udp_and_tcp() {
         Command::new("/bin/true").arg(&long).status().unwrap();
         std::thread::sleep(Duration::from_millis(300));
         d.stop();
-        wait_for(&format!("the {proto} marker at rsyslogd"), Duration::from_secs(10), || {
-            received(&out)
-                .iter()
-                .any(|(_, _, _, v)| v["argv"][1] == marker.as_str())
-        });
+        wait_for(
+            &format!("the {proto} marker at rsyslogd"),
+            Duration::from_secs(10),
+            || {
+                received(&out)
+                    .iter()
+                    .any(|(_, _, _, v)| v["argv"][1] == marker.as_str())
+            },
+        );
         let got = received(&out);
         let (input, msgid, sdata, ev) = got
             .iter()
@@ -120,12 +124,15 @@ fn events_reach_rsyslog_over_udp_and_tcp() {
         assert_eq!(in_file[0], ev);
         // The start and stop records went too; the over-long record arrived
         // shortened but whole.
-        assert!(got.iter().any(|(_, m, _, v)| m == "tracer" && v["detail"]["status"] == "stop"));
-        let shortened = got
+        assert!(got
             .iter()
-            .find(|(_, _, _, v)| {
-                v["exe"] == "/bin/true" && v["argc"] == 2 && v["truncated"] == true
-            });
-        assert!(shortened.is_some(), "the long record did not arrive shortened");
+            .any(|(_, m, _, v)| m == "tracer" && v["detail"]["status"] == "stop"));
+        let shortened = got.iter().find(|(_, _, _, v)| {
+            v["exe"] == "/bin/true" && v["argc"] == 2 && v["truncated"] == true
+        });
+        assert!(
+            shortened.is_some(),
+            "the long record did not arrive shortened"
+        );
     }
 }

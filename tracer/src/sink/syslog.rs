@@ -90,8 +90,11 @@ impl Syslog {
             // Octet counting: `LEN SP MSG`; the header went in first, so move
             // the length in front of it.
             let len = d.len() - hdr_at + json.len();
-            let prefix = format!("{len} ");
-            d.splice(hdr_at..hdr_at, prefix.bytes());
+            let mut num = [0u8; 24];
+            let mut c = io::Cursor::new(&mut num[..]);
+            let _ = write!(c, "{len} ");
+            let n = c.position() as usize;
+            d.splice(hdr_at..hdr_at, num[..n].iter().copied());
         }
         d.extend_from_slice(json);
         if !tcp {
