@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::file::{ending, group_id, open_log_with, Ending};
 use super::space::{free_space, Ladder, Step};
+use super::syncer::Syncer;
 use super::SinkError;
 use crate::config::{AdminSpaceLeftAction, DiskFullAction, FlushMode, LogConfig, SpaceLeftAction};
 use crate::event::{Event, Kind, Source, Timestamp};
@@ -71,6 +72,7 @@ pub struct LogFile {
     since_sync: u64,
     suspended: Option<Suspension>,
     ladder: Ladder,
+    syncer: Option<Syncer>,
     last_prune: Instant,
     /// Records about the file itself (space warnings, actions), for the
     /// caller to write through every sink.
@@ -112,6 +114,7 @@ impl LogFile {
             since_sync: 0,
             suspended: None,
             ladder: Ladder::default(),
+            syncer: None,
             last_prune: Instant::now(),
             notices: Vec::new(),
             lost: BTreeMap::new(),
@@ -168,7 +171,10 @@ impl LogFile {
         let r = match self.cfg.flush {
             FlushMode::None => Ok(()),
             FlushMode::Incremental if self.since_sync >= self.cfg.freq as u64 => {
-                self.file.sync_all()
+                self.syncer
+                    .get_or_insert_with(Syncer::start)
+                    .request(&self.file);
+                Ok(())
             }
             FlushMode::Incremental => return Ok(()),
             FlushMode::Data => self.file.sync_data(),

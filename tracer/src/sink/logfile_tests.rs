@@ -122,3 +122,53 @@ fn incremental_flush_counts_records() {
     f.flush().unwrap();
     assert_eq!(f.since_sync, 0);
 }
+
+/// Cost of the file sink per event, serialization included (run with
+/// `cargo test --release -p tracer sink_cost -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn sink_cost_per_event() {
+    use crate::bytes::Bytes;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = crate::config::Config {
+        log: cfg(dir.path()),
+        ..Default::default()
+    };
+    c.log.max_size = Size(64 << 20);
+    c.log.flush = match std::env::var("FLUSH").as_deref() {
+        Ok("none") => FlushMode::None,
+        _ => FlushMode::Incremental,
+    };
+    let mut s = crate::sink::Sinks::open(&c, "node").unwrap();
+    let mut e = Event::new(Kind::Exec, Source::Ebpf, Timestamp::now(), "node");
+    e.pid = Some(12345);
+    e.ppid = Some(1);
+    e.uid = Some(1000);
+    e.auid = Some(1000);
+    e.ses = Some(3);
+    e.exe = Some(Bytes::from("/usr/bin/python3"));
+    e.argv = Some(vec![
+        Bytes::from("python3"),
+        Bytes::from("-c"),
+        Bytes::from("print(1)"),
+    ]);
+    e.cwd = Some(Bytes::from("/home/alice/project"));
+    let n = 500_000;
+    let t = Instant::now();
+    for i in 0..n {
+        s.write(&e).unwrap();
+        if i % 200 == 0 {
+            s.flush().unwrap();
+        }
+    }
+    s.flush().unwrap();
+    let ns = t.elapsed().as_nanos() as f64 / n as f64;
+    let mut buf = Vec::with_capacity(4096);
+    let t = Instant::now();
+    for _ in 0..n {
+        buf.clear();
+        serde_json::to_writer(&mut buf, &e).unwrap();
+    }
+    let ser = t.elapsed().as_nanos() as f64 / n as f64;
+    println!("file sink: {ns:.0} ns per event, of which serialization {ser:.0} ns");
+}

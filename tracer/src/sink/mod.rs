@@ -6,6 +6,7 @@
 pub mod file;
 pub mod logfile;
 pub mod space;
+pub mod syncer;
 pub mod syslog;
 
 use std::collections::BTreeMap;
