@@ -314,3 +314,75 @@ fn a_full_disk_with_stop_exits_non_zero() {
     assert!(raw_lines(&log).iter().all(|l| l.ends_with('\n')));
     drop(mnt);
 }
+
+/// With `log.group`, files are 0640 (rotated 0440) and the directory 2750,
+/// all of that group.
+#[test]
+fn a_log_group_gets_read_access_and_nothing_more() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = tracer::config::Config::default();
+    c.log.file = dir.path().join("logs/tracer.log");
+    c.log.group = Some("daemon".into());
+    c.log.max_size = tracer::config::Size(0);
+    let mut s = tracer::sink::Sinks::open(&c, "h").unwrap();
+    let e = tracer::event::Event::new(
+        tracer::event::Kind::Tracer,
+        tracer::event::Source::Tracer,
+        tracer::event::Timestamp::now(),
+        "h",
+    );
+    s.write(&e).unwrap();
+    s.rotate().unwrap();
+    s.write(&e).unwrap();
+    s.close().unwrap();
+    let md = |p: &Path| std::fs::metadata(p).unwrap();
+    let d = md(&dir.path().join("logs"));
+    assert_eq!((d.mode() & 0o7777, d.gid()), (0o2750, 1));
+    let f = md(&c.log.file);
+    assert_eq!((f.mode() & 0o777, f.gid()), (0o640, 1));
+    let r = md(&dir.path().join("logs/tracer.log.1"));
+    assert_eq!((r.mode() & 0o777, r.gid()), (0o440, 1));
+}
+
+/// Below `space_left` a warning record; below `admin_space_left` with
+/// `keep_newest`, the oldest rotated logs go until space is back above it.
+#[test]
+fn low_space_warns_then_keep_newest_deletes_the_oldest_logs() {
+    let _g = global_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = Tmpfs::mount(&dir.path().join("mnt"), "1m");
+    let log = mnt.0.join("tracer.log");
+    for n in 1..=3 {
+        std::fs::write(format!("{}.{n}", log.display()), vec![b'\n'; 100 << 10]).unwrap();
+    }
+    std::fs::write(mnt.0.join("filler"), vec![0u8; 450 << 10]).unwrap();
+    let cfg = config(
+        dir.path(),
+        &log,
+        "max_size = 0\nnum_logs = 10\nspace_left = \"50%\"\nadmin_space_left = \"40%\"\n\
+         admin_space_left_action = \"keep_newest\"",
+    );
+    let d = Daemon::start(
+        &["--config", cfg.to_str().unwrap(), "--no-proc-scan"],
+        &log,
+        1,
+        &dir.path().join("err"),
+    );
+    wait_for("the keep_newest records", Duration::from_secs(10), || {
+        count_status(&read_lines(&log), "keep_newest") >= 2
+    });
+    d.stop();
+    let lines = read_lines(&log);
+    assert_eq!(count_status(&lines, "space_left"), 1);
+    let adm: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["detail"]["status"] == "admin_space_left")
+        .collect();
+    assert_eq!(adm.len(), 1, "the action is logged once");
+    assert_eq!(adm[0]["detail"]["action"], "keep_newest");
+    assert_eq!(count_status(&lines, "keep_newest"), 2);
+    let exists = |n: u32| Path::new(&format!("{}.{n}", log.display())).exists();
+    assert!(exists(1) && !exists(2) && !exists(3), "the two oldest went");
+    drop(mnt);
+}

@@ -172,3 +172,31 @@ fn sink_cost_per_event() {
     let ser = t.elapsed().as_nanos() as f64 / n as f64;
     println!("file sink: {ns:.0} ns per event, of which serialization {ser:.0} ns");
 }
+
+#[test]
+fn retention_deletes_rotated_files_older_than_max_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.max_size = Size(0);
+    c.num_logs = 10;
+    c.max_age = crate::config::Secs(3600);
+    let (mut f, _) = LogFile::open(&c, "h").unwrap();
+    for n in [1, 2, 3] {
+        std::fs::write(numbered(&c.file, n), b"{}\n").unwrap();
+    }
+    let old = SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(numbered(&c.file, 3))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    f.push(b"{}\n", false).unwrap();
+    f.rotate().unwrap();
+    // .1 and .2 became .2 and .3; the old .3 became .4 and went.
+    assert!(numbered(&c.file, 1).exists() && numbered(&c.file, 3).exists());
+    assert!(
+        !numbered(&c.file, 4).exists(),
+        "the file older than max_age was deleted"
+    );
+}

@@ -81,6 +81,9 @@ impl Tracer {
             .arg("run")
             .arg("--output")
             .arg(&output)
+            // Not the real daemon's /run/tracer/status.json.
+            .arg("--status-file")
+            .arg(dir.path().join("status.json"))
             .args(extra)
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
