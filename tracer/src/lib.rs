@@ -5,12 +5,16 @@
 //! back into `Event`s. `main.rs` only wires these together.
 
 pub mod bytes;
+pub mod caps;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod crosscheck;
+pub mod daemon;
 pub mod event;
 pub mod report;
 pub mod run;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod status;

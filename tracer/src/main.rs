@@ -17,12 +17,13 @@ fn main() -> ExitCode {
         .format_timestamp_millis()
         .init();
     let result = match cli.command {
-        Command::Run(args) => tracer::cmd::run::run(&args),
-        Command::Rules(args) => tracer::cmd::rules::run(&args),
-        Command::Report(args) => tracer::cmd::report::run(&args),
+        Command::Run(args) => tracer::cmd::run::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Rules(args) => tracer::cmd::rules::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => tracer::cmd::report::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => tracer::cmd::status::status(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             use std::io::Write;
             // A closed stderr must not turn an error into a panic.

@@ -7,15 +7,18 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::run::{BackendArg, RunArgs};
+use crate::config::{self, Config, ConfigError, FilterConfig, Overrides};
 use crate::crosscheck::CrossCheck;
+use crate::daemon::Daemon;
 use crate::event::{Event, Kind, Source, Timestamp};
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
-use crate::sink::{file::open_log, JsonLines};
+use crate::sink::{SinkError, Sinks};
 use crate::source::audit::live::{AuditLive, AuditOptions};
 use crate::source::cgroup::{self, CgroupPaths};
 use crate::source::ebpf::filter::{parse_range, FilterSpec};
 use crate::source::ebpf::{EbpfError, EbpfOptions, EbpfSource};
 use crate::source::procfs;
+use tracer_common::config::IdRange;
 
 /// The validated configuration of a run.
 #[derive(Debug, Clone)]
@@ -28,6 +31,11 @@ pub struct RunConfig {
     pub audit: AuditOptions,
     /// How long the cross-check waits for the other source's copy of an exec.
     pub check_window: Duration,
+    /// The effective configuration (file + flags): outputs, daemon, filters.
+    pub config: Config,
+    /// The file it was read from (re-read on SIGHUP).
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,59 +58,101 @@ pub enum RunError {
     #[error("no backend could start: eBPF: {ebpf}; audit: {audit}")]
     NoBackend { ebpf: String, audit: String },
     #[error(transparent)]
-    LogFile(#[from] crate::sink::file::LogFileError),
-    #[error("writing events: {0}")]
-    Write(std::io::Error),
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
     #[error("installing signal handlers: {0}")]
     Signal(std::io::Error),
 }
 
 impl RunConfig {
+    /// The configuration file (`--config`, else the default one if present)
+    /// with the flags on top; flags are checked here, the file by `config`.
     pub fn from_args(a: &RunArgs) -> Result<Self, RunError> {
-        if a.argv_limit == 0 || a.argv_limit as usize > tracer_common::event::ARGV_CAP {
-            return Err(RunError::ArgvLimit(a.argv_limit));
+        if let Some(v) = a.argv_limit {
+            if v == 0 || v as usize > tracer_common::event::ARGV_CAP {
+                return Err(RunError::ArgvLimit(v));
+            }
         }
-        if !a.ring_size.is_power_of_two() || a.ring_size < 4096 {
-            return Err(RunError::RingSize(a.ring_size));
+        if let Some(v) = a.ring_size {
+            if !v.is_power_of_two() || v < 4096 {
+                return Err(RunError::RingSize(v));
+            }
         }
-        if a.poll_ms == 0 || a.poll_ms > 10_000 {
-            return Err(RunError::Poll(a.poll_ms));
+        if let Some(v) = a.poll_ms {
+            if v == 0 || v > 10_000 {
+                return Err(RunError::Poll(v));
+            }
         }
-        let ranges = |flag: &'static str, v: &[String]| {
-            v.iter()
-                .map(|r| parse_range(flag, r).map_err(|source| RunError::Filter { flag, source }))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let filter = FilterSpec {
-            exclude_unattributed: a.exclude_unattributed,
-            include_uids: ranges("include-uid", &a.include_uid)?,
-            exclude_uids: ranges("exclude-uid", &a.exclude_uid)?,
-            include_auids: ranges("include-auid", &a.include_auid)?,
-            exclude_auids: ranges("exclude-auid", &a.exclude_auid)?,
-            exclude_comms: a.exclude_comm.clone(),
-            exclude_exe_prefixes: a.exclude_exe_prefix.clone(),
-        };
-        filter.to_kernel().map_err(|source| RunError::Filter {
-            flag: "exclude-*/include-*",
-            source,
-        })?;
-        Ok(Self {
+        let loaded = config::load(a.config.as_deref())?;
+        let overrides = Overrides {
             backend: a.backend,
             output: a.output.clone(),
+            argv_limit: a.argv_limit,
+            ring_size: a.ring_size,
+            poll_ms: a.poll_ms,
+            no_proc_scan: a.no_proc_scan,
+            status_file: a.status_file.clone(),
+        };
+        let mut c = loaded.config;
+        overrides.apply(&mut c, loaded.path.is_some());
+        let filter = filter_spec(&c.filter, a)?;
+        let cap = &c.capture;
+        Ok(Self {
+            backend: cap.backend,
+            output: c.log.enabled.then(|| c.log.file.clone()),
             ebpf: EbpfOptions {
-                argv_limit: a.argv_limit,
-                ring_bytes: a.ring_size,
-                poll: Duration::from_millis(a.poll_ms),
+                argv_limit: cap.argv_limit,
+                ring_bytes: cap.ring_size.0 as u32,
+                poll: Duration::from_millis(cap.poll_ms),
                 filter,
             },
-            proc_scan: !a.no_proc_scan,
+            proc_scan: cap.proc_scan,
             host: hostname(),
             audit: AuditOptions {
                 daemon: a.audit_daemon,
             },
             check_window: Duration::from_secs(5),
+            config: c,
+            config_path: loaded.path,
+            overrides,
         })
     }
+}
+
+/// The kernel-side filters: the configuration file's `[filter]` section,
+/// extended by the command-line flags.
+fn filter_spec(file: &FilterConfig, a: &RunArgs) -> Result<FilterSpec, RunError> {
+    let conv = |v: &[config::IdRange]| -> Vec<IdRange> {
+        v.iter()
+            .map(|r| IdRange {
+                lo: r.first,
+                hi: r.last,
+            })
+            .collect()
+    };
+    let ranges = |flag: &'static str, base: &[config::IdRange], v: &[String]| {
+        let mut out = conv(base);
+        for r in v {
+            out.push(parse_range(flag, r).map_err(|source| RunError::Filter { flag, source })?);
+        }
+        Ok::<_, RunError>(out)
+    };
+    let chain = |base: &[String], v: &[String]| base.iter().chain(v).cloned().collect();
+    let spec = FilterSpec {
+        exclude_unattributed: file.exclude_unattributed || a.exclude_unattributed,
+        include_uids: ranges("include-uid", &file.include_uids, &a.include_uid)?,
+        exclude_uids: ranges("exclude-uid", &file.exclude_uids, &a.exclude_uid)?,
+        include_auids: ranges("include-auid", &file.include_auids, &a.include_auid)?,
+        exclude_auids: ranges("exclude-auid", &file.exclude_auids, &a.exclude_auid)?,
+        exclude_comms: chain(&file.exclude_comms, &a.exclude_comm),
+        exclude_exe_prefixes: chain(&file.exclude_exe_prefixes, &a.exclude_exe_prefix),
+    };
+    spec.to_kernel().map_err(|source| RunError::Filter {
+        flag: "exclude-*/include-* (with the [filter] section)",
+        source,
+    })?;
+    Ok(spec)
 }
 
 /// What a run did, for the caller's exit message.
@@ -113,13 +163,12 @@ pub struct Summary {
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
-    let out: Box<dyn std::io::Write + Send> = match &cfg.output {
-        Some(p) => Box::new(open_log(p)?),
-        None => Box::new(std::io::stdout()),
-    };
-    let mut sink = JsonLines::new(out);
+    let mut sink = Sinks::open(&cfg.config, &cfg.host)?;
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
+    // SIGHUP reloads the configuration, SIGUSR1 rotates the log.
+    let mut hup = signal(SignalKind::hangup()).map_err(RunError::Signal)?;
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(RunError::Signal)?;
 
     let Backends {
         mut ebpf,
@@ -141,7 +190,19 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         "fallback_reason": fallback,
         "version": env!("CARGO_PKG_VERSION"),
     }));
-    sink.write(&start).map_err(RunError::Write)?;
+    sink.write(&start)?;
+    // Least privilege from here on (every source is started), status file,
+    // heartbeats.
+    let mut daemon = Daemon::new(
+        cfg.config.clone(),
+        cfg.config_path.clone(),
+        cfg.overrides.clone(),
+        &cfg.host,
+        name,
+    );
+    if let Some(r) = daemon.drop_capabilities(audit.is_some()) {
+        sink.write(&r)?;
+    }
     let mut pipe = Pipeline {
         tracker: SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
         cgroups: CgroupPaths::new(cgroup::cgroup2_root()),
@@ -199,6 +260,19 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
                 audit_read = 0;
                 pipe.tracker.expire(Timestamp::now(), &mut pipe.out);
                 pipe.write(&mut sink, &mut routed)?;
+                sink.tick()?;
+                daemon.tick(&sink, &mut routed);
+                pipe.write(&mut sink, &mut routed)?;
+                continue;
+            }
+            _ = hup.recv() => {
+                let r = daemon.reload(&mut sink);
+                sink.write(&r)?;
+                sink.flush()?;
+                continue;
+            }
+            _ = usr1.recv() => {
+                sink.rotate()?;
                 continue;
             }
             _ = term.recv() => break,
@@ -250,6 +324,8 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     stop.detail = Some(detail);
     routed.push(stop);
     pipe.write(&mut sink, &mut routed)?;
+    sink.close()?;
+    daemon.stopped(&sink);
     Ok(Summary {
         written: sink.written(),
     })
@@ -351,7 +427,7 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    fn write(&mut self, sink: &mut JsonLines, batch: &mut Vec<Event>) -> Result<(), RunError> {
+    fn write(&mut self, sink: &mut Sinks, batch: &mut Vec<Event>) -> Result<(), RunError> {
         for mut e in batch.drain(..) {
             if e.cgroup.is_none() {
                 if let Some(id) = e.cgroup_id {
@@ -367,9 +443,9 @@ impl Pipeline {
             return Ok(());
         }
         for e in self.out.drain(..) {
-            sink.write(&e).map_err(RunError::Write)?;
+            sink.write(&e)?;
         }
-        sink.flush().map_err(RunError::Write)
+        Ok(sink.flush()?)
     }
 }
 

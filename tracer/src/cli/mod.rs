@@ -5,6 +5,7 @@
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod status;
 
 use clap::{Parser, Subcommand};
 
@@ -27,4 +28,6 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Manage tracer's audit rules (only rules keyed `tracer*`).
     Rules(rules::RulesArgs),
+    /// Show what the running daemon is doing (from its state file).
+    Status(status::StatusArgs),
 }

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BackendArg {
     /// eBPF when it loads, else audit (the reason is logged once).
     Auto,
@@ -18,29 +19,40 @@ pub enum BackendArg {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Capture backend.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub backend: BackendArg,
-    /// Append JSON lines to FILE instead of stdout (created mode 0600;
-    /// symbolic links are refused).
+    /// Configuration file [default: /etc/tracer/tracer.toml when it exists].
+    /// Flags override its values.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Check the configuration, print the effective one (TOML) and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Capture backend [default: auto].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Append JSON lines to FILE (created mode 0600; symbolic links are
+    /// refused); `-` for stdout. Without it: the configured log file, or
+    /// stdout when there is no configuration file.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Most argv bytes captured per exec (eBPF; 1 to 131072).
-    #[arg(long, value_name = "BYTES", default_value_t = tracer_common::config::DEFAULT_ARGV_LIMIT)]
-    pub argv_limit: u32,
-    /// eBPF ring buffer size in bytes (a power of two).
-    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
-    pub ring_size: u32,
-    /// How often the ring buffer is drained without a wake-up, in ms.
-    #[arg(long, value_name = "MS", default_value_t = 50)]
-    pub poll_ms: u64,
+    /// Most argv bytes captured per exec (eBPF; 1 to 131072) [default: 32768].
+    #[arg(long, value_name = "BYTES")]
+    pub argv_limit: Option<u32>,
+    /// eBPF ring buffer size in bytes (a power of two) [default: 32 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub ring_size: Option<u32>,
+    /// How often the ring buffer is drained without a wake-up, in ms [default: 50].
+    #[arg(long, value_name = "MS")]
+    pub poll_ms: Option<u64>,
+    /// Do not emit `process` records for processes alive at start.
+    #[arg(long)]
+    pub no_proc_scan: bool,
+    /// State file for `tracer status` [default: /run/tracer/status.json].
+    #[arg(long, value_name = "FILE")]
+    pub status_file: Option<PathBuf>,
     /// Audit backend: register as the audit daemon (unicast) instead of
     /// listening beside one. Refused while another daemon is registered.
     #[arg(long)]
     pub audit_daemon: bool,
-    /// Do not emit `process` records for processes alive at start.
-    #[arg(long)]
-    pub no_proc_scan: bool,
     /// Kernel-side filter: drop execs and exits of processes without a login
     /// uid (daemons, cron without pam_loginuid). Counted, not lost.
     #[arg(long)]

@@ -4,3 +4,4 @@
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod status;

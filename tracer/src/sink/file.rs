@@ -1,13 +1,17 @@
-//! Opening tracer's log files safely.
+//! Opening tracer's log files safely, and reading how the last run ended.
 //!
-//! The log is opened `O_APPEND` (concurrent writers and crashes never
-//! interleave partial records in the middle of the file), `O_NOFOLLOW` (a user
-//! who can write the directory cannot point the log at /etc/shadow with a
-//! symlink), `O_CLOEXEC`, and created mode 0600: argv can hold secrets.
+//! The log is opened `O_APPEND` (each write(2) of whole records lands at the
+//! end as one piece), `O_NOFOLLOW` (a user who could write the directory cannot
+//! point the log at /etc/shadow with a symlink), `O_CLOEXEC`, and created mode
+//! 0600 (0640 when a log group is configured): argv can hold secrets. The
+//! directory is created 0750 (2750 with a group, so that files created in it
+//! later inherit the group without CAP_CHOWN) and refused when it is not owned
+//! by us or is writable by group or others.
 
+use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,26 +20,107 @@ pub enum LogFileError {
     Symlink { path: String },
     #[error("can't open log file {path}: {source}")]
     Open { path: String, source: io::Error },
+    #[error("log directory {path} {problem}; refusing to write logs there")]
+    UnsafeDir { path: String, problem: String },
+    #[error("log directory {path}: {source}")]
+    Dir { path: String, source: io::Error },
 }
 
-/// Opens (creating it and its directory, mode 0750, if needed) the log file.
-pub fn open_log(path: &Path) -> Result<File, LogFileError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)
-                .map_err(|source| LogFileError::Open {
-                    path: dir.display().to_string(),
-                    source,
-                })?;
+/// The gid of group `name`.
+pub fn group_id(name: &str) -> Option<u32> {
+    if let Ok(n) = name.parse::<u32>() {
+        return Some(n);
+    }
+    let c = CString::new(name).ok()?;
+    // SAFETY: `group` is plain data (integers and pointers); all-zero is valid.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0u8; 16 << 10];
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buf` outlives it and the
+    // result is only read for `gr_gid`, a plain integer.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut out,
+        )
+    };
+    (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
+}
+
+fn dir_err(dir: &Path) -> impl FnOnce(io::Error) -> LogFileError + '_ {
+    move |source| LogFileError::Dir {
+        path: dir.display().to_string(),
+        source,
+    }
+}
+
+/// Creates the log directory if needed and checks that nobody else can write it.
+pub fn prepare_dir(dir: &Path, gid: Option<u32>) -> Result<(), LogFileError> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(dir_err(dir))?;
+        if let Some(g) = gid {
+            std::os::unix::fs::chown(dir, None, Some(g)).map_err(dir_err(dir))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2750))
+                .map_err(dir_err(dir))?;
         }
     }
-    OpenOptions::new()
+    let mut md = std::fs::metadata(dir).map_err(dir_err(dir))?;
+    if let Some(g) = gid {
+        if md.is_dir() && (md.gid() != g || md.mode() & 0o2000 == 0) && md.mode() & 0o022 == 0 {
+            std::os::unix::fs::chown(dir, None, Some(g)).map_err(dir_err(dir))?;
+            let mode = 0o2750;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .map_err(dir_err(dir))?;
+            md = std::fs::metadata(dir).map_err(dir_err(dir))?;
+        }
+    }
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let unsafe_dir = |problem: String| LogFileError::UnsafeDir {
+        path: dir.display().to_string(),
+        problem,
+    };
+    if !md.is_dir() {
+        return Err(unsafe_dir("is not a directory".into()));
+    }
+    if md.uid() != me {
+        return Err(unsafe_dir(format!(
+            "is owned by uid {}, not by uid {me}",
+            md.uid()
+        )));
+    }
+    if md.mode() & 0o022 != 0 {
+        return Err(unsafe_dir(format!(
+            "is writable by group or others (mode {:o})",
+            md.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// Opens (creating it, and its directory, if needed) the log file.
+pub fn open_log(path: &Path) -> Result<File, LogFileError> {
+    open_log_with(path, None)
+}
+
+/// [`open_log`] with a log group: files 0640 and owned by `gid`.
+pub fn open_log_with(path: &Path, gid: Option<u32>) -> Result<File, LogFileError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        prepare_dir(dir, gid)?;
+    }
+    let mode = if gid.is_some() { 0o640 } else { 0o600 };
+    let f = OpenOptions::new()
         .append(true)
+        .read(true)
         .create(true)
-        .mode(0o600)
+        .mode(mode)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|source| {
@@ -49,13 +134,85 @@ pub fn open_log(path: &Path) -> Result<File, LogFileError> {
                     source,
                 }
             }
-        })
+        })?;
+    let open_err = |source| LogFileError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    let md = f.metadata().map_err(open_err)?;
+    if !md.is_file() {
+        return Err(LogFileError::Open {
+            path: path.display().to_string(),
+            source: io::Error::other("not a regular file"),
+        });
+    }
+    if let Some(g) = gid {
+        if md.gid() != g {
+            std::os::unix::fs::fchown(&f, None, Some(g)).map_err(open_err)?;
+        }
+    }
+    if md.mode() & 0o777 != mode {
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(open_err)?;
+    }
+    Ok(f)
+}
+
+/// How the previous run left a log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// Empty or absent.
+    Fresh,
+    /// Its last record is tracer's `stop` record.
+    Clean,
+    /// It ends without a `stop` record (crash, SIGKILL, power loss); the time
+    /// of the last complete record when it could be read.
+    Unclean { last_time: Option<String> },
+    /// It ended in the middle of a line (now terminated by a newline).
+    Partial { last_time: Option<String> },
+}
+
+/// The most bytes read back from the end of a log to find its last line.
+const TAIL: u64 = 4 << 20;
+
+/// Reads how `f` ends. The last complete line is parsed; a last line without
+/// its newline is reported as [`Ending::Partial`] (the caller terminates it).
+pub fn ending(f: &File) -> io::Result<Ending> {
+    let size = f.metadata()?.len();
+    if size == 0 {
+        return Ok(Ending::Fresh);
+    }
+    let start = size.saturating_sub(TAIL);
+    let mut tail = vec![0u8; (size - start) as usize];
+    f.read_exact_at(&mut tail, start)?;
+    let partial = tail.last() != Some(&b'\n');
+    let complete = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &tail[..i],
+        None => &[][..],
+    };
+    let last = complete
+        .rsplit(|&b| b == b'\n')
+        .next()
+        .and_then(|l| serde_json::from_slice::<serde_json::Value>(l).ok());
+    let last_time = last
+        .as_ref()
+        .and_then(|v| v["time"].as_str().map(str::to_string));
+    let stopped = last
+        .as_ref()
+        .is_some_and(|v| v["type"] == "tracer" && v["detail"]["status"] == "stop");
+    Ok(if partial {
+        Ending::Partial { last_time }
+    } else if stopped {
+        Ending::Clean
+    } else {
+        Ending::Unclean { last_time }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Write;
 
     #[test]
     fn creates_private_file_and_refuses_symlinks() {
@@ -70,5 +227,41 @@ mod tests {
         std::os::unix::fs::symlink(&p, &l).unwrap();
         let e = open_log(&l).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_directory_others_can_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("logs");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = open_log(&d.join("t.log")).unwrap_err();
+        assert!(e.to_string().contains("writable by group or others"), "{e}");
+    }
+
+    #[test]
+    fn endings() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.log");
+        let mut f = open_log(&p).unwrap();
+        assert_eq!(ending(&f).unwrap(), Ending::Fresh);
+        f.write_all(b"{\"type\":\"exec\",\"time\":\"T1\"}\n")
+            .unwrap();
+        assert_eq!(
+            ending(&f).unwrap(),
+            Ending::Unclean {
+                last_time: Some("T1".into())
+            }
+        );
+        f.write_all(b"{\"type\":\"tracer\",\"time\":\"T2\",\"detail\":{\"status\":\"stop\"}}\n")
+            .unwrap();
+        assert_eq!(ending(&f).unwrap(), Ending::Clean);
+        f.write_all(b"{\"type\":\"ex").unwrap();
+        assert_eq!(
+            ending(&f).unwrap(),
+            Ending::Partial {
+                last_time: Some("T2".into())
+            }
+        );
     }
 }

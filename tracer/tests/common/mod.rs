@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod audit;
+pub mod daemon;
 pub mod ssh;
 
 use std::fs::File;
@@ -81,6 +82,9 @@ impl Tracer {
             .arg("run")
             .arg("--output")
             .arg(&output)
+            // Not the real daemon's /run/tracer/status.json.
+            .arg("--status-file")
+            .arg(dir.path().join("status.json"))
             .args(extra)
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
