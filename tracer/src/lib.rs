@@ -6,6 +6,7 @@
 
 pub mod bytes;
 pub mod caps;
+pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod config;

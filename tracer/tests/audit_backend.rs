@@ -205,9 +205,29 @@ fn both_backends_cross_check_a_storm_and_find_a_hidden_exec() {
     assert_eq!(hidden_d.len(), 1, "{hidden_d:?}");
     assert_eq!(hidden_d[0]["detail"]["kind"], "only_ebpf");
     assert_eq!(hidden_d[0]["detail"]["explained_by_loss"], false);
-    // The hidden exec is the only unexplained discrepancy.
-    assert_eq!(c["unexplained"], 1, "{c}");
-    assert_eq!(c["only_audit"], 0, "{c}");
+    // Among the storm's execs and the hidden one, the hidden exec is the only
+    // unexplained discrepancy. (Execs of unrelated processes on a shared
+    // machine are shown for diagnosis but judged by the storm alone.)
+    let ours = |l: &Value| {
+        let s = l.to_string();
+        s.contains(tiny.to_str().unwrap())
+            || s.contains(storm.to_str().unwrap())
+            || s.contains("hidden-marker")
+    };
+    let unexplained: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "discrepancy")
+        .filter(|l| l["detail"]["explained_by_loss"] != true && l["detail"]["at_shutdown"] != true)
+        .collect();
+    let (mine, foreign): (Vec<&Value>, Vec<&Value>) =
+        unexplained.into_iter().partition(|l| ours(l));
+    if !foreign.is_empty() {
+        eprintln!(
+            "discrepancies of unrelated processes ({}): {foreign:#?}",
+            foreign.len()
+        );
+    }
+    assert_eq!(mine.len(), 1, "storm discrepancies: {mine:#?}");
     assert_eq!(c["mismatched"], 0, "{c}");
     // The log still has every storm exec exactly once.
     let tiny = tiny.to_str().unwrap();

@@ -2,6 +2,7 @@
 //! Each is turned into a checked configuration in one step (`RunConfig`,
 //! `report::Config`, ...) before anything runs.
 
+pub mod check;
 pub mod report;
 pub mod rules;
 pub mod run;
@@ -26,6 +27,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Report who ran what, grouped by login user and session.
     Report(report::ReportArgs),
+    /// Summarise the eBPF/audit cross-check of `run --backend both` logs
+    /// (exit 1 on unexplained discrepancies).
+    Check(check::CheckArgs),
     /// Manage tracer's audit rules (only rules keyed `tracer*`).
     Rules(rules::RulesArgs),
     /// Show what the running daemon is doing (from its state file).

@@ -1,6 +1,7 @@
 //! The edge of each command: build the checked configuration, run, and turn
 //! errors into `anyhow` with context for `main`.
 
+pub mod check;
 pub mod report;
 pub mod rules;
 pub mod run;
