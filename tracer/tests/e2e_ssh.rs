@@ -60,10 +60,128 @@ fn sessions<'a>(lines: &'a [Value], kind: &str, auid: u32) -> Vec<&'a Value> {
 fn ses_of_marker(lines: &[Value], marker: &str) -> u64 {
     with_marker(lines, "exec", marker)
         .into_iter()
-        .find(|l| l["exe"] == "/bin/echo")
+        .find(|l| l["argv"][0] == "/bin/echo")
         .unwrap_or_else(|| panic!("no exec with {marker}"))["ses"]
         .as_u64()
         .unwrap()
+}
+
+/// `tracer report --format json` over a recorded log.
+fn report(lines: &[Value]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tracer.log");
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&p, body).unwrap();
+    let out = std::process::Command::new(tracer_bin())
+        .args(["report", "--format", "json", "--no-progress"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What an admin reads in the report: three sessions (two for alice, one for
+/// bob), from 127.0.0.1, each with a start and an end, every command in the
+/// login it was typed in, sudo/su under alice with uid 0 shown.
+fn check_report(lines: &[Value], alice: u32, bob: u32) {
+    let doc = report(lines);
+    let sessions: Vec<&Value> = doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["auid"] == alice || s["auid"] == bob)
+        .collect();
+    assert_eq!(
+        sessions.len(),
+        3,
+        "three logins, three sessions: {sessions:#?}"
+    );
+    let cmdline = |s: &Value| -> Vec<String> {
+        s["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let has = |s: &Value, needle: &str| cmdline(s).iter().any(|c| c.contains(needle));
+    for s in &sessions {
+        assert_eq!(s["source"], "127.0.0.1", "source of {s}");
+        assert!(
+            s["start"].is_string() && s["end"].is_string(),
+            "start and end: {s}"
+        );
+        assert!(s["start"].as_str() <= s["end"].as_str());
+        let user = if s["auid"] == alice { ALICE } else { BOB };
+        assert_eq!(s["user"], user);
+    }
+    let one = sessions
+        .iter()
+        .find(|s| has(s, "e2e-one"))
+        .expect("login 1");
+    let two = sessions
+        .iter()
+        .find(|s| has(s, "e2e-two"))
+        .expect("login 2");
+    let three = sessions
+        .iter()
+        .find(|s| has(s, "e2e-three"))
+        .expect("login 3");
+    assert_eq!(one["auid"], alice);
+    assert_eq!(two["auid"], alice);
+    assert_eq!(three["auid"], bob);
+    assert!(!has(one, "e2e-two") && !has(two, "e2e-one") && !has(three, "e2e-one"));
+    let cmds = one["commands"].as_array().unwrap();
+    let echo = cmds
+        .iter()
+        .find(|c| c["argv"][0] == "/bin/echo" && c["argv"][1] == "e2e-one")
+        .expect("the echo of login 1");
+    assert_eq!(
+        echo["argv"],
+        serde_json::json!(["/bin/echo", "e2e-one", "two words", "", "line1\nline2"])
+    );
+    assert_eq!(
+        echo["command"],
+        "/bin/echo e2e-one 'two words' '' $'line1\\nline2'"
+    );
+    let id = cmds
+        .iter()
+        .find(|c| c["argv"] == serde_json::json!(["id"]))
+        .expect("sudo -n id in login 1");
+    assert_eq!(id["uid"], 0);
+    assert_eq!(id["as_user"], "root", "{id}");
+    let su = cmds
+        .iter()
+        .find(|c| c["argv"] == serde_json::json!(["id", "-un"]))
+        .expect("su -c in login 1");
+    assert_eq!(su["uid"], 0);
+    let failed = cmds
+        .iter()
+        .find(|c| c["failed"] == true)
+        .expect("the failed exec in login 1");
+    assert_eq!(failed["errno"], "ENOENT");
+    // The text report shows the identity with its uid.
+    let text = report_text(lines);
+    assert!(text.contains("root (uid 0)"), "{text}");
+}
+
+fn report_text(lines: &[Value]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tracer.log");
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&p, body).unwrap();
+    let out = std::process::Command::new(tracer_bin())
+        .args(["report", "--no-progress", "--color", "never"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -75,6 +193,7 @@ fn ebpf_ssh_logins_become_sessions() {
     scenario(&ssh);
     std::thread::sleep(Duration::from_millis(500));
     let lines = t.stop();
+    check_report(&lines, alice, bob);
 
     let s1 = ses_of_marker(&lines, "e2e-one");
     let s2 = ses_of_marker(&lines, "e2e-two");
@@ -128,7 +247,7 @@ fn ebpf_ssh_logins_become_sessions() {
     assert!(su["via"] == "su" || su["via"] == "sudo", "{su}");
     let echo = with_marker(&lines, "exec", "e2e-one")
         .into_iter()
-        .find(|l| l["exe"] == "/bin/echo")
+        .find(|l| l["argv"][0] == "/bin/echo")
         .unwrap();
     assert_eq!(
         echo["argv"],
@@ -139,6 +258,28 @@ fn ebpf_ssh_logins_become_sessions() {
         .find(|l| l["type"] == "exec_failed" && l["exe"] == "/nonexistent/e2e-missing")
         .expect("the failed exec in session 1");
     assert_eq!(failed["ret"], -2);
+}
+
+/// The same logins captured by the audit backend: sessions come from the
+/// login records (USER_START/USER_END) with their source address.
+#[test]
+fn audit_ssh_logins_become_sessions() {
+    let _g = global_lock();
+    let _restore = common::audit::AuditRestore::capture();
+    let ssh = SshServer::start(&[ALICE, BOB], &[ALICE]);
+    let (alice, bob) = (uid_of(ALICE), uid_of(BOB));
+    let t = Tracer::start(&["--backend", "audit", "--no-proc-scan"]);
+    scenario(&ssh);
+    std::thread::sleep(Duration::from_millis(2500));
+    let lines = t.stop();
+    let s1 = ses_of_marker(&lines, "e2e-one");
+    assert!(lines
+        .iter()
+        .any(|l| l["type"] == "session_start" && l["ses"] == s1 && l["addr"] == "127.0.0.1"));
+    assert!(lines
+        .iter()
+        .any(|l| l["type"] == "session_end" && l["ses"] == s1));
+    check_report(&lines, alice, bob);
 }
 
 /// A session with a process still running when tracer stops is open: it has a
