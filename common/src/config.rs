@@ -46,6 +46,11 @@ pub struct Offsets {
     pub mount_parent: u32,
     pub mount_mountpoint: u32,
     pub vfsmount_root: u32,
+    pub mm_exe_file: u32,
+    pub file_f_inode: u32,
+    /// `inode.__i_nlink` (the link count; 0 for a memfd or a deleted file).
+    pub inode_nlink: u32,
+    pub _pad: u32,
 }
 
 /// Offsets of the fields in the tracepoints' records, from their `format` files.
@@ -125,9 +130,9 @@ pub struct Config {
 pub const DEFAULT_ARGV_LIMIT: u32 = 32 * 1024;
 
 const _: () = {
-    assert!(size_of::<Offsets>() == 30 * 4);
+    assert!(size_of::<Offsets>() == 34 * 4);
     assert!(size_of::<TracepointOffsets>() == 8 * 4);
     assert!(size_of::<Filter>() == 24 + 4 * FILTER_RANGES * 8);
-    assert!(size_of::<Config>() == 8 + 120 + 32 + size_of::<Filter>());
+    assert!(size_of::<Config>() == 8 + 136 + 32 + size_of::<Filter>());
     assert!(DEFAULT_ARGV_LIMIT as usize <= crate::event::ARGV_CAP);
 };

@@ -43,6 +43,10 @@ pub const FLAG_ARGV_UNREADABLE: u32 = 1 << 3;
 /// `ExecEvent::flags`: `argc` was read from the new process's stack (`mm->start_stack`).
 /// Without it, userspace counts the NULs in the captured area.
 pub const FLAG_ARGC_FROM_STACK: u32 = 1 << 4;
+/// `ExecEvent::flags`: the executable has no link in any filesystem
+/// (`mm->exe_file`'s inode has `i_nlink == 0`): a `memfd_create` binary, or
+/// one deleted after it was opened. The classic way to run code file-less.
+pub const FLAG_FILELESS: u32 = 1 << 5;
 
 /// `ExitEvent::flags`: the process was the leader of its audit session: its
 /// parent had another session id (it is where `pam_loginuid` set the login

@@ -19,7 +19,7 @@ use aya_ebpf::{
 use tracer_common::{
     event::{
         ExecEvent, ARGV_CAP, CWD_MAX, EXE_MAX, FLAG_ARGC_FROM_STACK, FLAG_ARGV_TRUNCATED,
-        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, SCRATCH_SIZE,
+        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS, SCRATCH_SIZE,
     },
     kind::{Counter, EventKind},
 };
@@ -115,6 +115,17 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
             start = read::<u64>(mm, o.mm_arg_start).unwrap_or(0);
             end = read::<u64>(mm, o.mm_arg_end).unwrap_or(0);
             stack = read::<u64>(mm, o.mm_start_stack).unwrap_or(0);
+        }
+        if mm != 0 {
+            let file = read::<u64>(mm, o.mm_exe_file).unwrap_or(0);
+            let inode = if file != 0 {
+                read::<u64>(file, o.file_f_inode).unwrap_or(0)
+            } else {
+                0
+            };
+            if inode != 0 && read::<u32>(inode, o.inode_nlink).unwrap_or(1) == 0 {
+                (*ev).flags |= FLAG_FILELESS;
+            }
         }
         let total = end.saturating_sub(start);
         (*ev).args_size = total as u32;

@@ -47,6 +47,10 @@ static CONFIG: Config = Config {
         mount_parent: 0,
         mount_mountpoint: 0,
         vfsmount_root: 0,
+        mm_exe_file: 0,
+        file_f_inode: 0,
+        inode_nlink: 0,
+        _pad: 0,
     },
     tp: tracer_common::config::TracepointOffsets {
         exec_filename: 0,

@@ -198,6 +198,10 @@ pub struct Event {
     /// argv (or exe/cwd) was cut at the capture limit.
     #[serde(default, skip_serializing_if = "is_false")]
     pub truncated: bool,
+    /// The executable has no link in any filesystem: run from a
+    /// `memfd_create` file, or deleted after it was opened.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fileless: bool,
     /// cgroup v2 id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_id: Option<u64>,
@@ -288,6 +292,7 @@ impl Event {
             argc: None,
             args_size: None,
             truncated: false,
+            fileless: false,
             cgroup_id: None,
             cgroup: None,
             start_boottime: None,

@@ -5,7 +5,7 @@
 use tracer_common::{
     event::{
         EventHeader, ExecEvent, ExitEvent, EXIT_FLAG_SESSION_LEADER, FLAG_ARGC_FROM_STACK,
-        FLAG_ARGV_TRUNCATED, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED,
+        FLAG_ARGV_TRUNCATED, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS,
     },
     kind::EventKind,
     user::FromBytes,
@@ -94,6 +94,7 @@ impl Decoder {
         e.args_size = Some(ev.args_size as u64);
         e.truncated =
             ev.flags & (FLAG_ARGV_TRUNCATED | FLAG_EXE_TRUNCATED | FLAG_CWD_TRUNCATED) != 0;
+        e.fileless = ev.flags & FLAG_FILELESS != 0;
         e.ret = Some(ev.ret as i64);
         e.cgroup_id = Some(ev.cgroup_id);
         e.start_boottime = Some(ev.start_boottime);

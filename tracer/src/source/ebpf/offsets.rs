@@ -41,6 +41,10 @@ pub fn kernel_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         mount_parent: f("mount", "mnt_parent")?,
         mount_mountpoint: f("mount", "mnt_mountpoint")?,
         vfsmount_root: f("vfsmount", "mnt_root")?,
+        mm_exe_file: f("mm_struct", "exe_file")?,
+        file_f_inode: f("file", "f_inode")?,
+        inode_nlink: f("inode", "__i_nlink").or_else(|_| f("inode", "i_nlink"))?,
+        _pad: 0,
     })
 }
 
