@@ -239,3 +239,36 @@ fn rotation_split_equals_whole_log() {
     assert_eq!(split["unattributed"], one["unattributed"]);
     assert_eq!(split["stats"]["bad_lines"], one["stats"]["bad_lines"]);
 }
+
+/// Raw audit logs (su/sudo, hex and split args, empty and newline args,
+/// interleaved events, junk lines), rotated in the middle of an event and
+/// given newest first: the event split across the rotation must be whole.
+const AUDIT: [&str; 2] = ["audit/audit.log", "audit/audit.log.1"];
+
+#[test]
+fn audit_logs_text_json_csv() {
+    for (fmt, name) in [
+        ("text", "audit.txt"),
+        ("json", "audit.json"),
+        ("csv", "audit.csv"),
+    ] {
+        let mut args = vec!["--format", fmt];
+        args.extend(AUDIT);
+        let (out, err) = report(&args).unwrap();
+        assert_no_controls(&out);
+        golden(name, &out);
+        if fmt == "text" {
+            golden("audit.stderr", &err);
+        }
+    }
+    // The split event is whole: no input ends inside an event.
+    let mut args = vec!["--format", "json"];
+    args.extend(AUDIT);
+    let (out, _) = report(&args).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["stats"]["execs"].as_u64().unwrap() > 5, "{}", v["stats"]);
+    assert!(
+        v["stats"]["bad_lines"].as_u64().unwrap() > 0,
+        "junk lines are counted"
+    );
+}
