@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => tracer::cmd::rules::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => tracer::cmd::report::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => tracer::cmd::status::status(&args),
+        Command::Verify(args) => tracer::cmd::verify::run(&args),
     };
     match result {
         Ok(code) => code,
