@@ -183,11 +183,9 @@ pub fn verify(key: &ChainKey, files: &[PathBuf]) -> Result<Outcome, VerifyError>
             };
             out.records += 1;
             let body = &line[..seal.body_len];
-            let body_str = std::str::from_utf8(line).unwrap_or("");
-            let is_gap_for_partial =
-                body_str.contains("\"status\":\"gap\"") && body_str.contains("\"partial_line\"");
+            let status = tracer_status(line);
             if let Some(p) = pending_partial.take() {
-                if is_gap_for_partial {
+                if status == Some(("gap".into(), Some("partial_line".into()))) {
                     out.notes.push(format!(
                         "{p}: partial line left by a crash (the next record is tracer's gap record for it)"
                     ));
@@ -195,8 +193,7 @@ pub fn verify(key: &ChainKey, files: &[PathBuf]) -> Result<Outcome, VerifyError>
                     out.findings.push(Finding::Unsealed { at: p });
                 }
             }
-            last_is_stop = body_str.starts_with("{\"type\":\"tracer\"")
-                && body_str.contains("\"status\":\"stop\"");
+            last_is_stop = matches!(&status, Some((s, _)) if s == "stop");
             out.first_seq.get_or_insert(seal.seq);
             let reused = !seen.insert(seal.seq);
             match &last {
@@ -312,6 +309,20 @@ pub fn verify(key: &ChainKey, files: &[PathBuf]) -> Result<Outcome, VerifyError>
         }
     }
     Ok(out)
+}
+
+/// `detail.status` and `detail.reason` of a `tracer` record.
+fn tracer_status(line: &[u8]) -> Option<(String, Option<String>)> {
+    // Cheap test first: `type` is serialized first.
+    if !line.starts_with(b"{\"type\":\"tracer\"") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let d = v.get("detail")?;
+    Some((
+        d.get("status")?.as_str()?.to_owned(),
+        d.get("reason").and_then(|r| r.as_str()).map(str::to_owned),
+    ))
 }
 
 fn is_gzip(p: &Path) -> bool {
