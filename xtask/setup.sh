@@ -46,4 +46,16 @@ if [ "$have" != "$want" ]; then
   LLVM_PREFIX=/usr/lib/llvm-22 cargo install --quiet --locked bpf-linker --version "$want" \
     --no-default-features --features llvm-22
 fi
+# cargo-fuzz for `cargo xtask fuzz` (the short fuzz run at the end of
+# `cargo xtask test`); it runs on rustup's nightly toolchain.
+if [ "$profile" = test ]; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "setup.sh: installing cargo-fuzz"
+    cargo install --quiet --locked cargo-fuzz
+  fi
+  if command -v rustup >/dev/null && ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    echo "setup.sh: installing rustup's nightly toolchain (for fuzzing)"
+    rustup toolchain install nightly --profile minimal
+  fi
+fi
 echo "setup.sh: ready ($profile)"

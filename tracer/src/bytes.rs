@@ -188,5 +188,26 @@ mod tests {
             let back: Bytes = serde_json::from_str(&j).unwrap();
             prop_assert_eq!(back.0, v);
         }
+
+        /// Byte strings made of the tricky pieces: valid UTF-8, the escape
+        /// block's own characters (U+10FF00..), cut multi-byte sequences,
+        /// controls, quotes and newlines; and a whole argv through JSON.
+        #[test]
+        fn tricky_argv_round_trips(argv in proptest::collection::vec(
+            proptest::collection::vec(prop_oneof![
+                any::<u8>().prop_map(|b| vec![b]),
+                (0u8..=255).prop_map(|x| vec![0xf4, 0x8f, 0xbc | (x >> 6), 0x80 | (x & 0x3f)]),
+                Just(vec![0xf4, 0x8f]),
+                Just("é\n\"\u{1b}[2J".as_bytes().to_vec()),
+            ], 0..16).prop_map(|parts| parts.concat()),
+            0..8,
+        )) {
+            let wire: Vec<Bytes> = argv.iter().cloned().map(Bytes).collect();
+            let j = serde_json::to_string(&wire).unwrap();
+            prop_assert!(!j.contains('\n') && !j.contains('\x1b'), "raw control in {}", j);
+            let back: Vec<Bytes> = serde_json::from_str(&j).unwrap();
+            let back: Vec<Vec<u8>> = back.into_iter().map(|b| b.0).collect();
+            prop_assert_eq!(back, argv);
+        }
     }
 }

@@ -19,3 +19,4 @@ pub mod session;
 pub mod sink;
 pub mod source;
 pub mod status;
+pub mod verify;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Report(args) => tracer::cmd::report::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => tracer::cmd::status::status(&args),
         Command::Check(args) => tracer::cmd::check::run(&args),
+        Command::Verify(args) => tracer::cmd::verify::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -93,6 +93,7 @@ impl RunConfig {
             poll_ms: a.poll_ms,
             no_proc_scan: a.no_proc_scan,
             status_file: a.status_file.clone(),
+            chain_key: a.chain_key.clone(),
         };
         let mut c = loaded.config;
         overrides.apply(&mut c, loaded.path.is_some());

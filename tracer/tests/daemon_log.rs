@@ -15,12 +15,32 @@ use serde_json::Value;
 fn config(dir: &Path, log: &Path, extra: &str) -> std::path::PathBuf {
     let p = dir.join("tracer.toml");
     let text = format!(
-        "[log]\nfile = \"{}\"\nflush = \"none\"\n{extra}\n[daemon]\nstatus_file = \"{}\"\n",
+        "[log]\nfile = \"{}\"\nflush = \"none\"\nchain_key = \"{}\"\n{extra}\n[daemon]\nstatus_file = \"{}\"\n",
         log.display(),
+        dir.join("chain.key").display(),
         dir.join("status.json").display()
     );
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// `tracer verify` over the log and its rotations says the chain is intact
+/// (exit 0): no seq gap from rotation, restarts or records a full disk kept
+/// out.
+fn assert_chain_intact(cfg: &Path, log: &Path) {
+    let out = Command::new(tracer_bin())
+        .args(["verify", "--config"])
+        .arg(cfg)
+        .args(log_files(log))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "tracer verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn run_storm(storm: &Path, tiny: &Path, secs: &str) -> u64 {
@@ -120,6 +140,7 @@ fn rotation_under_a_storm_loses_and_duplicates_nothing() {
     if lost == 0 {
         assert_eq!(seen, made);
     }
+    assert_chain_intact(&cfg, &log);
 }
 
 #[test]
@@ -188,6 +209,7 @@ fn sigkill_mid_storm_leaves_at_most_one_partial_line_and_restart_marks_a_gap() {
         gap_at < second_start,
         "the gap record precedes the new start record"
     );
+    assert_chain_intact(&cfg, &log);
 }
 
 #[test]
@@ -280,6 +302,7 @@ fn a_full_disk_suspends_writing_and_counts_what_was_lost() {
         1,
         "stopped cleanly after space came back"
     );
+    assert_chain_intact(&cfg, &log);
     drop(mnt);
 }
 

@@ -6,11 +6,14 @@
 //! - `run`: build, then `tracer run ARGS...` as root;
 //! - `test`: build-ebpf, then every test of the workspace (privileged ones
 //!   included: run as root);
+//! - `fuzz`: cargo-fuzz targets for a few seconds each (see `fuzz`); `test`
+//!   ends with a short run;
 //! - `bench`: benchmarks against auditd and ausearch, writing
 //!   `target/bench/results.json` and `BENCHMARKS.md` (as root; see `bench`).
 
 mod bench;
 mod ebpf;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,10 +47,16 @@ enum Task {
     Test {
         #[command(flatten)]
         build: ebpf::BuildArgs,
+        /// Seconds of fuzzing per target after the tests (0: none).
+        #[arg(long, default_value_t = 15)]
+        fuzz_seconds: u64,
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the cargo-fuzz targets (nightly): `--seconds N` each, all targets
+    /// unless some are named. A crash fails.
+    Fuzz(fuzz::FuzzArgs),
     /// Benchmarks (as root): exec overhead against auditd, sustained-rate
     /// loss, report throughput. Writes target/bench/results.json and
     /// BENCHMARKS.md.
@@ -73,7 +82,12 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Bench(args) => bench::run(&root, &args),
-        Task::Test { build, args } => {
+        Task::Fuzz(args) => fuzz::run(&root, &args),
+        Task::Test {
+            build,
+            fuzz_seconds,
+            args,
+        } => {
             ebpf::build(&root, &build)?;
             let status = host_cargo()
                 .current_dir(&root)
@@ -83,6 +97,15 @@ fn main() -> Result<()> {
                 .context("running cargo test")?;
             if !status.success() {
                 bail!("cargo test failed ({status})");
+            }
+            if fuzz_seconds > 0 {
+                fuzz::run(
+                    &root,
+                    &fuzz::FuzzArgs {
+                        seconds: fuzz_seconds,
+                        targets: Vec::new(),
+                    },
+                )?;
             }
             Ok(())
         }

@@ -7,6 +7,7 @@ pub mod report;
 pub mod rules;
 pub mod run;
 pub mod status;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -34,4 +35,6 @@ pub enum Command {
     Rules(rules::RulesArgs),
     /// Show what the running daemon is doing (from its state file).
     Status(status::StatusArgs),
+    /// Check the tamper-evident hash chain of tracer's log files.
+    Verify(verify::VerifyArgs),
 }

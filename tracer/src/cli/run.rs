@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// State file for `tracer status` [default: /run/tracer/status.json].
     #[arg(long, value_name = "FILE")]
     pub status_file: Option<PathBuf>,
+    /// Key of the log's tamper-evident hash chain (32 bytes, root-only;
+    /// created when missing) [default: /var/lib/tracer/chain.key].
+    #[arg(long, value_name = "FILE")]
+    pub chain_key: Option<PathBuf>,
     /// Audit backend: register as the audit daemon (unicast) instead of
     /// listening beside one. Refused while another daemon is registered.
     #[arg(long)]

@@ -6,3 +6,4 @@ pub mod report;
 pub mod rules;
 pub mod run;
 pub mod status;
+pub mod verify;

@@ -132,6 +132,12 @@ pub struct LogConfig {
     pub admin_space_left: Threshold,
     pub admin_space_left_action: AdminSpaceLeftAction,
     pub disk_full_action: DiskFullAction,
+    /// Seal each record of the log file with `seq` and `chain`, a keyed hash
+    /// chained to the previous record, for `tracer verify`.
+    pub chain: bool,
+    /// The chain's key: 32 random bytes, root-only (0400), created on first
+    /// start.
+    pub chain_key: PathBuf,
 }
 
 impl Default for LogConfig {
@@ -151,6 +157,8 @@ impl Default for LogConfig {
             admin_space_left: Threshold::Bytes(50 << 20),
             admin_space_left_action: AdminSpaceLeftAction::Suspend,
             disk_full_action: DiskFullAction::Suspend,
+            chain: true,
+            chain_key: PathBuf::from(crate::sink::chain::DEFAULT_KEY),
         }
     }
 }
@@ -376,6 +384,9 @@ impl Config {
         if self.syslog.max_message.0 < 1024 {
             return Err(("syslog.max_message", "must be at least 1K".into()));
         }
+        if self.log.chain && !self.log.chain_key.is_absolute() {
+            return Err(("log.chain_key", "must be an absolute path".into()));
+        }
         if !self.daemon.status_file.as_os_str().is_empty() && !self.daemon.status_file.is_absolute()
         {
             return Err((
@@ -450,6 +461,7 @@ pub struct Overrides {
     pub poll_ms: Option<u64>,
     pub no_proc_scan: bool,
     pub status_file: Option<PathBuf>,
+    pub chain_key: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -490,6 +502,9 @@ impl Overrides {
         }
         if let Some(p) = &self.status_file {
             c.daemon.status_file = p.clone();
+        }
+        if let Some(p) = &self.chain_key {
+            c.log.chain_key = std::path::absolute(p).unwrap_or_else(|_| p.clone());
         }
     }
 }

@@ -161,9 +161,11 @@ pub fn rotation_order(inputs: Vec<InputSpec>) -> Vec<InputSpec> {
 /// that starts like a tracer record (`{`) or an audit record (`type=`,
 /// `node=`) decides; blank lines and ausearch's `----` separators are
 /// skipped. An input whose complete lines in `head` are all something else is
-/// [`Detected::Unknown`]; but when `head` ends inside one giant first line,
-/// there is nothing to judge by, and the input is read as tracer's format, so
-/// that the line is reported as a bad line rather than the file refused.
+/// [`Detected::Unknown`]; but when `head` ends inside one giant first line
+/// (longer than [`source::MAX_LINE`](super::source::MAX_LINE): `open` reads
+/// past shorter ones), there is nothing to judge by, and the input is read as
+/// tracer's format, so that the line is reported as a bad line rather than
+/// the file refused.
 pub fn detect(head: &[u8]) -> Detected {
     let mut complete_junk = 0;
     let mut partial_junk = false;
@@ -246,7 +248,7 @@ pub fn open(spec: &InputSpec, counter: &ByteCounter, size: &mut u64) -> Result<O
         inner: raw,
         count: counter.clone(),
     };
-    let (magic, rest) = peek(counted, 2, |_| false).map_err(read_err)?;
+    let (magic, rest) = peek(counted, 2, 2, |_| false).map_err(read_err)?;
     let gzip = magic.starts_with(&[0x1f, 0x8b]);
     let plain: Box<dyn Read> = if gzip {
         Box::new(flate2::read::MultiGzDecoder::new(
@@ -255,8 +257,12 @@ pub fn open(spec: &InputSpec, counter: &ByteCounter, size: &mut u64) -> Result<O
     } else {
         Box::new(Cursor::new(magic).chain(rest))
     };
-    let (head, rest) =
-        peek(plain, PEEK, |h| matches!(detect(h), Detected::Known(_))).map_err(read_err)?;
+    // A giant first line (junk, or a crafted log) must not decide the
+    // format by itself: read past it, up to the longest line a reader takes.
+    let (head, rest) = peek(plain, PEEK, super::source::MAX_LINE, |h| {
+        matches!(detect(h), Detected::Known(_))
+    })
+    .map_err(read_err)?;
     let detected = detect(&head);
     Ok(Opened {
         name,
@@ -266,20 +272,35 @@ pub fn open(spec: &InputSpec, counter: &ByteCounter, size: &mut u64) -> Result<O
     })
 }
 
-/// Reads up to `limit` bytes, stopping early once `enough` says so.
+/// Reads up to `limit` bytes, stopping early once `enough` says so; while
+/// no newline has been seen (one giant first line), up to `first_line`
+/// bytes, then `limit` more.
 fn peek<R: Read>(
     mut r: R,
     limit: usize,
+    first_line: usize,
     enough: impl Fn(&[u8]) -> bool,
 ) -> io::Result<(Vec<u8>, R)> {
-    let mut head = vec![0u8; limit];
-    let mut len = 0;
-    while len < limit {
-        match r.read(&mut head[len..]) {
+    let mut head = Vec::with_capacity(limit);
+    let mut chunk = vec![0u8; limit.clamp(1, 64 << 10)];
+    let mut newline: Option<usize> = None;
+    loop {
+        let want = match newline {
+            None => first_line.max(limit),
+            Some(i) => limit.max(i + 1 + limit).min(first_line.max(limit)),
+        };
+        if head.len() >= want {
+            break;
+        }
+        let n = (want - head.len()).min(chunk.len());
+        match r.read(&mut chunk[..n]) {
             Ok(0) => break,
-            Ok(n) => {
-                len += n;
-                if head[..len].contains(&b'\n') && enough(&head[..len]) {
+            Ok(k) => {
+                if newline.is_none() {
+                    newline = memchr::memchr(b'\n', &chunk[..k]).map(|i| head.len() + i);
+                }
+                head.extend_from_slice(&chunk[..k]);
+                if newline.is_some() && enough(&head) {
                     break;
                 }
             }
@@ -287,7 +308,6 @@ fn peek<R: Read>(
             Err(e) => return Err(e),
         }
     }
-    head.truncate(len);
     Ok((head, r))
 }
 

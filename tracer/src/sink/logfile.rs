@@ -13,6 +13,12 @@
 //!   partial line stays isolated, and a `gap` record marks the restart.
 //!
 //! Per event this does a memcpy into the buffer: syscalls happen per batch.
+//!
+//! With `chain` on, each record is sealed on its way into the buffer
+//! ([`super::chain`]): `seq` and `chain` continue from the last sealed record
+//! of the existing log (or of `tracer.log.1` when the log is new) and across
+//! rotations; records dropped from the buffer (a full disk) are unsealed
+//! again, so `seq` has no hole that a `loss` record does not explain.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -21,6 +27,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::chain::{self, ChainState, Sealer};
 use super::file::{ending, group_id, open_log_with, Ending};
 use super::space::{free_space, Ladder, Step};
 use super::syncer::Syncer;
@@ -79,6 +86,8 @@ pub struct LogFile {
     notices: Vec<Event>,
     /// Records not written to the file, by cause.
     pub lost: BTreeMap<&'static str, u64>,
+    /// Seals records (`seq`, `chain`) when `chain` is on.
+    sealer: Option<Sealer>,
 }
 
 impl LogFile {
@@ -101,6 +110,19 @@ impl LogFile {
                 }
             }
         }
+        let sealer = if cfg.chain {
+            let key = chain::load_or_create_key(&cfg.chain_key)?;
+            let mut state = chain::last_state(&file).map_err(io_err)?;
+            if state.is_none() && file.metadata().map_err(io_err)?.len() == 0 {
+                // A fresh file after a rotation: continue the rotated one.
+                if let Ok(f) = File::open(numbered(&cfg.file, 1)) {
+                    state = chain::last_state(&f).ok().flatten();
+                }
+            }
+            Some(Sealer::new(key, state.unwrap_or(ChainState::GENESIS)))
+        } else {
+            None
+        };
         let size = file.metadata().map_err(io_err)?.len();
         let lf = Self {
             cfg: cfg.clone(),
@@ -118,6 +140,7 @@ impl LogFile {
             last_prune: Instant::now(),
             notices: Vec::new(),
             lost: BTreeMap::new(),
+            sealer,
         };
         Ok((lf, end))
     }
@@ -145,14 +168,18 @@ impl LogFile {
         }
         let max = self.cfg.max_size.0;
         let pending = self.size + self.buf.len() as u64;
-        if max > 0 && pending > 0 && pending + line.len() as u64 > max {
+        let len = line.len() + self.sealer.as_ref().map_or(0, |_| chain::OVERHEAD);
+        if max > 0 && pending > 0 && pending + len as u64 > max {
             self.write_buf()?;
             self.rotate()?;
             if self.suspended.is_some() {
                 return self.push(line, exec);
             }
         }
-        self.buf.extend_from_slice(line);
+        match &mut self.sealer {
+            Some(s) => s.seal_into(line, &mut self.buf),
+            None => self.buf.extend_from_slice(line),
+        }
         self.buf_records += 1;
         self.buf_execs += exec as u64;
         if self.buf.len() >= HIGH_WATER {
@@ -195,6 +222,9 @@ impl LogFile {
                 Ok(()) => {
                     self.size += self.buf.len() as u64;
                     self.since_sync += self.buf_records;
+                    if let Some(s) = &mut self.sealer {
+                        s.commit();
+                    }
                     self.clear_buf();
                     return Ok(());
                 }
@@ -260,6 +290,9 @@ impl LogFile {
             from: Timestamp::now(),
         });
         self.clear_buf();
+        if let Some(s) = &mut self.sealer {
+            s.rollback();
+        }
     }
 
     /// Writes the `loss` record for the suspension; resumes if it went in.
@@ -274,9 +307,14 @@ impl LogFile {
         e.until = Some(e.time);
         e.detail = Some(serde_json::json!({"exec": s.execs, "file": self.cfg.file}));
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &e)
-            .map_err(|e| SinkError::io(&self.cfg.file, e.into()))?;
-        self.buf.push(b'\n');
+        let line = serde_json::to_vec(&e).map_err(|e| SinkError::io(&self.cfg.file, e.into()))?;
+        match &mut self.sealer {
+            Some(s) => s.seal_into(&line, &mut self.buf),
+            None => {
+                self.buf.extend_from_slice(&line);
+                self.buf.push(b'\n');
+            }
+        }
         match self.write_once() {
             Ok(()) => {
                 log::warn!(
@@ -288,14 +326,24 @@ impl LogFile {
                 self.size += self.buf.len() as u64;
                 self.since_sync += 1;
                 self.clear_buf();
+                if let Some(s) = &mut self.sealer {
+                    s.commit();
+                }
                 Ok(())
             }
             Err(e) if is_full(&e) => {
                 self.clear_buf();
+                if let Some(s) = &mut self.sealer {
+                    s.rollback();
+                }
                 self.suspended = Some(s);
                 Ok(())
             }
             Err(e) => {
+                self.clear_buf();
+                if let Some(s) = &mut self.sealer {
+                    s.rollback();
+                }
                 self.suspended = Some(s);
                 Err(SinkError::io(&self.cfg.file, e))
             }
@@ -323,6 +371,9 @@ impl LogFile {
         }
         std::fs::rename(&path, numbered(&path, 1)).map_err(io_err)?;
         self.file = open_log_with(&path, self.gid)?;
+        if let Some(s) = &mut self.sealer {
+            s.new_file();
+        }
         self.size = 0;
         self.since_sync = 0;
         self.prune();

@@ -8,6 +8,7 @@ fn cfg(dir: &Path) -> LogConfig {
         max_size: Size(1000),
         num_logs: 3,
         flush: FlushMode::None,
+        chain_key: dir.join("chain.key"),
         ..LogConfig::default()
     }
 }
@@ -102,7 +103,13 @@ fn a_partial_last_line_is_isolated_on_open() {
     let ls: Vec<&str> = text.lines().collect();
     assert_eq!(ls.len(), 3);
     assert_eq!(ls[1], "{\"type\":\"ex");
-    assert_eq!(ls[2], "{\"type\":\"exec\",\"n\":1}");
+    // The record, sealed (chain on by default): a new chain (legacy log).
+    assert!(
+        ls[2].starts_with("{\"type\":\"exec\",\"n\":1,\"prev\":\"000"),
+        "{}",
+        ls[2]
+    );
+    assert!(ls[2].contains(",\"seq\":0,\"chain\":\""), "{}", ls[2]);
 }
 
 #[test]

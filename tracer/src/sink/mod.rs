@@ -3,6 +3,7 @@
 //! once and hands the line to each; the caller marks batch ends with
 //! [`Sinks::flush`] and calls [`Sinks::tick`] once a second.
 
+pub mod chain;
 pub mod file;
 pub mod logfile;
 pub mod space;
@@ -23,6 +24,8 @@ use syslog::Syslog;
 pub enum SinkError {
     #[error(transparent)]
     Open(#[from] file::LogFileError),
+    #[error(transparent)]
+    Key(#[from] chain::KeyError),
     #[error("writing {path}: {source}")]
     Io { path: String, source: io::Error },
     #[error("{path}: the disk is full and disk_full_action is \"stop\"")]

@@ -229,6 +229,44 @@ mod tests {
         }
     }
 
+    /// The fuzz target's seeds (`tracer/fuzz/seeds/ringbuf_decode/`) are
+    /// records of this layout; `WRITE_GOLDEN=1` rewrites them after a layout
+    /// change.
+    #[test]
+    fn fuzz_seeds_match_the_layout() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/ringbuf_decode");
+        let seeds = [
+            (
+                "exec",
+                exec_bytes(
+                    b"/bin/echo",
+                    b"src\0home\0",
+                    b"/bin/echo\0a b\0\0",
+                    FLAG_ARGC_FROM_STACK,
+                ),
+            ),
+            (
+                "exec_truncated",
+                exec_bytes(b"/x", b"", b"a\0bc", FLAG_ARGV_TRUNCATED),
+            ),
+        ];
+        for (name, bytes) in seeds {
+            let p = dir.join(name);
+            if std::env::var_os("WRITE_GOLDEN").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&p, &bytes).unwrap();
+            }
+            assert_eq!(
+                std::fs::read(&p).unwrap(),
+                bytes,
+                "{} is stale: WRITE_GOLDEN=1",
+                p.display()
+            );
+            assert!(dec().decode(&bytes).is_ok());
+        }
+    }
+
     #[test]
     fn decodes_an_exec() {
         let args = b"/bin/echo\0two words\0\0a\nb\0";
