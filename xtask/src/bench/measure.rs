@@ -200,10 +200,34 @@ pub fn bpf_delta(
 
 /// tracer's log: (exec records per source whose `exe` is one of `names`,
 /// execs counted lost in `loss` records).
+/// tracer's log: exec records whose `exe` is one of `names`, by source, and
+/// the losses counted in `loss` records. Rotated files (`path.1`, `path.2`,
+/// … as tracer's rotation names them) are counted too: a long storm writes
+/// more than one log file.
 pub fn count_tracer_log(path: &Path, names: &[String]) -> Result<(BTreeMap<String, u64>, u64)> {
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut events = BTreeMap::new();
     let mut lost = 0;
+    let mut files = vec![path.to_path_buf()];
+    for n in 1.. {
+        let p = PathBuf::from(format!("{}.{n}", path.display()));
+        if !p.exists() {
+            break;
+        }
+        files.push(p);
+    }
+    for f in files {
+        count_one(&f, names, &mut events, &mut lost)?;
+    }
+    Ok((events, lost))
+}
+
+fn count_one(
+    path: &Path,
+    names: &[String],
+    events: &mut BTreeMap<String, u64>,
+    lost: &mut u64,
+) -> Result<()> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let exes: Vec<String> = names
         .iter()
         .map(|n| format!("\"exe\":{}", serde_json::Value::from(n.as_str())))
@@ -218,10 +242,10 @@ pub fn count_tracer_log(path: &Path, names: &[String]) -> Result<(BTreeMap<Strin
             }
         } else if line.starts_with("{\"type\":\"loss\"") {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            lost += v["detail"]["exec"].as_u64().unwrap_or(0);
+            *lost += v["detail"]["exec"].as_u64().unwrap_or(0);
         }
     }
-    Ok((events, lost))
+    Ok(())
 }
 
 /// auditd's log: successful execve SYSCALL records whose `exe` is one of `names`.
