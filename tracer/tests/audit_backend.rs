@@ -91,6 +91,17 @@ fn audit_backend_agrees_with_ebpf_beside_auditd() {
     );
 }
 
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02X}")).collect()
 }
@@ -109,6 +120,8 @@ fn auto_falls_back_to_audit_and_says_why() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Killed by pid on every path (a failed assertion included).
+    let mut child = KillOnDrop(Some(child));
     let mut started = false;
     for _ in 0..200 {
         if read_jsonl(&out_file)
@@ -123,7 +136,8 @@ fn auto_falls_back_to_audit_and_says_why() {
     assert!(started, "tracer did not start");
     let (pid, _, _) = run_attributed(5252, "/bin/echo fallback-marker");
     std::thread::sleep(Duration::from_millis(800));
-    // SAFETY: a pid we spawned.
+    let child = child.0.take().unwrap();
+    // SAFETY: a pid we spawned and have not reaped.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
