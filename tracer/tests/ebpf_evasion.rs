@@ -43,14 +43,7 @@ fn attributed(cmd: &str) -> (u32, u32, String) {
     (v[0], v[1], rest.to_string())
 }
 
-fn argv(e: &Value) -> Vec<String> {
-    e["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
-}
+use common::argv_of as argv;
 
 fn execs_with<'a>(lines: &'a [Value], marker: &str) -> Vec<&'a Value> {
     with_marker(lines, "exec", marker)

@@ -8,16 +8,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
-
-fn argv_of(e: &Value) -> Vec<String> {
-    e["argv"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect()
-}
 
 /// The acceptance scenario: a process that set its own loginuid execs
 /// `/bin/echo 'two words' '' "$(printf 'a\nb')"`; the exec event carries exactly

@@ -22,7 +22,9 @@ pub const DEFAULT_LOG: &str = "/var/log/tracer/tracer.log";
 pub const DEFAULT_STATUS: &str = "/run/tracer/status.json";
 
 /// Limits of the kernel-side filter tables (the eBPF maps are sized by them).
-pub const MAX_ID_RANGES: usize = 16;
+/// The kernel-side filter's room per id list: checking it here lets
+/// `--check-config` catch what loading would refuse.
+pub const MAX_ID_RANGES: usize = tracer_common::config::FILTER_RANGES;
 pub const MAX_COMMS: usize = 64;
 pub const MAX_EXE_PREFIXES: usize = 16;
 /// `TASK_COMM_LEN` - 1.

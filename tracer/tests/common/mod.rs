@@ -221,3 +221,13 @@ pub fn proc_u32(pid: u32, file: &str) -> u32 {
         .map(|v| v as u32)
         .unwrap()
 }
+
+/// An event's argv as strings.
+pub fn argv_of(e: &Value) -> Vec<String> {
+    e["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
