@@ -66,12 +66,14 @@ pub struct CaptureConfig {
 }
 
 impl Default for CaptureConfig {
+    /// The eBPF source's own defaults.
     fn default() -> Self {
+        let e = crate::source::ebpf::EbpfOptions::default();
         Self {
             backend: Backend::Auto,
-            argv_limit: tracer_common::config::DEFAULT_ARGV_LIMIT,
-            ring_size: Size(32 << 20),
-            poll_ms: 50,
+            argv_limit: e.argv_limit,
+            ring_size: Size(e.ring_bytes.into()),
+            poll_ms: e.poll.as_millis() as u64,
             proc_scan: true,
         }
     }
