@@ -1,5 +1,9 @@
-//! Shared support for tracer's integration tests.
+//! Shared support for tracer's integration tests: one place for what several
+//! test files need (the tracer binary, a running tracer, a shell with its own
+//! login uid, reading logs; `audit`, `daemon`, `ssh` for the privileged ones).
 //!
+//! Privileged test files start with `#![cfg(feature = "privileged")]`, so a
+//! plain `cargo test` leaves them out; `cargo xtask test` turns the feature on.
 //! Privileged tests touch global kernel state (BPF programs, tracefs, audit
 //! rules, the audit daemon pid, users, sshd), so every one of them holds
 //! [`global_lock`] for its whole run: an exclusive `flock` shared by all test
