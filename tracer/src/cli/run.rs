@@ -63,7 +63,8 @@ pub struct RunArgs {
     /// Do not emit `process` records for processes alive at start.
     #[arg(long)]
     pub no_proc_scan: bool,
-    /// State file for `tracer status` [default: /run/tracer/status.json].
+    /// State file for `tracer status`, an absolute path [default:
+    /// /run/tracer/status.json].
     #[arg(long, value_name = "FILE")]
     pub status_file: Option<PathBuf>,
     /// Key of the log's tamper-evident hash chain (32 bytes, root-only;
