@@ -143,7 +143,13 @@ impl Daemon {
                 return self.record(serde_json::json!({"status": "reload_failed", "error": e}));
             }
         };
-        let plan = config::reload::plan(&self.cfg, &new.config);
+        let plan = match config::reload::plan(&self.cfg, &new.config) {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("reload: {e}; keeping the running configuration");
+                return self.record(serde_json::json!({"status": "reload_failed", "error": e}));
+            }
+        };
         if let Err(e) = sinks.reconfigure(&plan.config) {
             log::error!("reload: {e}; keeping the running configuration");
             return self

@@ -59,8 +59,10 @@ pub struct Change {
     pub wanted: String,
 }
 
-/// Applies the live keys of `new` to `running`.
-pub fn plan(running: &Config, new: &Config) -> Plan {
+/// Applies the live keys of `new` to `running`. Fails (and nothing is
+/// applied) only if the result does not read back as a configuration, which
+/// would be a bug in a value type's printing.
+pub fn plan(running: &Config, new: &Config) -> Result<Plan, String> {
     let old = flatten(running);
     let want = flatten(new);
     let mut keys: Vec<&String> = old.keys().chain(want.keys()).collect();
@@ -91,15 +93,15 @@ pub fn plan(running: &Config, new: &Config) -> Plan {
     } else {
         table
             .try_into()
-            .expect("a checked configuration with checked values round-trips")
+            .map_err(|e| format!("applying {applied:?}: {e}"))?
     };
     // Not file keys (set by flags, which a reload does not change).
     config.log.dir_policy = running.log.dir_policy;
-    Plan {
+    Ok(Plan {
         config,
         applied,
         refused,
-    }
+    })
 }
 
 /// Dotted keys and their values.
@@ -167,7 +169,7 @@ mod tests {
         b.syslog.enabled = true;
         b.syslog.target = SyslogTarget::Udp("127.0.0.1:514".into());
         b.log.group = Some("adm".into());
-        let p = plan(&a, &b);
+        let p = plan(&a, &b).unwrap();
         assert_eq!(
             p.applied,
             vec!["log.max_size", "syslog.enabled", "syslog.target"]
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn nothing_changed_is_nothing_applied() {
         let a = Config::default();
-        let p = plan(&a, &a);
+        let p = plan(&a, &a).unwrap();
         assert!(p.applied.is_empty() && p.refused.is_empty());
         assert_eq!(p.config, a);
     }
