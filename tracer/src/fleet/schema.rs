@@ -115,11 +115,15 @@ pub const DERIVED: &[Derived] = &[
 const DEDUP_KEY: &str = "host, boot, seq, line_hash";
 
 fn engine(order: &str) -> String {
-    let key = if order.is_empty() {
-        DEDUP_KEY.to_owned()
-    } else {
-        format!("{order}, {DEDUP_KEY}")
-    };
+    // The dedup key's columns, less those the order already leads with
+    // (ClickHouse refuses a key that names a column twice).
+    let lead: Vec<&str> = order.split(", ").filter(|c| !c.is_empty()).collect();
+    let key = lead
+        .iter()
+        .copied()
+        .chain(DEDUP_KEY.split(", ").filter(|c| !lead.contains(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!("ENGINE = ReplacingMergeTree() PARTITION BY date ORDER BY ({key})")
 }
 
@@ -275,6 +279,8 @@ mod tests {
         let s = create_statements("fleet", Some("two"));
         assert!(s.iter().all(|s| s.contains("IF NOT EXISTS")));
         assert!(s[1].contains("ORDER BY (host, boot, seq, line_hash)"));
+        let losses = s.iter().find(|s| s.contains("fleet.losses AS")).unwrap();
+        assert!(losses.contains("ORDER BY (host, time, boot, seq, line_hash)"), "{losses}");
         assert!(s[1].contains("PARTITION BY date"));
         assert!(s.iter().any(|s| s.contains("fleet.execs_all")
             && s.contains("Distributed(two, fleet, execs, cityHash64(host))")));
