@@ -161,7 +161,7 @@ fn fleet_report_is_the_file_report() {
 
     // Time filters: the same commands and sessions (the totals are those
     // of the time range, see fleet::query).
-    let since = ["--since", "2024-05-01T08:00:05Z", "--until", "2024-05-01T08:00:30Z"];
+    let since = ["--since", "2024-05-01T08:00:00.400Z", "--until", "2024-05-01T08:00:01Z"];
     let mut a = since.to_vec();
     a.extend(files.iter().map(String::as_str));
     let url = ch.url("fleet");
