@@ -10,7 +10,10 @@ mod fleet_support;
 use fleet_support::*;
 use tracer::event::{Kind, Source};
 
-const PASSWD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/report/passwd");
+const PASSWD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/report/passwd"
+);
 
 /// Two hosts' worth of logins, sessions, commands (some failed, some in a
 /// batch job, some with bytes that are not UTF-8), a loss and tracer status.
@@ -30,7 +33,9 @@ fn fleet(dir: &std::path::Path) -> Vec<Node> {
             f.addr = Some("198.51.100.4".into());
             f.auid = Some(tracer::event::UNSET);
             f.ses = Some(tracer::event::UNSET);
-            f.detail = Some(serde_json::json!({"acct": "alice", "record_type": "USER_AUTH", "res": "failed"}));
+            f.detail = Some(
+                serde_json::json!({"acct": "alice", "record_type": "USER_AUTH", "res": "failed"}),
+            );
             n.push(&f);
             n.session(Kind::SessionStart, user, ses);
             for i in 0..40u32 {
@@ -102,10 +107,22 @@ fn normalize(out: &str, json: bool) -> String {
 }
 
 fn report(args: &[&str]) -> String {
-    let mut all = vec!["report", "--utc", "--color", "never", "--no-progress", "--passwd", PASSWD];
+    let mut all = vec![
+        "report",
+        "--utc",
+        "--color",
+        "never",
+        "--no-progress",
+        "--passwd",
+        PASSWD,
+    ];
     all.extend_from_slice(args);
     let o = tracer(&all);
-    assert!(o.status.success(), "{all:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -135,7 +152,10 @@ fn assert_same(url: &str, files: &[String]) {
         let mut b = f.to_vec();
         b.extend(["--from", url]);
         let from_db = report(&b);
-        assert!(from_files.lines().count() > 2, "{f:?} selects nothing:\n{from_files}");
+        assert!(
+            from_files.lines().count() > 2,
+            "{f:?} selects nothing:\n{from_files}"
+        );
         assert_eq!(
             normalize(&from_files, json),
             normalize(&from_db, json),
@@ -151,7 +171,12 @@ fn fleet_report_is_the_file_report() {
     let tmp = tempfile::tempdir().unwrap();
     let nodes = fleet(tmp.path());
     for n in &nodes {
-        ship(&ch, "fleet", n, &tmp.path().join(format!("{}.ship", n.host)));
+        ship(
+            &ch,
+            "fleet",
+            n,
+            &tmp.path().join(format!("{}.ship", n.host)),
+        );
         assert!(n.files().len() > 2, "the log should have rotated");
     }
     // Ship one node again from scratch: every record twice in the tables.
@@ -161,20 +186,33 @@ fn fleet_report_is_the_file_report() {
 
     // Time filters: the same commands and sessions (the totals are those
     // of the time range, see fleet::query).
-    let since = ["--since", "2024-05-01T08:00:00.400Z", "--until", "2024-05-01T08:00:01Z"];
+    let since = [
+        "--since",
+        "2024-05-01T08:00:00.400Z",
+        "--until",
+        "2024-05-01T08:00:01Z",
+    ];
     let mut a = since.to_vec();
     a.extend(files.iter().map(String::as_str));
     let url = ch.url("fleet");
     let mut b = since.to_vec();
     b.extend(["--from", url.as_str()]);
     let (x, y) = (report(&a), report(&b));
-    let body = |s: &str| s.lines().filter(|l| !l.starts_with("-- ")).collect::<Vec<_>>().join("\n");
+    let body = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("-- "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert!(x.lines().count() > 5);
     assert_eq!(body(&x), body(&y));
 
     // Exact argv bytes in the columns.
     assert_eq!(
-        ch.value("fleet", "SELECT DISTINCT hex(argv[2]) FROM fleet.execs WHERE argv[1] = 'cat'"),
+        ch.value(
+            "fleet",
+            "SELECT DISTINCT hex(argv[2]) FROM fleet.execs WHERE argv[1] = 'cat'"
+        ),
         "636166E920FF2E747874"
     );
     // Failed logins land in their own table.
@@ -197,8 +235,14 @@ fn two_shards_behind_a_distributed_table() {
     // Each node ships to its own shard.
     ship(&a, "fleet", &nodes[0], &tmp.path().join("a.ship"));
     ship(&b, "fleet", &nodes[1], &tmp.path().join("b.ship"));
-    assert_eq!(a.value("fleet", "SELECT DISTINCT host FROM fleet.execs"), "login1");
-    assert_eq!(b.value("fleet", "SELECT DISTINCT host FROM fleet.execs"), "cn017");
+    assert_eq!(
+        a.value("fleet", "SELECT DISTINCT host FROM fleet.execs"),
+        "login1"
+    );
+    assert_eq!(
+        b.value("fleet", "SELECT DISTINCT host FROM fleet.execs"),
+        "cn017"
+    );
     let files: Vec<String> = nodes.iter().flat_map(Node::files).collect();
     // Asked of either shard, the report covers both.
     assert_same(&a.url("fleet"), &files);

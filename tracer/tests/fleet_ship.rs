@@ -18,12 +18,12 @@ fn outage_mid_storm_with_rotation_loses_and_duplicates_nothing() {
     let mut ch = ClickHouse::start();
     init(&ch, DB, None);
     let tmp = tempfile::tempdir().unwrap();
-    // 512 KiB files: the storm rotates the log about every 1,000 records.
-    let mut node = Node::new(tmp.path(), "node01", 512 << 10);
+    // 256 KiB files: the storm rotates the log about every 500 records.
+    let mut node = Node::new(tmp.path(), "node01", 256 << 10);
     let state = tmp.path().join("ship");
     let mut shipper = Shipper::start(&ship_args(&ch.url(DB), &node, &state), &state);
 
-    let rate = 2_000u64; // execs per second
+    let rate = 1_000u64; // execs per second
     let started = Instant::now();
     let mut outage_done = false;
     let mut down_at = None;
@@ -34,7 +34,8 @@ fn outage_mid_storm_with_rotation_loses_and_duplicates_nothing() {
     while started.elapsed() < until || !outage_done {
         let t = started.elapsed();
         // Write what the rate says is due by now, in 50 ms batches.
-        let due = (t.as_secs_f64() * rate as f64) as u64;
+        // (At most rate/10 per round, so a slow writer still checks the clock.)
+        let due = ((t.as_secs_f64() * rate as f64) as u64).min(node.execs + rate / 10);
         while node.execs < due {
             let i = node.execs.to_string();
             node.exec(1000, ses, &[b"storm", i.as_bytes()], None);
@@ -67,7 +68,10 @@ fn outage_mid_storm_with_rotation_loses_and_duplicates_nothing() {
     let files = node.files().len();
     assert!(files > 20, "the log rotated only {files} times");
 
-    eprintln!("storm over at {:?}: {made} execs in {files} files", started.elapsed());
+    eprintln!(
+        "storm over at {:?}: {made} execs in {files} files",
+        started.elapsed()
+    );
     wait_for(180, "the shipper to catch up", || {
         distinct(&ch, DB, "execs", "1") + node.lost() >= made
     });
@@ -76,13 +80,23 @@ fn outage_mid_storm_with_rotation_loses_and_duplicates_nothing() {
     eprintln!("caught up at {:?}", started.elapsed());
     shipper.stop();
     let log = shipper.log();
-    assert!(log.contains("retrying"), "the outage was not noticed:\n{log}");
+    assert!(
+        log.contains("retrying"),
+        "the outage was not noticed:\n{log}"
+    );
 
     let stored = distinct(&ch, DB, "execs", "1");
-    assert_eq!(stored + node.lost(), made, "execs made vs stored + counted losses");
+    assert_eq!(
+        stored + node.lost(),
+        made,
+        "execs made vs stored + counted losses"
+    );
     // Exactly once, also after merges.
     ch.value(DB, "OPTIMIZE TABLE fleet.execs FINAL");
-    assert_eq!(ch.count(DB, "SELECT count() FROM fleet.execs FINAL"), stored);
+    assert_eq!(
+        ch.count(DB, "SELECT count() FROM fleet.execs FINAL"),
+        stored
+    );
     assert_eq!(
         ch.count(DB, "SELECT count() FROM fleet.events FINAL"),
         node.records - node.lost(),
@@ -90,7 +104,10 @@ fn outage_mid_storm_with_rotation_loses_and_duplicates_nothing() {
     );
     // Each storm exec's number appears once.
     assert_eq!(
-        ch.count(DB, "SELECT uniqExact(argv[2]) FROM fleet.execs WHERE argv[1] = 'storm'"),
+        ch.count(
+            DB,
+            "SELECT uniqExact(argv[2]) FROM fleet.execs WHERE argv[1] = 'storm'"
+        ),
         made
     );
     // The shipper's status says it is caught up.
@@ -109,7 +126,12 @@ fn killed_mid_batch_then_restarted_ships_everything_once_and_sets_aside_bad_reco
     let mut node = Node::new(tmp.path(), "node02", 4 << 20);
     for i in 0..30_000u32 {
         let n = i.to_string();
-        node.exec(1001, 7, &[b"job-step", n.as_bytes(), b"\xff\xfe raw bytes"], Some("4242"));
+        node.exec(
+            1001,
+            7,
+            &[b"job-step", n.as_bytes(), b"\xff\xfe raw bytes"],
+            Some("4242"),
+        );
         if i == 10_000 {
             // Not JSON: the shipper sets it aside itself.
             node.append_raw(b"{this is not json\n");
@@ -152,10 +174,16 @@ fn killed_mid_batch_then_restarted_ships_everything_once_and_sets_aside_bad_reco
     assert!(s.child.wait().unwrap().success(), "{log}");
 
     assert_eq!(distinct(&ch, DB, "execs", "1"), 30_000);
-    assert_eq!(ch.count(DB, "SELECT count() FROM fleet.execs FINAL"), 30_000);
+    assert_eq!(
+        ch.count(DB, "SELECT count() FROM fleet.execs FINAL"),
+        30_000
+    );
     // Exact bytes, not replacement characters.
     assert_eq!(
-        ch.value(DB, "SELECT hex(argv[3]) FROM fleet.execs WHERE argv[2] = '77' LIMIT 1"),
+        ch.value(
+            DB,
+            "SELECT hex(argv[3]) FROM fleet.execs WHERE argv[2] = '77' LIMIT 1"
+        ),
         "FFFE20726177206279746573"
     );
     let rejected = std::fs::read_to_string(state.join("rejected.jsonl")).unwrap();
@@ -164,11 +192,23 @@ fn killed_mid_batch_then_restarted_ships_everything_once_and_sets_aside_bad_reco
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rejected.len(), 2, "{rejected:?}");
-    assert!(rejected[0]["reason"].as_str().unwrap().starts_with("not JSON"));
-    assert!(rejected[1]["reason"].as_str().unwrap().contains("refused by the server"));
-    assert!(rejected[1]["line"].as_str().unwrap().contains("\"pid\":\"x\""));
+    assert!(rejected[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not JSON"));
+    assert!(rejected[1]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("refused by the server"));
+    assert!(rejected[1]["line"]
+        .as_str()
+        .unwrap()
+        .contains("\"pid\":\"x\""));
     for r in &rejected {
-        assert!(r["file"].as_str().unwrap().contains("node02/tracer.log"), "{r}");
+        assert!(
+            r["file"].as_str().unwrap().contains("node02/tracer.log"),
+            "{r}"
+        );
         assert!(r["offset"].as_u64().unwrap() > 0);
     }
     let cpv: serde_json::Value = serde_json::from_slice(&std::fs::read(&cp).unwrap()).unwrap();
@@ -180,5 +220,9 @@ fn killed_mid_batch_then_restarted_ships_everything_once_and_sets_aside_bad_reco
         .filter(|e| e.file_name().to_string_lossy().starts_with("stderr"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
-    assert_eq!(all_logs.matches("set aside the record at").count(), 2, "{all_logs}");
+    assert_eq!(
+        all_logs.matches("set aside the record at").count(),
+        2,
+        "{all_logs}"
+    );
 }

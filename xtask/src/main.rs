@@ -91,7 +91,7 @@ fn main() -> Result<()> {
             ebpf::build(&root, &build)?;
             let status = host_cargo()
                 .current_dir(&root)
-                .args(["test", "--workspace"])
+                .args(["test", "--workspace", "--features", "tracer/clickhouse"])
                 .args(&args)
                 .status()
                 .context("running cargo test")?;

@@ -43,7 +43,11 @@ pub struct ShipArgs {
     /// clickhouse://HOST[:PORT]/DATABASE of this node's shard.
     pub url: String,
     /// The log file tracer run writes (its rotations .1, .2, ... are read first).
-    #[arg(long, value_name = "FILE", default_value = "/var/log/tracer/tracer.log")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/var/log/tracer/tracer.log"
+    )]
     pub log: PathBuf,
     /// Checkpoint and set-aside records.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/tracer/ship")]

@@ -92,11 +92,7 @@ pub fn ship(a: &ShipArgs) -> anyhow::Result<()> {
     cfg.once = a.once;
     ship::install_signal_handlers();
     let mut s = ship::Shipper::new(cfg).context("tracer ship")?;
-    log::info!(
-        "ship: {} -> {}",
-        a.log.display(),
-        s.status().server
-    );
+    log::info!("ship: {} -> {}", a.log.display(), s.status().server);
     s.run().context("tracer ship")?;
     let st = s.status();
     log::info!(

@@ -71,7 +71,9 @@ pub fn store(path: &Path, c: &Checkpoint) -> Result<(), CheckpointError> {
         .open(&tmp)
         .map_err(err)?;
     let data = serde_json::to_vec(c).expect("checkpoint serializes");
-    f.write_all(&data).and_then(|()| f.sync_all()).map_err(err)?;
+    f.write_all(&data)
+        .and_then(|()| f.sync_all())
+        .map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)?;
     if let Some(dir) = path.parent() {
         if let Ok(d) = std::fs::File::open(dir) {

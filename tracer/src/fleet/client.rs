@@ -165,7 +165,10 @@ mod tests {
             message: String::new(),
         };
         assert!(e(27).is_data_error());
-        assert!(!e(60).is_data_error(), "unknown table is the server's problem");
+        assert!(
+            !e(60).is_data_error(),
+            "unknown table is the server's problem"
+        );
         assert!(!e(252).is_data_error(), "too many parts: retry later");
     }
 

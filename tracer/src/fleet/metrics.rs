@@ -22,7 +22,9 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 }
 
 fn label_value(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The exposition text.
@@ -30,27 +32,99 @@ pub fn render(daemon: Option<&Status>, ship: Option<&ShipStatus>) -> String {
     let mut out = String::new();
     if let Some(d) = daemon {
         let up = f64::from(u8::from(d.running && crate::status::pid_alive(d.pid)));
-        metric(&mut out, "tracer_up", "gauge", "Whether the tracer daemon runs.", &[(String::new(), up)]);
-        metric(&mut out, "tracer_events_total", "counter", "Records written by the daemon.", &[(String::new(), d.events_total as f64)]);
-        metric(&mut out, "tracer_execs_total", "counter", "Execs recorded by the daemon.", &[(String::new(), d.execs_total as f64)]);
-        metric(&mut out, "tracer_events_per_second", "gauge", "Records written per second, recently.", &[(String::new(), d.events_per_sec)]);
+        metric(
+            &mut out,
+            "tracer_up",
+            "gauge",
+            "Whether the tracer daemon runs.",
+            &[(String::new(), up)],
+        );
+        metric(
+            &mut out,
+            "tracer_events_total",
+            "counter",
+            "Records written by the daemon.",
+            &[(String::new(), d.events_total as f64)],
+        );
+        metric(
+            &mut out,
+            "tracer_execs_total",
+            "counter",
+            "Execs recorded by the daemon.",
+            &[(String::new(), d.execs_total as f64)],
+        );
+        metric(
+            &mut out,
+            "tracer_events_per_second",
+            "gauge",
+            "Records written per second, recently.",
+            &[(String::new(), d.events_per_sec)],
+        );
         let losses: Vec<(String, f64)> = d
             .losses
             .iter()
             .map(|(cause, n)| (format!("{{cause=\"{}\"}}", label_value(cause)), *n as f64))
             .collect();
-        metric(&mut out, "tracer_lost_events_total", "counter", "Events lost, by cause (ring buffer overflow, audit backlog, disk full...).", &losses);
+        metric(
+            &mut out,
+            "tracer_lost_events_total",
+            "counter",
+            "Events lost, by cause (ring buffer overflow, audit backlog, disk full...).",
+            &losses,
+        );
     }
     if let Some(s) = ship {
         let server = format!("{{server=\"{}\"}}", label_value(&s.server));
         let one = |v: f64| vec![(server.clone(), v)];
-        metric(&mut out, "tracer_ship_up", "gauge", "Whether the last exchange with ClickHouse succeeded.", &one(f64::from(u8::from(s.connected))));
-        metric(&mut out, "tracer_ship_records_total", "counter", "Records acknowledged by ClickHouse.", &one(s.shipped as f64));
-        metric(&mut out, "tracer_ship_rejected_total", "counter", "Records set aside (unreadable or refused by the server).", &one(s.rejected as f64));
-        metric(&mut out, "tracer_ship_retries_total", "counter", "Sends that failed and were retried.", &one(s.retries as f64));
-        metric(&mut out, "tracer_ship_seq_gaps_total", "counter", "Records gone from the log before they were shipped.", &one(s.seq_gaps as f64));
-        metric(&mut out, "tracer_ship_backlog_bytes", "gauge", "Bytes of log not yet acknowledged by ClickHouse.", &one(s.backlog_bytes as f64));
-        metric(&mut out, "tracer_ship_lag_seconds", "gauge", "Age of the last acknowledged record while records are pending; 0 when caught up.", &one(s.lag_seconds));
+        metric(
+            &mut out,
+            "tracer_ship_up",
+            "gauge",
+            "Whether the last exchange with ClickHouse succeeded.",
+            &one(f64::from(u8::from(s.connected))),
+        );
+        metric(
+            &mut out,
+            "tracer_ship_records_total",
+            "counter",
+            "Records acknowledged by ClickHouse.",
+            &one(s.shipped as f64),
+        );
+        metric(
+            &mut out,
+            "tracer_ship_rejected_total",
+            "counter",
+            "Records set aside (unreadable or refused by the server).",
+            &one(s.rejected as f64),
+        );
+        metric(
+            &mut out,
+            "tracer_ship_retries_total",
+            "counter",
+            "Sends that failed and were retried.",
+            &one(s.retries as f64),
+        );
+        metric(
+            &mut out,
+            "tracer_ship_seq_gaps_total",
+            "counter",
+            "Records gone from the log before they were shipped.",
+            &one(s.seq_gaps as f64),
+        );
+        metric(
+            &mut out,
+            "tracer_ship_backlog_bytes",
+            "gauge",
+            "Bytes of log not yet acknowledged by ClickHouse.",
+            &one(s.backlog_bytes as f64),
+        );
+        metric(
+            &mut out,
+            "tracer_ship_lag_seconds",
+            "gauge",
+            "Age of the last acknowledged record while records are pending; 0 when caught up.",
+            &one(s.lag_seconds),
+        );
     }
     out
 }
@@ -137,7 +211,8 @@ mod tests {
         assert!(serve("0.0.0.0:0".parse().unwrap(), text.clone()).is_err());
         let addr = serve("127.0.0.1:0".parse().unwrap(), text).unwrap();
         let mut c = std::net::TcpStream::connect(addr).unwrap();
-        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut s = String::new();
         std::io::Read::read_to_string(&mut c, &mut s).unwrap();
         assert!(s.starts_with("HTTP/1.1 200 OK"), "{s}");

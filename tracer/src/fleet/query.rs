@@ -143,8 +143,8 @@ fn parse_totals(server: &str, text: &str) -> Result<Counts, FleetReportError> {
         };
         let num = |s: &str| s.parse::<u64>().map_err(|_| bad());
         let (n, failed, count) = (num(n)?, num(failed)?, num(count)?);
-        let kind: Kind =
-            serde_json::from_value(serde_json::Value::String(ty.to_owned())).unwrap_or(Kind::Unknown);
+        let kind: Kind = serde_json::from_value(serde_json::Value::String(ty.to_owned()))
+            .unwrap_or(Kind::Unknown);
         c.events += n;
         match kind {
             Kind::Exec | Kind::ExecFailed | Kind::Process => {
@@ -250,7 +250,10 @@ pub fn run_report(
     let db = &client.endpoint.database;
     let suffix = table_suffix(client)?;
     let server = client.endpoint.display();
-    let totals = parse_totals(&server, &client.exec(&totals_sql(db, suffix, &config.filter))?)?;
+    let totals = parse_totals(
+        &server,
+        &client.exec(&totals_sql(db, suffix, &config.filter))?,
+    )?;
     let body: Body = client.query(&records_sql(db, suffix, &config.filter, config.by))?;
     let mut src = Lines::new(io::BufReader::with_capacity(1 << 18, body));
     let inputs = vec![InputStats {
@@ -261,7 +264,10 @@ pub fn run_report(
     }];
     let stats = crate::report::run_source(config, &mut src, inputs, Some(totals), out, warn)?;
     if src.duplicates > 0 {
-        log::debug!("fleet report: {} duplicate record(s) skipped", src.duplicates);
+        log::debug!(
+            "fleet report: {} duplicate record(s) skipped",
+            src.duplicates
+        );
     }
     Ok(stats)
 }
@@ -282,7 +288,9 @@ mod tests {
         let q = records_sql("fleet", "_all", &f, GroupBy::Session);
         assert!(q.contains("FROM fleet.execs_all WHERE auid = 1000 AND host = 'n\\'1' AND date >= '2024-05-01' AND time >= 1714521600 AND time_ns >= 1714521600000000005"));
         assert!(q.contains("(type = 'exec_failed' OR ret < 0)"));
-        assert!(q.contains("FROM fleet.sessions_all WHERE auid = 1000 AND host = 'n\\'1' AND auid != 4294967295"));
+        assert!(q.contains(
+            "FROM fleet.sessions_all WHERE auid = 1000 AND host = 'n\\'1' AND auid != 4294967295"
+        ));
         assert!(!q.contains("sessions_all WHERE auid = 1000 AND host = 'n\\'1' AND date"));
         assert!(q.ends_with("ORDER BY host, seq, time_ns, line_hash FORMAT TSVRaw"));
         let q = records_sql("fleet", "", &Filter::default(), GroupBy::Job);
@@ -294,7 +302,10 @@ mod tests {
         let t = "exec\t10\t2\t0\nexec_failed\t3\t3\t0\nloss\t2\t0\t7\nfuture\t1\t0\t0\ntracer\t4\t0\t0\n";
         let c = parse_totals("s", t).unwrap();
         assert_eq!((c.events, c.execs, c.failed_execs), (20, 13, 5));
-        assert_eq!((c.loss_records, c.lost_events, c.unknown_records), (2, 7, 1));
+        assert_eq!(
+            (c.loss_records, c.lost_events, c.unknown_records),
+            (2, 7, 1)
+        );
         assert!(parse_totals("s", "exec\tx\n").is_err());
     }
 
@@ -302,7 +313,9 @@ mod tests {
     fn adjacent_duplicates_are_dropped() {
         let rec = r#"{"type":"exec","time":"2024-05-01T09:00:00Z","host":"h","source":"ebpf","pid":1,"argv":["ls"],"seq":1}"#;
         let rec2 = rec.replace("\"seq\":1", "\"seq\":2");
-        let input = format!("{rec}\n{rec}\n{rec2}\nCode: 241, e.displayText() = DB::Exception: Memory limit\n");
+        let input = format!(
+            "{rec}\n{rec}\n{rec2}\nCode: 241, e.displayText() = DB::Exception: Memory limit\n"
+        );
         let mut src = Lines::new(input.as_bytes());
         let mut n = 0;
         src.for_each_record(&mut |r| {
@@ -310,6 +323,10 @@ mod tests {
             n += 1;
         });
         assert_eq!((n, src.duplicates), (2, 1));
-        assert!(src.take_error().unwrap().to_string().contains("Memory limit"));
+        assert!(src
+            .take_error()
+            .unwrap()
+            .to_string()
+            .contains("Memory limit"));
     }
 }

@@ -128,7 +128,11 @@ pub fn append_row(line: &[u8], out: &mut Vec<u8>) -> Result<RowInfo, RowError> {
         Some(v) => push_value(out, "argv", v),
     }
     if let Some(Value::Object(d)) = m.get("detail") {
-        for (col, key) in [("record_type", "record_type"), ("result", "res"), ("acct", "acct")] {
+        for (col, key) in [
+            ("record_type", "record_type"),
+            ("result", "res"),
+            ("acct", "acct"),
+        ] {
             if let Some(Value::String(s)) = d.get(key) {
                 push_key(out, col);
                 push_bytes(out, s.as_bytes());
@@ -216,7 +220,8 @@ mod tests {
 
     #[test]
     fn absent_login_ids_are_unset_not_root() {
-        let r = row(r#"{"type":"tracer","time":"2024-05-01T09:00:00Z","host":"n1","source":"tracer"}"#);
+        let r =
+            row(r#"{"type":"tracer","time":"2024-05-01T09:00:00Z","host":"n1","source":"tracer"}"#);
         assert_eq!(r["auid"], UNSET);
         assert_eq!(r["ses"], UNSET);
         assert!(r.get("seq").is_none());
@@ -224,7 +229,9 @@ mod tests {
 
     #[test]
     fn login_detail_columns() {
-        let r = row(r#"{"type":"login","time":"2024-05-01T09:00:00Z","host":"n1","source":"audit","detail":{"acct":"alice","record_type":"USER_AUTH","res":"failed"}}"#);
+        let r = row(
+            r#"{"type":"login","time":"2024-05-01T09:00:00Z","host":"n1","source":"audit","detail":{"acct":"alice","record_type":"USER_AUTH","res":"failed"}}"#,
+        );
         assert_eq!(r["record_type"], "USER_AUTH");
         assert_eq!(r["result"], "failed");
         assert_eq!(r["acct"], "alice");

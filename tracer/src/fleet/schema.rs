@@ -216,7 +216,9 @@ pub fn init(client: &Client, cluster: Option<&str>) -> Result<InitReport, ChErro
         for (name, ty) in COLUMNS {
             if !have.contains(name) {
                 let after = prev.map(|p| format!(" AFTER {p}")).unwrap_or_default();
-                client.exec(&format!("ALTER TABLE {db}.{t} ADD COLUMN {name} {ty}{after}"))?;
+                client.exec(&format!(
+                    "ALTER TABLE {db}.{t} ADD COLUMN {name} {ty}{after}"
+                ))?;
                 report.added_columns.push(format!("{t}.{name}"));
             }
             prev = Some(name);
@@ -249,7 +251,11 @@ pub fn prune(client: &Client, keep_days: u32) -> Result<Vec<String>, ChError> {
     let db = client.endpoint.database.clone();
     let mut tables: Vec<&str> = vec![EVENTS];
     tables.extend(DERIVED.iter().map(|d| d.name));
-    let list = tables.iter().map(|t| quote(t)).collect::<Vec<_>>().join(", ");
+    let list = tables
+        .iter()
+        .map(|t| quote(t))
+        .collect::<Vec<_>>()
+        .join(", ");
     let parts = client.exec(&format!(
         "SELECT DISTINCT table, partition FROM system.parts WHERE active AND database = {} \
          AND table IN ({list}) AND toDate(partition) < today() - {keep_days} \
@@ -280,7 +286,10 @@ mod tests {
         assert!(s.iter().all(|s| s.contains("IF NOT EXISTS")));
         assert!(s[1].contains("ORDER BY (host, boot, seq, line_hash)"));
         let losses = s.iter().find(|s| s.contains("fleet.losses AS")).unwrap();
-        assert!(losses.contains("ORDER BY (host, time, boot, seq, line_hash)"), "{losses}");
+        assert!(
+            losses.contains("ORDER BY (host, time, boot, seq, line_hash)"),
+            "{losses}"
+        );
         assert!(s[1].contains("PARTITION BY date"));
         assert!(s.iter().any(|s| s.contains("fleet.execs_all")
             && s.contains("Distributed(two, fleet, execs, cityHash64(host))")));

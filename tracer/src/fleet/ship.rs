@@ -157,7 +157,10 @@ pub fn install_signal_handlers() {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe; the function pointer has the C ABI signal(2) expects.
         unsafe {
-            libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
         }
     }
 }
@@ -290,7 +293,8 @@ impl Shipper {
         let mut last_report = Instant::now() - Duration::from_secs(10);
         loop {
             let idle = self.fill(&mut batch)?;
-            let full = batch.rows_n >= self.cfg.batch_rows || batch.rows.len() >= self.cfg.batch_bytes;
+            let full =
+                batch.rows_n >= self.cfg.batch_rows || batch.rows.len() >= self.cfg.batch_bytes;
             let old = batch
                 .first_at
                 .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval);
@@ -541,12 +545,8 @@ impl Shipper {
     fn report(&mut self, batch: &Batch) {
         let s = &mut self.status;
         s.updated = Timestamp::now();
-        s.backlog_bytes = self.spool.backlog()
-            + batch
-                .metas
-                .iter()
-                .map(|m| m.next - m.at)
-                .sum::<u64>();
+        s.backlog_bytes =
+            self.spool.backlog() + batch.metas.iter().map(|m| m.next - m.at).sum::<u64>();
         s.lag_seconds = match (s.backlog_bytes, s.last_shipped) {
             (0, _) => 0.0,
             (_, Some(t)) => ((s.updated.0 - t.0) as f64 / 1e9).max(0.0),

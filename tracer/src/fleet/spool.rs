@@ -191,7 +191,10 @@ impl Spool {
         }
         if !found {
             total = fam.iter().map(|m| m.size).sum::<u64>()
-                + c.file.metadata().map_or(0, |m| m.size()).saturating_sub(pos);
+                + c.file
+                    .metadata()
+                    .map_or(0, |m| m.size())
+                    .saturating_sub(pos);
         }
         total
     }
@@ -260,7 +263,9 @@ impl Spool {
             return Ok(false);
         };
         let fam = family(&self.base);
-        let me = fam.iter().position(|m| (m.dev, m.ino) == (c.id.dev, c.id.ino));
+        let me = fam
+            .iter()
+            .position(|m| (m.dev, m.ino) == (c.id.dev, c.id.ino));
         let next = match me {
             Some(i) => fam.get(i + 1).cloned(),
             // Ours was deleted: everything older went with it.
@@ -435,7 +440,10 @@ mod tests {
         append(&base, "b\n");
         let mut got = Vec::new();
         while let Some(l) = s.next_line().unwrap() {
-            got.push((String::from_utf8_lossy(l.bytes).into_owned(), l.unterminated));
+            got.push((
+                String::from_utf8_lossy(l.bytes).into_owned(),
+                l.unterminated,
+            ));
         }
         assert_eq!(got, [("part".into(), true), ("b".into(), false)]);
     }

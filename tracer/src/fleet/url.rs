@@ -62,7 +62,9 @@ impl Endpoint {
         let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
         let db = db.trim_end_matches('/');
         if authority.contains('@') {
-            return Err(bad("credentials belong in the credentials file, not the URL"));
+            return Err(bad(
+                "credentials belong in the credentials file, not the URL",
+            ));
         }
         if db.is_empty() {
             return Err(bad("no database"));
@@ -71,10 +73,9 @@ impl Endpoint {
             return Err(bad("the database name may only hold letters, digits and _"));
         }
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-                h,
-                p.parse::<u16>().map_err(|_| bad("bad port"))?,
-            ),
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                (h, p.parse::<u16>().map_err(|_| bad("bad port"))?)
+            }
             _ => (authority, DEFAULT_PORT),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -149,7 +150,10 @@ mod tests {
     #[test]
     fn parses_urls() {
         let e = Endpoint::parse("clickhouse://127.0.0.1:9123/tracer").unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.database.as_str()), ("127.0.0.1", 9123, "tracer"));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.database.as_str()),
+            ("127.0.0.1", 9123, "tracer")
+        );
         let e = Endpoint::parse("http://ch.example/fleet/").unwrap();
         assert_eq!((e.port, e.database.as_str()), (DEFAULT_PORT, "fleet"));
         let e = Endpoint::parse("clickhouse://[::1]:8124/db").unwrap();
@@ -173,10 +177,16 @@ mod tests {
         let p = dir.path().join("c");
         std::fs::write(&p, "# fleet\nuser = tracer\npassword = \"s3 cret\"\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(load_credentials(&p).unwrap_err().to_string().contains("chmod 600"));
+        assert!(load_credentials(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("chmod 600"));
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = load_credentials(&p).unwrap();
-        assert_eq!((c.user.as_str(), c.password.as_str()), ("tracer", "s3 cret"));
+        assert_eq!(
+            (c.user.as_str(), c.password.as_str()),
+            ("tracer", "s3 cret")
+        );
         assert!(!format!("{c:?}").contains("s3"));
         std::fs::write(&p, "usr = x\n").unwrap();
         assert!(load_credentials(&p).is_err());

@@ -170,7 +170,11 @@ pub fn run_source(
     stats.incomplete_events += src.incomplete();
     if let Some(e) = src.take_error() {
         return Err(InputError::Read {
-            path: stats.inputs.first().map(|i| i.name.clone()).unwrap_or_default(),
+            path: stats
+                .inputs
+                .first()
+                .map(|i| i.name.clone())
+                .unwrap_or_default(),
             error: e,
         }
         .into());

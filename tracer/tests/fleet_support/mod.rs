@@ -42,7 +42,9 @@ pub struct ClickHouse {
 pub fn cluster_xml(tcp_ports: &[u16]) -> String {
     let shards: String = tcp_ports
         .iter()
-        .map(|p| format!("<shard><replica><host>127.0.0.1</host><port>{p}</port></replica></shard>"))
+        .map(|p| {
+            format!("<shard><replica><host>127.0.0.1</host><port>{p}</port></replica></shard>")
+        })
         .collect();
     format!("<remote_servers><tracer_fleet>{shards}</tracer_fleet></remote_servers>")
 }
@@ -57,7 +59,10 @@ impl ClickHouse {
             Path::new(SERVER).exists(),
             "{SERVER} is missing: install clickhouse-server (bash xtask/setup.sh test)"
         );
-        let dir = tempfile::Builder::new().prefix("tracer-ch-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tracer-ch-")
+            .tempdir()
+            .unwrap();
         let d = dir.path().display().to_string();
         for sub in ["data", "tmp", "user_files", "log", "format_schemas"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
@@ -119,7 +124,10 @@ impl ClickHouse {
             .open(self.dir.path().join("log/stdout.log"))
             .unwrap();
         let child = Command::new(SERVER)
-            .arg(format!("--config-file={}/config.xml", self.dir.path().display()))
+            .arg(format!(
+                "--config-file={}/config.xml",
+                self.dir.path().display()
+            ))
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -133,10 +141,18 @@ impl ClickHouse {
                 return;
             }
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.dir.path().join("log/error.log")).unwrap_or_default();
-                panic!("clickhouse-server exited ({st}) on port {}: {log}", self.http);
+                let log = std::fs::read_to_string(self.dir.path().join("log/error.log"))
+                    .unwrap_or_default();
+                panic!(
+                    "clickhouse-server exited ({st}) on port {}: {log}",
+                    self.http
+                );
             }
-            assert!(Instant::now() < deadline, "clickhouse-server did not answer on port {}", self.http);
+            assert!(
+                Instant::now() < deadline,
+                "clickhouse-server did not answer on port {}",
+                self.http
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -209,7 +225,11 @@ pub fn init(ch: &ClickHouse, db: &str, cluster: Option<&str>) {
         args.extend(["--cluster", c]);
     }
     let o = tracer(&args);
-    assert!(o.status.success(), "fleet init: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "fleet init: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// A simulated node writing its log through tracer's file sink.
@@ -271,12 +291,16 @@ impl Node {
         e.auid = Some(auid);
         e.ses = Some(ses);
         e.tty = Some("pts/1".into());
-        e.exe = Some(Bytes::from(format!("/usr/bin/{}", String::from_utf8_lossy(argv[0])).as_str()));
+        e.exe = Some(Bytes::from(
+            format!("/usr/bin/{}", String::from_utf8_lossy(argv[0])).as_str(),
+        ));
         e.argv = Some(argv.iter().map(|a| Bytes::from(a.to_vec())).collect());
         e.cwd = Some(Bytes::from("/home/u"));
         e.ret = Some(0);
         if let Some(j) = job {
-            e.cgroup = Some(format!("/system.slice/slurmstepd.scope/job_{j}/step_0/user/task_0"));
+            e.cgroup = Some(format!(
+                "/system.slice/slurmstepd.scope/job_{j}/step_0/user/task_0"
+            ));
             e.job = Some(j.into());
         }
         self.push(&e);
@@ -308,7 +332,10 @@ impl Node {
     pub fn append_raw(&mut self, b: &[u8]) {
         self.flush();
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&self.log).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         f.write_all(b).unwrap();
     }
 
