@@ -298,10 +298,10 @@ impl Shipper {
             let old = batch
                 .first_at
                 .is_some_and(|t| t.elapsed() >= self.cfg.flush_interval);
-            if !batch.metas.is_empty() && (full || idle && (old || self.cfg.once || stopping())) {
-                if !self.send(&mut batch)? {
-                    break; // stopped while retrying
-                }
+            let due = full || idle && (old || self.cfg.once || stopping());
+            // `send` is false when stopped while the server was unreachable.
+            if !batch.metas.is_empty() && due && !self.send(&mut batch)? {
+                break;
             }
             if last_report.elapsed() >= Duration::from_secs(1) || stopping() {
                 self.report(&batch);

@@ -16,7 +16,6 @@
 //! `target/bench/fleet.json` and to the "Fleet" section of BENCHMARKS.md,
 //! which the other benchmarks' rewrite keeps.
 
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
