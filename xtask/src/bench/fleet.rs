@@ -378,9 +378,9 @@ pub fn run(root: &Path, quick: bool, no_doc: bool) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let (hosts, login_nodes, days, rate) = if quick {
-        (50, 2, 7, 0.01)
+        (50, 2, 7, 0.002)
     } else {
-        (1000, 8, 7, 0.02)
+        (1000, 8, 7, 0.005)
     };
     // Login nodes are much busier than one compute node.
     eprintln!("bench fleet: generating {hosts} hosts x {days} days");
