@@ -568,8 +568,10 @@ Simulated fleet: {hosts} hosts ({days} days: login nodes with interactive sessio
 | one user, one week, across the fleet: `tracer report --from clickhouse://…` | {rc:.3} s |\n\
 | the same report over the same events as files: `tracer report FILES…` | {rf:.3} s |\n\n\
 Both reports printed the same {rows} CSV lines. Sizing: at the shipper's rate one core ships \
-{sh_h:.0} M records per hour, far above a node's own rate; the server's rate per core tells how \
-many cores a shard needs for the fleet's total exec rate.\n{END}",
+{sh_h:.0} M records per hour, far above a node's own rate. The server's rate is pessimistic here: \
+each host's week is shipped at once, so every insert touches 7 daily partitions of 7 tables \
+(49 parts), where a live shipper's one-second batch touches one day; and the server's idle \
+background work over the run is included.\n{END}",
         q = if quick { " --quick" } else { "" },
         when = r.when,
         nproc = r.nproc,
