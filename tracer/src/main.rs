@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         Command::Status(args) => tracer::cmd::status::status(&args),
         Command::Check(args) => tracer::cmd::check::run(&args),
         Command::Verify(args) => tracer::cmd::verify::run(&args),
+        Command::Ship(args) => tracer::cmd::fleet::ship(&args).map(|()| ExitCode::SUCCESS),
+        Command::Fleet(args) => tracer::cmd::fleet::fleet(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -240,13 +240,22 @@ fn a_full_disk_suspends_writing_and_counts_what_was_lost() {
         1,
         &dir.path().join("err"),
     );
-    let made = run_storm(&storm, &tiny, "2");
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        d.stderr_text().contains("disk_full: suspending writing"),
-        "{}",
-        d.stderr_text()
-    );
+    // Storm until the disk is full: how many execs fill it depends on how
+    // busy the machine is, so a fixed length is not enough on a loaded one.
+    let mut made = 0;
+    let started = std::time::Instant::now();
+    while !d.stderr_text().contains("disk_full: suspending writing") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the disk never filled: {}",
+            d.stderr_text()
+        );
+        made += run_storm(&storm, &tiny, "1");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // More execs while writing is suspended: they must be counted.
+    made += run_storm(&storm, &tiny, "1");
+    std::thread::sleep(Duration::from_millis(500));
     std::fs::remove_file(&filler).unwrap();
     wait_for("the disk_full loss record", Duration::from_secs(10), || {
         read_lines(&log)

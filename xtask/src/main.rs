@@ -114,7 +114,7 @@ fn main() -> Result<()> {
             }
             let status = test
                 .current_dir(&root)
-                .args(["test", "--workspace", "--features", PRIVILEGED])
+                .args(["test", "--workspace", "--features", TEST_FEATURES])
                 .args(&args)
                 .status()
                 .context("running cargo test")?;
@@ -135,8 +135,9 @@ fn main() -> Result<()> {
     }
 }
 
-/// The cargo feature that compiles the privileged integration tests in.
-const PRIVILEGED: &str = "tracer/privileged";
+/// The test features `cargo xtask test` turns on: the privileged tests
+/// (root, the real kernel) and the ClickHouse fleet tests (their own servers).
+const TEST_FEATURES: &str = "tracer/privileged,tracer/clickhouse";
 
 pub(crate) fn build_all(root: &Path, b: &ebpf::BuildArgs) -> Result<PathBuf> {
     ebpf::build(root, b)?;

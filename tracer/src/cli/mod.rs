@@ -3,6 +3,7 @@
 //! `report::Config`, ...) before anything runs.
 
 pub mod check;
+pub mod fleet;
 pub mod report;
 pub mod rules;
 pub mod run;
@@ -37,4 +38,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Check the tamper-evident hash chain of tracer's log files.
     Verify(verify::VerifyArgs),
+    /// Ship this node's log to ClickHouse (the fleet database).
+    Ship(fleet::ShipArgs),
+    /// Set up the fleet database in ClickHouse (schema, retention).
+    Fleet(fleet::FleetArgs),
 }

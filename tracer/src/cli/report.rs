@@ -72,6 +72,12 @@ pub struct ReportArgs {
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Read the fleet's records from ClickHouse (clickhouse://HOST:PORT/DB) instead of files.
+    #[arg(long, value_name = "URL", conflicts_with = "inputs")]
+    pub from: Option<String>,
+    /// ClickHouse credentials file for --from (user = / password =, mode 600).
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub credentials: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,7 +158,9 @@ impl ReportArgs {
             failed: self.failed,
             job: self.job.clone(),
         };
-        let inputs = if self.inputs.is_empty() {
+        let inputs = if self.from.is_some() {
+            Vec::new()
+        } else if self.inputs.is_empty() {
             input::default_inputs(input::DEFAULT_DIR.as_ref())?
         } else {
             input::rotation_order(self.inputs.iter().map(|p| InputSpec::from_arg(p)).collect())

@@ -2,6 +2,7 @@
 //! errors into `anyhow` with context for `main`.
 
 pub mod check;
+pub mod fleet;
 pub mod report;
 pub mod rules;
 pub mod run;

@@ -20,6 +20,14 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let config = args.to_config(&env).context("tracer report")?;
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
+    if let Some(url) = &args.from {
+        let client = crate::cmd::fleet::client(url, args.credentials.as_deref())?;
+        return match crate::fleet::query::run_report(&config, &client, &mut stdout, &mut stderr) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_broken_pipe() => Ok(()),
+            Err(e) => Err(e).context("tracer report"),
+        };
+    }
     match report::run(&config, &mut stdout, &mut stderr) {
         Ok(_) => Ok(()),
         Err(e) if e.is_broken_pipe() => Ok(()),

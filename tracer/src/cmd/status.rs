@@ -31,6 +31,11 @@ pub fn status(a: &StatusArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).context("tracer status"),
     };
     let live = status::liveness(&s);
+    // The shipper (`tracer ship`) keeps its state file beside the daemon's.
+    let ship = path
+        .parent()
+        .map(|d| d.join("ship.json"))
+        .and_then(|p| crate::fleet::ship::read_status(&p));
     if a.json {
         let mut v = serde_json::to_value(&s)?;
         v["state"] = match live {
@@ -39,9 +44,18 @@ pub fn status(a: &StatusArgs) -> anyhow::Result<ExitCode> {
             Liveness::Dead => "dead",
         }
         .into();
+        if let Some(sh) = &ship {
+            v["ship"] = serde_json::to_value(sh)?;
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", status::render(&s, live, Timestamp::now()));
+        if let Some(sh) = &ship {
+            print!(
+                "{}",
+                crate::fleet::ship::render_status(sh, Timestamp::now())
+            );
+        }
     }
     Ok(if live == Liveness::Running {
         ExitCode::SUCCESS

@@ -146,8 +146,79 @@ pub fn run(
         read_run(format, files, &mut builder, &mut stats, &mut progress, warn)?;
     }
     progress.finish();
+    render_report(config, builder, stats, None, out, warn)
+}
 
-    let report = builder.finish();
+/// Builds the report from any [`source::RecordSource`] (records in input
+/// order) rather than from files: the fleet report reads ClickHouse this
+/// way. `inputs` describes what was read; `totals`, when given, replaces the
+/// whole-input counters (records, execs, losses...) that the builder could
+/// not count itself because filters were applied before the records reached
+/// it; `selected` and the groups are always the builder's.
+pub fn run_source(
+    config: &Config,
+    src: &mut dyn source::RecordSource,
+    inputs: Vec<InputStats>,
+    totals: Option<model::Counts>,
+    out: &mut dyn Write,
+    warn: &mut dyn Write,
+) -> Result<Stats, ReportError> {
+    let mut stats = Stats {
+        inputs,
+        ..Stats::default()
+    };
+    let mut builder = Builder::new(config.filter.clone(), config.by, !config.summary);
+    src.for_each_record(&mut |item| match item {
+        Ok(ev) => builder.add(&ev),
+        Err(bad) => {
+            stats.bad_lines += 1;
+            if stats.bad_line_samples.len() < stats::MAX_SAMPLES {
+                let _ = writeln!(
+                    warn,
+                    "tracer: warning: record {}: skipped: {}",
+                    bad.line,
+                    quote::sanitize_str(&bad.reason)
+                );
+                stats.bad_line_samples.push(BadLineAt {
+                    file: String::new(),
+                    line: bad.line,
+                    reason: bad.reason,
+                });
+            }
+        }
+    });
+    stats.incomplete_events += src.incomplete();
+    if let Some(e) = src.take_error() {
+        return Err(InputError::Read {
+            path: stats
+                .inputs
+                .first()
+                .map(|i| i.name.clone())
+                .unwrap_or_default(),
+            error: e,
+        }
+        .into());
+    }
+    render_report(config, builder, stats, totals, out, warn)
+}
+
+/// Finishes the model and writes it in the configured format.
+fn render_report(
+    config: &Config,
+    builder: Builder,
+    mut stats: Stats,
+    totals: Option<model::Counts>,
+    out: &mut dyn Write,
+    warn: &mut dyn Write,
+) -> Result<Stats, ReportError> {
+    let mut report = builder.finish();
+    if let Some(t) = totals {
+        report.counts = model::Counts {
+            selected: report.counts.selected,
+            not_in_job: report.counts.not_in_job,
+            ..t
+        };
+    }
     stats.counts = report.counts.clone();
     for g in &report.groups {
         match g.key {

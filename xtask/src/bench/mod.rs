@@ -5,6 +5,7 @@
 //! - [`exec`]: exec overhead per configuration, interleaved repetitions;
 //! - [`sustained`]: the long loss test and the ring-size search;
 //! - [`report`] (+ [`auditgen`]): report throughput on generated logs;
+//! - [`fleet`]: ClickHouse ingest and fleet-report latency (`bench fleet`);
 //! - [`daemons`]: the global-state guard, tracer and auditd;
 //! - [`measure`]: storm, getppid loop, eBPF run-time counters, log counting;
 //! - [`plot`], [`doc`]: the SVG and `BENCHMARKS.md`, pure functions of
@@ -17,6 +18,7 @@ pub mod auditgen;
 pub mod daemons;
 pub mod doc;
 pub mod exec;
+pub mod fleet;
 pub mod measure;
 pub mod model;
 pub mod plot;
@@ -40,6 +42,8 @@ pub enum Name {
     Exec,
     Sustained,
     Report,
+    /// ClickHouse shipping and the fleet report (no eBPF, no global lock).
+    Fleet,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -71,6 +75,12 @@ pub struct Opts {
 }
 
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
+    // The fleet benchmark needs neither root nor the global lock: run it
+    // on its own, after the others when both are asked for.
+    let fleet_too = args.names.contains(&Name::Fleet);
+    if fleet_too && args.names.iter().all(|n| *n == Name::Fleet) {
+        return fleet::run(root, args.quick, args.no_doc);
+    }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("cargo xtask bench must run as root (it loads eBPF programs, starts auditd and changes audit rules)");
@@ -124,6 +134,9 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         write_docs(root, &results)?;
     }
     eprintln!("bench: done in {:.0} s", results.duration_s);
+    if fleet_too {
+        fleet::run(root, args.quick, args.no_doc)?;
+    }
     Ok(())
 }
 
@@ -133,6 +146,7 @@ fn run_all(g: &mut Global, t: &Tools, o: &Opts, names: &[Name], r: &mut Results)
             Name::Exec => r.exec = Some(exec::run(g, t, o)?),
             Name::Sustained => r.sustained = Some(sustained::run(g, t, o)?),
             Name::Report => r.report = Some(report::run(g, t, o)?),
+            Name::Fleet => {}
         }
     }
     Ok(())
@@ -155,7 +169,13 @@ pub fn write_docs(root: &Path, r: &Results) -> Result<()> {
         std::fs::write(&p, svg).with_context(|| format!("writing {}", p.display()))?;
     }
     let md = root.join("BENCHMARKS.md");
-    std::fs::write(&md, doc::render(r)).with_context(|| format!("writing {}", md.display()))?;
+    // Keep the fleet section (`bench fleet` writes it on its own).
+    let old = std::fs::read_to_string(&md).unwrap_or_default();
+    let mut text = doc::render(r);
+    if let Some(s) = fleet::section_of(&old) {
+        text = fleet::splice(&text, s);
+    }
+    std::fs::write(&md, text).with_context(|| format!("writing {}", md.display()))?;
     eprintln!("bench: wrote {} and {}", md.display(), doc::PLOT_PATH);
     Ok(())
 }

@@ -1,0 +1,253 @@
+//! `tracer report --from clickhouse://…` gives the same report as `tracer
+//! report` over the same records as files: same sessions, commands, counts,
+//! in every format and with every filter; only the description of the input
+//! (a server instead of files) differs. Two shards behind a Distributed
+//! table give the same report as one server.
+#![cfg(feature = "clickhouse")]
+
+mod fleet_support;
+
+use fleet_support::*;
+use tracer::event::{Body, Kind, LoginRecord, LoginResult, LoginType, LossCause, Outcome, Source};
+
+const PASSWD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fixtures/report/passwd"
+);
+
+/// Two hosts' worth of logins, sessions, commands (some failed, some in a
+/// batch job, some with bytes that are not UTF-8), a loss and tracer status.
+fn fleet(dir: &std::path::Path) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for (h, host) in ["login1", "cn017"].into_iter().enumerate() {
+        let mut n = Node::new(dir, host, 16 << 10);
+        let mut t = n.ev(Kind::Tracer, 1);
+        t.source = Source::Tracer;
+        n.push(&t);
+        for (k, user) in [1000u32, 1001, 0].into_iter().enumerate() {
+            let ses = 10 * (h as u32 + 1) + k as u32;
+            // A failed login first (no login uid yet).
+            let mut f = n.ev(Kind::Login, 30);
+            f.source = Source::Audit;
+            f.task.auid = Some(tracer::event::UNSET);
+            f.task.ses = Some(tracer::event::UNSET);
+            let mut l = LoginRecord::new(LoginType::UserAuth);
+            l.addr = Some("198.51.100.4".into());
+            l.acct = Some("alice".into());
+            l.res = Some(LoginResult::Failed);
+            f.body = Body::Login(l);
+            n.push(&f);
+            n.session(Kind::SessionStart, user, ses);
+            for i in 0..40u32 {
+                let i_s = i.to_string();
+                let job = (i % 3 == 0).then_some("7781");
+                n.exec(user, ses, &[b"make", b"-j", i_s.as_bytes()], job);
+                if i % 7 == 0 {
+                    n.exec(user, ses, &[b"cat", b"caf\xe9 \xff.txt"], None);
+                }
+                if i % 11 == 0 {
+                    let mut e = n.ev(Kind::ExecFailed, 3);
+                    e.task.pid = Some(5000 + i);
+                    e.task.auid = Some(user);
+                    e.task.ses = Some(ses);
+                    e.task.uid = Some(user);
+                    let x = e.exec_mut().unwrap();
+                    x.argv = Some(vec!["rm".into(), "-rf".into(), "/etc/shadow".into()]);
+                    x.outcome = Outcome::Failed(-13);
+                    n.push(&e);
+                }
+            }
+            n.session(Kind::SessionEnd, user, ses);
+        }
+        // Unattributed: a cron job.
+        let mut c = n.ev(Kind::Exec, 5);
+        c.task.pid = Some(77);
+        c.task.auid = Some(tracer::event::UNSET);
+        c.task.ses = Some(tracer::event::UNSET);
+        c.task.cgroup = Some("/system.slice/cron.service".into());
+        c.exec_mut().unwrap().argv = Some(vec!["run-parts".into(), "/etc/cron.hourly".into()]);
+        n.push(&c);
+        let mut l = n.ev(Kind::Loss, 5);
+        l.source = Source::Tracer;
+        if let Body::Loss(x) = &mut l.body {
+            x.count = Some(3 + h as u64);
+            x.cause = LossCause::RingBufferFull;
+        }
+        n.push(&l);
+        n.flush();
+        nodes.push(n);
+    }
+    nodes
+}
+
+fn ship(ch: &ClickHouse, db: &str, node: &Node, state: &std::path::Path) {
+    let mut args = ship_args(&ch.url(db), node, state);
+    args.push("--once".into());
+    let o = tracer(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The report with the input's description taken out.
+fn normalize(out: &str, json: bool) -> String {
+    if json {
+        let mut v: serde_json::Value = serde_json::from_str(out).unwrap();
+        v["stats"]["inputs"] = serde_json::Value::Null;
+        return serde_json::to_string_pretty(&v).unwrap();
+    }
+    out.lines()
+        .map(|l| {
+            if l.starts_with("-- ") {
+                l.split("; ")
+                    .filter(|p| !(p.contains(" input") && p.ends_with(" lines")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn report(args: &[&str]) -> String {
+    let mut all = vec![
+        "report",
+        "--utc",
+        "--color",
+        "never",
+        "--no-progress",
+        "--passwd",
+        PASSWD,
+    ];
+    all.extend_from_slice(args);
+    let o = tracer(&all);
+    assert!(
+        o.status.success(),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+const FILTERS: &[&[&str]] = &[
+    &[],
+    &["--format", "json"],
+    &["--format", "csv"],
+    &["--summary"],
+    &["--summary", "--format", "json"],
+    &["--user", "1000"],
+    &["--user", "1001", "--host", "cn017"],
+    &["--session", "11"],
+    &["--failed"],
+    &["--command", "cat"],
+    &["--command", "make*", "--format", "csv"],
+    &["--by", "job"],
+    &["--job", "7781", "--format", "json"],
+];
+
+fn assert_same(url: &str, files: &[String]) {
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    for f in FILTERS {
+        let json = f.contains(&"json");
+        let mut a = f.to_vec();
+        a.extend_from_slice(&files);
+        let from_files = report(&a);
+        let mut b = f.to_vec();
+        b.extend(["--from", url]);
+        let from_db = report(&b);
+        assert!(
+            from_files.lines().count() > 2,
+            "{f:?} selects nothing:\n{from_files}"
+        );
+        assert_eq!(
+            normalize(&from_files, json),
+            normalize(&from_db, json),
+            "report {f:?} differs between files and {url}"
+        );
+    }
+}
+
+#[test]
+fn fleet_report_is_the_file_report() {
+    let ch = ClickHouse::start();
+    init(&ch, "fleet", None);
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = fleet(tmp.path());
+    for n in &nodes {
+        ship(
+            &ch,
+            "fleet",
+            n,
+            &tmp.path().join(format!("{}.ship", n.host)),
+        );
+        assert!(n.files().len() > 2, "the log should have rotated");
+    }
+    // Ship one node again from scratch: every record twice in the tables.
+    ship(&ch, "fleet", &nodes[0], &tmp.path().join("again.ship"));
+    let files: Vec<String> = nodes.iter().flat_map(Node::files).collect();
+    assert_same(&ch.url("fleet"), &files);
+
+    // Time filters: the same commands and sessions (the totals are those
+    // of the time range, see fleet::query).
+    let since = [
+        "--since",
+        "2024-05-01T08:00:00.400Z",
+        "--until",
+        "2024-05-01T08:00:01Z",
+    ];
+    let mut a = since.to_vec();
+    a.extend(files.iter().map(String::as_str));
+    let url = ch.url("fleet");
+    let mut b = since.to_vec();
+    b.extend(["--from", url.as_str()]);
+    let (x, y) = (report(&a), report(&b));
+    let body = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("-- "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(x.lines().count() > 5);
+    assert_eq!(body(&x), body(&y));
+
+    // Exact argv bytes in the columns.
+    assert_eq!(
+        ch.value(
+            "fleet",
+            "SELECT DISTINCT hex(argv[2]) FROM fleet.execs WHERE argv[1] = 'cat'"
+        ),
+        "636166E920FF2E747874"
+    );
+    // Failed logins land in their own table.
+    assert_eq!(
+        ch.count("fleet", "SELECT count() FROM (SELECT DISTINCT host, seq FROM fleet.failed_logins WHERE acct = 'alice')"),
+        6
+    );
+}
+
+#[test]
+fn two_shards_behind_a_distributed_table() {
+    let (h1, t1, h2, t2) = (free_port(), free_port(), free_port(), free_port());
+    let xml = cluster_xml(&[t1, t2]);
+    let a = ClickHouse::start_with(h1, t1, &xml);
+    let b = ClickHouse::start_with(h2, t2, &xml);
+    init(&a, "fleet", Some("tracer_fleet"));
+    init(&b, "fleet", Some("tracer_fleet"));
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = fleet(tmp.path());
+    // Each node ships to its own shard.
+    ship(&a, "fleet", &nodes[0], &tmp.path().join("a.ship"));
+    ship(&b, "fleet", &nodes[1], &tmp.path().join("b.ship"));
+    assert_eq!(
+        a.value("fleet", "SELECT DISTINCT host FROM fleet.execs"),
+        "login1"
+    );
+    assert_eq!(
+        b.value("fleet", "SELECT DISTINCT host FROM fleet.execs"),
+        "cn017"
+    );
+    let files: Vec<String> = nodes.iter().flat_map(Node::files).collect();
+    // Asked of either shard, the report covers both.
+    assert_same(&a.url("fleet"), &files);
+    assert_same(&b.url("fleet"), &files);
+}
