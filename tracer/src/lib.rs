@@ -16,6 +16,7 @@ pub mod event;
 pub mod report;
 pub mod run;
 pub mod session;
+pub mod sessions;
 pub mod sink;
 pub mod source;
 pub mod status;
