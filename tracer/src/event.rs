@@ -230,6 +230,14 @@ pub struct Event {
     /// Batch job id (Slurm), from the cgroup path (`.../job_<id>/...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    /// session_start/session_end: the login user's name, resolved when the
+    /// record was written, so the log names its users wherever it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// session_start/session_end: what the session is (`interactive`,
+    /// `cron`, `systemd-user`, `service`, `unknown`; see `crate::sessions`).
+    #[serde(rename = "kind", default, skip_serializing_if = "Option::is_none")]
+    pub session_kind: Option<String>,
 
     // --- loss ---
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -301,6 +309,8 @@ impl Event {
             session_leader: false,
             via: None,
             job: None,
+            user: None,
+            session_kind: None,
             count: None,
             cause: None,
             from: None,

@@ -17,12 +17,21 @@
 //!
 //! The source address of a login is not in any exec: [`LoginInfo`] finds it
 //! (for the eBPF source, from `/proc`: see [`ProcLoginInfo`]).
+//!
+//! Which audit login records start and end a session, and what kind of
+//! session it is, is decided by [`crate::sessions`] (the model the report
+//! uses too): a sudo or su inside a login never ends it. Session records
+//! carry `kind` and `user` (the login user's name: the login's own `acct=`,
+//! else [`LoginInfo::user_name`]), so the log names its users wherever it
+//! is read. tracer runs on one boot, so the key needs no boot: the report
+//! ties records to boots with the `boot` field of tracer's start record.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
 use crate::event::{Event, Kind, Source, Timestamp};
+use crate::sessions::{Login, LoginFact, LoginRecord, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
@@ -39,6 +48,10 @@ pub trait LoginInfo {
     /// Whether `pid` is still a live (not zombie) process: prunes processes
     /// whose exit record was lost, so that their session can still end.
     fn alive(&self, pid: u32) -> bool;
+    /// The name of `uid` on this machine, for session records.
+    fn user_name(&self, _uid: u32) -> Option<String> {
+        None
+    }
 }
 
 /// No lookups (audit source, tests): no address, and nothing outside the
@@ -75,6 +88,10 @@ struct Session {
     last: Timestamp,
     tty: Option<String>,
     addr: Option<String>,
+    /// The session model's state: leader, kind, service, name.
+    login: Login,
+    /// The login user's name written in session records.
+    user: Option<String>,
     /// Live processes known to belong to the session.
     procs: HashSet<u32>,
     /// Whether the session has had at least one process (so that an empty
@@ -152,6 +169,11 @@ impl<L: LoginInfo> SessionTracker<L> {
             let resumed = ev.kind == Kind::Process;
             let addr = self.info.source_of(pid, ev.ppid.unwrap_or(0));
             let start = ev.time;
+            let mut login = Login::default();
+            login.started(start);
+            login.saw_process(ev.cgroup.as_deref(), ev.tty.as_deref());
+            let user = self.info.user_name(key.auid);
+            let kind = login.kind;
             self.sessions.insert(
                 key.clone(),
                 Session {
@@ -159,6 +181,8 @@ impl<L: LoginInfo> SessionTracker<L> {
                     last: ev.time,
                     tty: ev.tty.clone().filter(|t| !t.is_empty()),
                     addr: addr.as_ref().map(|a| a.0.clone()),
+                    login,
+                    user: user.clone(),
                     procs: HashSet::new(),
                     had_procs: false,
                     leader_gone: false,
@@ -169,6 +193,8 @@ impl<L: LoginInfo> SessionTracker<L> {
             s.ses = Some(key.ses);
             s.pid = Some(pid);
             s.tty = ev.tty.clone();
+            s.session_kind = Some(kind.as_str().into());
+            s.user = user;
             if let Some((a, p)) = addr {
                 s.addr = Some(a);
                 s.port = Some(p);
@@ -261,56 +287,76 @@ impl<L: LoginInfo> SessionTracker<L> {
         }
     }
 
-    /// Audit login records: USER_START/USER_LOGIN open a session (with the
-    /// source address), USER_END closes it.
+    /// Audit login records, as [`crate::sessions`] decides: the login
+    /// process's LOGIN/USER_START/USER_LOGIN open a session (with the source
+    /// address), its USER_END/USER_LOGOUT close it; sudo's and su's records
+    /// inside the session do neither.
     fn on_login(&mut self, ev: &Event, out: &mut Vec<Event>) {
         let Some(key) = Self::key_of(ev) else { return };
-        let rtype = ev
-            .detail
-            .as_ref()
-            .and_then(|d| d.get("record_type"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        let ok = ev
-            .detail
-            .as_ref()
-            .and_then(|d| d.get("res"))
-            .and_then(|v| v.as_str())
-            .is_none_or(|r| r == "success" || r == "yes");
-        match rtype {
-            "USER_START" | "USER_LOGIN" if ok => {
-                if let Some(sess) = self.sessions.get_mut(&key) {
-                    if sess.addr.is_none() {
-                        sess.addr = ev.addr.clone();
-                    }
-                    return;
-                }
-                self.make_room(ev.time, out);
-                self.sessions.insert(
-                    key.clone(),
-                    Session {
-                        start: ev.time,
-                        last: ev.time,
-                        tty: ev.tty.clone(),
-                        addr: ev.addr.clone(),
-                        procs: HashSet::new(),
-                        had_procs: false,
-                        leader_gone: false,
-                    },
-                );
-                let mut s = Event::new(Kind::SessionStart, ev.source, ev.time, ev.host.clone());
-                s.auid = Some(key.auid);
-                s.ses = Some(key.ses);
-                s.pid = ev.pid;
-                s.tty = ev.tty.clone();
-                s.addr = ev.addr.clone();
-                out.push(s);
+        let detail = |k: &str| {
+            ev.detail
+                .as_ref()
+                .and_then(|d| d.get(k))
+                .and_then(|v| v.as_str())
+        };
+        let fact = LoginFact {
+            time: ev.time,
+            record: detail("record_type").map(LoginRecord::from_name),
+            pid: ev.pid,
+            auid: ev.login_uid(),
+            ses: ev.session_id(),
+            success: detail("res").map(|r| r == "success" || r == "yes"),
+            exe: ev.exe.as_ref().map(|e| e.as_slice()),
+            terminal: detail("terminal"),
+            tty: ev.tty.as_deref(),
+            addr: ev.addr.as_deref(),
+            port: ev.port,
+            acct: detail("acct"),
+        };
+        if let Some(sess) = self.sessions.get_mut(&key) {
+            let verdict = sess.login.apply(&fact);
+            sess.last = sess.last.max(ev.time);
+            if sess.addr.is_none() {
+                sess.addr = sess.login.addr.clone();
             }
-            "USER_END" if self.sessions.contains_key(&key) => {
+            if matches!(verdict, Verdict::Opened | Verdict::Own) && sess.login.user.is_some() {
+                sess.user = sess.login.user.clone();
+            }
+            if verdict == Verdict::Closed {
                 self.end(&key, ev.time, ev.source, "logout", out);
             }
-            _ => {}
+            return;
         }
+        let mut login = Login::default();
+        if login.apply(&fact) != Verdict::Opened {
+            return;
+        }
+        self.make_room(ev.time, out);
+        let user = login.user.clone().or_else(|| self.info.user_name(key.auid));
+        let mut s = Event::new(Kind::SessionStart, ev.source, ev.time, ev.host.clone());
+        s.auid = Some(key.auid);
+        s.ses = Some(key.ses);
+        s.pid = ev.pid;
+        s.tty = login.tty.clone().or_else(|| ev.tty.clone());
+        s.addr = login.addr.clone();
+        s.port = login.port;
+        s.session_kind = Some(login.kind.as_str().into());
+        s.user = user.clone();
+        self.sessions.insert(
+            key,
+            Session {
+                start: ev.time,
+                last: ev.time,
+                tty: s.tty.clone(),
+                addr: login.addr.clone(),
+                login,
+                user,
+                procs: HashSet::new(),
+                had_procs: false,
+                leader_gone: false,
+            },
+        );
+        out.push(s);
     }
 
     fn end(
@@ -332,6 +378,8 @@ impl<L: LoginInfo> SessionTracker<L> {
         e.ses = Some(key.ses);
         e.tty = sess.tty;
         e.addr = sess.addr;
+        e.session_kind = Some(sess.login.kind.as_str().into());
+        e.user = sess.user;
         e.from = Some(sess.start);
         e.detail = Some(json!({"reason": reason}));
         out.push(e);
@@ -392,6 +440,24 @@ pub struct ProcLoginInfo;
 impl LoginInfo for ProcLoginInfo {
     fn alive(&self, pid: u32) -> bool {
         crate::source::procfs::alive(pid)
+    }
+
+    /// Through NSS (`getpwuid_r`), once per uid: a session start is rare
+    /// next to execs, and the answer is cached for the life of the process.
+    fn user_name(&self, uid: u32) -> Option<String> {
+        use std::sync::{Mutex, OnceLock};
+        static CACHE: OnceLock<Mutex<HashMap<u32, Option<String>>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Mutex::default);
+        if let Some(n) = cache.lock().ok()?.get(&uid) {
+            return n.clone();
+        }
+        let name = crate::report::users::nss_name(uid);
+        if let Ok(mut c) = cache.lock() {
+            if c.len() < 100_000 {
+                c.insert(uid, name.clone());
+            }
+        }
+        name
     }
 
     fn source_of(&self, pid: u32, ppid: u32) -> Option<(String, u16)> {

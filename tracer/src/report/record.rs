@@ -44,6 +44,27 @@ pub struct Record<'a> {
     pub count: Option<u64>,
     /// `detail.record_type` of audit login records.
     pub record_type: Option<Cow<'a, str>>,
+    /// `detail.res` of login records: `success`, `failed`, or as written.
+    pub res: Option<Cow<'a, str>>,
+    /// `detail.acct` of login records (the PAM user; sudo's target).
+    pub acct: Option<Cow<'a, str>>,
+    /// `detail.terminal` of login records (`ssh`, `/dev/pts/0`, `cron`).
+    pub terminal: Option<Cow<'a, str>>,
+    /// `detail.cmd` of USER_CMD records (already decoded from hex).
+    pub cmd: Option<Cow<'a, str>>,
+    /// `detail.reason` of session_end records (`logout`, `expired`).
+    pub reason: Option<Cow<'a, str>>,
+    /// The audit event serial.
+    pub serial: Option<u64>,
+    /// The boot id tracer recorded (`boot`: on its start record and at the
+    /// head of each log file).
+    pub boot: Option<Cow<'a, str>>,
+    /// The login user's name as tracer resolved it (`user`, session records).
+    pub user: Option<Cow<'a, str>>,
+    /// The session kind tracer decided (`kind`, session records).
+    pub session_kind: Option<Cow<'a, str>>,
+    /// How an exec changed identity (`via`: sudo, su, setuid).
+    pub via: Option<Cow<'a, str>>,
 }
 
 impl<'a> Record<'a> {
@@ -74,12 +95,17 @@ impl<'a> Record<'a> {
             addr: s(&e.addr),
             port: e.port,
             count: e.count,
-            record_type: e
-                .detail
-                .as_ref()
-                .and_then(|d| d.get("record_type"))
-                .and_then(|v| v.as_str())
-                .map(Cow::Borrowed),
+            record_type: detail_str(e, "record_type"),
+            res: detail_str(e, "res"),
+            acct: detail_str(e, "acct"),
+            terminal: detail_str(e, "terminal"),
+            cmd: detail_str(e, "cmd"),
+            reason: detail_str(e, "reason"),
+            serial: e.serial,
+            boot: None,
+            user: s(&e.user),
+            session_kind: s(&e.session_kind),
+            via: s(&e.via),
         }
     }
 
@@ -113,8 +139,29 @@ impl<'a> Record<'a> {
             addr: w.addr.map(|s| s.0),
             port: w.port,
             count: w.count,
-            record_type: w.detail.and_then(|d| d.0),
-        })
+            serial: w.serial,
+            boot: w.boot.map(|s| s.0),
+            user: w.user.map(|s| s.0),
+            session_kind: w.kind_of_session.map(|s| s.0),
+            via: w.via.map(|s| s.0),
+            record_type: None,
+            res: None,
+            acct: None,
+            terminal: None,
+            cmd: None,
+            reason: None,
+        }
+        .with_detail(w.detail.unwrap_or_default()))
+    }
+
+    fn with_detail(mut self, d: Detail<'a>) -> Self {
+        self.record_type = d.record_type;
+        self.res = d.res;
+        self.acct = d.acct;
+        self.terminal = d.terminal;
+        self.cmd = d.cmd;
+        self.reason = d.reason;
+        self
     }
 
     /// The login uid, `None` when unset or absent.
@@ -126,6 +173,15 @@ impl<'a> Record<'a> {
     pub fn session_id(&self) -> Option<u32> {
         self.ses.filter(|&s| s != crate::event::UNSET)
     }
+}
+
+/// A string in an event's `detail` object.
+fn detail_str<'a>(e: &'a Event, key: &str) -> Option<Cow<'a, str>> {
+    e.detail
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|v| v.as_str())
+        .map(Cow::Borrowed)
 }
 
 /// The JSON fields the report reads; the rest are skipped unparsed.
@@ -171,6 +227,16 @@ struct Wire<'a> {
     count: Option<u64>,
     #[serde(borrow, default)]
     detail: Option<Detail<'a>>,
+    #[serde(default)]
+    serial: Option<u64>,
+    #[serde(borrow, default)]
+    boot: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    user: Option<Str<'a>>,
+    #[serde(borrow, default, rename = "kind")]
+    kind_of_session: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    via: Option<Str<'a>>,
 }
 
 /// A JSON string, borrowed from the input when it has no escapes.
@@ -212,9 +278,65 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
-/// `detail`, of which only `record_type` is read; any other JSON value is
-/// accepted (as `Event` accepts it) and ignored.
-struct Detail<'a>(Option<Cow<'a, str>>);
+/// `detail`, of which the strings the session model reads are kept; any
+/// other JSON value is accepted (as `Event` accepts it) and ignored.
+#[derive(Default)]
+struct Detail<'a> {
+    record_type: Option<Cow<'a, str>>,
+    res: Option<Cow<'a, str>>,
+    acct: Option<Cow<'a, str>>,
+    terminal: Option<Cow<'a, str>>,
+    cmd: Option<Cow<'a, str>>,
+    reason: Option<Cow<'a, str>>,
+}
+
+/// A JSON value that is a string, or anything else (then `None`).
+struct AnyStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for AnyStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(Cow::Owned(v))))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyStr(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(AnyStr(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Detail<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -225,37 +347,48 @@ impl<'de: 'a, 'a> Deserialize<'de> for Detail<'a> {
                 f.write_str("any JSON value")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
-                let mut rt = None;
+                let mut d = Detail::default();
                 while let Some(k) = m.next_key::<Str<'de>>()? {
-                    if k.0 == "record_type" && rt.is_none() {
-                        rt = m.next_value::<Option<Str<'de>>>()?.map(|s| s.0);
-                    } else {
-                        m.next_value::<IgnoredAny>()?;
+                    let slot = match &*k.0 {
+                        "record_type" => &mut d.record_type,
+                        "res" => &mut d.res,
+                        "acct" => &mut d.acct,
+                        "terminal" => &mut d.terminal,
+                        "cmd" => &mut d.cmd,
+                        "reason" => &mut d.reason,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    let v = m.next_value::<AnyStr<'de>>()?.0;
+                    if slot.is_none() {
+                        *slot = v;
                     }
                 }
-                Ok(Detail(rt))
+                Ok(d)
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
                 while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
         }
         d.deserialize_any(V)
@@ -376,7 +509,9 @@ mod tests {
             e.cwd = Some(bytes::Bytes(cwd));
             e.tty = Some(tty);
             e.auid = Some(1000);
-            e.detail = Some(serde_json::json!({"record_type": "USER_LOGIN", "x": [1, {"y": null}]}));
+            e.detail = Some(serde_json::json!({"record_type": "USER_LOGIN", "x": [1, {"y": null}], "acct": "al\"ice", "res": "failed", "terminal": 3, "cmd": "ls"}));
+            e.serial = Some(42);
+            e.via = Some("sudo".into());
             let line = e.to_json();
             let parsed: Event = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(Record::from_json(line.as_bytes()).unwrap(), Record::from_event(&parsed));

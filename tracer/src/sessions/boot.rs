@@ -54,6 +54,22 @@ struct HostBoots {
     after_daemon_start: bool,
 }
 
+/// A record's boot: the id tracer recorded, or the number of an inferred one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BootLabel<'a> {
+    Named(&'a str),
+    Inferred(u32),
+}
+
+impl std::fmt::Display for BootLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BootLabel::Named(s) => f.write_str(s),
+            BootLabel::Inferred(n) => write!(f, "#{n}"),
+        }
+    }
+}
+
 /// Assigns records to boots (see the module docs).
 #[derive(Debug, Default)]
 pub struct Boots {
@@ -62,18 +78,18 @@ pub struct Boots {
 
 impl Boots {
     /// The boot label of a record of `host`.
-    pub fn observe(&mut self, host: &str, f: &BootFact<'_>) -> String {
-        let h = match self.hosts.get_mut(host) {
-            Some(h) => h,
-            None => self.hosts.entry(host.to_owned()).or_default(),
-        };
+    pub fn observe(&mut self, host: &str, f: &BootFact<'_>) -> BootLabel<'_> {
+        if !self.hosts.contains_key(host) {
+            self.hosts.insert(host.to_owned(), HostBoots::default());
+        }
+        let h = self.hosts.get_mut(host).expect("inserted above");
         if let Some(id) = f.boot_id.filter(|b| !b.is_empty()) {
             if h.named.as_deref() != Some(id) {
                 h.named = Some(id.to_owned());
             }
         }
         if let Some(id) = &h.named {
-            return id.clone();
+            return BootLabel::Named(id);
         }
         if h.inferred == 0 {
             h.inferred = 1;
@@ -114,13 +130,21 @@ impl Boots {
                 h.max_ses = Some(h.max_ses.map_or(ses, |m| m.max(ses)));
             }
         }
-        format!("#{}", h.inferred)
+        BootLabel::Inferred(h.inferred)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Default)]
+    struct Labels(Boots);
+    impl Labels {
+        fn observe(&mut self, host: &str, f: &BootFact<'_>) -> String {
+            self.0.observe(host, f).to_string()
+        }
+    }
 
     fn fact(record: Option<LoginRecord>, serial: u64, ses: Option<u32>) -> BootFact<'static> {
         BootFact {
@@ -134,7 +158,7 @@ mod tests {
 
     #[test]
     fn ses_restart_serial_drop_and_system_boot_start_boots() {
-        let mut b = Boots::default();
+        let mut b = Labels::default();
         let login = Some(LoginRecord::Login);
         assert_eq!(b.observe("h", &fact(login, 100, Some(1))), "#1");
         assert_eq!(b.observe("h", &fact(None, 101, None)), "#1");
@@ -163,7 +187,7 @@ mod tests {
 
     #[test]
     fn auditd_restart_is_not_a_boot() {
-        let mut b = Boots::default();
+        let mut b = Labels::default();
         assert_eq!(b.observe("h", &fact(Some(LoginRecord::Login), 500, Some(4))), "#1");
         assert_eq!(b.observe("h", &fact(Some(LoginRecord::DaemonEnd), 9, None)), "#1");
         assert_eq!(b.observe("h", &fact(Some(LoginRecord::DaemonStart), 10, None)), "#1");
@@ -173,7 +197,7 @@ mod tests {
 
     #[test]
     fn named_boots_win() {
-        let mut b = Boots::default();
+        let mut b = Labels::default();
         let named = BootFact {
             boot_id: Some("b1"),
             ..BootFact::default()

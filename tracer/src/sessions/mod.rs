@@ -25,6 +25,6 @@ pub mod kind;
 pub mod login;
 pub mod normalize;
 
-pub use boot::{BootFact, Boots};
+pub use boot::{BootFact, BootLabel, Boots};
 pub use kind::SessionKind;
 pub use login::{failed_attempt, FailedAttempt, Login, LoginFact, LoginRecord, Verdict};

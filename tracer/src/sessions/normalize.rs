@@ -20,13 +20,13 @@ pub fn tty(raw: &str) -> Option<String> {
     (is_tty && t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'/')).then(|| t.to_owned())
 }
 
-/// The batch job id: the rest of the first cgroup component named
-/// `job_<id>` (Slurm: `/system.slice/slurmstepd.scope/job_4242/step_0`).
+/// The batch job id: the digits of the first cgroup component named
+/// `job_<digits>` (Slurm: `/system.slice/slurmstepd.scope/job_4242/step_0`).
 pub fn job_id(cgroup: &str) -> Option<&str> {
-    cgroup
-        .split('/')
-        .find_map(|p| p.strip_prefix("job_"))
-        .filter(|id| !id.is_empty())
+    cgroup.split('/').find_map(|p| {
+        let id = p.strip_prefix("job_")?;
+        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+    })
 }
 
 /// The systemd unit that started a process: the first `*.service` component
