@@ -126,7 +126,7 @@ impl<'a> Ctx<'a> {
         }
         let (uid, euid) = (Command::opt(c.uid), Command::opt(c.euid));
         if c.flags & USER_CMD != 0 && euid.is_none() {
-            return Some("? via sudo".into());
+            return Some("via sudo".into());
         }
         let eff = euid.or(uid)?;
         let login = (c.auid != UNSET).then_some(c.auid);
@@ -187,6 +187,15 @@ pub fn failure(c: &Command) -> String {
         return "failed".into();
     }
     errno::describe_ret(c.ret as i64)
+}
+
+/// A host name for text output: `(no host name)` when the log gave none
+/// (an audit log without `node=`, read without `--host-name`).
+pub fn host(strings: &Interner, sym: u32) -> String {
+    match strings.get_opt(sym) {
+        Some(h) if !h.is_empty() => sanitize(h),
+        _ => "(no host name)".into(),
+    }
 }
 
 /// An interned display string (host, service, job), sanitized.

@@ -118,7 +118,8 @@ impl Serialize for GroupSer<'_> {
                 boot,
             } => {
                 let user = self.ctx.session_user(auid, g.user.as_deref());
-                m.serialize_entry("host", &strings.str(host))?;
+                let host = strings.str(host);
+                m.serialize_entry("host", &(!host.is_empty()).then_some(host))?;
                 m.serialize_entry("boot", &strings.str(boot))?;
                 m.serialize_entry("kind", g.kind().as_str())?;
                 m.serialize_entry("service", &g.login.service)?;

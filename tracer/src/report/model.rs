@@ -405,9 +405,26 @@ impl Builder {
                 }
             }
             Verdict::Command => self.add_user_cmd(ev, i),
-            Verdict::Nested => {
-                // sudo/su's own PAM records name the target user (acct=).
-                let target = ev.acct.as_deref().filter(|a| !a.is_empty() && *a != "?");
+            Verdict::Nested | Verdict::Ignored => {
+                let acct = ev.acct.as_deref().filter(|a| !a.is_empty() && *a != "?");
+                let prog = ev.exe.as_deref().map(normalize::program);
+                let sudo = matches!(prog, Some(b"sudo" | b"sudo-rs" | b"sudoedit"));
+                // sudo authenticates the user who runs it: acct= of its
+                // USER_AUTH/USER_ACCT names the record's uid.
+                if let (true, Some(LoginRecord::UserAuth | LoginRecord::UserAcct), Some(uid), Some(a)) =
+                    (sudo, record, ev.uid, acct)
+                {
+                    if fact.success == Some(true) {
+                        self.learn_name(uid, a);
+                    }
+                }
+                // sudo/su's credential and session records name the target
+                // user (acct=); their authentication records do not.
+                let names_target = matches!(
+                    record,
+                    Some(LoginRecord::CredRefr | LoginRecord::CredAcq | LoginRecord::UserStart)
+                );
+                let target = acct.filter(|_| names_target && verdict == Verdict::Nested);
                 if let (Some(pid), Some(target)) = (ev.pid, target) {
                     if let Some(row) = self.pending.get(&(i, pid)).and_then(|p| p.row) {
                         let t = self.strings.intern(target.as_bytes());
@@ -418,7 +435,6 @@ impl Builder {
                     }
                 }
             }
-            Verdict::Ignored => {}
         }
     }
 

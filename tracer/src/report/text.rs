@@ -84,7 +84,11 @@ fn failed_logins(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Res
         .map(|f| {
             [
                 san(&f.user),
-                super::quote::sanitize_str(&f.host).into_owned(),
+                if f.host.is_empty() {
+                    "-".into()
+                } else {
+                    super::quote::sanitize_str(&f.host).into_owned()
+                },
                 san(&f.source),
                 san(&f.program),
                 f.failed_logins.to_string(),
@@ -139,18 +143,18 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
                 Some(svc) => format!("{}, {}", g.kind(), super::quote::sanitize_str(svc)),
                 None => g.kind().to_string(),
             };
-            format!("{ses} on {}{boot} ({kind})", display::text(s, host))
+            format!("{ses} on {}{boot} ({kind})", display::host(s, host))
         }
         GroupKey::Unattributed { host, service } => {
             let svc = s
                 .get_opt(service)
                 .map_or("no cgroup recorded".into(), |_| display::text(s, service));
-            format!("{svc} on {}", display::text(s, host))
+            format!("{svc} on {}", display::host(s, host))
         }
         GroupKey::Job { host, job } => format!(
             "job {} on {}",
             display::text(s, job),
-            display::text(s, host)
+            display::host(s, host)
         ),
     };
     if let Some(addr) = &g.addr {

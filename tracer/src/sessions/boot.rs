@@ -18,6 +18,10 @@
 //!      carry auditd's serials, not the kernel's, and are not counted; a
 //!      DAEMON_START alone is an auditd restart, not a boot.
 //!
+//!    Each needs the record's time not to go back more than [`TIME_SLACK_NS`]
+//!    behind the latest time of the current boot: a boot comes after the
+//!    previous one; a record from the past is a log out of order, not a boot.
+//!
 //! Inferred boots are numbered per host from 1 in reading order: the label
 //! is `#N` (the report cannot know a real boot id the log does not record).
 
@@ -29,6 +33,10 @@ use super::login::LoginRecord;
 
 /// How far serials may go back without meaning a new boot.
 pub const SERIAL_SLACK: u64 = 1000;
+
+/// How far back in time a record may be and still start a new boot (clock
+/// adjustments at boot).
+pub const TIME_SLACK_NS: i64 = 300 * 1_000_000_000;
 
 /// What the boot detector reads from one record.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,6 +60,7 @@ struct HostBoots {
     max_serial: Option<u64>,
     max_ses: Option<u32>,
     after_daemon_start: bool,
+    latest: Option<Timestamp>,
 }
 
 /// A record's boot: the id tracer recorded, or the number of an inferred one.
@@ -114,11 +123,18 @@ impl Boots {
             };
             new_boot |= back;
         }
+        if h
+            .latest
+            .is_some_and(|l| f.time.0 < l.0.saturating_sub(TIME_SLACK_NS))
+        {
+            new_boot = false;
+        }
         if new_boot {
             h.inferred += 1;
             h.max_serial = None;
             h.max_ses = None;
         }
+        h.latest = Some(h.latest.map_or(f.time, |l| l.max(f.time)));
         if daemon {
             h.after_daemon_start = f.record == Some(LoginRecord::DaemonStart);
         } else if let Some(s) = f.serial {
@@ -183,6 +199,25 @@ mod tests {
         assert_eq!(b.observe("h", &fact(None, 20, None)), "#5");
         // Other hosts are independent.
         assert_eq!(b.observe("g", &fact(login, 1, Some(9))), "#1");
+    }
+
+    #[test]
+    fn records_from_the_past_are_not_a_boot() {
+        let mut b = Labels::default();
+        let at = |s: i64, record, serial, ses| BootFact {
+            time: Timestamp::from_secs_nanos(s, 0),
+            record,
+            serial: Some(serial),
+            new_ses: ses,
+            boot_id: None,
+        };
+        let login = Some(LoginRecord::Login);
+        assert_eq!(b.observe("h", &at(10_000, login, 5000, Some(3))), "#1");
+        // Earlier in time with a smaller ses: out of order, same boot.
+        assert_eq!(b.observe("h", &at(5_000, login, 10, Some(1))), "#1");
+        assert_eq!(b.observe("h", &at(5_000, Some(LoginRecord::SystemBoot), 9, None)), "#1");
+        // Later: a boot.
+        assert_eq!(b.observe("h", &at(20_000, Some(LoginRecord::SystemBoot), 9, None)), "#2");
     }
 
     #[test]
