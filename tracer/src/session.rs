@@ -117,6 +117,10 @@ pub struct SessionTracker<L: LoginInfo = NoLoginInfo> {
     info: L,
     sessions: HashMap<SessionKey, Session>,
     procs: HashMap<u32, Proc>,
+    /// Sessions that ended, with when: a record of one older than its end
+    /// (an event completed late: audit logs have no EOE) does not open it
+    /// again. Bounded like `sessions`.
+    ended: HashMap<SessionKey, Timestamp>,
 }
 
 impl<L: LoginInfo> SessionTracker<L> {
@@ -126,6 +130,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             info,
             sessions: HashMap::new(),
             procs: HashMap::new(),
+            ended: HashMap::new(),
         }
     }
 
@@ -164,6 +169,10 @@ impl<L: LoginInfo> SessionTracker<L> {
         let (Some(key), Some(pid)) = (Self::key_of(ev), ev.pid) else {
             return;
         };
+        if !self.sessions.contains_key(&key) && self.ended.get(&key).is_some_and(|&t| ev.time <= t) {
+            ev.via = self.identity_change(ev, &key);
+            return;
+        }
         if !self.sessions.contains_key(&key) {
             self.make_room(ev.time, out);
             let resumed = ev.kind == Kind::Process;
@@ -370,6 +379,14 @@ impl<L: LoginInfo> SessionTracker<L> {
         let Some(sess) = self.sessions.remove(key) else {
             return;
         };
+        if self.ended.len() >= self.opts.max_sessions {
+            // Forget the oldest half; a straggler that old is rare.
+            let mut times: Vec<Timestamp> = self.ended.values().copied().collect();
+            times.sort_unstable();
+            let cut = times[times.len() / 2];
+            self.ended.retain(|_, t| *t > cut);
+        }
+        self.ended.insert(key.clone(), time);
         for pid in &sess.procs {
             self.procs.remove(pid);
         }

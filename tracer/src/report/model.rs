@@ -224,6 +224,8 @@ pub struct Report {
 #[derive(Debug, Clone, Copy)]
 struct PendingCmd {
     time: Timestamp,
+    /// A hash of the command line sudo logged (words joined by spaces).
+    line: u64,
     /// Index in the group's `cmds`, when commands are kept.
     row: Option<u32>,
 }
@@ -546,6 +548,7 @@ impl Builder {
                 (group, pid),
                 PendingCmd {
                     time: ev.time,
+                    line: line_hash(&argv),
                     row,
                 },
             );
@@ -560,16 +563,30 @@ impl Builder {
         if self.pending.is_empty() || normalize::program(argv0) == b"sudo" {
             return None;
         }
+        let near = |p: &PendingCmd| {
+            (-USER_CMD_MERGE_NS..=USER_CMD_MERGE_NS).contains(&(ev.time.0 - p.time.0))
+        };
         for pid in [ev.ppid, ev.pid].into_iter().flatten() {
             if let Some(p) = self.pending.get(&(group, pid)).copied() {
-                let dt = ev.time.0 - p.time.0;
-                if (-USER_CMD_MERGE_NS..=USER_CMD_MERGE_NS).contains(&dt) {
+                if near(&p) {
                     self.pending.remove(&(group, pid));
                     return Some(p);
                 }
             }
         }
-        None
+        // With a terminal, sudo runs the command from a monitor process that
+        // never execs: the exec's parent is not sudo. Match the command line
+        // instead, still in the same session and time window.
+        let line = line_hash(ev.argv.as_deref().unwrap_or(&[]));
+        let found = self
+            .pending
+            .iter()
+            .filter(|((g, _), p)| *g == group && p.line == line && near(p))
+            .min_by_key(|(_, p)| p.time)
+            .map(|(k, p)| (*k, *p));
+        let (k, p) = found?;
+        self.pending.remove(&k);
+        Some(p)
     }
 
     fn add_command(&mut self, ev: &Record<'_>, host: Sym, boot: Sym) {
@@ -862,6 +879,19 @@ impl Report {
             _ => true,
         });
     }
+}
+
+/// A hash of a command line: its words joined by single spaces.
+fn line_hash(argv: &[Cow<'_, [u8]>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            b' '.hash(&mut h);
+        }
+        h.write(a);
+    }
+    h.finish()
 }
 
 /// Numeric job ids sort numerically, others after them by bytes.

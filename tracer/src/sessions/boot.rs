@@ -22,6 +22,11 @@
 //!    behind the latest time of the current boot: a boot comes after the
 //!    previous one; a record from the past is a log out of order, not a boot.
 //!
+//! A record older than the start of the current inferred boot (an exec event
+//! the coalescer completed late: auditd writes no EOE to its log, so events
+//! are closed by later records) belongs to the boot that was current at its
+//! time, and does not count for detection.
+//!
 //! Inferred boots are numbered per host from 1 in reading order: the label
 //! is `#N` (the report cannot know a real boot id the log does not record).
 
@@ -61,6 +66,8 @@ struct HostBoots {
     max_ses: Option<u32>,
     after_daemon_start: bool,
     latest: Option<Timestamp>,
+    /// Start times of inferred boots 2, 3, ...
+    starts: Vec<Timestamp>,
 }
 
 /// A record's boot: the id tracer recorded, or the number of an inferred one.
@@ -103,6 +110,10 @@ impl Boots {
         if h.inferred == 0 {
             h.inferred = 1;
         }
+        if h.starts.last().is_some_and(|&s| f.time < s) {
+            let n = h.starts.partition_point(|&s| s <= f.time);
+            return BootLabel::Inferred(n as u32 + 1);
+        }
         let mut new_boot = false;
         let daemon = matches!(
             f.record,
@@ -131,6 +142,7 @@ impl Boots {
         }
         if new_boot {
             h.inferred += 1;
+            h.starts.push(f.time);
             h.max_serial = None;
             h.max_ses = None;
         }
@@ -199,6 +211,26 @@ mod tests {
         assert_eq!(b.observe("h", &fact(None, 20, None)), "#5");
         // Other hosts are independent.
         assert_eq!(b.observe("g", &fact(login, 1, Some(9))), "#1");
+    }
+
+    #[test]
+    fn late_records_belong_to_the_boot_of_their_time() {
+        let mut b = Labels::default();
+        let at = |s: i64, record, serial, ses| BootFact {
+            time: Timestamp::from_secs_nanos(s, 0),
+            record,
+            serial: Some(serial),
+            new_ses: ses,
+            boot_id: None,
+        };
+        let login = Some(LoginRecord::Login);
+        assert_eq!(b.observe("h", &at(100, login, 2_000_000, Some(7))), "#1");
+        assert_eq!(b.observe("h", &at(5000, Some(LoginRecord::SystemBoot), 7, None)), "#2");
+        // An exec of boot 1 completed late, with a big serial: boot 1, and
+        // no false boot when boot 2's small serials go on.
+        assert_eq!(b.observe("h", &at(101, None, 2_000_001, None)), "#1");
+        assert_eq!(b.observe("h", &at(5001, login, 20, Some(7))), "#2");
+        assert_eq!(b.observe("h", &at(5002, None, 21, None)), "#2");
     }
 
     #[test]
