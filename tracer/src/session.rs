@@ -169,7 +169,8 @@ impl<L: LoginInfo> SessionTracker<L> {
         let (Some(key), Some(pid)) = (Self::key_of(ev), ev.pid) else {
             return;
         };
-        if !self.sessions.contains_key(&key) && self.ended.get(&key).is_some_and(|&t| ev.time <= t) {
+        if !self.sessions.contains_key(&key) && self.ended.get(&key).is_some_and(|&t| ev.time <= t)
+        {
             ev.via = self.identity_change(ev, &key);
             return;
         }

@@ -31,9 +31,15 @@ const UBUNTU: &str = "go-libaudit-ubuntu-17.04.log";
 
 /// `tracer report --utc --no-nss ARGS` with fixture names resolved.
 fn report(args: &[&str]) -> (String, String) {
-    let mut argv: Vec<String> = ["report", "--utc", "--color=never", "--no-progress", "--no-nss"]
-        .map(String::from)
-        .to_vec();
+    let mut argv: Vec<String> = [
+        "report",
+        "--utc",
+        "--color=never",
+        "--no-progress",
+        "--no-nss",
+    ]
+    .map(String::from)
+    .to_vec();
     for a in args {
         let p = dir().join(a);
         argv.push(if a.ends_with(".log") && !a.starts_with('/') {
@@ -112,8 +118,14 @@ fn sudo_and_su_inside_a_login_do_not_end_it() {
     let v = json(&[REAL]);
     let s7 = sessions(&v).iter().find(|s| s["ses"] == 7).unwrap();
     // sshd's own USER_START and USER_END, not sudo's (20:14:00.434-.570) or su's.
-    assert_eq!(s7["start"], "2026-12-01T20:14:00.290000000Z", "the LOGIN record");
-    assert_eq!(s7["end"], "2026-12-01T20:14:00.594000000Z", "sshd's USER_END");
+    assert_eq!(
+        s7["start"], "2026-12-01T20:14:00.290000000Z",
+        "the LOGIN record"
+    );
+    assert_eq!(
+        s7["end"], "2026-12-01T20:14:00.594000000Z",
+        "sshd's USER_END"
+    );
     assert_eq!(s7["kind"], "interactive");
     assert_eq!(s7["service"], "sshd");
     assert_eq!(s7["user"], "fxalice");
@@ -123,7 +135,12 @@ fn sudo_and_su_inside_a_login_do_not_end_it() {
     let sudo: Vec<(&str, &str)> = cmds
         .iter()
         .filter(|c| c["sudo_record"] == true)
-        .map(|c| (c["command"].as_str().unwrap(), c["as_user"].as_str().unwrap()))
+        .map(|c| {
+            (
+                c["command"].as_str().unwrap(),
+                c["as_user"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         sudo,
@@ -184,11 +201,20 @@ fn cron_sessions_are_labelled_and_hidden_by_default_in_text() {
         .iter()
         .map(|s| (s["ses"].as_u64().unwrap(), s["kind"].as_str().unwrap()))
         .collect();
-    assert!(kinds.contains(&(38, "cron")) && kinds.contains(&(39, "cron")), "{kinds:?}");
+    assert!(
+        kinds.contains(&(38, "cron")) && kinds.contains(&(39, "cron")),
+        "{kinds:?}"
+    );
     let (text, _) = report(&[UBUNTU]);
-    assert!(!text.contains("session 38") && text.contains("2 other sessions hidden"), "{text}");
+    assert!(
+        !text.contains("session 38") && text.contains("2 other sessions hidden"),
+        "{text}"
+    );
     let (cron, _) = report(&["--kind", "cron", UBUNTU]);
-    assert!(cron.contains("session 38") && cron.contains("session 39"), "{cron}");
+    assert!(
+        cron.contains("session 38") && cron.contains("session 39"),
+        "{cron}"
+    );
     assert!(!cron.contains("session 1 "), "{cron}");
     // A host without exec rules: sudo's USER_CMD is the only record, and it
     // is a command row.
@@ -215,14 +241,20 @@ fn names_come_from_the_log_first() {
     }
     // -u accepts a name known only from the log.
     let v = json(&["-u", "fxbob", REAL]);
-    let users: BTreeSet<&str> = sessions(&v).iter().map(|s| s["user"].as_str().unwrap()).collect();
+    let users: BTreeSet<&str> = sessions(&v)
+        .iter()
+        .map(|s| s["user"].as_str().unwrap())
+        .collect();
     assert_eq!(users, BTreeSet::from(["fxbob"]));
     // uid 0 is root per the log (cron's own acct=), whatever --passwd says;
     // uid 1002, which the log does not name, is named from --passwd and
     // marked so (the log has no host name: it may be another machine's).
     let (text, _) = report(&["--passwd", &p, "--all", UBUNTU]);
     assert!(text.lines().any(|l| l == "root (uid 0)"), "{text}");
-    assert!(text.contains("carol (uid 1002; name from --passwd, not from the log)"), "{text}");
+    assert!(
+        text.contains("carol (uid 1002; name from --passwd, not from the log)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -276,7 +308,10 @@ fn aulast_logins_are_report_sessions() {
                     && s["source"] == host
                     && s["start"].as_str().is_some_and(|t| t[11..16] == *hhmm)
             });
-            assert!(found, "{f}: aulast's {line:?} is not a session of the report");
+            assert!(
+                found,
+                "{f}: aulast's {line:?} is not a session of the report"
+            );
         }
         assert!(n > 0, "{f}: aulast listed no login:\n{out}");
     }
@@ -290,7 +325,12 @@ fn aureport_failed_logins_agree() {
         let out = run_tool("aureport", &["-l", "--failed", "-i", "-if"], &path);
         let theirs = out
             .lines()
-            .filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .filter(|l| {
+                l.trim_start()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit())
+            })
             .count() as u64;
         let v = json(&[f]);
         let ours: u64 = v["failed_logins"]

@@ -78,9 +78,7 @@ impl<'a> Ctx<'a> {
 
     /// The user's name, sanitized, if known.
     pub fn name(&self, uid: u32) -> Option<String> {
-        self.names
-            .lookup(uid)
-            .map(|(n, _)| sanitize(n.as_bytes()))
+        self.names.lookup(uid).map(|(n, _)| sanitize(n.as_bytes()))
     }
 
     /// The name of a session's login user and where it came from: the

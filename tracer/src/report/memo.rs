@@ -30,7 +30,13 @@ fn shown(s: String) -> Shown {
 const EMPTY: &Shown = &(String::new(), 0);
 
 fn ident_key(c: &Command) -> (u32, u32, u32, Sym, u8) {
-    (c.auid, c.uid, c.euid, c.target, c.flags & !(super::model::FAILED | super::model::TRUNCATED | super::model::PREEXISTING))
+    (
+        c.auid,
+        c.uid,
+        c.euid,
+        c.target,
+        c.flags & !(super::model::FAILED | super::model::TRUNCATED | super::model::PREEXISTING),
+    )
 }
 
 impl Memo {

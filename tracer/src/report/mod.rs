@@ -245,10 +245,11 @@ fn read_run(
     let concat = Concat::new(files.into_iter().map(|o| (o.name, o.reader)).collect());
     let map = concat.line_map();
     let reader = Box::new(BufReader::with_capacity(1 << 18, concat));
-    let mut src = source::open_source(format, reader, host_name).map_err(|error| ReportError::Source {
-        files: names.join(", "),
-        error,
-    })?;
+    let mut src =
+        source::open_source(format, reader, host_name).map_err(|error| ReportError::Source {
+            files: names.join(", "),
+            error,
+        })?;
     let mut n = 0u32;
     src.for_each_record(&mut |item| {
         match item {

@@ -116,8 +116,14 @@ pub enum GroupKey {
         ses: u32,
     },
     /// Processes with no login uid, by systemd unit (or [`NONE`]).
-    Unattributed { host: Sym, service: Sym },
-    Job { host: Sym, job: Sym },
+    Unattributed {
+        host: Sym,
+        service: Sym,
+    },
+    Job {
+        host: Sym,
+        job: Sym,
+    },
 }
 
 /// A session, an unattributed group or a job, with what is known about it.
@@ -220,6 +226,9 @@ pub struct Report {
     pub log_names: HashMap<u32, String>,
 }
 
+/// (host, user tried, source address, program) of failed logins.
+type FailedKey = (Sym, Option<String>, Option<String>, Option<String>);
+
 /// A USER_CMD row waiting for the exec of its command.
 #[derive(Debug, Clone, Copy)]
 struct PendingCmd {
@@ -244,7 +253,7 @@ pub struct Builder {
     boot_syms: HashMap<(Sym, u32), Sym>,
     /// (group, sudo's pid) -> its last USER_CMD.
     pending: HashMap<(u32, u32), PendingCmd>,
-    failed: HashMap<(Sym, Option<String>, Option<String>, Option<String>), FailedLogins>,
+    failed: HashMap<FailedKey, FailedLogins>,
     log_names: HashMap<u32, String>,
 }
 
@@ -413,8 +422,12 @@ impl Builder {
                 let sudo = matches!(prog, Some(b"sudo" | b"sudo-rs" | b"sudoedit"));
                 // sudo authenticates the user who runs it: acct= of its
                 // USER_AUTH/USER_ACCT names the record's uid.
-                if let (true, Some(LoginRecord::UserAuth | LoginRecord::UserAcct), Some(uid), Some(a)) =
-                    (sudo, record, ev.uid, acct)
+                if let (
+                    true,
+                    Some(LoginRecord::UserAuth | LoginRecord::UserAcct),
+                    Some(uid),
+                    Some(a),
+                ) = (sudo, record, ev.uid, acct)
                 {
                     if fact.success == Some(true) {
                         self.learn_name(uid, a);
@@ -690,8 +703,7 @@ impl Builder {
         };
         let g = &mut self.groups[gi as usize];
         if matches!(key, GroupKey::Session { .. }) {
-            g.login
-                .saw_process(ev.cgroup.as_deref(), ev.tty.as_deref());
+            g.login.saw_process(ev.cgroup.as_deref(), ev.tty.as_deref());
         }
         match (merged.and_then(|p| p.row), cmd) {
             (Some(row), Some(mut c)) => {
@@ -715,7 +727,11 @@ impl Builder {
                 g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
                 g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
                 if g.tty.is_none() {
-                    g.tty = ev.tty.as_deref().filter(|t| !t.is_empty()).map(str::to_owned);
+                    g.tty = ev
+                        .tty
+                        .as_deref()
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned);
                 }
                 if top != NONE {
                     *g.top.entry(top).or_default() += 1;
@@ -769,7 +785,10 @@ impl Builder {
             if g.commands > 0 {
                 return true;
             }
-            let GroupKey::Session { auid, host, ses, .. } = g.key else {
+            let GroupKey::Session {
+                auid, host, ses, ..
+            } = g.key
+            else {
                 return false;
             };
             let Some(start) = g.start.or(g.end) else {

@@ -144,7 +144,9 @@ fn group_json(report: &Report, g: &Group, ctx: &Ctx<'_>) -> Value {
     });
     let o = v.as_object_mut().expect("an object");
     match g.key {
-        GroupKey::Session { host, ses, boot, .. } => {
+        GroupKey::Session {
+            host, ses, boot, ..
+        } => {
             o.insert("host".into(), json!(s.str(host)));
             o.insert("boot".into(), json!(s.str(boot)));
             o.insert("kind".into(), json!(g.kind().as_str()));
@@ -233,9 +235,9 @@ fn render_csv(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
     let t = |o: Option<Timestamp>| o.map(|t| t.to_rfc3339()).unwrap_or_default();
     for g in &report.groups {
         let (kind, host, auid, ses, group) = match g.key {
-            GroupKey::Session { auid, host, ses, .. } => {
-                ("session", host, Some(auid), ses, String::new())
-            }
+            GroupKey::Session {
+                auid, host, ses, ..
+            } => ("session", host, Some(auid), ses, String::new()),
             GroupKey::Unattributed { host, service } => {
                 ("unattributed", host, None, UNSET, display::text(s, service))
             }

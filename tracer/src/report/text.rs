@@ -104,7 +104,10 @@ fn failed_logins(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Res
             w[i] = w[i].max(c.chars().count());
         }
     }
-    writeln!(out, "failed logins (USER_LOGIN) and authentications (USER_AUTH)")?;
+    writeln!(
+        out,
+        "failed logins (USER_LOGIN) and authentications (USER_AUTH)"
+    )?;
     let line = |cells: [&str; 7], out: &mut dyn Write| -> io::Result<()> {
         let mut l = String::from("   ");
         for (i, c) in cells.iter().enumerate() {
@@ -128,7 +131,9 @@ fn failed_logins(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Res
 pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
     let s = &report.strings;
     let mut h = match g.key {
-        GroupKey::Session { host, ses, boot, .. } => {
+        GroupKey::Session {
+            host, ses, boot, ..
+        } => {
             let ses = if ses == UNSET {
                 "(no session id)".to_owned()
             } else {

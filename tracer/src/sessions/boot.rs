@@ -122,8 +122,7 @@ impl Boots {
         if f.record == Some(LoginRecord::SystemBoot) && h.max_ses.is_some() {
             new_boot = true;
         }
-        if let (Some(ses), Some(max), Some(LoginRecord::Login)) = (f.new_ses, h.max_ses, f.record)
-        {
+        if let (Some(ses), Some(max), Some(LoginRecord::Login)) = (f.new_ses, h.max_ses, f.record) {
             new_boot |= ses <= max;
         }
         if let (Some(s), Some(max), false) = (f.serial, h.max_serial, daemon) {
@@ -134,8 +133,7 @@ impl Boots {
             };
             new_boot |= back;
         }
-        if h
-            .latest
+        if h.latest
             .is_some_and(|l| f.time.0 < l.0.saturating_sub(TIME_SLACK_NS))
         {
             new_boot = false;
@@ -197,17 +195,26 @@ mod tests {
         assert_eq!(b.observe("h", &fact(login, 5000, Some(1))), "#2");
         // SYSTEM_BOOT in a boot that already had a login: new boot; a
         // following small serial belongs to it.
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::SystemBoot), 9000, None)), "#3");
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::SystemBoot), 9000, None)),
+            "#3"
+        );
         assert_eq!(b.observe("h", &fact(login, 9010, Some(1))), "#3");
         // A big serial drop.
         assert_eq!(b.observe("h", &fact(None, 9020, None)), "#3");
         assert_eq!(b.observe("h", &fact(None, 3, None)), "#4");
         // SYSTEM_BOOT right after the inferred boundary: the same boot.
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::SystemBoot), 4, None)), "#4");
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::SystemBoot), 4, None)),
+            "#4"
+        );
         // DAEMON_START then any lower serial: a new boot; auditd's own
         // serial is not counted.
         assert_eq!(b.observe("h", &fact(login, 50, Some(3))), "#4");
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::DaemonStart), 7, None)), "#4");
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::DaemonStart), 7, None)),
+            "#4"
+        );
         assert_eq!(b.observe("h", &fact(None, 20, None)), "#5");
         // Other hosts are independent.
         assert_eq!(b.observe("g", &fact(login, 1, Some(9))), "#1");
@@ -225,7 +232,10 @@ mod tests {
         };
         let login = Some(LoginRecord::Login);
         assert_eq!(b.observe("h", &at(100, login, 2_000_000, Some(7))), "#1");
-        assert_eq!(b.observe("h", &at(5000, Some(LoginRecord::SystemBoot), 7, None)), "#2");
+        assert_eq!(
+            b.observe("h", &at(5000, Some(LoginRecord::SystemBoot), 7, None)),
+            "#2"
+        );
         // An exec of boot 1 completed late, with a big serial: boot 1, and
         // no false boot when boot 2's small serials go on.
         assert_eq!(b.observe("h", &at(101, None, 2_000_001, None)), "#1");
@@ -247,19 +257,37 @@ mod tests {
         assert_eq!(b.observe("h", &at(10_000, login, 5000, Some(3))), "#1");
         // Earlier in time with a smaller ses: out of order, same boot.
         assert_eq!(b.observe("h", &at(5_000, login, 10, Some(1))), "#1");
-        assert_eq!(b.observe("h", &at(5_000, Some(LoginRecord::SystemBoot), 9, None)), "#1");
+        assert_eq!(
+            b.observe("h", &at(5_000, Some(LoginRecord::SystemBoot), 9, None)),
+            "#1"
+        );
         // Later: a boot.
-        assert_eq!(b.observe("h", &at(20_000, Some(LoginRecord::SystemBoot), 9, None)), "#2");
+        assert_eq!(
+            b.observe("h", &at(20_000, Some(LoginRecord::SystemBoot), 9, None)),
+            "#2"
+        );
     }
 
     #[test]
     fn auditd_restart_is_not_a_boot() {
         let mut b = Labels::default();
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::Login), 500, Some(4))), "#1");
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::DaemonEnd), 9, None)), "#1");
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::DaemonStart), 10, None)), "#1");
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::Login), 500, Some(4))),
+            "#1"
+        );
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::DaemonEnd), 9, None)),
+            "#1"
+        );
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::DaemonStart), 10, None)),
+            "#1"
+        );
         assert_eq!(b.observe("h", &fact(None, 510, None)), "#1");
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::Login), 511, Some(5))), "#1");
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::Login), 511, Some(5))),
+            "#1"
+        );
     }
 
     #[test]
@@ -270,8 +298,14 @@ mod tests {
             ..BootFact::default()
         };
         assert_eq!(b.observe("h", &named), "b1");
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::Login), 1, Some(1))), "b1");
-        assert_eq!(b.observe("h", &fact(Some(LoginRecord::Login), 1, Some(1))), "b1");
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::Login), 1, Some(1))),
+            "b1"
+        );
+        assert_eq!(
+            b.observe("h", &fact(Some(LoginRecord::Login), 1, Some(1))),
+            "b1"
+        );
         let named = BootFact {
             boot_id: Some("b2"),
             ..BootFact::default()

@@ -63,10 +63,27 @@ impl SessionKind {
     pub fn of_program(exe: &[u8]) -> Option<Self> {
         let p = program(exe);
         Some(match p {
-            b"sshd" | b"sshd-session" | b"login" | b"gdm-session-worker" | b"gdm" | b"lightdm"
-            | b"sddm" | b"sddm-helper" | b"xrdp-sesman" | b"xrdp" | b"cockpit-session"
-            | b"in.telnetd" | b"telnetd" | b"in.rlogind" | b"rlogind" | b"mingetty"
-            | b"agetty" | b"dropbear" | b"kdm" | b"xdm" | b"slim" => SessionKind::Interactive,
+            b"sshd"
+            | b"sshd-session"
+            | b"login"
+            | b"gdm-session-worker"
+            | b"gdm"
+            | b"lightdm"
+            | b"sddm"
+            | b"sddm-helper"
+            | b"xrdp-sesman"
+            | b"xrdp"
+            | b"cockpit-session"
+            | b"in.telnetd"
+            | b"telnetd"
+            | b"in.rlogind"
+            | b"rlogind"
+            | b"mingetty"
+            | b"agetty"
+            | b"dropbear"
+            | b"kdm"
+            | b"xdm"
+            | b"slim" => SessionKind::Interactive,
             b"cron" | b"crond" | b"anacron" | b"fcron" | b"cronie" => SessionKind::Cron,
             b"systemd" => SessionKind::SystemdUser,
             _ if is_nested_program(p) => return None,
@@ -111,9 +128,21 @@ impl SessionKind {
 pub fn is_nested_program(p: &[u8]) -> bool {
     matches!(
         p,
-        b"sudo" | b"sudoedit" | b"sudo-rs" | b"su" | b"su-rs" | b"runuser" | b"pkexec"
-            | b"doas" | b"run0" | b"polkit-agent-helper-1" | b"newgrp" | b"sg" | b"passwd"
-            | b"chsh" | b"chfn"
+        b"sudo"
+            | b"sudoedit"
+            | b"sudo-rs"
+            | b"su"
+            | b"su-rs"
+            | b"runuser"
+            | b"pkexec"
+            | b"doas"
+            | b"run0"
+            | b"polkit-agent-helper-1"
+            | b"newgrp"
+            | b"sg"
+            | b"passwd"
+            | b"chsh"
+            | b"chfn"
     )
 }
 
@@ -146,12 +175,21 @@ mod tests {
             SessionKind::of_program(b"/usr/sbin/atd"),
             Some(SessionKind::Service)
         );
-        assert_eq!(SessionKind::of_terminal("ssh"), Some(SessionKind::Interactive));
-        assert_eq!(SessionKind::of_terminal("/dev/tty1"), Some(SessionKind::Interactive));
+        assert_eq!(
+            SessionKind::of_terminal("ssh"),
+            Some(SessionKind::Interactive)
+        );
+        assert_eq!(
+            SessionKind::of_terminal("/dev/tty1"),
+            Some(SessionKind::Interactive)
+        );
         assert_eq!(SessionKind::of_terminal("cron"), Some(SessionKind::Cron));
         assert_eq!(SessionKind::of_terminal("?"), None);
         assert_eq!(
-            SessionKind::of_process(Some("/user.slice/user-0.slice/user@0.service/init.scope"), None),
+            SessionKind::of_process(
+                Some("/user.slice/user-0.slice/user@0.service/init.scope"),
+                None
+            ),
             SessionKind::SystemdUser
         );
         assert_eq!(
@@ -162,7 +200,10 @@ mod tests {
             SessionKind::of_process(Some("/user.slice/user-1.slice/session-4.scope"), None),
             SessionKind::Interactive
         );
-        assert_eq!(SessionKind::of_process(None, Some("pts/0")), SessionKind::Interactive);
+        assert_eq!(
+            SessionKind::of_process(None, Some("pts/0")),
+            SessionKind::Interactive
+        );
         assert_eq!(SessionKind::of_process(None, None), SessionKind::Unknown);
         for k in SessionKind::ALL {
             assert_eq!(SessionKind::parse(k.as_str()), Some(k));

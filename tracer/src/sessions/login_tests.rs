@@ -30,17 +30,35 @@ fn sudo_and_su_inside_a_login_never_start_or_end_it() {
     let mut ul = rec(11, "USER_LOGIN", 500, "/usr/sbin/sshd");
     ul.terminal = Some("/dev/pts/0");
     assert_eq!(l.apply(&ul), Verdict::Own);
-    assert_eq!(l.apply(&rec(20, "USER_CMD", 600, "/usr/bin/sudo")), Verdict::Command);
+    assert_eq!(
+        l.apply(&rec(20, "USER_CMD", 600, "/usr/bin/sudo")),
+        Verdict::Command
+    );
     let mut sudo = rec(20, "USER_START", 600, "/usr/bin/sudo");
     sudo.acct = Some("root");
     sudo.addr = Some("10.9.9.9");
     assert_eq!(l.apply(&sudo), Verdict::Nested);
-    assert_eq!(l.apply(&rec(21, "USER_END", 600, "/usr/bin/sudo")), Verdict::Nested);
-    assert_eq!(l.apply(&rec(30, "USER_START", 700, "/bin/su")), Verdict::Nested);
-    assert_eq!(l.apply(&rec(35, "USER_END", 700, "/bin/su")), Verdict::Nested);
+    assert_eq!(
+        l.apply(&rec(21, "USER_END", 600, "/usr/bin/sudo")),
+        Verdict::Nested
+    );
+    assert_eq!(
+        l.apply(&rec(30, "USER_START", 700, "/bin/su")),
+        Verdict::Nested
+    );
+    assert_eq!(
+        l.apply(&rec(35, "USER_END", 700, "/bin/su")),
+        Verdict::Nested
+    );
     assert_eq!(l.end, None);
-    assert_eq!(l.apply(&rec(90, "USER_END", 500, "/usr/sbin/sshd")), Verdict::Closed);
-    assert_eq!(l.apply(&rec(90, "USER_LOGOUT", 500, "/usr/sbin/sshd")), Verdict::Closed);
+    assert_eq!(
+        l.apply(&rec(90, "USER_END", 500, "/usr/sbin/sshd")),
+        Verdict::Closed
+    );
+    assert_eq!(
+        l.apply(&rec(90, "USER_LOGOUT", 500, "/usr/sbin/sshd")),
+        Verdict::Closed
+    );
     assert_eq!(l.start, Some(t(10)));
     assert_eq!(l.end, Some(t(90)));
     assert_eq!(l.kind, SessionKind::Interactive);
@@ -54,13 +72,22 @@ fn sudo_and_su_inside_a_login_never_start_or_end_it() {
 fn without_login_record_the_first_login_service_record_leads() {
     let mut l = Login::default();
     // The log starts inside the session: sudo first, then sshd's end.
-    assert_eq!(l.apply(&rec(5, "USER_START", 600, "/usr/bin/sudo")), Verdict::Nested);
+    assert_eq!(
+        l.apply(&rec(5, "USER_START", 600, "/usr/bin/sudo")),
+        Verdict::Nested
+    );
     assert_eq!(l.leader, None);
-    assert_eq!(l.apply(&rec(50, "USER_END", 500, "/usr/sbin/sshd")), Verdict::Closed);
+    assert_eq!(
+        l.apply(&rec(50, "USER_END", 500, "/usr/sbin/sshd")),
+        Verdict::Closed
+    );
     assert_eq!(l.leader, Some(500));
     assert_eq!(l.start, None);
     assert_eq!(l.end, Some(t(50)));
-    assert_eq!(l.apply(&rec(60, "USER_END", 600, "/usr/bin/sudo")), Verdict::Nested);
+    assert_eq!(
+        l.apply(&rec(60, "USER_END", 600, "/usr/bin/sudo")),
+        Verdict::Nested
+    );
 }
 
 #[test]
@@ -72,7 +99,10 @@ fn cron_and_systemd_user_sessions_are_labelled() {
     c.apply(&s);
     assert_eq!(c.kind, SessionKind::Cron);
     assert_eq!(c.tty, None);
-    assert_eq!(c.apply(&rec(2, "USER_END", 42, "/usr/sbin/cron")), Verdict::Closed);
+    assert_eq!(
+        c.apply(&rec(2, "USER_END", 42, "/usr/sbin/cron")),
+        Verdict::Closed
+    );
     let mut u = Login::default();
     u.apply(&rec(1, "LOGIN", 43, ""));
     u.apply(&rec(1, "USER_START", 43, "/usr/lib/systemd/systemd"));
