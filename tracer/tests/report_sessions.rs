@@ -258,6 +258,45 @@ fn names_come_from_the_log_first() {
 }
 
 #[test]
+fn enriched_logs_name_users_without_login_records() {
+    // Only the exec records of the real log: the names come from auditd's
+    // ENRICHED `AUID="fxalice"`, not from this machine (no such users here).
+    let text = std::fs::read(dir().join(REAL)).unwrap();
+    let kept: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| {
+            [
+                &b"type=SYSCALL"[..],
+                b"type=EXECVE",
+                b"type=CWD",
+                b"type=PATH",
+                b"type=PROCTITLE",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("execs-only.log");
+    std::fs::write(&f, kept.join(&b'\n')).unwrap();
+    let v = json(&[f.to_str().unwrap()]);
+    let users: BTreeSet<(u64, &str, &str)> = sessions(&v)
+        .iter()
+        .map(|s| {
+            (
+                s["auid"].as_u64().unwrap(),
+                s["user"].as_str().unwrap(),
+                s["user_from"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        users,
+        BTreeSet::from([(1001, "fxalice", "log"), (1002, "fxbob", "log")])
+    );
+}
+
+#[test]
 fn hosts_come_from_the_log_or_host_name_never_the_reader() {
     let v = json(&[REAL]);
     assert!(sessions(&v).iter().all(|s| s["host"].is_null()));

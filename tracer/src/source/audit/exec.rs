@@ -53,6 +53,8 @@ struct Syscall {
     comm: Option<Vec<u8>>,
     exe: Option<Vec<u8>>,
     key: Option<String>,
+    /// ENRICHED logs: auditd's name for the login uid (`AUID="alice"`).
+    auid_name: Option<String>,
 }
 
 /// One piece of an argument: a whole `aN`, or chunk `aN[i]`.
@@ -157,7 +159,10 @@ impl PartialExec {
         if self.syscall.is_some() {
             return;
         }
-        let mut s = Syscall::default();
+        let mut s = Syscall {
+            auid_name: super::login::enriched_name(rec, b"AUID"),
+            ..Syscall::default()
+        };
         let (mut arch, mut nr) = (None, None);
         for f in rec.fields() {
             let v = f.value;
@@ -316,6 +321,7 @@ impl PartialExec {
             e.gid = s.gid;
             e.egid = s.egid;
             e.auid = s.auid;
+            e.user = s.auid_name;
             e.ses = s.ses;
             e.tty = s.tty;
             e.comm = s.comm.map(Bytes);

@@ -108,7 +108,21 @@ pub fn login_event(rec: &Record<'_>, host: &str) -> Event {
         }
     }
     e.detail = Some(Json::Object(d));
+    e.user = enriched_name(rec, b"AUID");
     e
+}
+
+/// A user name auditd's ENRICHED format gives for `field` (`AUID`, `UID`),
+/// as the machine that wrote the log knew it; `None` for `unset`, auditd's
+/// `unknown(1001)` and anything that is not a plain name.
+pub fn enriched_name(rec: &Record<'_>, field: &[u8]) -> Option<String> {
+    let v = rec.interpreted(field)?;
+    let plain = !v.is_empty()
+        && v != b"unset"
+        && !v.starts_with(b"unknown(")
+        && v.iter()
+            .all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'=');
+    plain.then(|| String::from_utf8_lossy(v).into_owned())
 }
 
 /// The value unless it is `?` (unknown) or `(null)`.

@@ -12,7 +12,9 @@
 //!   (old auditd's DAEMON_* records);
 //! - `type=UNKNOWN[1327]` for numbers auditd did not know;
 //! - the ENRICHED format: everything from the first 0x1d byte on is auditd's
-//!   interpretation of the raw fields (`AUID="alice"`) and is ignored;
+//!   interpretation of the raw fields (`AUID="alice"`), kept apart in
+//!   [`Record::enriched`] (read with [`Record::interpreted`]), never mixed
+//!   with the raw fields;
 //! - user-space records whose fields sit inside `msg='...'`: the fields inside
 //!   are yielded too, flagged [`Field::in_msg`];
 //! - `audit(SECS.MILLIS:SERIAL): FIELDS` with the type given apart, as netlink
@@ -76,6 +78,8 @@ pub struct Record<'a> {
     pub serial: u64,
     /// The fields' text: after the header, before any 0x1d.
     pub body: &'a [u8],
+    /// auditd's ENRICHED interpretation after the 0x1d, or empty.
+    pub enriched: &'a [u8],
 }
 
 impl<'a> Record<'a> {
@@ -89,14 +93,41 @@ impl<'a> Record<'a> {
     pub fn get(&self, name: &[u8]) -> Option<Value<'a>> {
         self.fields().find(|f| f.name == name).map(|f| f.value)
     }
+
+    /// auditd's interpretation `NAME="value"` (or `NAME=value`) in the
+    /// ENRICHED part, unquoted: `AUID` -> `alice`.
+    pub fn interpreted(&self, name: &[u8]) -> Option<&'a [u8]> {
+        let mut rest = self.enriched;
+        while !rest.is_empty() {
+            rest = skip_spaces(rest);
+            let eq = memchr(b'=', rest)?;
+            let key = &rest[..eq];
+            let after = &rest[eq + 1..];
+            let (value, next) = match after.strip_prefix(b"\"") {
+                Some(q) => {
+                    let end = memchr(b'"', q).unwrap_or(q.len());
+                    (&q[..end], q.get(end + 1..).unwrap_or(&[]))
+                }
+                None => {
+                    let end = memchr(b' ', after).unwrap_or(after.len());
+                    (&after[..end], &after[end..])
+                }
+            };
+            if key == name {
+                return Some(value);
+            }
+            rest = next;
+        }
+        None
+    }
 }
 
 /// Parses one line of `audit.log` (with or without its line end).
 pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let line = strip_line_end(line);
-    let line = match memchr(ENRICHED_SEPARATOR, line) {
-        Some(i) => &line[..i],
-        None => line,
+    let (line, enriched) = match memchr(ENRICHED_SEPARATOR, line) {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &[][..]),
     };
     let mut rest = skip_spaces(line);
     if rest.is_empty() {
@@ -117,22 +148,22 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let Some(header) = r.strip_prefix(b"msg=") else {
         return Err(ParseError::MissingHeader);
     };
-    parse_header(node, rtype, header)
+    parse_header(node, rtype, header).map(|r| Record { enriched, ..r })
 }
 
 /// Parses a record as netlink delivers it: the type apart, the text starting
 /// at `audit(`.
 pub fn parse_body(rtype: u16, body: &[u8]) -> Result<Record<'_>, ParseError> {
     let body = strip_line_end(body);
-    let body = match memchr(ENRICHED_SEPARATOR, body) {
-        Some(i) => &body[..i],
-        None => body,
+    let (body, enriched) = match memchr(ENRICHED_SEPARATOR, body) {
+        Some(i) => (&body[..i], &body[i + 1..]),
+        None => (body, &[][..]),
     };
     let body = skip_spaces(body);
     if body.is_empty() {
         return Err(ParseError::Empty);
     }
-    parse_header(None, RecordType(rtype), body)
+    parse_header(None, RecordType(rtype), body).map(|r| Record { enriched, ..r })
 }
 
 /// `audit(SECS.FRAC:SERIAL)[:] rest`
@@ -161,6 +192,7 @@ fn parse_header<'a>(
         time,
         serial,
         body: trim_end_spaces(skip_spaces(body)),
+        enriched: &[],
     })
 }
 
