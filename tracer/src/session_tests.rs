@@ -340,3 +340,47 @@ fn ssh_connection_parsing() {
     );
     assert_eq!(parse_ssh_connection("garbage"), None);
 }
+
+#[test]
+fn sudo_and_su_records_inside_a_login_do_not_end_it() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    // The record sequence of a real sshd login with sudo and su inside
+    // (tests/fixtures/audit/sessions/real-ssh-sudo-su.log).
+    let rec = |time, rt: &str, pid: u32, exe: &str, acct: &str| {
+        let mut e = Event::new(Kind::Login, Source::Audit, t(time), "h");
+        e.pid = Some(pid);
+        e.auid = Some(1001);
+        e.ses = Some(7);
+        e.exe = (!exe.is_empty()).then(|| Bytes::from(exe));
+        if exe.ends_with("sshd") {
+            e.addr = Some("127.0.0.1".into());
+        }
+        e.detail =
+            Some(json!({"record_type": rt, "res": "success", "acct": acct, "terminal": "ssh"}));
+        e
+    };
+    let out = run(
+        &mut tr,
+        vec![
+            rec(1, "LOGIN", 500, "", ""),
+            rec(2, "USER_START", 500, "/usr/sbin/sshd", "fxalice"),
+            rec(3, "USER_START", 600, "/usr/bin/sudo", "root"),
+            rec(4, "USER_END", 600, "/usr/bin/sudo", "root"),
+            rec(5, "USER_START", 700, "/usr/bin/su", "fxbob"),
+            rec(6, "USER_END", 700, "/usr/bin/su", "fxbob"),
+            rec(9, "USER_END", 500, "/usr/sbin/sshd", "fxalice"),
+        ],
+    );
+    let ends: Vec<&Event> = out.iter().filter(|e| e.kind == Kind::SessionEnd).collect();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].time, t(9));
+    assert_eq!(ends[0].session_kind.as_deref(), Some("interactive"));
+    assert_eq!(ends[0].user.as_deref(), Some("fxalice"));
+    assert_eq!(ends[0].addr.as_deref(), Some("127.0.0.1"));
+    let starts: Vec<&Event> = out
+        .iter()
+        .filter(|e| e.kind == Kind::SessionStart)
+        .collect();
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0].time, t(1));
+}

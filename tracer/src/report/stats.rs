@@ -20,10 +20,6 @@ pub struct Stats {
     /// Sessions of kinds the text report hides by default (or not asked for
     /// with `--kind`).
     pub hidden_sessions: u64,
-    /// The first line of each input cut in the middle of an event, as
-    /// `file:line` (see the log reader).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub cut_events: Vec<String>,
     /// Lines that were not a record (each also a warning).
     pub bad_lines: u64,
     /// The first [`MAX_SAMPLES`] of them.
