@@ -21,17 +21,22 @@
 //! Which audit login records start and end a session, and what kind of
 //! session it is, is decided by [`crate::sessions`] (the model the report
 //! uses too): a sudo or su inside a login never ends it. Session records
-//! carry `kind` and `user` (the login user's name: the login's own `acct=`,
-//! else [`LoginInfo::user_name`]), so the log names its users wherever it
-//! is read. tracer runs on one boot, so the key needs no boot: the report
-//! ties records to boots with the `boot` field of tracer's start record.
+//! carry `session_kind` and `user` (the login user's name: the login's own
+//! `acct=`, else [`LoginInfo::user_name`]), so the log names its users
+//! wherever it is read. tracer runs on one boot, so the key needs no boot:
+//! the report ties records to boots with the `boot` of tracer's records.
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::json;
+use crate::event::{
+    Body, EndReason, Event, Kind, SessionEnd, SessionKind, SessionStart, Source, Timestamp, Via,
+};
+use crate::sessions::{self, Login, LoginFact, Verdict};
 
-use crate::event::{Event, Kind, Source, Timestamp};
-use crate::sessions::{Login, LoginFact, LoginRecord, Verdict};
+/// The wire kind of a session-model kind (`None` while unknown).
+fn wire_kind(k: sessions::SessionKind) -> Option<SessionKind> {
+    (k != sessions::SessionKind::Unknown).then(|| SessionKind::parse(k.as_str()))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
@@ -142,7 +147,7 @@ impl<L: LoginInfo> SessionTracker<L> {
     /// if the event opens a session, the event itself (annotated with `via`
     /// for identity changes), and a `session_end` if it closes one.
     pub fn observe(&mut self, mut ev: Event, out: &mut Vec<Event>) {
-        match ev.kind {
+        match ev.kind() {
             Kind::Exec | Kind::Process | Kind::ExecFailed => self.on_process(&mut ev, out),
             Kind::Exit => {
                 out.push(ev.clone());
@@ -166,30 +171,33 @@ impl<L: LoginInfo> SessionTracker<L> {
     }
 
     fn on_process(&mut self, ev: &mut Event, out: &mut Vec<Event>) {
-        let (Some(key), Some(pid)) = (Self::key_of(ev), ev.pid) else {
+        let (Some(key), Some(pid)) = (Self::key_of(ev), ev.task.pid) else {
             return;
         };
         if !self.sessions.contains_key(&key) && self.ended.get(&key).is_some_and(|&t| ev.time <= t)
         {
-            ev.via = self.identity_change(ev, &key);
+            let via = self.identity_change(ev, &key);
+            if let Some(x) = ev.exec_mut() {
+                x.via = via;
+            }
             return;
         }
         if !self.sessions.contains_key(&key) {
             self.make_room(ev.time, out);
-            let resumed = ev.kind == Kind::Process;
-            let addr = self.info.source_of(pid, ev.ppid.unwrap_or(0));
+            let resumed = ev.kind() == Kind::Process;
+            let addr = self.info.source_of(pid, ev.task.ppid.unwrap_or(0));
             let start = ev.time;
             let mut login = Login::default();
             login.started(start);
-            login.saw_process(ev.cgroup.as_deref(), ev.tty.as_deref());
+            login.saw_process(ev.task.cgroup.as_deref(), ev.task.tty.as_deref());
             let user = self.info.user_name(key.auid);
-            let kind = login.kind;
+            let kind = wire_kind(login.kind);
             self.sessions.insert(
                 key.clone(),
                 Session {
                     start,
                     last: ev.time,
-                    tty: ev.tty.clone().filter(|t| !t.is_empty()),
+                    tty: ev.task.tty.clone().filter(|t| !t.is_empty()),
                     addr: addr.as_ref().map(|a| a.0.clone()),
                     login,
                     user: user.clone(),
@@ -198,51 +206,66 @@ impl<L: LoginInfo> SessionTracker<L> {
                     leader_gone: false,
                 },
             );
-            let mut s = Event::new(Kind::SessionStart, ev.source, start, ev.host.clone());
-            s.auid = Some(key.auid);
-            s.ses = Some(key.ses);
-            s.pid = Some(pid);
-            s.tty = ev.tty.clone();
-            s.session_kind = Some(kind.as_str().into());
-            s.user = user;
-            if let Some((a, p)) = addr {
-                s.addr = Some(a);
-                s.port = Some(p);
-            }
-            if resumed {
-                s.detail = Some(json!({"resumed": true}));
-            }
+            let (addr, port) = match addr {
+                Some((a, p)) => (Some(a), Some(p)),
+                None => (None, None),
+            };
+            let mut s = Event::new(
+                ev.source,
+                start,
+                ev.host.clone(),
+                Body::SessionStart(SessionStart {
+                    addr,
+                    port,
+                    resumed,
+                    kind,
+                    user,
+                    ..SessionStart::default()
+                }),
+            );
+            s.task.auid = Some(key.auid);
+            s.task.ses = Some(key.ses);
+            s.task.pid = Some(pid);
+            s.task.tty = ev.task.tty.clone();
             out.push(s);
         }
         let sess = self.sessions.get_mut(&key).expect("inserted above");
         sess.last = sess.last.max(ev.time);
         if sess.tty.is_none() {
-            sess.tty = ev.tty.clone().filter(|t| !t.is_empty());
+            sess.tty = ev.task.tty.clone().filter(|t| !t.is_empty());
         }
-        if ev.kind != Kind::ExecFailed {
+        if ev.kind() != Kind::ExecFailed {
             sess.procs.insert(pid);
             sess.had_procs = true;
             self.procs.insert(
                 pid,
                 Proc {
                     key: key.clone(),
-                    ppid: ev.ppid.unwrap_or(0),
-                    comm: ev.comm.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-                    start_boottime: ev.start_boottime,
+                    ppid: ev.task.ppid.unwrap_or(0),
+                    comm: ev
+                        .task
+                        .comm
+                        .as_ref()
+                        .map(|c| c.0.clone())
+                        .unwrap_or_default(),
+                    start_boottime: ev.task.start_boottime,
                 },
             );
         }
-        ev.via = self.identity_change(ev, &key);
+        let via = self.identity_change(ev, &key);
+        if let Some(x) = ev.exec_mut() {
+            x.via = via;
+        }
     }
 
     /// `sudo`/`su` when such a process is among the exec's ancestors in the
     /// session, `setuid` otherwise, `None` when the exec runs as the login user.
-    fn identity_change(&self, ev: &Event, key: &SessionKey) -> Option<String> {
-        let (uid, euid) = (ev.uid?, ev.euid.unwrap_or(ev.uid?));
+    fn identity_change(&self, ev: &Event, key: &SessionKey) -> Option<Via> {
+        let (uid, euid) = (ev.task.uid?, ev.task.euid.unwrap_or(ev.task.uid?));
         if uid == key.auid && euid == key.auid {
             return None;
         }
-        let mut pid = ev.ppid.unwrap_or(0);
+        let mut pid = ev.task.ppid.unwrap_or(0);
         // Also the process itself: `sudo` execs its target in place on some
         // setups (and `su -c` runs a shell whose parent is su).
         for _ in 0..16 {
@@ -251,23 +274,23 @@ impl<L: LoginInfo> SessionTracker<L> {
                 break;
             }
             match p.comm.as_slice() {
-                b"sudo" => return Some("sudo".into()),
-                b"su" => return Some("su".into()),
+                b"sudo" => return Some(Via::Sudo),
+                b"su" => return Some(Via::Su),
                 _ => {}
             }
             pid = p.ppid;
         }
-        Some("setuid".into())
+        Some(Via::Setuid)
     }
 
     fn on_exit(&mut self, ev: &Event, out: &mut Vec<Event>) {
-        let Some(pid) = ev.pid else { return };
+        let Some(pid) = ev.task.pid else { return };
         let key = match self.procs.get(&pid) {
             // Pid reuse: the exit of another process with this pid (start
             // times differ by more than the /proc clock-tick granularity).
             Some(p)
                 if p.start_boottime
-                    .zip(ev.start_boottime)
+                    .zip(ev.task.start_boottime)
                     .is_some_and(|(a, b)| a.abs_diff(b) > 20_000_000) =>
             {
                 return
@@ -289,11 +312,11 @@ impl<L: LoginInfo> SessionTracker<L> {
         };
         sess.procs.remove(&pid);
         sess.last = sess.last.max(ev.time);
-        if ev.session_leader {
+        if matches!(&ev.body, Body::Exit(x) if x.session_leader) {
             sess.leader_gone = true;
         }
         if sess.leader_gone && sess.procs.is_empty() {
-            self.end(&key, ev.time, ev.source, "logout", out);
+            self.end(&key, ev.time, ev.source, EndReason::Logout, out);
         }
     }
 
@@ -303,25 +326,21 @@ impl<L: LoginInfo> SessionTracker<L> {
     /// inside the session do neither.
     fn on_login(&mut self, ev: &Event, out: &mut Vec<Event>) {
         let Some(key) = Self::key_of(ev) else { return };
-        let detail = |k: &str| {
-            ev.detail
-                .as_ref()
-                .and_then(|d| d.get(k))
-                .and_then(|v| v.as_str())
-        };
+        let Body::Login(l) = &ev.body else { return };
+        let acct = l.acct.as_ref().map(|a| String::from_utf8_lossy(&a.0));
         let fact = LoginFact {
             time: ev.time,
-            record: detail("record_type").map(LoginRecord::from_name),
-            pid: ev.pid,
-            auid: ev.login_uid(),
-            ses: ev.session_id(),
-            success: detail("res").map(|r| r == "success" || r == "yes"),
-            exe: ev.exe.as_ref().map(|e| e.as_slice()),
-            terminal: detail("terminal"),
-            tty: ev.tty.as_deref(),
-            addr: ev.addr.as_deref(),
-            port: ev.port,
-            acct: detail("acct"),
+            record: Some(sessions::LoginRecord::from_name(l.record_type.as_str())),
+            pid: ev.task.pid,
+            auid: ev.task.login_uid(),
+            ses: ev.task.session_id(),
+            success: l.res.as_ref().map(|_| l.succeeded()),
+            exe: ev.task.exe.as_ref().map(|e| e.as_slice()),
+            terminal: l.terminal.as_deref(),
+            tty: ev.task.tty.as_deref(),
+            addr: l.addr.as_deref(),
+            port: l.port,
+            acct: acct.as_deref(),
         };
         if let Some(sess) = self.sessions.get_mut(&key) {
             let verdict = sess.login.apply(&fact);
@@ -333,7 +352,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                 sess.user = sess.login.user.clone();
             }
             if verdict == Verdict::Closed {
-                self.end(&key, ev.time, ev.source, "logout", out);
+                self.end(&key, ev.time, ev.source, EndReason::Logout, out);
             }
             return;
         }
@@ -342,22 +361,35 @@ impl<L: LoginInfo> SessionTracker<L> {
             return;
         }
         self.make_room(ev.time, out);
-        let user = login.user.clone().or_else(|| self.info.user_name(key.auid));
-        let mut s = Event::new(Kind::SessionStart, ev.source, ev.time, ev.host.clone());
-        s.auid = Some(key.auid);
-        s.ses = Some(key.ses);
-        s.pid = ev.pid;
-        s.tty = login.tty.clone().or_else(|| ev.tty.clone());
-        s.addr = login.addr.clone();
-        s.port = login.port;
-        s.session_kind = Some(login.kind.as_str().into());
-        s.user = user.clone();
+        let user = login
+            .user
+            .clone()
+            .or_else(|| l.auid_name.clone())
+            .or_else(|| self.info.user_name(key.auid));
+        let tty = login.tty.clone().or_else(|| ev.task.tty.clone());
+        let mut s = Event::new(
+            ev.source,
+            ev.time,
+            ev.host.clone(),
+            Body::SessionStart(SessionStart {
+                addr: login.addr.clone(),
+                port: login.port,
+                kind: wire_kind(login.kind),
+                service: login.service.clone(),
+                user: user.clone(),
+                ..SessionStart::default()
+            }),
+        );
+        s.task.auid = Some(key.auid);
+        s.task.ses = Some(key.ses);
+        s.task.pid = ev.task.pid;
+        s.task.tty = tty.clone();
         self.sessions.insert(
             key,
             Session {
                 start: ev.time,
                 last: ev.time,
-                tty: s.tty.clone(),
+                tty,
                 addr: login.addr.clone(),
                 login,
                 user,
@@ -374,7 +406,7 @@ impl<L: LoginInfo> SessionTracker<L> {
         key: &SessionKey,
         time: Timestamp,
         source: Source,
-        reason: &str,
+        reason: EndReason,
         out: &mut Vec<Event>,
     ) {
         let Some(sess) = self.sessions.remove(key) else {
@@ -391,15 +423,21 @@ impl<L: LoginInfo> SessionTracker<L> {
         for pid in &sess.procs {
             self.procs.remove(pid);
         }
-        let mut e = Event::new(Kind::SessionEnd, source, time, key.host.clone());
-        e.auid = Some(key.auid);
-        e.ses = Some(key.ses);
-        e.tty = sess.tty;
-        e.addr = sess.addr;
-        e.session_kind = Some(sess.login.kind.as_str().into());
-        e.user = sess.user;
-        e.from = Some(sess.start);
-        e.detail = Some(json!({"reason": reason}));
+        let mut e = Event::new(
+            source,
+            time,
+            key.host.clone(),
+            Body::SessionEnd(SessionEnd {
+                addr: sess.addr,
+                from: Some(sess.start),
+                reason,
+                kind: wire_kind(sess.login.kind),
+                user: sess.user,
+            }),
+        );
+        e.task.auid = Some(key.auid);
+        e.task.ses = Some(key.ses);
+        e.task.tty = sess.tty;
         out.push(e);
     }
 
@@ -418,7 +456,7 @@ impl<L: LoginInfo> SessionTracker<L> {
         }
         over.sort();
         for (k, last) in over {
-            self.end(&k, last, Source::Tracer, "logout", out);
+            self.end(&k, last, Source::Tracer, EndReason::Logout, out);
         }
         let limit = now.0.saturating_sub(self.opts.idle_expiry_ns);
         let mut stale: Vec<SessionKey> = self
@@ -429,7 +467,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             .collect();
         stale.sort();
         for k in stale {
-            self.end(&k, now, Source::Tracer, "expired", out);
+            self.end(&k, now, Source::Tracer, EndReason::Expired, out);
         }
     }
 
@@ -443,7 +481,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             else {
                 return;
             };
-            self.end(&oldest, now, Source::Tracer, "expired", out);
+            self.end(&oldest, now, Source::Tracer, EndReason::Expired, out);
         }
     }
 }

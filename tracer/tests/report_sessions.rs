@@ -435,17 +435,24 @@ fn the_tracker_and_the_report_agree() {
     let mut tracked: BTreeSet<(u32, String, Option<String>, String)> = BTreeSet::new();
     let starts: Vec<_> = out
         .iter()
-        .filter(|e| e.kind == tracer::event::Kind::SessionStart)
+        .filter(|e| e.kind() == tracer::event::Kind::SessionStart)
         .collect();
     for s in &starts {
         let end = out
             .iter()
-            .find(|e| e.kind == tracer::event::Kind::SessionEnd && e.ses == s.ses);
+            .find(|e| e.kind() == tracer::event::Kind::SessionEnd && e.task.ses == s.task.ses);
         // The kind is final in session_end: at the LOGIN record that opens a
         // session, nothing says yet what it is.
-        let kind = end.unwrap_or(s).session_kind.clone().unwrap();
+        let kind = match &end.unwrap_or(s).body {
+            tracer::event::Body::SessionEnd(x) => x.kind.clone(),
+            tracer::event::Body::SessionStart(x) => x.kind.clone(),
+            _ => None,
+        }
+        .unwrap()
+        .as_str()
+        .to_owned();
         tracked.insert((
-            s.ses.unwrap(),
+            s.task.ses.unwrap(),
             s.time.to_rfc3339(),
             end.map(|e| e.time.to_rfc3339()),
             kind,

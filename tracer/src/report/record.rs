@@ -18,7 +18,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::bytes;
-use crate::event::{Event, Kind, Timestamp};
+use crate::event::{Body, Event, Kind, Timestamp};
 
 /// What the report reads from one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,8 +61,10 @@ pub struct Record<'a> {
     pub boot: Option<Cow<'a, str>>,
     /// The login user's name as tracer resolved it (`user`, session records).
     pub user: Option<Cow<'a, str>>,
-    /// The session kind tracer decided (`kind`, session records).
+    /// The session kind tracer decided (`session_kind`, session records).
     pub session_kind: Option<Cow<'a, str>>,
+    /// The login program of a session (`service`, session records).
+    pub service: Option<Cow<'a, str>>,
     /// How an exec changed identity (`via`: sudo, su, setuid).
     pub via: Option<Cow<'a, str>>,
 }
@@ -72,41 +74,94 @@ impl<'a> Record<'a> {
     pub fn from_event(e: &'a Event) -> Self {
         let s = |o: &'a Option<String>| o.as_deref().map(Cow::Borrowed);
         let b = |o: &'a Option<bytes::Bytes>| o.as_ref().map(|b| Cow::Borrowed(b.as_slice()));
-        Self {
-            kind: e.kind,
+        let t = &e.task;
+        let mut r = Self {
+            kind: e.kind(),
             time: e.time,
             host: Cow::Borrowed(&e.host),
-            pid: e.pid,
-            ppid: e.ppid,
-            uid: e.uid,
-            euid: e.euid,
-            auid: e.auid,
-            ses: e.ses,
-            tty: s(&e.tty),
-            exe: b(&e.exe),
-            argv: e
-                .argv
-                .as_ref()
-                .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect()),
-            cwd: b(&e.cwd),
-            ret: e.ret,
-            truncated: e.truncated,
-            cgroup: s(&e.cgroup),
-            addr: s(&e.addr),
-            port: e.port,
-            count: e.count,
-            record_type: detail_str(e, "record_type"),
-            res: detail_str(e, "res"),
-            acct: detail_str(e, "acct"),
-            terminal: detail_str(e, "terminal"),
-            cmd: detail_str(e, "cmd"),
-            reason: detail_str(e, "reason"),
-            serial: e.serial,
+            pid: t.pid,
+            ppid: t.ppid,
+            uid: t.uid,
+            euid: t.euid,
+            auid: t.auid,
+            ses: t.ses,
+            tty: s(&t.tty),
+            exe: b(&t.exe),
+            argv: None,
+            cwd: None,
+            ret: None,
+            truncated: false,
+            cgroup: s(&t.cgroup),
+            addr: None,
+            port: None,
+            count: None,
+            record_type: None,
+            res: None,
+            acct: None,
+            terminal: None,
+            cmd: None,
+            reason: None,
+            serial: None,
             boot: None,
-            user: s(&e.user),
-            session_kind: s(&e.session_kind),
-            via: s(&e.via),
+            user: None,
+            session_kind: None,
+            service: None,
+            via: None,
+        };
+        match &e.body {
+            Body::Exec(x) | Body::Process(x) => {
+                r.argv = x
+                    .argv
+                    .as_ref()
+                    .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect());
+                r.cwd = b(&x.cwd);
+                if matches!(e.body, Body::Exec(_)) {
+                    r.ret = x.outcome.ret();
+                }
+                r.truncated = x.truncated;
+                r.serial = x.serial;
+                r.user = s(&x.user);
+                r.via = x.via.as_ref().map(|v| Cow::Borrowed(v.as_str()));
+            }
+            Body::Login(l) => {
+                r.cwd = b(&l.cwd);
+                r.addr = s(&l.addr);
+                r.port = l.port;
+                r.record_type = Some(Cow::Borrowed(l.record_type.as_str()));
+                r.res = l.res.as_ref().map(|x| Cow::Borrowed(x.as_str()));
+                // The wire form of byte strings (see `crate::bytes`), as
+                // `from_json` reads them.
+                r.acct = l.acct.as_ref().map(|x| Cow::Owned(bytes::encode(&x.0)));
+                r.cmd = l.cmd.as_ref().map(|x| Cow::Owned(bytes::encode(&x.0)));
+                r.terminal = s(&l.terminal);
+                r.serial = l.serial;
+                r.user = s(&l.auid_name);
+            }
+            Body::SessionStart(x) => {
+                r.addr = s(&x.addr);
+                r.port = x.port;
+                r.user = s(&x.user);
+                r.session_kind = x.kind.as_ref().map(|k| Cow::Borrowed(k.as_str()));
+                r.service = s(&x.service);
+            }
+            Body::SessionEnd(x) => {
+                r.addr = s(&x.addr);
+                r.user = s(&x.user);
+                r.session_kind = x.kind.as_ref().map(|k| Cow::Borrowed(k.as_str()));
+                r.reason = Some(Cow::Borrowed(x.reason.as_str()));
+            }
+            Body::Tracer(x) => r.boot = s(&x.boot),
+            Body::Loss(l) => r.count = l.count,
+            Body::Discrepancy(d) => {
+                r.argv = d
+                    .exec
+                    .argv
+                    .as_ref()
+                    .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect());
+            }
+            Body::Exit(_) | Body::Unknown => {}
         }
+        r
     }
 
     /// Parses one line of tracer's JSON log.
@@ -142,7 +197,8 @@ impl<'a> Record<'a> {
             serial: w.serial,
             boot: w.boot.map(|s| s.0),
             user: w.user.map(|s| s.0),
-            session_kind: w.kind_of_session.map(|s| s.0),
+            session_kind: w.session_kind.map(|s| s.0),
+            service: w.service.map(|s| s.0),
             via: w.via.map(|s| s.0),
             record_type: None,
             res: None,
@@ -161,6 +217,9 @@ impl<'a> Record<'a> {
         self.terminal = d.terminal;
         self.cmd = d.cmd;
         self.reason = d.reason;
+        if self.user.is_none() {
+            self.user = d.auid_name;
+        }
         self
     }
 
@@ -173,15 +232,6 @@ impl<'a> Record<'a> {
     pub fn session_id(&self) -> Option<u32> {
         self.ses.filter(|&s| s != crate::event::UNSET)
     }
-}
-
-/// A string in an event's `detail` object.
-fn detail_str<'a>(e: &'a Event, key: &str) -> Option<Cow<'a, str>> {
-    e.detail
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .and_then(|v| v.as_str())
-        .map(Cow::Borrowed)
 }
 
 /// The JSON fields the report reads; the rest are skipped unparsed.
@@ -233,8 +283,10 @@ struct Wire<'a> {
     boot: Option<Str<'a>>,
     #[serde(borrow, default)]
     user: Option<Str<'a>>,
-    #[serde(borrow, default, rename = "kind")]
-    kind_of_session: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    session_kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    service: Option<Str<'a>>,
     #[serde(borrow, default)]
     via: Option<Str<'a>>,
 }
@@ -288,6 +340,7 @@ struct Detail<'a> {
     terminal: Option<Cow<'a, str>>,
     cmd: Option<Cow<'a, str>>,
     reason: Option<Cow<'a, str>>,
+    auid_name: Option<Cow<'a, str>>,
 }
 
 /// A JSON value that is a string, or anything else (then `None`).
@@ -356,6 +409,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Detail<'a> {
                         "terminal" => &mut d.terminal,
                         "cmd" => &mut d.cmd,
                         "reason" => &mut d.reason,
+                        "auid_name" => &mut d.auid_name,
                         _ => {
                             m.next_value::<IgnoredAny>()?;
                             continue;
@@ -504,14 +558,14 @@ mod tests {
             cwd in proptest::collection::vec(any::<u8>(), 0..12),
             tty in any::<String>(),
         ) {
-            let mut e = Event::new(Kind::Exec, crate::event::Source::Ebpf, Timestamp(1_714_554_000_123_456_789), "h\"ost");
-            e.argv = Some(argv.into_iter().map(bytes::Bytes).collect());
-            e.cwd = Some(bytes::Bytes(cwd));
-            e.tty = Some(tty);
-            e.auid = Some(1000);
-            e.detail = Some(serde_json::json!({"record_type": "USER_LOGIN", "x": [1, {"y": null}], "acct": "al\"ice", "res": "failed", "terminal": 3, "cmd": "ls"}));
-            e.serial = Some(42);
-            e.via = Some("sudo".into());
+            let mut e = Event::new(crate::event::Source::Ebpf, Timestamp(1_714_554_000_123_456_789), "h\"ost", Body::Exec(crate::event::Exec::default()));
+            e.exec_mut().unwrap().argv = Some(argv.into_iter().map(bytes::Bytes).collect());
+            e.exec_mut().unwrap().cwd = Some(bytes::Bytes(cwd));
+            e.task.tty = Some(tty);
+            e.task.auid = Some(1000);
+            e.exec_mut().unwrap().serial = Some(42);
+            e.exec_mut().unwrap().via = Some(crate::event::Via::Sudo);
+            e.exec_mut().unwrap().user = Some("al\"ice".into());
             let line = e.to_json();
             let parsed: Event = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(Record::from_json(line.as_bytes()).unwrap(), Record::from_event(&parsed));

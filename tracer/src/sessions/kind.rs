@@ -41,9 +41,9 @@ impl SessionKind {
         match self {
             SessionKind::Interactive => "interactive",
             SessionKind::Cron => "cron",
-            SessionKind::SystemdUser => "systemd-user",
+            SessionKind::SystemdUser => "user_manager",
             SessionKind::Service => "service",
-            SessionKind::Batch => "batch",
+            SessionKind::Batch => "batch_job",
             SessionKind::Unknown => "unknown",
         }
     }
@@ -96,7 +96,7 @@ impl SessionKind {
         match terminal {
             "ssh" | "sshd" => Some(SessionKind::Interactive),
             "cron" => Some(SessionKind::Cron),
-            "systemd-user" => Some(SessionKind::SystemdUser),
+            "systemd-user" | "systemd" => Some(SessionKind::SystemdUser),
             t if tty(t).is_some() => Some(SessionKind::Interactive),
             _ => None,
         }

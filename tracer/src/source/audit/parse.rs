@@ -12,9 +12,7 @@
 //!   (old auditd's DAEMON_* records);
 //! - `type=UNKNOWN[1327]` for numbers auditd did not know;
 //! - the ENRICHED format: everything from the first 0x1d byte on is auditd's
-//!   interpretation of the raw fields (`AUID="alice"`), kept apart in
-//!   [`Record::enriched`] (read with [`Record::interpreted`]), never mixed
-//!   with the raw fields;
+//!   interpretation of the raw fields (`AUID="alice"`) and is ignored;
 //! - user-space records whose fields sit inside `msg='...'`: the fields inside
 //!   are yielded too, flagged [`Field::in_msg`];
 //! - `audit(SECS.MILLIS:SERIAL): FIELDS` with the type given apart, as netlink
@@ -78,7 +76,9 @@ pub struct Record<'a> {
     pub serial: u64,
     /// The fields' text: after the header, before any 0x1d.
     pub body: &'a [u8],
-    /// auditd's ENRICHED interpretation after the 0x1d, or empty.
+    /// ENRICHED logs: what auditd appended after the 0x1d separator, the
+    /// names it resolved on the recording host (`AUID="alice" UID="root"`);
+    /// empty otherwise.
     pub enriched: &'a [u8],
 }
 
@@ -94,41 +94,21 @@ impl<'a> Record<'a> {
         self.fields().find(|f| f.name == name).map(|f| f.value)
     }
 
-    /// auditd's interpretation `NAME="value"` (or `NAME=value`) in the
-    /// ENRICHED part, unquoted: `AUID` -> `alice`.
-    pub fn interpreted(&self, name: &[u8]) -> Option<&'a [u8]> {
-        let mut rest = self.enriched;
-        while !rest.is_empty() {
-            rest = skip_spaces(rest);
-            let eq = memchr(b'=', rest)?;
-            let key = &rest[..eq];
-            let after = &rest[eq + 1..];
-            let (value, next) = match after.strip_prefix(b"\"") {
-                Some(q) => {
-                    let end = memchr(b'"', q).unwrap_or(q.len());
-                    (&q[..end], q.get(end + 1..).unwrap_or(&[]))
-                }
-                None => {
-                    let end = memchr(b' ', after).unwrap_or(after.len());
-                    (&after[..end], &after[end..])
-                }
-            };
-            if key == name {
-                return Some(value);
-            }
-            rest = next;
+    /// An ENRICHED name (`AUID`, `UID`): auditd's resolution on the host
+    /// that wrote the log. `None` when absent, unknown (`?`) or unset.
+    pub fn enriched_name(&self, name: &[u8]) -> Option<&'a [u8]> {
+        let v = Fields::new(self.enriched).find(|f| f.name == name)?.value;
+        match v.raw() {
+            b"" | b"?" | b"unset" | b"(null)" => None,
+            raw => Some(raw),
         }
-        None
     }
 }
 
 /// Parses one line of `audit.log` (with or without its line end).
 pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let line = strip_line_end(line);
-    let (line, enriched) = match memchr(ENRICHED_SEPARATOR, line) {
-        Some(i) => (&line[..i], &line[i + 1..]),
-        None => (line, &[][..]),
-    };
+    let (line, enriched) = split_enriched(line);
     let mut rest = skip_spaces(line);
     if rest.is_empty() {
         return Err(ParseError::Empty);
@@ -148,22 +128,27 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let Some(header) = r.strip_prefix(b"msg=") else {
         return Err(ParseError::MissingHeader);
     };
-    parse_header(node, rtype, header).map(|r| Record { enriched, ..r })
+    parse_header(node, rtype, header, enriched)
+}
+
+/// (raw part, ENRICHED part after the 0x1d separator).
+fn split_enriched(line: &[u8]) -> (&[u8], &[u8]) {
+    match memchr(ENRICHED_SEPARATOR, line) {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &[]),
+    }
 }
 
 /// Parses a record as netlink delivers it: the type apart, the text starting
 /// at `audit(`.
 pub fn parse_body(rtype: u16, body: &[u8]) -> Result<Record<'_>, ParseError> {
     let body = strip_line_end(body);
-    let (body, enriched) = match memchr(ENRICHED_SEPARATOR, body) {
-        Some(i) => (&body[..i], &body[i + 1..]),
-        None => (body, &[][..]),
-    };
+    let (body, enriched) = split_enriched(body);
     let body = skip_spaces(body);
     if body.is_empty() {
         return Err(ParseError::Empty);
     }
-    parse_header(None, RecordType(rtype), body).map(|r| Record { enriched, ..r })
+    parse_header(None, RecordType(rtype), body, enriched)
 }
 
 /// `audit(SECS.FRAC:SERIAL)[:] rest`
@@ -171,6 +156,7 @@ fn parse_header<'a>(
     node: Option<&'a [u8]>,
     rtype: RecordType,
     text: &'a [u8],
+    enriched: &'a [u8],
 ) -> Result<Record<'a>, ParseError> {
     let Some(inner) = text.strip_prefix(b"audit(") else {
         return Err(ParseError::MissingHeader);
@@ -192,7 +178,7 @@ fn parse_header<'a>(
         time,
         serial,
         body: trim_end_spaces(skip_spaces(body)),
-        enriched: &[],
+        enriched,
     })
 }
 

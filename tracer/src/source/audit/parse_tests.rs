@@ -231,23 +231,3 @@ proptest! {
         prop_assert!(n <= line.len());
     }
 }
-
-#[test]
-fn enriched_fields_are_kept_apart() {
-    let line = b"type=LOGIN msg=audit(1.000:2): pid=1 uid=0 auid=1001 ses=7 res=1\x1dUID=\"root\" OLD-AUID=\"unset\" AUID=\"fx alice\" BARE=x";
-    let r = parse_line(line).unwrap();
-    assert_eq!(
-        r.get(b"auid").map(|v| v.raw().to_vec()),
-        Some(b"1001".to_vec())
-    );
-    assert_eq!(r.interpreted(b"AUID"), Some(&b"fx alice"[..]));
-    assert_eq!(r.interpreted(b"UID"), Some(&b"root"[..]));
-    assert_eq!(r.interpreted(b"BARE"), Some(&b"x"[..]));
-    assert_eq!(r.interpreted(b"auid"), None);
-    assert_eq!(
-        parse_line(b"type=LOGIN msg=audit(1.000:2): a=1")
-            .unwrap()
-            .interpreted(b"AUID"),
-        None
-    );
-}
