@@ -48,7 +48,7 @@ pub struct ReportArgs {
     /// Show every session kind in text output (cron, systemd --user, services), not only logins.
     #[arg(long)]
     pub all: bool,
-    /// Only sessions of this kind: interactive, cron, systemd-user, service, unknown (repeatable).
+    /// Only sessions of this kind: interactive, cron, user_manager, service, batch_job, unknown (repeatable).
     #[arg(long, value_name = "KIND", value_parser = parse_kind)]
     pub kind: Vec<SessionKind>,
     /// The host name of audit records without node= (default: none; never this machine's).

@@ -299,7 +299,12 @@ impl Builder {
     }
 
     fn learn_name(&mut self, uid: u32, name: &str) {
-        if !name.is_empty() && name != "?" && !self.log_names.contains_key(&uid) {
+        // auditd writes `unknown(1001)` for a uid it could not name.
+        if !name.is_empty()
+            && name != "?"
+            && !name.starts_with("unknown(")
+            && !self.log_names.contains_key(&uid)
+        {
             self.log_names.insert(uid, name.to_owned());
         }
     }
@@ -361,9 +366,13 @@ impl Builder {
             l.close(ev.time, ev.reason.as_deref().unwrap_or("logout"));
         }
         if let Some(k) = ev.session_kind.as_deref().and_then(SessionKind::parse) {
-            if l.kind == SessionKind::Unknown {
+            // session_end carries the tracker's final word.
+            if l.kind == SessionKind::Unknown || ev.kind == Kind::SessionEnd {
                 l.kind = k;
             }
+        }
+        if l.service.is_none() {
+            l.service = ev.service.as_deref().map(str::to_owned);
         }
         if l.addr.is_none() {
             l.addr = ev
@@ -1005,6 +1014,44 @@ mod tests {
             GroupBy::Session,
         );
         assert!(r.groups.is_empty());
+    }
+
+    #[test]
+    fn tracer_boot_ids_keep_the_same_ses_apart() {
+        let start = |boot: &str, t: &str| {
+            format!(
+                r#"{{"type":"tracer","time":"{t}","host":"h","source":"tracer","boot":"{boot}","detail":{{"status":"start"}}}}"#
+            )
+        };
+        let ss = |t: &str| {
+            format!(
+                r#"{{"type":"session_start","time":"{t}","host":"h","source":"ebpf","auid":1000,"ses":3,"session_kind":"interactive","user":"alice"}}"#
+            )
+        };
+        let lines = [
+            start("b-one", "2024-05-01T08:00:00Z"),
+            ss("2024-05-01T09:00:00Z"),
+            start("b-two", "2024-05-02T08:00:00Z"),
+            ss("2024-05-02T09:00:00Z"),
+        ];
+        let mut b = Builder::new(Filter::default(), GroupBy::Session, true);
+        for l in &lines {
+            b.add(&Record::from_json(l.as_bytes()).unwrap());
+        }
+        let r = b.finish();
+        let boots: Vec<String> = r
+            .groups
+            .iter()
+            .map(|g| match g.key {
+                GroupKey::Session { boot, ses: 3, .. } => r.strings.str(boot).into_owned(),
+                _ => panic!("{:?}", g.key),
+            })
+            .collect();
+        assert_eq!(boots, ["b-one", "b-two"]);
+        assert!(r
+            .groups
+            .iter()
+            .all(|g| g.user.as_deref() == Some("alice") && g.kind() == SessionKind::Interactive));
     }
 
     #[test]
