@@ -284,6 +284,9 @@ impl Builder {
         if let (Some(auid), Some(name)) = (ev.login_uid(), ev.user.as_deref()) {
             self.learn_name(auid, name);
         }
+        if let (Some(uid), Some(name)) = (ev.uid, ev.uid_name.as_deref()) {
+            self.learn_name(uid, name);
+        }
         match ev.kind {
             Kind::Exec | Kind::ExecFailed | Kind::Process => self.add_command(ev, host, boot),
             Kind::SessionStart | Kind::SessionEnd => self.add_session_record(ev, host, boot),

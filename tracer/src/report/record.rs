@@ -65,6 +65,8 @@ pub struct Record<'a> {
     pub session_kind: Option<Cow<'a, str>>,
     /// The login program of a session (`service`, session records).
     pub service: Option<Cow<'a, str>>,
+    /// auditd's ENRICHED name of the record's `uid` (`detail.uid_name`).
+    pub uid_name: Option<Cow<'a, str>>,
     /// How an exec changed identity (`via`: sudo, su, setuid).
     pub via: Option<Cow<'a, str>>,
 }
@@ -106,6 +108,7 @@ impl<'a> Record<'a> {
             user: None,
             session_kind: None,
             service: None,
+            uid_name: None,
             via: None,
         };
         match &e.body {
@@ -136,6 +139,7 @@ impl<'a> Record<'a> {
                 r.terminal = s(&l.terminal);
                 r.serial = l.serial;
                 r.user = s(&l.auid_name);
+                r.uid_name = s(&l.uid_name);
             }
             Body::SessionStart(x) => {
                 r.addr = s(&x.addr);
@@ -199,6 +203,7 @@ impl<'a> Record<'a> {
             user: w.user.map(|s| s.0),
             session_kind: w.session_kind.map(|s| s.0),
             service: w.service.map(|s| s.0),
+            uid_name: None,
             via: w.via.map(|s| s.0),
             record_type: None,
             res: None,
@@ -220,6 +225,7 @@ impl<'a> Record<'a> {
         if self.user.is_none() {
             self.user = d.auid_name;
         }
+        self.uid_name = d.uid_name;
         self
     }
 
@@ -341,6 +347,7 @@ struct Detail<'a> {
     cmd: Option<Cow<'a, str>>,
     reason: Option<Cow<'a, str>>,
     auid_name: Option<Cow<'a, str>>,
+    uid_name: Option<Cow<'a, str>>,
 }
 
 /// A JSON value that is a string, or anything else (then `None`).
@@ -410,6 +417,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Detail<'a> {
                         "cmd" => &mut d.cmd,
                         "reason" => &mut d.reason,
                         "auid_name" => &mut d.auid_name,
+                        "uid_name" => &mut d.uid_name,
                         _ => {
                             m.next_value::<IgnoredAny>()?;
                             continue;
