@@ -893,11 +893,21 @@ impl Report {
     /// `name`, per `uid_of`; `-u NAME` when the name is not a uid.
     pub fn retain_user(&mut self, name: &str, uid_of: impl Fn(&str) -> Option<u32>) {
         let uid = uid_of(name);
+        for g in &mut self.groups {
+            // `--by job`: only that user's commands in each job (a summary
+            // keeps no commands to filter: its jobs stay whole).
+            if matches!(g.key, GroupKey::Job { .. }) && !g.cmds.is_empty() {
+                g.cmds.retain(|c| Some(c.auid) == uid);
+                g.commands = g.cmds.len() as u64;
+                g.failed = g.cmds.iter().filter(|c| c.failed()).count() as u64;
+            }
+        }
         self.groups.retain(|g| match g.key {
             GroupKey::Session { auid, .. } => {
                 g.user.as_deref() == Some(name) || (g.user.is_none() && Some(auid) == uid)
             }
-            _ => false,
+            GroupKey::Job { .. } => g.commands > 0,
+            GroupKey::Unattributed { .. } => false,
         });
         self.failed_logins
             .retain(|f| f.user.as_deref() == Some(name));
