@@ -13,6 +13,7 @@ pub mod config;
 pub mod crosscheck;
 pub mod daemon;
 pub mod event;
+pub mod names;
 pub mod report;
 pub mod run;
 pub mod session;

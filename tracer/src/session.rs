@@ -432,7 +432,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                 from: Some(sess.start),
                 reason,
                 kind: wire_kind(sess.login.kind),
-                user: sess.user,
+                user: sess.user.or_else(|| self.info.user_name(key.auid)),
             }),
         );
         e.task.auid = Some(key.auid);
@@ -498,22 +498,16 @@ impl LoginInfo for ProcLoginInfo {
         crate::source::procfs::alive(pid)
     }
 
-    /// Through NSS (`getpwuid_r`), once per uid: a session start is rare
-    /// next to execs, and the answer is cached for the life of the process.
+    /// Through NSS off the hot path ([`crate::names::NameCache`]): a first
+    /// miss answers `None` (the session's end record gets the name).
     fn user_name(&self, uid: u32) -> Option<String> {
         use std::sync::{Mutex, OnceLock};
-        static CACHE: OnceLock<Mutex<HashMap<u32, Option<String>>>> = OnceLock::new();
-        let cache = CACHE.get_or_init(Mutex::default);
-        if let Some(n) = cache.lock().ok()?.get(&uid) {
-            return n.clone();
-        }
-        let name = crate::report::users::nss_name(uid);
-        if let Ok(mut c) = cache.lock() {
-            if c.len() < 100_000 {
-                c.insert(uid, name.clone());
-            }
-        }
-        name
+        static CACHE: OnceLock<Mutex<crate::names::NameCache>> = OnceLock::new();
+        CACHE
+            .get_or_init(|| Mutex::new(crate::names::NameCache::spawn()))
+            .lock()
+            .ok()?
+            .get(uid)
     }
 
     fn source_of(&self, pid: u32, ppid: u32) -> Option<(String, u16)> {

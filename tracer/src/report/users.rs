@@ -124,36 +124,10 @@ impl Names {
     }
 }
 
-/// `getpwuid_r(uid)`'s name, through this machine's NSS.
+/// `getpwuid_r(uid)`'s name, through this machine's NSS (blocking: the
+/// report is not a hot path).
 pub fn nss_name(uid: u32) -> Option<String> {
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: an all-zero passwd is a valid value of this plain C struct.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: pw, buf and result are valid for writes for the duration
-        // of the call; buf's length is passed with it.
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut pw,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || pw.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: on success pw_name points to a NUL-terminated string
-        // inside buf, which is still alive.
-        let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
-    }
+    crate::names::lookup(uid)
 }
 
 /// `getpwnam_r(name)`'s uid, through this machine's NSS.
