@@ -18,6 +18,7 @@ pub mod names;
 pub mod report;
 pub mod run;
 pub mod session;
+pub mod sessions;
 pub mod sink;
 pub mod source;
 pub mod status;

@@ -17,12 +17,26 @@
 //!
 //! The source address of a login is not in any exec: [`LoginInfo`] finds it
 //! (for the eBPF source, from `/proc`: see [`ProcLoginInfo`]).
+//!
+//! Which audit login records start and end a session, and what kind of
+//! session it is, is decided by [`crate::sessions`] (the model the report
+//! uses too): a sudo or su inside a login never ends it. Session records
+//! carry `session_kind` and `user` (the login user's name: the login's own
+//! `acct=`, else [`LoginInfo::user_name`]), so the log names its users
+//! wherever it is read. tracer runs on one boot, so the key needs no boot:
+//! the report ties records to boots with the `boot` of tracer's records.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::event::{
-    Body, EndReason, Event, Kind, LoginType, SessionEnd, SessionStart, Source, Timestamp, Via,
+    Body, EndReason, Event, Kind, SessionEnd, SessionKind, SessionStart, Source, Timestamp, Via,
 };
+use crate::sessions::{self, Login, LoginFact, Verdict};
+
+/// The wire kind of a session-model kind (`None` while unknown).
+fn wire_kind(k: sessions::SessionKind) -> Option<SessionKind> {
+    (k != sessions::SessionKind::Unknown).then(|| SessionKind::parse(k.as_str()))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
@@ -39,6 +53,10 @@ pub trait LoginInfo {
     /// Whether `pid` is still a live (not zombie) process: prunes processes
     /// whose exit record was lost, so that their session can still end.
     fn alive(&self, pid: u32) -> bool;
+    /// The name of `uid` on this machine, for session records.
+    fn user_name(&self, _uid: u32) -> Option<String> {
+        None
+    }
 }
 
 /// No lookups (audit source, tests): no address, and nothing outside the
@@ -75,6 +93,10 @@ struct Session {
     last: Timestamp,
     tty: Option<String>,
     addr: Option<String>,
+    /// The session model's state: leader, kind, service, name.
+    login: Login,
+    /// The login user's name written in session records.
+    user: Option<String>,
     /// Live processes known to belong to the session.
     procs: HashSet<u32>,
     /// Whether the session has had at least one process (so that an empty
@@ -100,6 +122,10 @@ pub struct SessionTracker<L: LoginInfo = NoLoginInfo> {
     info: L,
     sessions: HashMap<SessionKey, Session>,
     procs: HashMap<u32, Proc>,
+    /// Sessions that ended, with when: a record of one older than its end
+    /// (an event completed late: audit logs have no EOE) does not open it
+    /// again. Bounded like `sessions`.
+    ended: HashMap<SessionKey, Timestamp>,
 }
 
 impl<L: LoginInfo> SessionTracker<L> {
@@ -109,6 +135,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             info,
             sessions: HashMap::new(),
             procs: HashMap::new(),
+            ended: HashMap::new(),
         }
     }
 
@@ -147,11 +174,24 @@ impl<L: LoginInfo> SessionTracker<L> {
         let (Some(key), Some(pid)) = (Self::key_of(ev), ev.task.pid) else {
             return;
         };
+        if !self.sessions.contains_key(&key) && self.ended.get(&key).is_some_and(|&t| ev.time <= t)
+        {
+            let via = self.identity_change(ev, &key);
+            if let Some(x) = ev.exec_mut() {
+                x.via = via;
+            }
+            return;
+        }
         if !self.sessions.contains_key(&key) {
             self.make_room(ev.time, out);
             let resumed = ev.kind() == Kind::Process;
             let addr = self.info.source_of(pid, ev.task.ppid.unwrap_or(0));
             let start = ev.time;
+            let mut login = Login::default();
+            login.started(start);
+            login.saw_process(ev.task.cgroup.as_deref(), ev.task.tty.as_deref());
+            let user = self.info.user_name(key.auid);
+            let kind = wire_kind(login.kind);
             self.sessions.insert(
                 key.clone(),
                 Session {
@@ -159,6 +199,8 @@ impl<L: LoginInfo> SessionTracker<L> {
                     last: ev.time,
                     tty: ev.task.tty.clone().filter(|t| !t.is_empty()),
                     addr: addr.as_ref().map(|a| a.0.clone()),
+                    login,
+                    user: user.clone(),
                     procs: HashSet::new(),
                     had_procs: false,
                     leader_gone: false,
@@ -176,6 +218,8 @@ impl<L: LoginInfo> SessionTracker<L> {
                     addr,
                     port,
                     resumed,
+                    kind,
+                    user,
                     ..SessionStart::default()
                 }),
             );
@@ -276,52 +320,85 @@ impl<L: LoginInfo> SessionTracker<L> {
         }
     }
 
-    /// Audit login records: USER_START/USER_LOGIN open a session (with the
-    /// source address), USER_END closes it.
+    /// Audit login records, as [`crate::sessions`] decides: the login
+    /// process's LOGIN/USER_START/USER_LOGIN open a session (with the source
+    /// address), its USER_END/USER_LOGOUT close it; sudo's and su's records
+    /// inside the session do neither.
     fn on_login(&mut self, ev: &Event, out: &mut Vec<Event>) {
         let Some(key) = Self::key_of(ev) else { return };
         let Body::Login(l) = &ev.body else { return };
-        match l.record_type {
-            LoginType::UserStart | LoginType::UserLogin if l.succeeded() => {
-                if let Some(sess) = self.sessions.get_mut(&key) {
-                    if sess.addr.is_none() {
-                        sess.addr = l.addr.clone();
-                    }
-                    return;
-                }
-                self.make_room(ev.time, out);
-                self.sessions.insert(
-                    key.clone(),
-                    Session {
-                        start: ev.time,
-                        last: ev.time,
-                        tty: ev.task.tty.clone(),
-                        addr: l.addr.clone(),
-                        procs: HashSet::new(),
-                        had_procs: false,
-                        leader_gone: false,
-                    },
-                );
-                let mut s = Event::new(
-                    ev.source,
-                    ev.time,
-                    ev.host.clone(),
-                    Body::SessionStart(SessionStart {
-                        addr: l.addr.clone(),
-                        ..SessionStart::default()
-                    }),
-                );
-                s.task.auid = Some(key.auid);
-                s.task.ses = Some(key.ses);
-                s.task.pid = ev.task.pid;
-                s.task.tty = ev.task.tty.clone();
-                out.push(s);
+        let acct = l.acct.as_ref().map(|a| String::from_utf8_lossy(&a.0));
+        let fact = LoginFact {
+            time: ev.time,
+            record: Some(sessions::LoginRecord::from_name(l.record_type.as_str())),
+            pid: ev.task.pid,
+            auid: ev.task.login_uid(),
+            ses: ev.task.session_id(),
+            success: l.res.as_ref().map(|_| l.succeeded()),
+            exe: ev.task.exe.as_ref().map(|e| e.as_slice()),
+            terminal: l.terminal.as_deref(),
+            tty: ev.task.tty.as_deref(),
+            addr: l.addr.as_deref(),
+            port: l.port,
+            acct: acct.as_deref(),
+        };
+        if let Some(sess) = self.sessions.get_mut(&key) {
+            let verdict = sess.login.apply(&fact);
+            sess.last = sess.last.max(ev.time);
+            if sess.addr.is_none() {
+                sess.addr = sess.login.addr.clone();
             }
-            LoginType::UserEnd if self.sessions.contains_key(&key) => {
+            if matches!(verdict, Verdict::Opened | Verdict::Own) && sess.login.user.is_some() {
+                sess.user = sess.login.user.clone();
+            }
+            if verdict == Verdict::Closed {
                 self.end(&key, ev.time, ev.source, EndReason::Logout, out);
             }
-            _ => {}
+            return;
         }
+        let mut login = Login::default();
+        if login.apply(&fact) != Verdict::Opened {
+            return;
+        }
+        self.make_room(ev.time, out);
+        let user = login
+            .user
+            .clone()
+            .or_else(|| l.auid_name.clone())
+            .or_else(|| self.info.user_name(key.auid));
+        let tty = login.tty.clone().or_else(|| ev.task.tty.clone());
+        let mut s = Event::new(
+            ev.source,
+            ev.time,
+            ev.host.clone(),
+            Body::SessionStart(SessionStart {
+                addr: login.addr.clone(),
+                port: login.port,
+                kind: wire_kind(login.kind),
+                service: login.service.clone(),
+                user: user.clone(),
+                ..SessionStart::default()
+            }),
+        );
+        s.task.auid = Some(key.auid);
+        s.task.ses = Some(key.ses);
+        s.task.pid = ev.task.pid;
+        s.task.tty = tty.clone();
+        self.sessions.insert(
+            key,
+            Session {
+                start: ev.time,
+                last: ev.time,
+                tty,
+                addr: login.addr.clone(),
+                login,
+                user,
+                procs: HashSet::new(),
+                had_procs: false,
+                leader_gone: false,
+            },
+        );
+        out.push(s);
     }
 
     fn end(
@@ -335,6 +412,14 @@ impl<L: LoginInfo> SessionTracker<L> {
         let Some(sess) = self.sessions.remove(key) else {
             return;
         };
+        if self.ended.len() >= self.opts.max_sessions {
+            // Forget the oldest half; a straggler that old is rare.
+            let mut times: Vec<Timestamp> = self.ended.values().copied().collect();
+            times.sort_unstable();
+            let cut = times[times.len() / 2];
+            self.ended.retain(|_, t| *t > cut);
+        }
+        self.ended.insert(key.clone(), time);
         for pid in &sess.procs {
             self.procs.remove(pid);
         }
@@ -346,8 +431,8 @@ impl<L: LoginInfo> SessionTracker<L> {
                 addr: sess.addr,
                 from: Some(sess.start),
                 reason,
-                kind: None,
-                user: None,
+                kind: wire_kind(sess.login.kind),
+                user: sess.user.or_else(|| self.info.user_name(key.auid)),
             }),
         );
         e.task.auid = Some(key.auid);
@@ -411,6 +496,18 @@ pub struct ProcLoginInfo;
 impl LoginInfo for ProcLoginInfo {
     fn alive(&self, pid: u32) -> bool {
         crate::source::procfs::alive(pid)
+    }
+
+    /// Through NSS off the hot path ([`crate::names::NameCache`]): a first
+    /// miss answers `None` (the session's end record gets the name).
+    fn user_name(&self, uid: u32) -> Option<String> {
+        use std::sync::{Mutex, OnceLock};
+        static CACHE: OnceLock<Mutex<crate::names::NameCache>> = OnceLock::new();
+        CACHE
+            .get_or_init(|| Mutex::new(crate::names::NameCache::spawn()))
+            .lock()
+            .ok()?
+            .get(uid)
     }
 
     fn source_of(&self, pid: u32, ppid: u32) -> Option<(String, u16)> {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::bytes::Bytes;
-use crate::event::{Exec, Exit, LoginRecord, LoginResult, UNSET};
+use crate::event::{Exec, Exit, LoginRecord, LoginResult, LoginType, UNSET};
 
 /// The JSON form of a record, for asserting on kind-specific fields.
 fn j(e: &Event) -> serde_json::Value {
@@ -355,4 +355,54 @@ fn ssh_connection_parsing() {
         Some(("127.0.0.1".into(), 51234))
     );
     assert_eq!(parse_ssh_connection("garbage"), None);
+}
+
+#[test]
+fn sudo_and_su_records_inside_a_login_do_not_end_it() {
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    // The record sequence of a real sshd login with sudo and su inside
+    // (tests/fixtures/audit/sessions/real-ssh-sudo-su.log).
+    let rec = |time, rt: &str, pid: u32, exe: &str, acct: &str| {
+        let mut l = LoginRecord::new(LoginType::parse(rt));
+        l.res = Some(LoginResult::Success);
+        l.acct = Some(Bytes::from(acct));
+        l.terminal = Some("ssh".into());
+        if exe.ends_with("sshd") {
+            l.addr = Some("127.0.0.1".into());
+        }
+        let mut e = Event::new(Source::Audit, t(time), "h", Body::Login(l));
+        e.task.pid = Some(pid);
+        e.task.auid = Some(1001);
+        e.task.ses = Some(7);
+        e.task.exe = (!exe.is_empty()).then(|| Bytes::from(exe));
+        e
+    };
+    let out = run(
+        &mut tr,
+        vec![
+            rec(1, "LOGIN", 500, "", ""),
+            rec(2, "USER_START", 500, "/usr/sbin/sshd", "fxalice"),
+            rec(3, "USER_START", 600, "/usr/bin/sudo", "root"),
+            rec(4, "USER_END", 600, "/usr/bin/sudo", "root"),
+            rec(5, "USER_START", 700, "/usr/bin/su", "fxbob"),
+            rec(6, "USER_END", 700, "/usr/bin/su", "fxbob"),
+            rec(9, "USER_END", 500, "/usr/sbin/sshd", "fxalice"),
+        ],
+    );
+    let ends: Vec<&Event> = out
+        .iter()
+        .filter(|e| e.kind() == Kind::SessionEnd)
+        .collect();
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0].time, t(9));
+    let end = j(ends[0]);
+    assert_eq!(end["session_kind"], "interactive");
+    assert_eq!(end["user"], "fxalice");
+    assert_eq!(end["addr"], "127.0.0.1");
+    let starts: Vec<&Event> = out
+        .iter()
+        .filter(|e| e.kind() == Kind::SessionStart)
+        .collect();
+    assert_eq!(starts.len(), 1);
+    assert_eq!(starts[0].time, t(1));
 }

@@ -12,7 +12,15 @@ use crate::report::input::{self, InputError, InputSpec};
 use crate::report::model::GroupBy;
 use crate::report::time::{parse_time, TimeError};
 use crate::report::users::UserDb;
-use crate::report::{Config, OutputFormat};
+use crate::report::{Config, KindSelect, OutputFormat};
+use crate::sessions::SessionKind;
+
+fn parse_kind(s: &str) -> Result<SessionKind, String> {
+    SessionKind::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = SessionKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown session kind {s:?}; one of: {}", all.join(", "))
+    })
+}
 
 /// Who ran what: commands grouped by login user and session.
 #[derive(Debug, Clone, clap::Args)]
@@ -33,9 +41,19 @@ pub struct ReportArgs {
     /// Counts per user and session (commands, failed, first/last, top commands) instead of commands.
     #[arg(long)]
     pub summary: bool,
-    /// Only this login user (audit login uid), by name or uid.
+    /// Only this login user (audit login uid), by uid or by name: a name the
+    /// log gives (login records' acct=, tracer's user field), else from --passwd, else NSS.
     #[arg(long, short = 'u', value_name = "NAME|UID")]
     pub user: Option<String>,
+    /// Show every session kind in text output (cron, systemd --user, services), not only logins.
+    #[arg(long)]
+    pub all: bool,
+    /// Only sessions of this kind: interactive, cron, user_manager, service, batch_job, unknown (repeatable).
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    pub kind: Vec<SessionKind>,
+    /// The host name of audit records without node= (default: none; never this machine's).
+    #[arg(long, value_name = "NAME")]
+    pub host_name: Option<String>,
     /// Only this audit session id.
     #[arg(long, value_name = "N")]
     pub session: Option<u32>,
@@ -66,9 +84,12 @@ pub struct ReportArgs {
     /// Show times in UTC instead of local time (JSON is always UTC).
     #[arg(long)]
     pub utc: bool,
-    /// Resolve user names with this passwd file (for logs from another node).
-    #[arg(long, value_name = "FILE", default_value = "/etc/passwd")]
-    pub passwd: PathBuf,
+    /// Name users the log does not name with this passwd file (that of the node the log came from).
+    #[arg(long, value_name = "FILE")]
+    pub passwd: Option<PathBuf>,
+    /// Don't ask this machine's NSS (passwd, SSSD, LDAP) for names the log and --passwd lack.
+    #[arg(long)]
+    pub no_nss: bool,
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -113,7 +134,7 @@ pub struct Env {
 pub enum ConfigError {
     #[error(transparent)]
     Time(#[from] TimeError),
-    #[error("unknown user {0:?}: not in the passwd file; give the uid, or --passwd FILE")]
+    #[error("bad user {0:?}: give a name or a uid")]
     UnknownUser(String),
     #[error("can't read passwd file {path}: {error}")]
     Passwd { path: String, error: std::io::Error },
@@ -123,28 +144,20 @@ pub enum ConfigError {
 
 impl ReportArgs {
     pub fn to_config(&self, env: &Env) -> Result<Config, ConfigError> {
-        let users = match UserDb::load(&self.passwd) {
-            Ok(db) => db,
-            // The default may be missing in a container: names just stay uids.
-            Err(_) if self.passwd.as_os_str() == "/etc/passwd" && self.user.is_none() => {
-                UserDb::default()
-            }
-            Err(error) => {
-                return Err(ConfigError::Passwd {
-                    path: self.passwd.display().to_string(),
-                    error,
-                })
-            }
+        let users = match &self.passwd {
+            None => UserDb::default(),
+            Some(p) => UserDb::load(p).map_err(|error| ConfigError::Passwd {
+                path: p.display().to_string(),
+                error,
+            })?,
         };
-        let user = match &self.user {
-            None => None,
+        // A name is matched after reading, against the names the log gives.
+        let (user, user_name) = match &self.user {
+            None => (None, None),
             Some(u) => match u.parse::<u32>() {
-                Ok(uid) => Some(uid),
-                Err(_) => Some(
-                    users
-                        .uid(u)
-                        .ok_or_else(|| ConfigError::UnknownUser(u.clone()))?,
-                ),
+                Ok(uid) => (Some(uid), None),
+                Err(_) if u.is_empty() => return Err(ConfigError::UnknownUser(u.clone())),
+                Err(_) => (None, Some(u.clone())),
             },
         };
         let time = |t: &Option<String>| t.as_deref().map(|s| parse_time(s, &env.now)).transpose();
@@ -188,6 +201,16 @@ impl ReportArgs {
             color,
             zone: if self.utc { Zone::Utc } else { Zone::Local },
             users,
+            nss: !self.no_nss,
+            user_name,
+            kinds: if self.all {
+                KindSelect::All
+            } else if self.kind.is_empty() {
+                KindSelect::Default
+            } else {
+                KindSelect::Only(self.kind.clone())
+            },
+            host_name: self.host_name.clone(),
             progress: env.stderr_is_tty && !self.no_progress,
         })
     }

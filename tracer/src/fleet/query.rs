@@ -13,6 +13,9 @@
 //! - login records (`sessions`, `logins`) by user, session and host only: a
 //!   session that began before `--since` still needs its start; records with
 //!   no login uid or session are never fetched (the model ignores them);
+//! - failed logins (`failed_logins`), by host only: they have no login uid;
+//! - tracer records that carry a boot id (a run's `start`, a file's head),
+//!   so that sessions are told apart by boot as in a file report;
 //! - other record types are not fetched at all: the report only counts
 //!   them, and the counts come from one aggregate over `events` in the
 //!   time range (deduplicated), which also gives "N of M commands".
@@ -113,6 +116,26 @@ pub fn records_sql(db: &str, suffix: &str, f: &Filter, by: GroupBy) -> String {
                 and(&login)
             ));
         }
+        let host: Vec<String> = f
+            .host
+            .iter()
+            .map(|h| format!("host = {}", quote(h)))
+            .collect();
+        // Failed logins have no login uid yet; the report names them by
+        // `acct`. (A record also in `logins` comes twice and is dropped as
+        // an adjacent duplicate.)
+        parts.push(format!(
+            "SELECT {cols} FROM {db}.failed_logins{suffix} WHERE {}",
+            and(&host)
+        ));
+        // The records that name the boot (a run's start, a file's head):
+        // the report ties every later record of the host to that boot.
+        let mut boot = host;
+        boot.push("boot != ''".to_string());
+        parts.push(format!(
+            "SELECT {cols} FROM {db}.tracer_status{suffix} WHERE {}",
+            and(&boot)
+        ));
     }
     format!(
         "SELECT raw FROM ({}) ORDER BY host, seq, time_ns, line_hash FORMAT TSVRaw",

@@ -74,7 +74,7 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
                 num(c.ppid),
                 num(c.uid),
                 num(c.euid),
-                ctx.ran_as_name(c).unwrap_or_default().into(),
+                ctx.ran_as_name(c, s).unwrap_or_default().into(),
                 display::failure(c).into(),
                 c.ret.to_string().into(),
                 memo.path(c.cwd).0.as_str().into(),

@@ -9,9 +9,9 @@ use chrono::{Local, Offset, TimeZone};
 use crate::event::{Timestamp, UNSET};
 
 use super::errno;
-use super::model::{unpack_argv, Command, Interner, NONE};
+use super::model::{unpack_argv, Command, Interner, NONE, USER_CMD};
 use super::quote::{push_arg, quote_arg, sanitize};
-use super::users::UserDb;
+use super::users::{NameSource, Names};
 
 /// The zone times are shown in (text and CSV use local time by default;
 /// JSON is always RFC 3339 UTC, like the log).
@@ -25,8 +25,11 @@ pub enum Zone {
 /// What renderers need besides the model.
 #[derive(Debug, Clone)]
 pub struct Ctx<'a> {
-    pub users: &'a UserDb,
+    pub names: &'a Names,
     pub zone: Zone,
+    /// This machine's host name: names not from the log are marked for logs
+    /// of other hosts.
+    pub local_host: String,
     pub color: bool,
     /// (15-minute bucket, UTC offset in seconds) of the last local-time lookup:
     /// time-zone rules are looked up once per bucket, not once per command.
@@ -34,10 +37,11 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(users: &'a UserDb, zone: Zone, color: bool) -> Self {
+    pub fn new(names: &'a Names, zone: Zone, color: bool) -> Self {
         Self {
-            users,
+            names,
             zone,
+            local_host: crate::run::hostname(),
             color,
             offset_cache: Cell::new((i64::MIN, 0)),
         }
@@ -74,16 +78,38 @@ impl<'a> Ctx<'a> {
 
     /// The user's name, sanitized, if known.
     pub fn name(&self, uid: u32) -> Option<String> {
-        self.users.name(uid).map(|n| sanitize(n.as_bytes()))
+        self.names.lookup(uid).map(|(n, _)| sanitize(n.as_bytes()))
     }
 
-    /// `alice (uid 1000)`, or `uid 1000` when the name is unknown.
-    pub fn user_label(&self, uid: u32) -> String {
+    /// The name of a session's login user and where it came from: the
+    /// session's own (`log_name`, from its records), else [`Names`].
+    pub fn session_user(&self, uid: u32, log_name: Option<&str>) -> Option<(String, NameSource)> {
+        match log_name {
+            Some(n) => Some((n.to_owned(), NameSource::Log)),
+            None if uid == UNSET || uid == NONE => None,
+            None => self.names.lookup(uid),
+        }
+    }
+
+    /// `alice (uid 1000)`, or `uid 1000` when the name is unknown; a name
+    /// that is not from the log, for a log of another (or an unknown) host,
+    /// says where it came from: `bob (uid 1002; name from this machine's
+    /// NSS, not from the log)`.
+    pub fn user_label(&self, uid: u32, log_name: Option<&str>, host: &str) -> String {
         if uid == UNSET || uid == NONE {
             return "(no login uid)".into();
         }
-        match self.name(uid) {
-            Some(n) => format!("{n} (uid {uid})"),
+        match self.session_user(uid, log_name) {
+            Some((n, NameSource::Log)) => format!("{} (uid {uid})", sanitize(n.as_bytes())),
+            Some((n, src)) if host != self.local_host => format!(
+                "{} (uid {uid}; name from {}, not from the log)",
+                sanitize(n.as_bytes()),
+                match src {
+                    NameSource::Passwd => "--passwd",
+                    _ => "this machine's NSS",
+                }
+            ),
+            Some((n, _)) => format!("{} (uid {uid})", sanitize(n.as_bytes())),
             None => format!("uid {uid}"),
         }
     }
@@ -91,8 +117,15 @@ impl<'a> Ctx<'a> {
     /// The identity a command ran as when it differs from its login user
     /// (or always, for commands with no login user): `root (uid 0)`,
     /// `root (euid 0, uid 1000)` for a setuid program.
-    pub fn ran_as(&self, c: &Command) -> Option<String> {
+    pub fn ran_as(&self, c: &Command, strings: &Interner) -> Option<String> {
+        if let Some(target) = strings.get_opt(c.target) {
+            let via = c.via().unwrap_or("sudo");
+            return Some(format!("{} via {via}", sanitize(target)));
+        }
         let (uid, euid) = (Command::opt(c.uid), Command::opt(c.euid));
+        if c.flags & USER_CMD != 0 && euid.is_none() {
+            return Some("via sudo".into());
+        }
         let eff = euid.or(uid)?;
         let login = (c.auid != UNSET).then_some(c.auid);
         if login.is_some()
@@ -102,15 +135,19 @@ impl<'a> Ctx<'a> {
             return None;
         }
         let name = self.name(eff).unwrap_or_else(|| format!("#{eff}"));
+        let via = c.via().map_or(String::new(), |v| format!(" via {v}"));
         Some(match (uid, euid) {
-            (Some(u), Some(e)) if u != e => format!("{name} (euid {e}, uid {u})"),
-            _ => format!("{name} (uid {eff})"),
+            (Some(u), Some(e)) if u != e => format!("{name} (euid {e}, uid {u}){via}"),
+            _ => format!("{name} (uid {eff}){via}"),
         })
     }
 
     /// The name of the effective user, for JSON/CSV `as_user`.
-    pub fn ran_as_name(&self, c: &Command) -> Option<String> {
-        self.ran_as(c)?;
+    pub fn ran_as_name(&self, c: &Command, strings: &Interner) -> Option<String> {
+        if let Some(target) = strings.get_opt(c.target) {
+            return Some(sanitize(target));
+        }
+        self.ran_as(c, strings)?;
         let eff = Command::opt(c.euid).or(Command::opt(c.uid))?;
         Some(self.name(eff).unwrap_or_else(|| eff.to_string()))
     }
@@ -148,6 +185,15 @@ pub fn failure(c: &Command) -> String {
         return "failed".into();
     }
     errno::describe_ret(c.ret as i64)
+}
+
+/// A host name for text output: `(no host name)` when the log gave none
+/// (an audit log without `node=`, read without `--host-name`).
+pub fn host(strings: &Interner, sym: u32) -> String {
+    match strings.get_opt(sym) {
+        Some(h) if !h.is_empty() => sanitize(h),
+        _ => "(no host name)".into(),
+    }
 }
 
 /// An interned display string (host, service, job), sanitized.
@@ -204,8 +250,8 @@ mod tests {
 
     #[test]
     fn local_time_agrees_with_chrono() {
-        let users = UserDb::default();
-        let ctx = Ctx::new(&users, Zone::Local, false);
+        let names = Names::default();
+        let ctx = Ctx::new(&names, Zone::Local, false);
         for secs in [
             0i64,
             1_714_554_000,

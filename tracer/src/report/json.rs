@@ -22,7 +22,7 @@ use crate::event::UNSET;
 use super::display::{self, Ctx};
 use super::memo::Memo;
 use super::model::{
-    unpack_argv, Command, Group, GroupBy, GroupKey, Report, NONE, PREEXISTING, TRUNCATED,
+    unpack_argv, Command, Group, GroupBy, GroupKey, Report, NONE, PREEXISTING, TRUNCATED, USER_CMD,
 };
 use super::quote::is_printable;
 use super::stats::Stats;
@@ -68,6 +68,9 @@ impl Serialize for Doc<'_> {
                 &of(|k| matches!(k, GroupKey::Unattributed { .. })),
             )?;
         }
+        if r.by != GroupBy::Job {
+            m.serialize_entry("failed_logins", &r.failed_logins)?;
+        }
         m.serialize_entry("stats", self.stats)?;
         m.end()
     }
@@ -108,13 +111,25 @@ impl Serialize for GroupSer<'_> {
         let (g, strings) = (self.g, &self.report.strings);
         let mut m = s.serialize_map(None)?;
         match g.key {
-            GroupKey::Session { auid, host, ses } => {
-                m.serialize_entry("host", &strings.str(host))?;
-                m.serialize_entry("user", &self.ctx.users.name(auid))?;
+            GroupKey::Session {
+                auid,
+                host,
+                ses,
+                boot,
+            } => {
+                let user = self.ctx.session_user(auid, g.user.as_deref());
+                let host = strings.str(host);
+                m.serialize_entry("host", &(!host.is_empty()).then_some(host))?;
+                m.serialize_entry("boot", &strings.str(boot))?;
+                m.serialize_entry("kind", g.kind().as_str())?;
+                m.serialize_entry("service", &g.login.service)?;
+                m.serialize_entry("user", &user.as_ref().map(|u| &u.0))?;
+                m.serialize_entry("user_from", &user.as_ref().map(|u| u.1.as_str()))?;
                 m.serialize_entry("auid", &auid)?;
                 m.serialize_entry("ses", &opt(ses))?;
                 m.serialize_entry("start", &g.start)?;
                 m.serialize_entry("end", &g.end)?;
+                m.serialize_entry("end_reason", &g.login.end_reason)?;
             }
             GroupKey::Unattributed { host, service } => {
                 m.serialize_entry("host", &strings.str(host))?;
@@ -195,7 +210,7 @@ impl Serialize for CommandSer<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("time", &display::rfc3339(c.time))?;
         if self.report.by == GroupBy::Job {
-            m.serialize_entry("user", &opt(c.auid).and_then(|a| self.ctx.users.name(a)))?;
+            m.serialize_entry("user", &opt(c.auid).and_then(|a| self.ctx.name(a)))?;
             m.serialize_entry("auid", &opt(c.auid))?;
             m.serialize_entry("ses", &opt(c.ses))?;
         }
@@ -203,7 +218,11 @@ impl Serialize for CommandSer<'_> {
         m.serialize_entry("ppid", &opt(c.ppid))?;
         m.serialize_entry("uid", &opt(c.uid))?;
         m.serialize_entry("euid", &opt(c.euid))?;
-        m.serialize_entry("as_user", &self.ctx.ran_as_name(c))?;
+        m.serialize_entry("as_user", &self.ctx.ran_as_name(c, strings))?;
+        m.serialize_entry("via", &c.via())?;
+        if c.flags & USER_CMD != 0 {
+            m.serialize_entry("sudo_record", &true)?;
+        }
         m.serialize_entry("argv", &argv)?;
         m.serialize_entry("command", &self.memo.line(c).0)?;
         m.serialize_entry("cwd", &enc(c.cwd))?;

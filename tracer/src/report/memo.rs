@@ -18,7 +18,7 @@ pub type Shown = (String, usize);
 pub struct Memo {
     paths: HashMap<Sym, Shown>,
     lines: HashMap<(Sym, Sym), Shown>,
-    idents: HashMap<(u32, u32, u32), Shown>,
+    idents: HashMap<(u32, u32, u32, Sym, u8), Shown>,
     users: HashMap<u32, Shown>,
 }
 
@@ -28,6 +28,16 @@ fn shown(s: String) -> Shown {
 }
 
 const EMPTY: &Shown = &(String::new(), 0);
+
+fn ident_key(c: &Command) -> (u32, u32, u32, Sym, u8) {
+    (
+        c.auid,
+        c.uid,
+        c.euid,
+        c.target,
+        c.flags & !(super::model::FAILED | super::model::TRUNCATED | super::model::PREEXISTING),
+    )
+}
 
 impl Memo {
     pub fn clear(&mut self) {
@@ -48,8 +58,8 @@ impl Memo {
             .entry((c.argv, c.exe))
             .or_insert_with(|| shown(display::command_line(strings, c)));
         self.idents
-            .entry((c.auid, c.uid, c.euid))
-            .or_insert_with(|| shown(ctx.ran_as(c).unwrap_or_default()));
+            .entry(ident_key(c))
+            .or_insert_with(|| shown(ctx.ran_as(c, strings).unwrap_or_default()));
         self.users.entry(c.auid).or_insert_with(|| {
             shown(if c.auid == UNSET || c.auid == NONE {
                 "-".into()
@@ -69,7 +79,7 @@ impl Memo {
     }
     /// The identity it ran as, or empty.
     pub fn ran_as(&self, c: &Command) -> &Shown {
-        self.idents.get(&(c.auid, c.uid, c.euid)).unwrap_or(EMPTY)
+        self.idents.get(&ident_key(c)).unwrap_or(EMPTY)
     }
     /// The login user's name (or uid, or `-`).
     pub fn user(&self, c: &Command) -> &Shown {

@@ -11,7 +11,6 @@
 //! [`run`] is the library entry point: the binary's `tracer report` only
 //! turns flags into a [`Config`] and calls it.
 
-pub mod cgroup;
 pub mod csv;
 pub mod display;
 pub mod errno;
@@ -39,7 +38,22 @@ use input::{Concat, Detected, Format, InputError, InputSpec};
 use model::{Builder, GroupBy, GroupKey};
 use source::SourceError;
 use stats::{BadLineAt, InputStats, Stats};
-use users::UserDb;
+use users::{Names, UserDb};
+
+use crate::sessions::SessionKind;
+
+/// Which session kinds are shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KindSelect {
+    /// Text: interactive logins and sessions of unknown kind; JSON and CSV:
+    /// all, labelled.
+    #[default]
+    Default,
+    /// `--all`.
+    All,
+    /// `--kind K` (repeatable).
+    Only(Vec<SessionKind>),
+}
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,7 +75,17 @@ pub struct Config {
     pub summary: bool,
     pub color: bool,
     pub zone: Zone,
+    /// `--passwd FILE`, the second source of names (see [`users`]).
     pub users: UserDb,
+    /// Ask this machine's NSS for names the log and `--passwd` lack.
+    pub nss: bool,
+    /// `-u NAME` when NAME is not a uid: matched after reading, against the
+    /// names the log gives (then `--passwd`, then NSS).
+    pub user_name: Option<String>,
+    pub kinds: KindSelect,
+    /// The host name of audit records without `node=` (`--host-name`);
+    /// without it they have no host name.
+    pub host_name: Option<String>,
     /// Draw a progress bar on stderr (the caller checks it is a terminal).
     pub progress: bool,
 }
@@ -143,7 +167,15 @@ pub fn run(
         }
     }
     for (format, files) in runs {
-        read_run(format, files, &mut builder, &mut stats, &mut progress, warn)?;
+        read_run(
+            format,
+            files,
+            config.host_name.as_deref(),
+            &mut builder,
+            &mut stats,
+            &mut progress,
+            warn,
+        )?;
     }
     progress.finish();
     render_report(config, builder, stats, None, out, warn)
@@ -213,12 +245,43 @@ fn render_report(
 ) -> Result<Stats, ReportError> {
     let mut report = builder.finish();
     if let Some(t) = totals {
+        // What the builder decides itself (selection, merging, boots) stays
+        // its own; only whole-input counts come from the caller.
         report.counts = model::Counts {
             selected: report.counts.selected,
             not_in_job: report.counts.not_in_job,
+            user_cmds: report.counts.user_cmds,
+            user_cmds_merged: report.counts.user_cmds_merged,
+            boots: report.counts.boots,
             ..t
         };
     }
+    let names = Names::new(
+        std::mem::take(&mut report.log_names),
+        config.users.clone(),
+        config.nss,
+    );
+    if let Some(name) = &config.user_name {
+        report.retain_user(name, |n| names.uid(n));
+        if report.groups.is_empty() && report.failed_logins.is_empty() && names.uid(name).is_none()
+        {
+            let _ = writeln!(
+                warn,
+                "tracer: warning: no user {:?} in the log, the passwd file or this machine's NSS",
+                quote::sanitize_str(name)
+            );
+        }
+    }
+    let before = report.groups.len();
+    match &config.kinds {
+        KindSelect::All => {}
+        KindSelect::Only(kinds) => report.retain_kinds(|k| kinds.contains(&k)),
+        KindSelect::Default if config.format == OutputFormat::Text || config.summary => {
+            report.retain_kinds(SessionKind::shown_by_default)
+        }
+        KindSelect::Default => {}
+    }
+    stats.hidden_sessions = (before - report.groups.len()) as u64;
     stats.counts = report.counts.clone();
     for g in &report.groups {
         match g.key {
@@ -229,7 +292,7 @@ fn render_report(
     }
     warn_totals(&stats, warn);
 
-    let ctx = Ctx::new(&config.users, config.zone, config.color);
+    let ctx = Ctx::new(&names, config.zone, config.color);
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
     let written = match (config.summary, config.format) {
         (true, f) => summary::render(&report, &stats, &ctx, f, &mut out),
@@ -247,6 +310,7 @@ fn render_report(
 fn read_run(
     format: Format,
     files: Vec<input::Opened>,
+    host_name: Option<&str>,
     builder: &mut Builder,
     stats: &mut Stats,
     progress: &mut progress::Progress,
@@ -257,10 +321,11 @@ fn read_run(
     let concat = Concat::new(files.into_iter().map(|o| (o.name, o.reader)).collect());
     let map = concat.line_map();
     let reader = Box::new(BufReader::with_capacity(1 << 18, concat));
-    let mut src = source::open_source(format, reader).map_err(|error| ReportError::Source {
-        files: names.join(", "),
-        error,
-    })?;
+    let mut src =
+        source::open_source(format, reader, host_name).map_err(|error| ReportError::Source {
+            files: names.join(", "),
+            error,
+        })?;
     let mut n = 0u32;
     src.for_each_record(&mut |item| {
         match item {

@@ -2,6 +2,14 @@
 //! commands with `--by job`), built one [`Record`] (a borrowed view of an
 //! `Event`) at a time.
 //!
+//! What starts and ends a session, its kind and its boot are decided by
+//! [`crate::sessions`], the model `tracer run`'s tracker uses too: this file
+//! only translates records into its facts. A session is keyed by (host, boot,
+//! ses) (plus the login uid, for records with no ses). sudo's USER_CMD
+//! records become command rows of the login that ran them, merged with the
+//! exec of the command when exec rules recorded it too. Failed logins and
+//! authentications are counted per (host, user, source, program).
+//!
 //! Memory: reading is streaming, but a grouped report must hold what it will
 //! show, so the builder keeps every *selected* command, compactly: a
 //! fixed-size [`Command`] (56 bytes) whose argv, cwd, exe and host are
@@ -14,13 +22,15 @@
 //! bytes each). Each group's commands live in their own vector and are
 //! sorted by time (stably, so input order breaks ties) when finished.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use std::borrow::Cow;
-
 use crate::event::{Kind, Timestamp, UNSET};
+use crate::sessions::{
+    failed_attempt, normalize, BootFact, BootLabel, Boots, Login, LoginFact, LoginRecord,
+    SessionKind, Verdict,
+};
 
-use super::cgroup;
 use super::filter::{CommandView, Filter};
 use super::record::Record;
 
@@ -30,8 +40,20 @@ pub const FAILED: u8 = 1;
 pub const TRUNCATED: u8 = 2;
 /// Found running at tracer's start (`process` record), not seen exec'ing.
 pub const PREEXISTING: u8 = 4;
+/// From sudo's USER_CMD record (merged with the exec when there was one).
+pub const USER_CMD: u8 = 8;
+/// The log says the exec ran as another identity through sudo / su / a
+/// setuid program (tracer's `via`).
+pub const VIA_SUDO: u8 = 16;
+pub const VIA_SU: u8 = 32;
+pub const VIA_SETUID: u8 = 64;
 
-/// One selected exec, 56 bytes. Numbers that may be unknown use [`NONE`].
+/// How long after sudo's USER_CMD the exec of its command may come and still
+/// be that command (sudo forks and execs at once; the slack covers clocks).
+const USER_CMD_MERGE_NS: i64 = 10 * 1_000_000_000;
+
+/// One selected exec (or sudo command), 56 bytes. Numbers that may be
+/// unknown use [`NONE`].
 #[derive(Debug, Clone, Copy)]
 pub struct Command {
     pub time: Timestamp,
@@ -45,6 +67,8 @@ pub struct Command {
     pub cwd: Sym,
     pub exe: Sym,
     pub job: Sym,
+    /// The user sudo/su ran the command as, by name, when the log says.
+    pub target: Sym,
     /// The negative errno of a failed exec (clamped to i16; errnos are < 4096).
     pub ret: i16,
     pub flags: u8,
@@ -59,6 +83,18 @@ impl Command {
     pub fn opt(n: u32) -> Option<u32> {
         (n != NONE).then_some(n)
     }
+    /// `sudo`, `su`, `setuid`: how the row changed identity, if the log says.
+    pub fn via(&self) -> Option<&'static str> {
+        if self.flags & (USER_CMD | VIA_SUDO) != 0 {
+            Some("sudo")
+        } else if self.flags & VIA_SU != 0 {
+            Some("su")
+        } else if self.flags & VIA_SETUID != 0 {
+            Some("setuid")
+        } else {
+            None
+        }
+    }
 }
 
 /// How commands are grouped.
@@ -71,10 +107,12 @@ pub enum GroupBy {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GroupKey {
-    /// A login session; `ses` may be [`UNSET`] when only auid is known.
+    /// A login session: (host, boot, ses); `ses` may be [`UNSET`] when only
+    /// the login uid is known.
     Session {
         auid: u32,
         host: Sym,
+        boot: Sym,
         ses: u32,
     },
     /// Processes with no login uid, by systemd unit (or [`NONE`]).
@@ -92,6 +130,8 @@ pub enum GroupKey {
 #[derive(Debug, Clone)]
 pub struct Group {
     pub key: GroupKey,
+    /// What the session model decided (sessions only).
+    pub login: Login,
     /// From a session_start / login record.
     pub start: Option<Timestamp>,
     /// From a session_end / USER_END record.
@@ -102,6 +142,9 @@ pub struct Group {
     pub addr: Option<String>,
     pub port: Option<u16>,
     pub tty: Option<String>,
+    /// The login user's name as the log gives it (own `acct=`, tracer's
+    /// `user`), if it does.
+    pub user: Option<String>,
     pub commands: u64,
     pub failed: u64,
     /// Commands by the base name of argv\[0\] (`--summary` only).
@@ -114,6 +157,7 @@ impl Group {
     fn new(key: GroupKey) -> Self {
         Self {
             key,
+            login: Login::default(),
             start: None,
             end: None,
             first: None,
@@ -121,12 +165,33 @@ impl Group {
             addr: None,
             port: None,
             tty: None,
+            user: None,
             commands: 0,
             failed: 0,
             top: HashMap::new(),
             cmds: Vec::new(),
         }
     }
+
+    /// The session's kind (`Unknown` for other groups).
+    pub fn kind(&self) -> SessionKind {
+        self.login.kind
+    }
+}
+
+/// Failed logins (USER_LOGIN) and authentications (USER_AUTH) with one
+/// (host, user, source, program), like `aureport -l --failed` / `-au`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedLogins {
+    pub host: String,
+    /// The user name tried, as the log gives it.
+    pub user: Option<String>,
+    pub source: Option<String>,
+    pub program: Option<String>,
+    pub failed_logins: u64,
+    pub failed_auths: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
 }
 
 /// What the model counted while reading.
@@ -136,12 +201,17 @@ pub struct Counts {
     pub execs: u64,
     pub failed_execs: u64,
     pub selected: u64,
+    /// sudo's USER_CMD records, and how many of them merged with an exec.
+    pub user_cmds: u64,
+    pub user_cmds_merged: u64,
     pub loss_records: u64,
     pub lost_events: u64,
     pub discrepancies: u64,
     pub unknown_records: u64,
     /// `--by job`: selected execs that ran in no job.
     pub not_in_job: u64,
+    /// Boots seen (named by tracer or inferred from the log), all hosts.
+    pub boots: u64,
 }
 
 /// The finished model, groups in display order.
@@ -149,8 +219,24 @@ pub struct Counts {
 pub struct Report {
     pub by: GroupBy,
     pub groups: Vec<Group>,
+    pub failed_logins: Vec<FailedLogins>,
     pub strings: Interner,
     pub counts: Counts,
+    /// uid -> name, as the log itself gives them (first one wins).
+    pub log_names: HashMap<u32, String>,
+}
+
+/// (host, user tried, source address, program) of failed logins.
+type FailedKey = (Sym, Option<String>, Option<String>, Option<String>);
+
+/// A USER_CMD row waiting for the exec of its command.
+#[derive(Debug, Clone, Copy)]
+struct PendingCmd {
+    time: Timestamp,
+    /// A hash of the command line sudo logged (words joined by spaces).
+    line: u64,
+    /// Index in the group's `cmds`, when commands are kept.
+    row: Option<u32>,
 }
 
 /// Builds a [`Report`] from events.
@@ -162,6 +248,13 @@ pub struct Builder {
     groups: Vec<Group>,
     index: HashMap<GroupKey, u32>,
     counts: Counts,
+    boots: Boots,
+    /// (host, inferred boot number) -> interned label.
+    boot_syms: HashMap<(Sym, u32), Sym>,
+    /// (group, sudo's pid) -> its last USER_CMD.
+    pending: HashMap<(u32, u32), PendingCmd>,
+    failed: HashMap<FailedKey, FailedLogins>,
+    log_names: HashMap<u32, String>,
 }
 
 impl Builder {
@@ -175,14 +268,29 @@ impl Builder {
             groups: Vec::new(),
             index: HashMap::new(),
             counts: Counts::default(),
+            boots: Boots::default(),
+            boot_syms: HashMap::new(),
+            pending: HashMap::new(),
+            failed: HashMap::new(),
+            log_names: HashMap::new(),
         }
     }
 
     pub fn add(&mut self, ev: &Record<'_>) {
         self.counts.events += 1;
+        let host = self.strings.intern(ev.host.as_bytes());
+        let record = ev.record_type.as_deref().map(LoginRecord::from_name);
+        let boot = self.boot_of(host, ev, record);
+        if let (Some(auid), Some(name)) = (ev.login_uid(), ev.user.as_deref()) {
+            self.learn_name(auid, name);
+        }
+        if let (Some(uid), Some(name)) = (ev.uid, ev.uid_name.as_deref()) {
+            self.learn_name(uid, name);
+        }
         match ev.kind {
-            Kind::Exec | Kind::ExecFailed | Kind::Process => self.add_command(ev),
-            Kind::SessionStart | Kind::SessionEnd | Kind::Login => self.add_login(ev),
+            Kind::Exec | Kind::ExecFailed | Kind::Process => self.add_command(ev, host, boot),
+            Kind::SessionStart | Kind::SessionEnd => self.add_session_record(ev, host, boot),
+            Kind::Login => self.add_login(ev, host, boot, record),
             Kind::Loss => {
                 self.counts.loss_records += 1;
                 self.counts.lost_events += ev.count.unwrap_or(0);
@@ -193,63 +301,326 @@ impl Builder {
         }
     }
 
-    fn group(&mut self, key: GroupKey) -> &mut Group {
-        let i = *self.index.entry(key).or_insert_with(|| {
-            self.groups.push(Group::new(key));
-            (self.groups.len() - 1) as u32
-        });
-        &mut self.groups[i as usize]
+    fn learn_name(&mut self, uid: u32, name: &str) {
+        // auditd writes `unknown(1001)` for a uid it could not name.
+        if !name.is_empty()
+            && name != "?"
+            && !name.starts_with("unknown(")
+            && !self.log_names.contains_key(&uid)
+        {
+            self.log_names.insert(uid, name.to_owned());
+        }
     }
 
-    fn add_login(&mut self, ev: &Record<'_>) {
-        let (Some(auid), Some(ses)) = (ev.login_uid(), ev.session_id()) else {
-            return;
+    /// The interned boot label of `ev` (see [`crate::sessions::boot`]).
+    fn boot_of(&mut self, host: Sym, ev: &Record<'_>, record: Option<LoginRecord>) -> Sym {
+        let fact = BootFact {
+            time: ev.time,
+            boot_id: ev.boot.as_deref(),
+            record,
+            serial: ev.serial,
+            new_ses: (record == Some(LoginRecord::Login))
+                .then(|| ev.session_id())
+                .flatten(),
         };
-        if self.by == GroupBy::Job {
-            return;
-        }
-        let record = ev.record_type.as_deref();
-        let (starts, ends) = match ev.kind {
-            Kind::SessionStart => (true, false),
-            Kind::SessionEnd => (false, true),
-            _ => match record {
-                Some("USER_LOGIN" | "USER_START") => (true, false),
-                Some("USER_END" | "USER_LOGOUT") => (false, true),
-                _ => (false, false),
+        match self.boots.observe(&ev.host, &fact) {
+            BootLabel::Named(id) => self.strings.intern(id.as_bytes()),
+            BootLabel::Inferred(n) => match self.boot_syms.get(&(host, n)) {
+                Some(&s) => s,
+                None => {
+                    let s = self.strings.intern(format!("#{n}").as_bytes());
+                    self.boot_syms.insert((host, n), s);
+                    s
+                }
             },
+        }
+    }
+
+    fn group_index(&mut self, key: GroupKey) -> u32 {
+        *self.index.entry(key).or_insert_with(|| {
+            self.groups.push(Group::new(key));
+            (self.groups.len() - 1) as u32
+        })
+    }
+
+    fn session_key(&self, ev: &Record<'_>, host: Sym, boot: Sym) -> Option<GroupKey> {
+        let (Some(auid), Some(ses)) = (ev.login_uid(), ev.session_id()) else {
+            return None;
         };
-        let host = self.strings.intern(ev.host.as_bytes());
-        let g = self.group(GroupKey::Session { auid, host, ses });
-        if starts {
-            g.start = Some(g.start.map_or(ev.time, |s| s.min(ev.time)));
+        (self.by == GroupBy::Session).then_some(GroupKey::Session {
+            auid,
+            host,
+            boot,
+            ses,
+        })
+    }
+
+    /// tracer's own session_start / session_end records.
+    fn add_session_record(&mut self, ev: &Record<'_>, host: Sym, boot: Sym) {
+        let Some(key) = self.session_key(ev, host, boot) else {
+            return;
+        };
+        let i = self.group_index(key);
+        let g = &mut self.groups[i as usize];
+        let l = &mut g.login;
+        if ev.kind == Kind::SessionStart {
+            l.started(ev.time);
+        } else {
+            l.close(ev.time, ev.reason.as_deref().unwrap_or("logout"));
         }
-        if ends {
-            g.end = Some(g.end.map_or(ev.time, |e| e.max(ev.time)));
+        if let Some(k) = ev.session_kind.as_deref().and_then(SessionKind::parse) {
+            // session_end carries the tracker's final word.
+            if l.kind == SessionKind::Unknown || ev.kind == Kind::SessionEnd {
+                l.kind = k;
+            }
         }
-        if g.addr.is_none() {
-            g.addr = ev
+        if l.service.is_none() {
+            l.service = ev.service.as_deref().map(str::to_owned);
+        }
+        if l.addr.is_none() {
+            l.addr = ev
                 .addr
                 .as_deref()
                 .filter(|a| !a.is_empty() && *a != "?")
                 .map(str::to_owned);
-            g.port = g.port.or(ev.port);
+            l.port = l.port.or(ev.port);
         }
-        if g.tty.is_none() {
-            g.tty = ev
-                .tty
-                .as_deref()
-                .filter(|t| !t.is_empty() && *t != "?" && *t != "(none)")
-                .map(str::to_owned);
+        if l.tty.is_none() {
+            l.tty = ev.tty.as_deref().and_then(normalize::tty);
+        }
+        if g.user.is_none() {
+            g.user = ev.user.as_deref().map(str::to_owned);
         }
     }
 
-    fn add_command(&mut self, ev: &Record<'_>) {
+    fn add_login(&mut self, ev: &Record<'_>, host: Sym, boot: Sym, record: Option<LoginRecord>) {
+        let fact = LoginFact {
+            time: ev.time,
+            record,
+            pid: ev.pid,
+            auid: ev.login_uid(),
+            ses: ev.session_id(),
+            success: ev.res.as_deref().map(|r| r == "success"),
+            exe: ev.exe.as_deref(),
+            terminal: ev.terminal.as_deref(),
+            tty: ev.tty.as_deref(),
+            addr: ev.addr.as_deref(),
+            port: ev.port,
+            acct: ev.acct.as_deref(),
+        };
+        if let Some(f) = failed_attempt(&fact) {
+            self.add_failed(ev, host, &f);
+            return;
+        }
+        let Some(key) = self.session_key(ev, host, boot) else {
+            return;
+        };
+        let i = self.group_index(key);
+        let verdict = self.groups[i as usize].login.apply(&fact);
+        match verdict {
+            Verdict::Opened | Verdict::Own | Verdict::Closed => {
+                let g = &mut self.groups[i as usize];
+                if g.user.is_none() && record != Some(LoginRecord::Login) {
+                    g.user = g.login.user.clone();
+                }
+                if let (Some(auid), Some(name)) = (fact.auid, g.login.user.clone()) {
+                    self.learn_name(auid, &name);
+                }
+            }
+            Verdict::Command => self.add_user_cmd(ev, i),
+            Verdict::Nested | Verdict::Ignored => {
+                let acct = ev.acct.as_deref().filter(|a| !a.is_empty() && *a != "?");
+                let prog = ev.exe.as_deref().map(normalize::program);
+                let sudo = matches!(prog, Some(b"sudo" | b"sudo-rs" | b"sudoedit"));
+                // sudo authenticates the user who runs it: acct= of its
+                // USER_AUTH/USER_ACCT names the record's uid.
+                if let (
+                    true,
+                    Some(LoginRecord::UserAuth | LoginRecord::UserAcct),
+                    Some(uid),
+                    Some(a),
+                ) = (sudo, record, ev.uid, acct)
+                {
+                    if fact.success == Some(true) {
+                        self.learn_name(uid, a);
+                    }
+                }
+                // sudo/su's credential and session records name the target
+                // user (acct=); their authentication records do not.
+                let names_target = matches!(
+                    record,
+                    Some(LoginRecord::CredRefr | LoginRecord::CredAcq | LoginRecord::UserStart)
+                );
+                let target = acct.filter(|_| names_target && verdict == Verdict::Nested);
+                if let (Some(pid), Some(target)) = (ev.pid, target) {
+                    if let Some(row) = self.pending.get(&(i, pid)).and_then(|p| p.row) {
+                        let t = self.strings.intern(target.as_bytes());
+                        let c = &mut self.groups[i as usize].cmds[row as usize];
+                        if c.target == NONE {
+                            c.target = t;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_failed(&mut self, ev: &Record<'_>, host: Sym, f: &crate::sessions::FailedAttempt<'_>) {
+        if self.by == GroupBy::Job
+            || self.filter.selects_commands()
+            || self.filter.session.is_some()
+            || self.filter.user.is_some()
+            || self.filter.host.as_deref().is_some_and(|h| h != ev.host)
+            || self.filter.since.is_some_and(|s| ev.time < s)
+            || self.filter.until.is_some_and(|u| ev.time >= u)
+        {
+            return;
+        }
+        let key = (
+            host,
+            f.user.map(str::to_owned),
+            f.addr.map(str::to_owned),
+            f.program.map(|p| String::from_utf8_lossy(p).into_owned()),
+        );
+        let e = self.failed.entry(key).or_insert_with(|| FailedLogins {
+            host: ev.host.to_string(),
+            user: f.user.map(str::to_owned),
+            source: f.addr.map(str::to_owned),
+            program: f.program.map(|p| String::from_utf8_lossy(p).into_owned()),
+            failed_logins: 0,
+            failed_auths: 0,
+            first: ev.time,
+            last: ev.time,
+        });
+        if f.login {
+            e.failed_logins += 1;
+        } else {
+            e.failed_auths += 1;
+        }
+        e.first = e.first.min(ev.time);
+        e.last = e.last.max(ev.time);
+    }
+
+    /// sudo's USER_CMD: a command row of the login that ran it.
+    fn add_user_cmd(&mut self, ev: &Record<'_>, group: u32) {
+        self.counts.user_cmds += 1;
+        let cmd = ev.cmd.as_deref().unwrap_or("");
+        let argv: Vec<Cow<'_, [u8]>> = cmd
+            .split(' ')
+            .filter(|a| !a.is_empty())
+            .map(|a| Cow::Borrowed(a.as_bytes()))
+            .collect();
+        let failed = ev.res.as_deref().is_some_and(|r| r != "success");
+        let view = CommandView {
+            host: &ev.host,
+            auid: ev.login_uid(),
+            ses: ev.session_id(),
+            time: ev.time,
+            argv: &argv,
+            exe: None,
+            failed,
+            job: None,
+        };
+        if !self.filter.matches(&view) {
+            return;
+        }
+        self.counts.selected += 1;
+        let mut flags = USER_CMD;
+        if failed {
+            flags |= FAILED;
+        }
+        let row = if self.keep {
+            let cwd = ev.cwd.as_deref().map_or(NONE, |c| self.strings.intern(c));
+            let exe = ev.exe.as_deref().map_or(NONE, |e| self.strings.intern(e));
+            let argv = self.strings.intern(&pack_argv(&argv));
+            let g = &mut self.groups[group as usize];
+            g.cmds.push(Command {
+                time: ev.time,
+                pid: ev.pid.unwrap_or(NONE),
+                ppid: ev.ppid.unwrap_or(NONE),
+                uid: ev.uid.unwrap_or(NONE),
+                euid: NONE,
+                auid: ev.auid.unwrap_or(UNSET),
+                ses: ev.ses.unwrap_or(UNSET),
+                argv,
+                cwd,
+                exe,
+                job: NONE,
+                target: NONE,
+                ret: 0,
+                flags,
+            });
+            Some((g.cmds.len() - 1) as u32)
+        } else {
+            None
+        };
+        let top = if self.keep {
+            NONE
+        } else {
+            let name = argv.first().map(|a| &a[..]).unwrap_or(b"?");
+            self.strings.intern(normalize::program(name))
+        };
+        let g = &mut self.groups[group as usize];
+        g.commands += 1;
+        g.failed += u64::from(failed);
+        g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
+        g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
+        if top != NONE {
+            *g.top.entry(top).or_default() += 1;
+        }
+        if let Some(pid) = ev.pid {
+            self.pending.insert(
+                (group, pid),
+                PendingCmd {
+                    time: ev.time,
+                    line: line_hash(&argv),
+                    row,
+                },
+            );
+        }
+    }
+
+    /// The USER_CMD this exec runs, if any: sudo's pid is the exec's parent
+    /// (or the exec itself, for a sudo that execs in place), in the same
+    /// session, within [`USER_CMD_MERGE_NS`]. The sudo exec itself
+    /// (argv\[0\] `sudo`) is not the command.
+    fn take_pending(&mut self, group: u32, ev: &Record<'_>, argv0: &[u8]) -> Option<PendingCmd> {
+        if self.pending.is_empty() || normalize::program(argv0) == b"sudo" {
+            return None;
+        }
+        let near = |p: &PendingCmd| {
+            (-USER_CMD_MERGE_NS..=USER_CMD_MERGE_NS).contains(&(ev.time.0 - p.time.0))
+        };
+        for pid in [ev.ppid, ev.pid].into_iter().flatten() {
+            if let Some(p) = self.pending.get(&(group, pid)).copied() {
+                if near(&p) {
+                    self.pending.remove(&(group, pid));
+                    return Some(p);
+                }
+            }
+        }
+        // With a terminal, sudo runs the command from a monitor process that
+        // never execs: the exec's parent is not sudo. Match the command line
+        // instead, still in the same session and time window.
+        let line = line_hash(ev.argv.as_deref().unwrap_or(&[]));
+        let found = self
+            .pending
+            .iter()
+            .filter(|((g, _), p)| *g == group && p.line == line && near(p))
+            .min_by_key(|(_, p)| p.time)
+            .map(|(k, p)| (*k, *p));
+        let (k, p) = found?;
+        self.pending.remove(&k);
+        Some(p)
+    }
+
+    fn add_command(&mut self, ev: &Record<'_>, host: Sym, boot: Sym) {
         self.counts.execs += 1;
         let failed = ev.kind == Kind::ExecFailed || ev.ret.is_some_and(|r| r < 0);
         self.counts.failed_execs += u64::from(failed);
         let no_argv = Vec::new();
         let argv = ev.argv.as_ref().unwrap_or(&no_argv);
-        let job = ev.cgroup.as_deref().and_then(cgroup::job_id);
+        let job = ev.cgroup.as_deref().and_then(normalize::job_id);
         let view = CommandView {
             host: &ev.host,
             auid: ev.login_uid(),
@@ -263,7 +634,6 @@ impl Builder {
         if !self.filter.matches(&view) {
             return;
         }
-        let host = self.strings.intern(ev.host.as_bytes());
         let job = job.map_or(NONE, |j| self.strings.intern(j.as_bytes()));
         let key = match (self.by, ev.login_uid()) {
             (GroupBy::Job, _) if job == NONE => {
@@ -274,21 +644,31 @@ impl Builder {
             (GroupBy::Session, Some(auid)) => GroupKey::Session {
                 auid,
                 host,
+                boot,
                 ses: ev.ses.unwrap_or(UNSET),
             },
             (GroupBy::Session, None) => {
-                let service = ev.cgroup.as_deref().and_then(cgroup::service);
+                let service = ev.cgroup.as_deref().and_then(normalize::unit);
                 let service = service.map_or(NONE, |s| self.strings.intern(s.as_bytes()));
                 GroupKey::Unattributed { host, service }
             }
         };
-        self.counts.selected += 1;
-        let top = if self.keep {
+        let gi = self.group_index(key);
+        let argv0 = argv.first().map(|a| &a[..]).or(view.exe).unwrap_or(b"?");
+        let merged = if matches!(key, GroupKey::Session { .. }) {
+            self.take_pending(gi, ev, argv0)
+        } else {
+            None
+        };
+        if merged.is_none() {
+            self.counts.selected += 1;
+        } else {
+            self.counts.user_cmds_merged += 1;
+        }
+        let top = if self.keep || merged.is_some() {
             NONE
         } else {
-            let name = argv.first().map(|a| &a[..]).or(view.exe).unwrap_or(b"?");
-            let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-            self.strings.intern(base)
+            self.strings.intern(normalize::program(argv0))
         };
         let mut flags = 0;
         if failed {
@@ -300,6 +680,12 @@ impl Builder {
         if ev.kind == Kind::Process {
             flags |= PREEXISTING;
         }
+        flags |= match ev.via.as_deref() {
+            Some("sudo") => VIA_SUDO,
+            Some("su") => VIA_SU,
+            Some("setuid") => VIA_SETUID,
+            _ => 0,
+        };
         let cmd = if self.keep {
             let mut sym =
                 |b: &Option<Cow<'_, [u8]>>| b.as_deref().map_or(NONE, |b| self.strings.intern(b));
@@ -318,6 +704,7 @@ impl Builder {
                 cwd,
                 exe,
                 job,
+                target: NONE,
                 ret: ev
                     .ret
                     .map_or(0, |r| r.clamp(i16::MIN.into(), i16::MAX.into()) as i16),
@@ -326,22 +713,45 @@ impl Builder {
         } else {
             None
         };
-        let g = self.group(key);
-        g.commands += 1;
-        g.failed += u64::from(failed);
-        g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
-        g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
-        if g.tty.is_none() {
-            g.tty = ev
-                .tty
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
+        let g = &mut self.groups[gi as usize];
+        if matches!(key, GroupKey::Session { .. }) {
+            g.login.saw_process(ev.cgroup.as_deref(), ev.tty.as_deref());
         }
-        if top != NONE {
-            *g.top.entry(top).or_default() += 1;
+        match (merged.and_then(|p| p.row), cmd) {
+            (Some(row), Some(mut c)) => {
+                // One row: the exec's facts, sudo's cwd when the exec has none,
+                // the USER_CMD's target and result.
+                let old = g.cmds[row as usize];
+                c.flags |= old.flags & (USER_CMD | FAILED);
+                c.target = old.target;
+                if c.cwd == NONE {
+                    c.cwd = old.cwd;
+                }
+                c.time = old.time.min(c.time);
+                g.cmds[row as usize] = c;
+                if failed && !old.failed() {
+                    g.failed += 1;
+                }
+            }
+            (None, cmd) if merged.is_none() => {
+                g.commands += 1;
+                g.failed += u64::from(failed);
+                g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
+                g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
+                if g.tty.is_none() {
+                    g.tty = ev
+                        .tty
+                        .as_deref()
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned);
+                }
+                if top != NONE {
+                    *g.top.entry(top).or_default() += 1;
+                }
+                g.cmds.extend(cmd);
+            }
+            _ => {}
         }
-        g.cmds.extend(cmd);
     }
 
     /// Drops groups with nothing to show, orders groups and commands.
@@ -351,14 +761,46 @@ impl Builder {
             by,
             strings,
             mut groups,
-            counts,
+            mut counts,
+            failed,
+            log_names,
+            boot_syms,
             ..
         } = self;
+        counts.boots = {
+            let mut named: Vec<(Sym, Sym)> = groups
+                .iter()
+                .filter_map(|g| match g.key {
+                    GroupKey::Session { host, boot, .. } => Some((host, boot)),
+                    _ => None,
+                })
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            named.len().max(boot_syms.len()) as u64
+        };
+        for g in &mut groups {
+            if let GroupKey::Session { .. } = g.key {
+                g.start = g.login.start;
+                g.end = g.login.end;
+                g.addr = g.login.addr.clone();
+                g.port = g.login.port;
+                if g.login.tty.is_some() {
+                    g.tty = g.login.tty.clone();
+                }
+                if g.user.is_none() {
+                    g.user = g.login.user.clone();
+                }
+            }
+        }
         let shown = |g: &Group| -> bool {
             if g.commands > 0 {
                 return true;
             }
-            let GroupKey::Session { auid, host, ses } = g.key else {
+            let GroupKey::Session {
+                auid, host, ses, ..
+            } = g.key
+            else {
                 return false;
             };
             let Some(start) = g.start.or(g.end) else {
@@ -413,13 +855,84 @@ impl Builder {
             g.cmds.sort_by_key(|c| c.time);
             out.push(g);
         }
+        let mut failed_logins: Vec<FailedLogins> = failed.into_values().collect();
+        failed_logins.sort_by(|a, b| {
+            (&a.host, &a.user, &a.source, &a.program, a.first)
+                .cmp(&(&b.host, &b.user, &b.source, &b.program, b.first))
+        });
         Report {
             by,
             groups: out,
+            failed_logins,
             strings,
             counts,
+            log_names,
         }
     }
+}
+
+impl Report {
+    /// Whether the report has sessions of more than one boot of `host`.
+    pub fn multi_boot(&self, host: Sym) -> bool {
+        let mut first = None;
+        for g in &self.groups {
+            if let GroupKey::Session { host: h, boot, .. } = g.key {
+                if h == host {
+                    match first {
+                        None => first = Some(boot),
+                        Some(b) if b != boot => return true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Keeps only the sessions (and failed logins) of the login user called
+    /// `name`, per `uid_of`; `-u NAME` when the name is not a uid.
+    pub fn retain_user(&mut self, name: &str, uid_of: impl Fn(&str) -> Option<u32>) {
+        let uid = uid_of(name);
+        for g in &mut self.groups {
+            // `--by job`: only that user's commands in each job (a summary
+            // keeps no commands to filter: its jobs stay whole).
+            if matches!(g.key, GroupKey::Job { .. }) && !g.cmds.is_empty() {
+                g.cmds.retain(|c| Some(c.auid) == uid);
+                g.commands = g.cmds.len() as u64;
+                g.failed = g.cmds.iter().filter(|c| c.failed()).count() as u64;
+            }
+        }
+        self.groups.retain(|g| match g.key {
+            GroupKey::Session { auid, .. } => {
+                g.user.as_deref() == Some(name) || (g.user.is_none() && Some(auid) == uid)
+            }
+            GroupKey::Job { .. } => g.commands > 0,
+            GroupKey::Unattributed { .. } => false,
+        });
+        self.failed_logins
+            .retain(|f| f.user.as_deref() == Some(name));
+    }
+
+    /// Keeps the sessions whose kind `keep` accepts (other groups stay).
+    pub fn retain_kinds(&mut self, keep: impl Fn(SessionKind) -> bool) {
+        self.groups.retain(|g| match g.key {
+            GroupKey::Session { .. } => keep(g.kind()),
+            _ => true,
+        });
+    }
+}
+
+/// A hash of a command line: its words joined by single spaces.
+fn line_hash(argv: &[Cow<'_, [u8]>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (i, a) in argv.iter().enumerate() {
+        if i > 0 {
+            b' '.hash(&mut h);
+        }
+        h.write(a);
+    }
+    h.finish()
 }
 
 /// Numeric job ids sort numerically, others after them by bytes.
@@ -484,7 +997,7 @@ mod tests {
             Some("2024-05-01T09:10:00.000000000Z")
         );
         assert_eq!(s.addr.as_deref(), Some("192.0.2.1"));
-        assert_eq!(s.tty.as_deref(), Some("/dev/pts/4"));
+        assert_eq!(s.tty.as_deref(), Some("pts/4"));
         assert_eq!(s.cmds.len(), 1);
         let GroupKey::Unattributed { service, .. } = r.groups[1].key else {
             panic!()
@@ -514,6 +1027,44 @@ mod tests {
             GroupBy::Session,
         );
         assert!(r.groups.is_empty());
+    }
+
+    #[test]
+    fn tracer_boot_ids_keep_the_same_ses_apart() {
+        let start = |boot: &str, t: &str| {
+            format!(
+                r#"{{"type":"tracer","time":"{t}","host":"h","source":"tracer","boot":"{boot}","detail":{{"status":"start"}}}}"#
+            )
+        };
+        let ss = |t: &str| {
+            format!(
+                r#"{{"type":"session_start","time":"{t}","host":"h","source":"ebpf","auid":1000,"ses":3,"session_kind":"interactive","user":"alice"}}"#
+            )
+        };
+        let lines = [
+            start("b-one", "2024-05-01T08:00:00Z"),
+            ss("2024-05-01T09:00:00Z"),
+            start("b-two", "2024-05-02T08:00:00Z"),
+            ss("2024-05-02T09:00:00Z"),
+        ];
+        let mut b = Builder::new(Filter::default(), GroupBy::Session, true);
+        for l in &lines {
+            b.add(&Record::from_json(l.as_bytes()).unwrap());
+        }
+        let r = b.finish();
+        let boots: Vec<String> = r
+            .groups
+            .iter()
+            .map(|g| match g.key {
+                GroupKey::Session { boot, ses: 3, .. } => r.strings.str(boot).into_owned(),
+                _ => panic!("{:?}", g.key),
+            })
+            .collect();
+        assert_eq!(boots, ["b-one", "b-two"]);
+        assert!(r
+            .groups
+            .iter()
+            .all(|g| g.user.as_deref() == Some("alice") && g.kind() == SessionKind::Interactive));
     }
 
     #[test]

@@ -44,6 +44,31 @@ pub struct Record<'a> {
     pub count: Option<u64>,
     /// `detail.record_type` of audit login records.
     pub record_type: Option<Cow<'a, str>>,
+    /// `detail.res` of login records: `success`, `failed`, or as written.
+    pub res: Option<Cow<'a, str>>,
+    /// `detail.acct` of login records (the PAM user; sudo's target).
+    pub acct: Option<Cow<'a, str>>,
+    /// `detail.terminal` of login records (`ssh`, `/dev/pts/0`, `cron`).
+    pub terminal: Option<Cow<'a, str>>,
+    /// `detail.cmd` of USER_CMD records (already decoded from hex).
+    pub cmd: Option<Cow<'a, str>>,
+    /// `detail.reason` of session_end records (`logout`, `expired`).
+    pub reason: Option<Cow<'a, str>>,
+    /// The audit event serial.
+    pub serial: Option<u64>,
+    /// The boot id tracer recorded (`boot`: on its start record and at the
+    /// head of each log file).
+    pub boot: Option<Cow<'a, str>>,
+    /// The login user's name as tracer resolved it (`user`, session records).
+    pub user: Option<Cow<'a, str>>,
+    /// The session kind tracer decided (`session_kind`, session records).
+    pub session_kind: Option<Cow<'a, str>>,
+    /// The login program of a session (`service`, session records).
+    pub service: Option<Cow<'a, str>>,
+    /// auditd's ENRICHED name of the record's `uid` (`detail.uid_name`).
+    pub uid_name: Option<Cow<'a, str>>,
+    /// How an exec changed identity (`via`: sudo, su, setuid).
+    pub via: Option<Cow<'a, str>>,
 }
 
 impl<'a> Record<'a> {
@@ -73,6 +98,18 @@ impl<'a> Record<'a> {
             port: None,
             count: None,
             record_type: None,
+            res: None,
+            acct: None,
+            terminal: None,
+            cmd: None,
+            reason: None,
+            serial: None,
+            boot: None,
+            user: None,
+            session_kind: None,
+            service: None,
+            uid_name: None,
+            via: None,
         };
         match &e.body {
             Body::Exec(x) | Body::Process(x) => {
@@ -85,18 +122,39 @@ impl<'a> Record<'a> {
                     r.ret = x.outcome.ret();
                 }
                 r.truncated = x.truncated;
+                r.serial = x.serial;
+                r.user = s(&x.user);
+                r.via = x.via.as_ref().map(|v| Cow::Borrowed(v.as_str()));
             }
             Body::Login(l) => {
                 r.cwd = b(&l.cwd);
                 r.addr = s(&l.addr);
                 r.port = l.port;
                 r.record_type = Some(Cow::Borrowed(l.record_type.as_str()));
+                r.res = l.res.as_ref().map(|x| Cow::Borrowed(x.as_str()));
+                // The wire form of byte strings (see `crate::bytes`), as
+                // `from_json` reads them.
+                r.acct = l.acct.as_ref().map(|x| Cow::Owned(bytes::encode(&x.0)));
+                r.cmd = l.cmd.as_ref().map(|x| Cow::Owned(bytes::encode(&x.0)));
+                r.terminal = s(&l.terminal);
+                r.serial = l.serial;
+                r.user = s(&l.auid_name);
+                r.uid_name = s(&l.uid_name);
             }
             Body::SessionStart(x) => {
                 r.addr = s(&x.addr);
                 r.port = x.port;
+                r.user = s(&x.user);
+                r.session_kind = x.kind.as_ref().map(|k| Cow::Borrowed(k.as_str()));
+                r.service = s(&x.service);
             }
-            Body::SessionEnd(x) => r.addr = s(&x.addr),
+            Body::SessionEnd(x) => {
+                r.addr = s(&x.addr);
+                r.user = s(&x.user);
+                r.session_kind = x.kind.as_ref().map(|k| Cow::Borrowed(k.as_str()));
+                r.reason = Some(Cow::Borrowed(x.reason.as_str()));
+            }
+            Body::Tracer(x) => r.boot = s(&x.boot),
             Body::Loss(l) => r.count = l.count,
             Body::Discrepancy(d) => {
                 r.argv = d
@@ -105,7 +163,7 @@ impl<'a> Record<'a> {
                     .as_ref()
                     .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect());
             }
-            Body::Exit(_) | Body::Tracer(_) | Body::Unknown => {}
+            Body::Exit(_) | Body::Unknown => {}
         }
         r
     }
@@ -140,8 +198,35 @@ impl<'a> Record<'a> {
             addr: w.addr.map(|s| s.0),
             port: w.port,
             count: w.count,
-            record_type: w.detail.and_then(|d| d.0),
-        })
+            serial: w.serial,
+            boot: w.boot.map(|s| s.0),
+            user: w.user.map(|s| s.0),
+            session_kind: w.session_kind.map(|s| s.0),
+            service: w.service.map(|s| s.0),
+            uid_name: None,
+            via: w.via.map(|s| s.0),
+            record_type: None,
+            res: None,
+            acct: None,
+            terminal: None,
+            cmd: None,
+            reason: None,
+        }
+        .with_detail(w.detail.unwrap_or_default()))
+    }
+
+    fn with_detail(mut self, d: Detail<'a>) -> Self {
+        self.record_type = d.record_type;
+        self.res = d.res;
+        self.acct = d.acct;
+        self.terminal = d.terminal;
+        self.cmd = d.cmd;
+        self.reason = d.reason;
+        if self.user.is_none() {
+            self.user = d.auid_name;
+        }
+        self.uid_name = d.uid_name;
+        self
     }
 
     /// The login uid, `None` when unset or absent.
@@ -198,6 +283,18 @@ struct Wire<'a> {
     count: Option<u64>,
     #[serde(borrow, default)]
     detail: Option<Detail<'a>>,
+    #[serde(default)]
+    serial: Option<u64>,
+    #[serde(borrow, default)]
+    boot: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    user: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    session_kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    service: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    via: Option<Str<'a>>,
 }
 
 /// A JSON string, borrowed from the input when it has no escapes.
@@ -239,9 +336,67 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
-/// `detail`, of which only `record_type` is read; any other JSON value is
-/// accepted (as `Event` accepts it) and ignored.
-struct Detail<'a>(Option<Cow<'a, str>>);
+/// `detail`, of which the strings the session model reads are kept; any
+/// other JSON value is accepted (as `Event` accepts it) and ignored.
+#[derive(Default)]
+struct Detail<'a> {
+    record_type: Option<Cow<'a, str>>,
+    res: Option<Cow<'a, str>>,
+    acct: Option<Cow<'a, str>>,
+    terminal: Option<Cow<'a, str>>,
+    cmd: Option<Cow<'a, str>>,
+    reason: Option<Cow<'a, str>>,
+    auid_name: Option<Cow<'a, str>>,
+    uid_name: Option<Cow<'a, str>>,
+}
+
+/// A JSON value that is a string, or anything else (then `None`).
+struct AnyStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for AnyStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(AnyStr(Some(Cow::Owned(v))))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyStr(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(AnyStr(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(AnyStr(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Detail<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -252,37 +407,50 @@ impl<'de: 'a, 'a> Deserialize<'de> for Detail<'a> {
                 f.write_str("any JSON value")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
-                let mut rt = None;
+                let mut d = Detail::default();
                 while let Some(k) = m.next_key::<Str<'de>>()? {
-                    if k.0 == "record_type" && rt.is_none() {
-                        rt = m.next_value::<Option<Str<'de>>>()?.map(|s| s.0);
-                    } else {
-                        m.next_value::<IgnoredAny>()?;
+                    let slot = match &*k.0 {
+                        "record_type" => &mut d.record_type,
+                        "res" => &mut d.res,
+                        "acct" => &mut d.acct,
+                        "terminal" => &mut d.terminal,
+                        "cmd" => &mut d.cmd,
+                        "reason" => &mut d.reason,
+                        "auid_name" => &mut d.auid_name,
+                        "uid_name" => &mut d.uid_name,
+                        _ => {
+                            m.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    let v = m.next_value::<AnyStr<'de>>()?.0;
+                    if slot.is_none() {
+                        *slot = v;
                     }
                 }
-                Ok(Detail(rt))
+                Ok(d)
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
                 while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Detail(None))
+                Ok(Detail::default())
             }
         }
         d.deserialize_any(V)
@@ -403,6 +571,9 @@ mod tests {
             e.exec_mut().unwrap().cwd = Some(bytes::Bytes(cwd));
             e.task.tty = Some(tty);
             e.task.auid = Some(1000);
+            e.exec_mut().unwrap().serial = Some(42);
+            e.exec_mut().unwrap().via = Some(crate::event::Via::Sudo);
+            e.exec_mut().unwrap().user = Some("al\"ice".into());
             let line = e.to_json();
             let parsed: Event = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(Record::from_json(line.as_bytes()).unwrap(), Record::from_event(&parsed));

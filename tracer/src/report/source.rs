@@ -76,16 +76,17 @@ impl<S: EventSource> RecordSource for Events<S> {
 pub enum SourceError {}
 
 /// Raw audit records (audit.log, `ausearch -r` output) as an [`EventSource`].
-/// Records without a `node=` prefix are attributed to this host.
+/// Records without a `node=` prefix get the host name given (`--host-name`),
+/// else none: never the reader's, which may not be where the log was written.
 pub struct AuditEvents<R> {
     reader: crate::source::audit::AuditLogReader<R>,
     error: Option<io::Error>,
 }
 
 impl<R: BufRead> AuditEvents<R> {
-    pub fn new(input: R) -> Self {
+    pub fn new(input: R, host_name: Option<&str>) -> Self {
         Self {
-            reader: crate::source::audit::AuditLogReader::new(input, crate::run::hostname()),
+            reader: crate::source::audit::AuditLogReader::new(input, host_name.unwrap_or("")),
             error: None,
         }
     }
@@ -123,10 +124,11 @@ impl<R: BufRead> EventSource for AuditEvents<R> {
 pub fn open_source(
     format: Format,
     reader: Box<dyn BufRead>,
+    host_name: Option<&str>,
 ) -> Result<Box<dyn RecordSource>, SourceError> {
     match format {
         Format::TracerJson => Ok(Box::new(JsonLines::new(reader))),
-        Format::Audit => Ok(Box::new(Events(AuditEvents::new(reader)))),
+        Format::Audit => Ok(Box::new(Events(AuditEvents::new(reader, host_name)))),
     }
 }
 

@@ -17,6 +17,9 @@ pub struct Stats {
     pub sessions: u64,
     pub unattributed_groups: u64,
     pub jobs: u64,
+    /// Sessions of kinds the text report hides by default (or not asked for
+    /// with `--kind`).
+    pub hidden_sessions: u64,
     /// Lines that were not a record (each also a warning).
     pub bad_lines: u64,
     /// The first [`MAX_SAMPLES`] of them.

@@ -98,7 +98,11 @@ fn render_text(
     let t = |o: Option<Timestamp>| o.map_or("?".into(), |t| ctx.time(t));
     for s in sections(report) {
         let title = match (s.auid, s.groups[0].key) {
-            (Some(a), _) => ctx.user_label(a),
+            (Some(a), _) => ctx.user_label(
+                a,
+                s.groups[0].user.as_deref(),
+                &report.strings.str(host_sym(&s.groups[0].key)),
+            ),
             (None, GroupKey::Job { .. }) => "jobs".into(),
             (None, _) => "unattributed (no login uid)".into(),
         };
@@ -140,8 +144,12 @@ fn group_json(report: &Report, g: &Group, ctx: &Ctx<'_>) -> Value {
     });
     let o = v.as_object_mut().expect("an object");
     match g.key {
-        GroupKey::Session { host, ses, .. } => {
+        GroupKey::Session {
+            host, ses, boot, ..
+        } => {
             o.insert("host".into(), json!(s.str(host)));
+            o.insert("boot".into(), json!(s.str(boot)));
+            o.insert("kind".into(), json!(g.kind().as_str()));
             o.insert("ses".into(), json!((ses != UNSET).then_some(ses)));
             o.insert("start".into(), json!(g.start));
             o.insert("end".into(), json!(g.end));
@@ -183,7 +191,7 @@ fn to_json(report: &Report, stats: &Stats, ctx: &Ctx<'_>) -> Value {
     for s in sections(report) {
         match s.auid {
             Some(auid) => users.push(json!({
-                "user": ctx.users.name(auid),
+                "user": ctx.session_user(auid, s.groups[0].user.as_deref()).map(|u| u.0),
                 "auid": auid,
                 "session_count": s.groups.len(),
                 "commands": s.commands(),
@@ -227,9 +235,9 @@ fn render_csv(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
     let t = |o: Option<Timestamp>| o.map(|t| t.to_rfc3339()).unwrap_or_default();
     for g in &report.groups {
         let (kind, host, auid, ses, group) = match g.key {
-            GroupKey::Session { auid, host, ses } => {
-                ("session", host, Some(auid), ses, String::new())
-            }
+            GroupKey::Session {
+                auid, host, ses, ..
+            } => ("session", host, Some(auid), ses, String::new()),
             GroupKey::Unattributed { host, service } => {
                 ("unattributed", host, None, UNSET, display::text(s, service))
             }
@@ -269,4 +277,12 @@ fn render_csv(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
         csv::write_row(out, row.into_iter())?;
     }
     Ok(())
+}
+
+fn host_sym(k: &GroupKey) -> super::model::Sym {
+    match *k {
+        GroupKey::Session { host, .. }
+        | GroupKey::Unattributed { host, .. }
+        | GroupKey::Job { host, .. } => host,
+    }
 }

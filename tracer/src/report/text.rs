@@ -10,7 +10,7 @@ use crate::event::UNSET;
 
 use super::display::{self, Ctx};
 use super::memo::{Memo, Shown};
-use super::model::{Command, Group, GroupBy, GroupKey, Report, PREEXISTING, TRUNCATED};
+use super::model::{Command, Group, GroupBy, GroupKey, Report, PREEXISTING, TRUNCATED, USER_CMD};
 use super::stats::Stats;
 
 const BOLD: &str = "\x1b[1m";
@@ -37,13 +37,16 @@ pub fn render(
         }
     };
     let mut memo = Memo::default();
-    let mut current_user: Option<u32> = None;
+    let mut current_user: Option<String> = None;
     let mut in_unattributed = false;
     for g in &report.groups {
         match g.key {
-            GroupKey::Session { auid, .. } if current_user != Some(auid) => {
-                writeln!(out, "{}", paint(BOLD, &ctx.user_label(auid)))?;
-                current_user = Some(auid);
+            GroupKey::Session { auid, host, .. } => {
+                let label = ctx.user_label(auid, g.user.as_deref(), &report.strings.str(host));
+                if current_user.as_deref() != Some(&label) {
+                    writeln!(out, "{}", paint(BOLD, &label))?;
+                    current_user = Some(label);
+                }
             }
             GroupKey::Unattributed { .. } if !in_unattributed => {
                 in_unattributed = true;
@@ -62,31 +65,101 @@ pub fn render(
     if report.groups.is_empty() {
         writeln!(out, "no commands matched")?;
     }
+    failed_logins(report, ctx, out)?;
     writeln!(out, "{}", footer(stats, ctx))
+}
+
+/// The failed-logins table (like `aureport -l --failed` and `-au --failed`).
+fn failed_logins(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+    if report.failed_logins.is_empty() {
+        return Ok(());
+    }
+    let san = |o: &Option<String>| {
+        o.as_deref()
+            .map_or("?".into(), |v| super::quote::sanitize_str(v).into_owned())
+    };
+    let rows: Vec<[String; 7]> = report
+        .failed_logins
+        .iter()
+        .map(|f| {
+            [
+                san(&f.user),
+                if f.host.is_empty() {
+                    "-".into()
+                } else {
+                    super::quote::sanitize_str(&f.host).into_owned()
+                },
+                san(&f.source),
+                san(&f.program),
+                f.failed_logins.to_string(),
+                f.failed_auths.to_string(),
+                format!("{} to {}", ctx.time(f.first), ctx.time(f.last)),
+            ]
+        })
+        .collect();
+    let head = ["USER", "HOST", "FROM", "PROGRAM", "LOGINS", "AUTHS", "WHEN"];
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    writeln!(
+        out,
+        "failed logins (USER_LOGIN) and authentications (USER_AUTH)"
+    )?;
+    let line = |cells: [&str; 7], out: &mut dyn Write| -> io::Result<()> {
+        let mut l = String::from("   ");
+        for (i, c) in cells.iter().enumerate() {
+            l.push(' ');
+            l.push_str(c);
+            if i + 1 < cells.len() {
+                let n = w[i].saturating_sub(c.chars().count()) + 1;
+                l.push_str(&" ".repeat(n));
+            }
+        }
+        writeln!(out, "{}", l.trim_end())
+    };
+    line(head, out)?;
+    for r in &rows {
+        line(std::array::from_fn(|i| r[i].as_str()), out)?;
+    }
+    writeln!(out)
 }
 
 /// `session 3 on login2 from 10.0.0.5 port 52144, tty pts/1: ...`.
 pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
     let s = &report.strings;
     let mut h = match g.key {
-        GroupKey::Session { host, ses, .. } => {
+        GroupKey::Session {
+            host, ses, boot, ..
+        } => {
             let ses = if ses == UNSET {
                 "(no session id)".to_owned()
             } else {
                 format!("session {ses}")
             };
-            format!("{ses} on {}", display::text(s, host))
+            let boot = if report.multi_boot(host) {
+                format!(", boot {}", display::text(s, boot))
+            } else {
+                String::new()
+            };
+            let kind = match &g.login.service {
+                Some(svc) => format!("{}, {}", g.kind(), super::quote::sanitize_str(svc)),
+                None => g.kind().to_string(),
+            };
+            format!("{ses} on {}{boot} ({kind})", display::host(s, host))
         }
         GroupKey::Unattributed { host, service } => {
             let svc = s
                 .get_opt(service)
                 .map_or("no cgroup recorded".into(), |_| display::text(s, service));
-            format!("{svc} on {}", display::text(s, host))
+            format!("{svc} on {}", display::host(s, host))
         }
         GroupKey::Job { host, job } => format!(
             "job {} on {}",
             display::text(s, job),
-            display::text(s, host)
+            display::host(s, host)
         ),
     };
     if let Some(addr) = &g.addr {
@@ -105,7 +178,12 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
             (None, None) => "start unknown".into(),
         };
         let end = g.end.map_or("no logout recorded".into(), |t| {
-            format!("ended {}", ctx.time(t))
+            match g.login.end_reason.as_deref() {
+                Some(r) if r != "logout" => {
+                    format!("ended {} ({})", ctx.time(t), super::quote::sanitize_str(r))
+                }
+                _ => format!("ended {}", ctx.time(t)),
+            }
         });
         h.push_str(&format!(": {start}, {end}"));
     } else if let (Some(f), Some(l)) = (g.first, g.last) {
@@ -200,6 +278,9 @@ fn note(c: &Command) -> String {
     if c.flags & PREEXISTING != 0 {
         note.push("running when tracer started".to_owned());
     }
+    if c.flags & USER_CMD != 0 {
+        note.push("sudo record".to_owned());
+    }
     note.join(", ")
 }
 
@@ -237,10 +318,25 @@ pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
     let mut parts = vec![format!(
         "-- {} of {} command{} shown in {n} {what}{}",
         c.selected,
-        c.execs,
-        plural(c.execs),
+        c.execs + c.user_cmds - c.user_cmds_merged,
+        plural(c.execs + c.user_cmds - c.user_cmds_merged),
         plural(n)
     )];
+    if stats.hidden_sessions > 0 {
+        parts.push(format!(
+            "{} other session{} hidden (cron, systemd --user, services: --all or --kind to show)",
+            stats.hidden_sessions,
+            plural(stats.hidden_sessions)
+        ));
+    }
+    if c.user_cmds > 0 {
+        parts.push(format!(
+            "{} sudo record{} ({} merged with its exec)",
+            c.user_cmds,
+            plural(c.user_cmds),
+            c.user_cmds_merged
+        ));
+    }
     if stats.unattributed_groups > 0 {
         parts.push(format!(
             "{} unattributed group{}",

@@ -89,21 +89,16 @@ impl CgroupPaths {
     }
 }
 
-/// The Slurm job id in a cgroup path (`.../job_<id>/...`), if any.
+/// The Slurm job id in a cgroup path (`.../job_<id>/...`), if any: see
+/// [`crate::sessions::normalize::job_id`], the one definition.
 pub fn job_of(path: &str) -> Option<String> {
-    path.split('/').find_map(|c| {
-        let id = c.strip_prefix("job_")?;
-        (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_string())
-    })
+    crate::sessions::normalize::job_id(path).map(str::to_owned)
 }
 
-/// The systemd unit a cgroup path belongs to (`cron.service`,
-/// `session-3.scope`, `user@1000.service`): the innermost `.service` or
-/// `.scope` component.
+/// The systemd unit a cgroup path belongs to: see
+/// [`crate::sessions::normalize::unit`], the one definition.
 pub fn unit_of(path: &str) -> Option<&str> {
-    path.split('/')
-        .rev()
-        .find(|c| c.ends_with(".service") || c.ends_with(".scope"))
+    crate::sessions::normalize::unit(path)
 }
 
 #[cfg(test)]
@@ -121,7 +116,7 @@ mod tests {
         assert_eq!(unit_of("/system.slice/cron.service"), Some("cron.service"));
         assert_eq!(
             unit_of("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"),
-            Some("x.scope")
+            Some("user@1000.service")
         );
         assert_eq!(unit_of("/"), None);
     }

@@ -452,6 +452,11 @@ fn report_commands_agree_with_ausearch() {
         let mut got: Vec<Cmd> = Vec::new();
         let mut take = |auid: Option<u32>, ses: Option<u32>, cmds: &serde_json::Value| {
             for c in cmds.as_array().unwrap() {
+                // sudo's USER_CMD rows with no exec merged into them (no
+                // euid) are not execs: ausearch has nothing to compare.
+                if c["sudo_record"] == true && c["euid"].is_null() {
+                    continue;
+                }
                 got.push((
                     Some(c["argv"].as_array().unwrap().iter().map(bytes).collect()),
                     auid,

@@ -193,7 +193,7 @@ fn ignored_records_and_unmatched_eoe_are_counted() {
     let lines = [
         "type=SOCKADDR msg=audit(1.000:5): saddr=0200".to_string(),
         "type=EOE msg=audit(1.000:5):".to_string(),
-        "type=DAEMON_START msg=audit(1.000:6): op=start".to_string(),
+        "type=CONFIG_CHANGE msg=audit(1.000:6): op=add_rule".to_string(),
     ];
     assert!(feed(&mut c, &lines).is_empty());
     assert_eq!(c.stats().ignored_records, 2);

@@ -31,6 +31,13 @@ pub const LOGIN_TYPES: &[RecordType] = &[
     RecordType::USER_LOGIN,
     RecordType::USER_LOGOUT,
     RecordType::USER_CMD,
+    // Boot boundaries for the session model (`crate::sessions::boot`):
+    // systemd-update-utmp's records, and auditd's own start and stop.
+    RecordType::SYSTEM_BOOT,
+    RecordType::SYSTEM_SHUTDOWN,
+    RecordType::DAEMON_START,
+    RecordType::DAEMON_END,
+    RecordType::DAEMON_ABORT,
 ];
 
 pub fn is_login_type(t: RecordType) -> bool {

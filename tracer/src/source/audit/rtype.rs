@@ -31,6 +31,11 @@ impl RecordType {
     pub const USER_LOGIN: RecordType = RecordType(1112);
     pub const USER_LOGOUT: RecordType = RecordType(1113);
     pub const USER_CMD: RecordType = RecordType(1123);
+    pub const SYSTEM_BOOT: RecordType = RecordType(1127);
+    pub const SYSTEM_SHUTDOWN: RecordType = RecordType(1128);
+    pub const DAEMON_START: RecordType = RecordType(1200);
+    pub const DAEMON_END: RecordType = RecordType(1201);
+    pub const DAEMON_ABORT: RecordType = RecordType(1202);
     pub const SYSCALL: RecordType = RecordType(1300);
     pub const PATH: RecordType = RecordType(1302);
     pub const CWD: RecordType = RecordType(1307);
