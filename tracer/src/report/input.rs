@@ -33,6 +33,22 @@ pub enum InputSpec {
 }
 
 impl InputSpec {
+    /// The rotation family (directory and base name: `/var/log/audit`,
+    /// `audit.log` for `audit.log.3.gz`) and the rotation number; stdin has
+    /// no family.
+    pub fn family(&self) -> (Option<(PathBuf, String)>, u64) {
+        match self {
+            InputSpec::Stdin => (None, 0),
+            InputSpec::Path(p) => {
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                let name = name.unwrap_or_default();
+                let (base, n) = rotation(&name);
+                let dir = p.parent().map(Path::to_owned).unwrap_or_default();
+                (Some((dir, base.to_owned())), n)
+            }
+        }
+    }
+
     pub fn from_arg(arg: &Path) -> Self {
         if arg.as_os_str() == "-" {
             Self::Stdin
@@ -128,19 +144,7 @@ pub fn rotation(name: &str) -> (&str, u64) {
 /// Reorders inputs so each rotation family (same directory and base name)
 /// reads oldest first, at the place where the family first appears.
 pub fn rotation_order(inputs: Vec<InputSpec>) -> Vec<InputSpec> {
-    let key = |s: &InputSpec| -> (Option<(PathBuf, String)>, u64) {
-        match s {
-            InputSpec::Stdin => (None, 0),
-            InputSpec::Path(p) => {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-                let name = name.unwrap_or_default();
-                let (base, n) = rotation(&name);
-                let dir = p.parent().map(Path::to_owned).unwrap_or_default();
-                (Some((dir, base.to_owned())), n)
-            }
-        }
-    };
-    let keys: Vec<_> = inputs.iter().map(key).collect();
+    let keys: Vec<_> = inputs.iter().map(InputSpec::family).collect();
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     let family_pos = |i: usize| -> usize {
         match &keys[i].0 {

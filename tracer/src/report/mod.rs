@@ -96,11 +96,31 @@ pub fn run(
     let mut total = 0u64;
     let mut opened = Vec::new();
     for spec in &config.inputs {
-        let o = input::open(spec, &counter, &mut total)?;
-        if o.detected == Detected::Unknown {
-            return Err(InputError::UnknownFormat { path: o.name }.into());
+        opened.push(input::open(spec, &counter, &mut total)?);
+    }
+    // A piece of a rotated log is still that log, even when its first lines
+    // are junk (a rotation can cut anywhere): it takes the format of its
+    // family. Only an input whose family says nothing either is refused.
+    for i in 0..opened.len() {
+        if opened[i].detected != Detected::Unknown {
+            continue;
         }
-        opened.push(o);
+        let family = config.inputs[i].family().0;
+        let kin = family.as_ref().and_then(|f| {
+            (0..opened.len())
+                .filter(|&j| config.inputs[j].family().0.as_ref() == Some(f))
+                .find_map(|j| match opened[j].detected {
+                    Detected::Known(k) => Some(k),
+                    _ => None,
+                })
+        });
+        match kin {
+            Some(k) => opened[i].detected = Detected::Known(k),
+            None => {
+                let path = opened.swap_remove(i).name;
+                return Err(InputError::UnknownFormat { path }.into());
+            }
+        }
     }
     let mut progress = progress::Progress::new(config.progress, total, counter);
     let mut builder = Builder::new(config.filter.clone(), config.by, !config.summary);
