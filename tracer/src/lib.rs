@@ -13,6 +13,7 @@ pub mod config;
 pub mod crosscheck;
 pub mod daemon;
 pub mod event;
+pub mod logread;
 pub mod report;
 pub mod run;
 pub mod session;

@@ -72,6 +72,10 @@ pub struct ReportArgs {
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Threads reading the logs (0: one per core). The report is the same
+    /// whatever the number.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -181,6 +185,8 @@ impl ReportArgs {
             zone: if self.utc { Zone::Utc } else { Zone::Local },
             users,
             progress: env.stderr_is_tty && !self.no_progress,
+            threads: self.threads,
+            host: None,
         })
     }
 }

@@ -157,6 +157,18 @@ impl Coalescer {
         self.open.len()
     }
 
+    /// The serial and time of each open event, in the order they were
+    /// opened: for naming, at the end of input, the events cut short.
+    pub fn open_keys(&self) -> Vec<(u64, Timestamp)> {
+        let mut v: Vec<(u64, u64, Timestamp)> = self
+            .open
+            .iter()
+            .map(|(k, s)| (s.opened, k.serial, Timestamp(k.time)))
+            .collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v.into_iter().map(|(_, s, t)| (s, t)).collect()
+    }
+
     /// Takes one record; appends the events it completes to `out`.
     pub fn push(&mut self, rec: &Record<'_>, out: &mut Vec<Event>) {
         self.stats.records += 1;
