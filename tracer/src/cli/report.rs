@@ -185,7 +185,10 @@ impl ReportArgs {
             zone: if self.utc { Zone::Utc } else { Zone::Local },
             users,
             progress: env.stderr_is_tty && !self.no_progress,
-            threads: self.threads,
+            read: crate::report::input::ReadOpts {
+                threads: self.threads,
+                ..Default::default()
+            },
             host: None,
         })
     }

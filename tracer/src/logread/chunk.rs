@@ -115,7 +115,11 @@ pub struct ChunkOpts {
 impl ChunkOpts {
     /// All cores, 1 MiB chunks.
     pub fn new(threads: usize, max_line: usize) -> Self {
-        let threads = if threads == 0 { available_cores() } else { threads };
+        let threads = if threads == 0 {
+            available_cores()
+        } else {
+            threads
+        };
         Self {
             threads,
             chunk_bytes: 1 << 20,
@@ -160,22 +164,16 @@ impl<R: Read> Chunker<R> {
         }
     }
 
+    /// Reads until `buf` holds `want` bytes or the input ends.
     fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
         while buf.len() < want && !self.eof {
-            let old = buf.len();
-            let room = (want - old).max(64 << 10);
-            buf.resize(old + room, 0);
-            match self.input.read(&mut buf[old..]) {
-                Ok(0) => {
-                    buf.truncate(old);
-                    self.eof = true;
-                }
-                Ok(n) => buf.truncate(old + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(old),
-                Err(e) => {
-                    buf.truncate(old);
-                    return Err(e);
-                }
+            let need = (want - buf.len()) as u64;
+            buf.reserve(need as usize);
+            // `read_to_end` reads into the spare capacity without zeroing it
+            // first (a memset of every chunk showed in profiles).
+            let got = (&mut self.input).take(need).read_to_end(buf)?;
+            if (got as u64) < need {
+                self.eof = true;
             }
         }
         Ok(())
@@ -216,7 +214,9 @@ impl<R: Read> Chunker<R> {
                 let skipped = self.skip_line(buf.len() as u64)?;
                 return Ok(Some(self.emit(Vec::new(), Some(skipped))));
             }
-            let want = (buf.len() * 2).min(self.opts.max_line + 1).max(buf.len() + 1);
+            let want = (buf.len() * 2)
+                .min(self.opts.max_line + 1)
+                .max(buf.len() + 1);
             self.fill(&mut buf, want)?;
             if !self.eof && buf.len() < want {
                 continue;
@@ -297,22 +297,20 @@ where
             let _ = tok_tx.send(());
         }
         let reader_res = res_tx.clone();
-        s.spawn(move || {
-            loop {
-                if tok_rx.recv().is_err() {
-                    return;
-                }
-                match chunker.next_chunk() {
-                    Ok(Some(c)) => {
-                        if job_tx.send(c).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(e) => {
-                        let _ = reader_res.send((chunker.seq, Err(e)));
+        s.spawn(move || loop {
+            if tok_rx.recv().is_err() {
+                return;
+            }
+            match chunker.next_chunk() {
+                Ok(Some(c)) => {
+                    if job_tx.send(c).is_err() {
                         return;
                     }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = reader_res.send((chunker.seq, Err(e)));
+                    return;
                 }
             }
         });

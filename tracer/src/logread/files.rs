@@ -109,4 +109,3 @@ pub fn rotation_order(inputs: Vec<InputSpec>) -> Vec<InputSpec> {
     let mut slots: Vec<Option<InputSpec>> = inputs.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
-

@@ -219,7 +219,6 @@ fn peek<R: Read>(
     Ok((head, r))
 }
 
-
 /// Opens every input (see [`open`]) and settles each one's format: a piece
 /// of a rotated log is still that log even when its first lines are junk (a
 /// rotation can cut anywhere), so it takes the format of its family (same

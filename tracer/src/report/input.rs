@@ -13,8 +13,8 @@ use std::io;
 
 pub use crate::logread::open::detect;
 pub use crate::logread::{
-    default_inputs, open, open_all, rotation, runs, rotation_order, ByteCounter, Concat, Detected, Format,
-    InputError, InputSpec, LineMap, Opened, DEFAULT_BASE, DEFAULT_DIR,
+    default_inputs, open, open_all, rotation, rotation_order, runs, ByteCounter, Concat, Detected,
+    Format, InputError, InputSpec, LineMap, Opened, DEFAULT_BASE, DEFAULT_DIR,
 };
 
 use crate::logread::audit::{AuditItem, AuditWork, Merge, Serial, MAX_AUDIT_LINE};
@@ -173,6 +173,9 @@ impl JsonOut {
 }
 
 /// A record's true lifetime: that of the bytes it borrows.
-fn shorten<'s>(r: Result<Record<'static>, BadLine>, _bytes: &'s [u8]) -> Result<Record<'s>, BadLine> {
+fn shorten<'s>(
+    r: Result<Record<'static>, BadLine>,
+    _bytes: &'s [u8],
+) -> Result<Record<'s>, BadLine> {
     r
 }

@@ -64,8 +64,9 @@ pub struct Config {
     pub users: UserDb,
     /// Draw a progress bar on stderr (the caller checks it is a terminal).
     pub progress: bool,
-    /// Threads reading; 0 for every core.
-    pub threads: usize,
+    /// How many threads read, in what chunks (the report is the same
+    /// whatever they are).
+    pub read: input::ReadOpts,
     /// The host of audit records without `node=`; `None` for this machine.
     pub host: Option<String>,
 }
@@ -116,12 +117,18 @@ pub fn run(
         .host
         .clone()
         .unwrap_or_else(crate::logread::this_host);
-    let opts = input::ReadOpts {
-        threads: config.threads,
-        ..Default::default()
-    };
+    let opts = config.read;
     for (format, files) in runs {
-        read_run(format, files, &host, opts, &mut builder, &mut stats, &mut progress, warn)?;
+        read_run(
+            format,
+            files,
+            &host,
+            opts,
+            &mut builder,
+            &mut stats,
+            &mut progress,
+            warn,
+        )?;
     }
     progress.finish();
 

@@ -569,17 +569,19 @@ impl<A: Write, T: Write> Gen<A, T> {
         let sys_names = if self.style == Style::Enriched {
             let mut t = String::from("\u{1d}ARCH=x86_64 SYSCALL=execve");
             t.push(' ');
-            t.push_str(&self.names(&[
-                ("AUID", l.uid),
-                ("UID", uid),
-                ("GID", gid),
-                ("EUID", uid),
-                ("SUID", uid),
-                ("FSUID", uid),
-                ("EGID", gid),
-                ("SGID", gid),
-                ("FSGID", gid),
-            ])[1..]);
+            t.push_str(
+                &self.names(&[
+                    ("AUID", l.uid),
+                    ("UID", uid),
+                    ("GID", gid),
+                    ("EUID", uid),
+                    ("SUID", uid),
+                    ("FSUID", uid),
+                    ("EGID", gid),
+                    ("SGID", gid),
+                    ("FSGID", gid),
+                ])[1..],
+            );
             t
         } else {
             String::new()

@@ -29,7 +29,13 @@ fn run_in(g: &mut Global, t: &Tools, dir: &Path, target: u64) -> Result<ReportRe
     let audit = dir.join("audit.log");
     let jsonl = dir.join("tracer.jsonl");
     let t0 = Instant::now();
-    let gen = auditgen::generate(&audit, &jsonl, target, 0x7261_6365_7221, auditgen::Style::Enriched)?;
+    let gen = auditgen::generate(
+        &audit,
+        &jsonl,
+        target,
+        0x7261_6365_7221,
+        auditgen::Style::Enriched,
+    )?;
     let mut res = ReportResults {
         audit_log_bytes: gen.audit_bytes,
         audit_log_execs: gen.audit_execs,
