@@ -519,10 +519,10 @@ impl<A: Write, T: Write> Gen<A, T> {
         if self.rng.pct(10) {
             argv.push(self.rng.pick(ARGS_WITH_SPACES).to_string());
         }
-        if self.rng.pct(4) {
+        if self.rng.pct(2) {
             // A long argument (a generated include list or a pasted blob):
             // split by the kernel when past its record limit.
-            let len = 2_000 + self.rng.below(20_000) as usize;
+            let len = 2_000 + self.rng.below(8_000) as usize;
             let mut s = String::with_capacity(len + 16);
             while s.len() < len {
                 let _ = write!(s, "-I/opt/pkg/{}/include:", self.rng.below(100_000));
