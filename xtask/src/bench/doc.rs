@@ -234,7 +234,8 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     });
 
     // Report >= 30x ausearch -i on all cores, >= 20x on one; RSS < 100 MB.
-    const G6: &str = "Report ≥ 30x `ausearch -i` throughput, all cores (ENRICHED audit.log, JSON output)";
+    const G6: &str =
+        "Report ≥ 30x `ausearch -i` throughput, all cores (ENRICHED audit.log, JSON output)";
     const G6B: &str = "Report ≥ 20x `ausearch -i` throughput, one core";
     const G7: &str = "Report peak RSS < 100 MB";
     let rep = r.report.as_ref();
@@ -577,10 +578,18 @@ pub fn report_section(rep: &super::model::ReportResults, r: &Results) -> String 
     );
     for x in &rep.runs {
         if let Some(why) = &x.skipped {
-            let _ = writeln!(s, "| `{}` | {} | skipped: {why} | | | | | | |", x.tool, x.input);
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | skipped: {why} | | | | | | |",
+                x.tool, x.input
+            );
             continue;
         }
-        let ratio = match (x.tool.starts_with("tracer"), x.mb_per_s, rep.ausearch_mb_per_s(&x.input)) {
+        let ratio = match (
+            x.tool.starts_with("tracer"),
+            x.mb_per_s,
+            rep.ausearch_mb_per_s(&x.input),
+        ) {
             (true, Some(o), Some(a)) => format!("{:.1}x", o / a),
             _ => String::new(),
         };

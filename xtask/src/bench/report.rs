@@ -82,28 +82,29 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
     let has_threads = help.contains("--threads");
 
     let mut jobs: Vec<Job> = Vec::new();
-    let mut tracer_job = |args: &[&str], input: &'static str, path: &Path, threads: Option<usize>| {
-        let (bytes, execs) = match input {
-            "audit.log" => (gen.audit_bytes, gen.audit_execs),
-            "tracer.jsonl" => (gen.tracer_bytes, gen.tracer_execs),
-            _ => (raw_gen.audit_bytes, raw_gen.audit_execs),
+    let mut tracer_job =
+        |args: &[&str], input: &'static str, path: &Path, threads: Option<usize>| {
+            let (bytes, execs) = match input {
+                "audit.log" => (gen.audit_bytes, gen.audit_execs),
+                "tracer.jsonl" => (gen.tracer_bytes, gen.tracer_execs),
+                _ => (raw_gen.audit_bytes, raw_gen.audit_execs),
+            };
+            let mut c = Command::new(&t.tracer);
+            c.arg("report").args(args).arg("--no-progress");
+            let mut tool = format!("tracer report {}", args.join(" "));
+            if let (Some(n), true) = (threads, has_threads) {
+                c.arg("--threads").arg(n.to_string());
+                tool.push_str(&format!(" --threads {n}"));
+            }
+            c.arg(path);
+            jobs.push(Job {
+                tool: tool.trim_end().to_string(),
+                input,
+                bytes,
+                execs,
+                cmd: c,
+            });
         };
-        let mut c = Command::new(&t.tracer);
-        c.arg("report").args(args).arg("--no-progress");
-        let mut tool = format!("tracer report {}", args.join(" "));
-        if let (Some(n), true) = (threads, has_threads) {
-            c.arg("--threads").arg(n.to_string());
-            tool.push_str(&format!(" --threads {n}"));
-        }
-        c.arg(path);
-        jobs.push(Job {
-            tool: tool.trim_end().to_string(),
-            input,
-            bytes,
-            execs,
-            cmd: c,
-        });
-    };
     let all = o.nproc;
     for threads in [1, all] {
         for args in [
@@ -119,9 +120,30 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         tracer_job(&["--format", "json"], "audit-raw.log", &raw, Some(threads));
     }
     for (tool, args, input, path, bytes, execs) in [
-        ("ausearch -i", ["-i", "-if"], "audit.log", &audit, gen.audit_bytes, gen.audit_execs),
-        ("aureport -x", ["-x", "-if"], "audit.log", &audit, gen.audit_bytes, gen.audit_execs),
-        ("ausearch -i", ["-i", "-if"], "audit-raw.log", &raw, raw_gen.audit_bytes, raw_gen.audit_execs),
+        (
+            "ausearch -i",
+            ["-i", "-if"],
+            "audit.log",
+            &audit,
+            gen.audit_bytes,
+            gen.audit_execs,
+        ),
+        (
+            "aureport -x",
+            ["-x", "-if"],
+            "audit.log",
+            &audit,
+            gen.audit_bytes,
+            gen.audit_execs,
+        ),
+        (
+            "ausearch -i",
+            ["-i", "-if"],
+            "audit-raw.log",
+            &raw,
+            raw_gen.audit_bytes,
+            raw_gen.audit_execs,
+        ),
     ] {
         let mut c = Command::new(tool.split(' ').next().unwrap_or(tool));
         c.args(args).arg(path);
@@ -143,7 +165,10 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         if job.tool.starts_with("tracer") {
             if let Some(reason) = &report_missing {
                 run.skipped = Some(reason.clone());
-                eprintln!("bench report: {} on {}: skipped: {reason}", job.tool, job.input);
+                eprintln!(
+                    "bench report: {} on {}: skipped: {reason}",
+                    job.tool, job.input
+                );
                 res.runs.push(run);
                 continue;
             }
@@ -185,7 +210,12 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
     for r in &res.runs {
         if let (Some(x), Some(a)) = (r.mb_per_s, res.ausearch_mb_per_s(&r.input)) {
             if r.tool.starts_with("tracer") {
-                eprintln!("bench report: {:<58} {:<13} {:>6.1}x ausearch -i", r.tool, r.input, x / a);
+                eprintln!(
+                    "bench report: {:<58} {:<13} {:>6.1}x ausearch -i",
+                    r.tool,
+                    r.input,
+                    x / a
+                );
             }
         }
     }

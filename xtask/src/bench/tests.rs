@@ -216,11 +216,17 @@ fn missed_goals_say_by_how_much() {
 fn report_section_replaces_only_itself() {
     let r = synthetic();
     let sec = super::doc::report_section(r.report.as_ref().unwrap(), &r);
-    assert!(sec.starts_with(super::doc::REPORT_BEGIN) && sec.trim_end().ends_with(super::doc::REPORT_END));
+    assert!(
+        sec.starts_with(super::doc::REPORT_BEGIN)
+            && sec.trim_end().ends_with(super::doc::REPORT_END)
+    );
     // An old document without markers: the old section goes, the rest stays.
     let old = "# B\n\n## Exec\nx\n\n## Report throughput\n\nold table\n\n## Why\ny\n";
     let new = super::doc::splice_report(old, &sec);
-    assert!(new.contains("## Exec\nx") && new.contains("## Why\ny"), "{new}");
+    assert!(
+        new.contains("## Exec\nx") && new.contains("## Why\ny"),
+        "{new}"
+    );
     assert!(!new.contains("old table"));
     // With markers: replaced again in place, nothing duplicated.
     let again = super::doc::splice_report(&new, &sec);
