@@ -8,7 +8,7 @@
 use std::io::{BufWriter, Write};
 
 use tracer::bytes::Bytes;
-use tracer::event::{Event, Kind, Source, Timestamp, UNSET};
+use tracer::event::{Body, Event, Exec, Outcome, SessionStart, Source, Timestamp, UNSET};
 
 const COMMANDS: &[&[&str]] = &[
     &["ls", "-la"],
@@ -64,50 +64,57 @@ fn main() -> std::io::Result<()> {
         pid = pid.wrapping_add(1 + rng.below(3) as u32);
         let r = rng.below(1000);
         let host = format!("login{}", 1 + rng.below(3));
-        let mut e = Event::new(Kind::Exec, Source::Ebpf, Timestamp(t), host);
-        e.pid = Some(pid);
-        e.ppid = Some(pid - 1);
+        let mut e = Event::new(
+            Source::Ebpf,
+            Timestamp(t),
+            host,
+            Body::Exec(Exec::default()),
+        );
+        e.task.pid = Some(pid);
+        e.task.ppid = Some(pid - 1);
         if r < 2 {
             // A new login.
             let mut s = Event::new(
-                Kind::SessionStart,
                 Source::Ebpf,
                 Timestamp(t),
                 e.host.clone(),
+                Body::SessionStart(SessionStart {
+                    addr: Some(format!("10.0.{}.{}", rng.below(255), rng.below(255))),
+                    port: Some(40_000 + rng.below(20_000) as u16),
+                    ..SessionStart::default()
+                }),
             );
-            s.auid = Some(1000 + rng.below(40) as u32);
-            s.ses = Some(ses_next);
-            s.addr = Some(format!("10.0.{}.{}", rng.below(255), rng.below(255)));
-            s.port = Some(40_000 + rng.below(20_000) as u16);
-            s.tty = Some(format!("pts/{}", rng.below(20)));
+            s.task.auid = Some(1000 + rng.below(40) as u32);
+            s.task.ses = Some(ses_next);
+            s.task.tty = Some(format!("pts/{}", rng.below(20)));
             ses_next += 1;
             written += line(&s, &mut w)?;
             continue;
         }
         if r < 60 {
             // cron, no login uid.
-            e.uid = Some(0);
-            e.euid = Some(0);
-            e.auid = Some(UNSET);
-            e.ses = Some(UNSET);
-            e.argv = Some(vec![
+            e.task.uid = Some(0);
+            e.task.euid = Some(0);
+            e.task.auid = Some(UNSET);
+            e.task.ses = Some(UNSET);
+            e.exec_mut().unwrap().argv = Some(vec![
                 "/bin/sh".into(),
                 "-c".into(),
                 "run-parts --report /etc/cron.hourly".into(),
             ]);
-            e.exe = Some("/usr/bin/dash".into());
-            e.cwd = Some("/".into());
-            e.cgroup = Some("/system.slice/cron.service".into());
+            e.task.exe = Some("/usr/bin/dash".into());
+            e.exec_mut().unwrap().cwd = Some("/".into());
+            e.task.cgroup = Some("/system.slice/cron.service".into());
         } else {
             let user = 1000 + rng.below(40) as u32;
-            e.auid = Some(user);
-            e.ses = Some(1 + (user - 1000) * 3 + rng.below(3) as u32);
+            e.task.auid = Some(user);
+            e.task.ses = Some(1 + (user - 1000) * 3 + rng.below(3) as u32);
             let root = r < 120;
-            e.uid = Some(if root { 0 } else { user });
-            e.euid = e.uid;
-            e.gid = e.uid;
-            e.egid = e.uid;
-            e.tty = Some(format!("pts/{}", user % 20));
+            e.task.uid = Some(if root { 0 } else { user });
+            e.task.euid = e.task.uid;
+            e.task.gid = e.task.uid;
+            e.task.egid = e.task.uid;
+            e.task.tty = Some(format!("pts/{}", user % 20));
             let cmd = COMMANDS[rng.below(COMMANDS.len() as u64) as usize];
             let mut argv: Vec<Bytes> = cmd.iter().map(|a| Bytes::from(*a)).collect();
             if rng.below(4) == 0 {
@@ -115,23 +122,21 @@ fn main() -> std::io::Result<()> {
                     format!("file-{}.txt", rng.below(100_000)).as_str(),
                 ));
             }
-            e.exe = Some(Bytes::from(format!("/usr/bin/{}", cmd[0]).as_str()));
-            e.comm = Some(Bytes::from(cmd[0]));
-            e.argc = Some(argv.len() as u32);
-            e.argv = Some(argv);
-            e.cwd = Some(Bytes::from(format!("/home/user{}/project", user).as_str()));
-            e.cgroup = Some(format!(
+            e.task.exe = Some(Bytes::from(format!("/usr/bin/{}", cmd[0]).as_str()));
+            e.task.comm = Some(Bytes::from(cmd[0]));
+            e.exec_mut().unwrap().argc = Some(argv.len() as u32);
+            e.exec_mut().unwrap().argv = Some(argv);
+            e.exec_mut().unwrap().cwd =
+                Some(Bytes::from(format!("/home/user{}/project", user).as_str()));
+            e.task.cgroup = Some(format!(
                 "/user.slice/user-{user}.slice/session-{}.scope",
-                e.ses.unwrap_or(0)
+                e.task.ses.unwrap_or(0)
             ));
             if r > 990 {
-                e.kind = Kind::ExecFailed;
-                e.ret = Some(-2);
-            } else {
-                e.ret = Some(0);
+                e.exec_mut().unwrap().outcome = Outcome::Failed(-2);
             }
         }
-        e.start_boottime = Some(t as u64);
+        e.task.start_boottime = Some(t as u64);
         written += line(&e, &mut w)?;
     }
     w.flush()

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::event::{Event, Kind};
+use crate::event::{Body, DiscrepancyKind, Event, TracerStatus};
 use crate::logread::{self, for_each_line, ByteCounter, InputError, InputSpec, MAX_JSON_LINE};
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
@@ -66,19 +66,17 @@ pub fn check(inputs: Vec<InputSpec>) -> Result<CheckSummary, CheckError> {
 }
 
 fn observe(s: &mut CheckSummary, e: Event) {
-    match e.kind {
-        Kind::Discrepancy => {
-            let d = e.detail.as_ref();
-            let flag = |k: &str| d.and_then(|d| d.get(k)).and_then(|v| v.as_bool()) == Some(true);
-            match d.and_then(|d| d.get("kind")).and_then(|v| v.as_str()) {
-                Some("only_ebpf") => s.only_ebpf += 1,
-                Some("only_audit") => s.only_audit += 1,
-                Some("mismatch") => s.mismatched += 1,
-                _ => return,
+    match &e.body {
+        Body::Discrepancy(d) => {
+            match d.what {
+                DiscrepancyKind::OnlyEbpf => s.only_ebpf += 1,
+                DiscrepancyKind::OnlyAudit => s.only_audit += 1,
+                DiscrepancyKind::Mismatch => s.mismatched += 1,
+                DiscrepancyKind::Other(_) => return,
             }
-            if flag("explained_by_loss") {
+            if d.explained_by_loss == Some(true) {
                 s.explained_by_loss += 1;
-            } else if flag("at_shutdown") {
+            } else if d.at_shutdown {
                 s.at_shutdown += 1;
             } else {
                 s.unexplained += 1;
@@ -87,30 +85,16 @@ fn observe(s: &mut CheckSummary, e: Event) {
                 }
             }
         }
-        Kind::Loss => {
-            let key = format!(
-                "{}: {}",
-                serde_json::to_value(e.source)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                e.cause.as_deref().unwrap_or("unknown")
-            );
-            *s.losses.entry(key).or_default() += e.count.unwrap_or(0);
+        Body::Loss(l) => {
+            let key = format!("{}: {}", e.source.as_str(), l.cause);
+            *s.losses.entry(key).or_default() += l.count.unwrap_or(0);
         }
-        Kind::Tracer => {
-            let Some(c) = e.detail.as_ref().and_then(|d| d.get("crosscheck")) else {
+        Body::Tracer(t) if t.status == TracerStatus::Stop => {
+            let Some(c) = t.fields.get("crosscheck") else {
                 return;
             };
-            if e.detail
-                .as_ref()
-                .and_then(|d| d.get("status"))
-                .and_then(|v| v.as_str())
-                == Some("stop")
-            {
-                s.runs += 1;
-                s.matched += c.get("matched").and_then(|v| v.as_u64()).unwrap_or(0);
-            }
+            s.runs += 1;
+            s.matched += c.get("matched").and_then(|v| v.as_u64()).unwrap_or(0);
         }
         _ => {}
     }
@@ -135,13 +119,12 @@ impl CheckSummary {
             let _ = writeln!(o, "unreadable lines skipped: {}", self.bad_lines);
         }
         for d in &self.samples {
-            let what = d
-                .detail
-                .as_ref()
-                .and_then(|x| x.get("kind"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let argv: Vec<String> = d
+            let Body::Discrepancy(x) = &d.body else {
+                continue;
+            };
+            let what = x.what.as_str();
+            let argv: Vec<String> = x
+                .exec
                 .argv
                 .iter()
                 .flatten()
@@ -151,8 +134,8 @@ impl CheckSummary {
                 o,
                 "  {} {what} pid {} auid {}: {}",
                 d.time,
-                d.pid.unwrap_or(0),
-                d.auid.unwrap_or(0),
+                d.task.pid.unwrap_or(0),
+                d.task.auid.unwrap_or(0),
                 argv.join(" ")
             );
         }
@@ -193,7 +176,7 @@ mod tests {
             (s.runs, s.matched, s.only_ebpf, s.only_audit, s.unexplained),
             (1, 10, 1, 1, 1)
         );
-        assert_eq!(s.losses["audit: audit: kernel lost counter"], 3);
+        assert_eq!(s.losses["audit: audit_kernel_lost"], 3);
         assert_eq!(s.bad_lines, 1);
         assert!(s.render_text().contains("verdict: DISCREPANCIES"));
     }

@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::bytes::Bytes;
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Body, Discrepancy, DiscrepancyKind, Event, FieldDiff, Kind, Source, Timestamp};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CheckStats {
@@ -103,7 +103,7 @@ impl CrossCheck {
     /// Feeds one event from either source; pushes what is to be written.
     pub fn observe(&mut self, ev: Event, out: &mut Vec<Event>) {
         self.advance(ev.source, ev.time);
-        if ev.kind == Kind::Loss {
+        if ev.kind() == Kind::Loss {
             self.losses.push_back((ev.time, ev.source));
             out.push(ev);
             return;
@@ -112,7 +112,7 @@ impl CrossCheck {
             out.push(ev);
             return;
         }
-        let Some(pid) = ev.pid else {
+        let Some(pid) = ev.task.pid else {
             out.push(ev);
             return;
         };
@@ -231,11 +231,15 @@ impl CrossCheck {
             if at_shutdown {
                 self.stats.at_shutdown += 1;
             }
-            let mut d = discrepancy(&ev, if from_ebpf { "only_ebpf" } else { "only_audit" });
-            let detail = d.detail.as_mut().expect("set");
-            detail["explained_by_loss"] = explained.into();
-            if at_shutdown {
-                detail["at_shutdown"] = true.into();
+            let what = if from_ebpf {
+                DiscrepancyKind::OnlyEbpf
+            } else {
+                DiscrepancyKind::OnlyAudit
+            };
+            let mut d = discrepancy(&ev, what);
+            if let Body::Discrepancy(x) = &mut d.body {
+                x.explained_by_loss = Some(explained);
+                x.at_shutdown = at_shutdown;
             }
             out.push(d);
             if !from_ebpf {
@@ -255,75 +259,93 @@ impl CrossCheck {
 /// The captured argv of `a` is a prefix of (or equal to) `b`'s, or vice versa
 /// when `b` is the truncated one.
 fn argv_agrees(a: &Event, b: &Event) -> bool {
-    let (Some(x), Some(y)) = (&a.argv, &b.argv) else {
-        return a.argv.is_none() && b.argv.is_none();
+    let (Some(xa), Some(xb)) = (a.exec(), b.exec()) else {
+        return false;
+    };
+    let (Some(x), Some(y)) = (&xa.argv, &xb.argv) else {
+        return xa.argv.is_none() && xb.argv.is_none();
     };
     if x == y {
         return true;
     }
-    let prefix = |short: &Vec<Bytes>, long: &Vec<Bytes>| {
+    let prefix = |short: &[Bytes], long: &[Bytes]| {
         short.len() <= long.len()
-            && short
-                .iter()
-                .zip(long)
-                .enumerate()
-                .all(|(i, (s, l))| s == l || (i + 1 == short.len() && l.0.starts_with(&s.0)))
+            && short.iter().zip(long).enumerate().all(|(i, (s, l))| {
+                s == l || (i + 1 == short.len() && l.as_slice().starts_with(s.as_slice()))
+            })
     };
-    (a.truncated && prefix(x, y)) || (b.truncated && prefix(y, x))
+    (xa.truncated && prefix(x, y)) || (xb.truncated && prefix(y, x))
 }
 
-/// The path a failed exec tried: eBPF records it as `exe`; audit has no
-/// EXECVE record for a failed exec and gives it as `argv[0]` (its PATH
-/// record), while its `exe` is the caller's binary.
+/// The file a failed exec tried to run: `exe` for both sources (the audit
+/// source takes it from PATH item 0).
 fn tried_path(e: &Event) -> Option<&Bytes> {
-    match e.source {
-        Source::Audit => e.argv.as_ref().and_then(|a| a.first()),
-        _ => e.exe.as_ref(),
-    }
+    e.task.exe.as_ref()
 }
 
 fn same_exec(a: &Event, b: &Event) -> bool {
-    if a.kind != b.kind {
+    if a.kind() != b.kind() {
         return false;
     }
-    match a.kind {
+    match a.kind() {
         Kind::ExecFailed => tried_path(a).is_some() && tried_path(a) == tried_path(b),
         _ => argv_agrees(a, b),
     }
 }
 
 fn mismatch(e: &Event, a: &Event) -> Option<Event> {
-    let mut fields = serde_json::Map::new();
+    let mut fields = Vec::new();
     let mut cmp = |name: &str, x: serde_json::Value, y: serde_json::Value| {
         if x != y {
-            fields.insert(name.into(), json!({"ebpf": x, "audit": y}));
+            fields.push(FieldDiff {
+                name: name.into(),
+                ebpf: x,
+                audit: y,
+            });
         }
     };
-    cmp("auid", json!(e.auid), json!(a.auid));
-    cmp("ses", json!(e.ses), json!(a.ses));
-    cmp("uid", json!(e.uid), json!(a.uid));
-    cmp("euid", json!(e.euid), json!(a.euid));
-    if e.kind == Kind::Exec && e.cwd.is_some() && a.cwd.is_some() {
-        cmp("cwd", json!(e.cwd), json!(a.cwd));
+    cmp("auid", json!(e.task.auid), json!(a.task.auid));
+    cmp("ses", json!(e.task.ses), json!(a.task.ses));
+    cmp("uid", json!(e.task.uid), json!(a.task.uid));
+    cmp("euid", json!(e.task.euid), json!(a.task.euid));
+    let cwd = |ev: &Event| ev.exec().and_then(|x| x.cwd.clone());
+    if e.kind() == Kind::Exec && cwd(e).is_some() && cwd(a).is_some() {
+        cmp("cwd", json!(cwd(e)), json!(cwd(a)));
     }
     if fields.is_empty() {
         return None;
     }
-    let mut d = discrepancy(e, "mismatch");
-    d.detail.as_mut().expect("set")["fields"] = fields.into();
+    let mut d = discrepancy(e, DiscrepancyKind::Mismatch);
+    if let Body::Discrepancy(x) = &mut d.body {
+        x.fields = fields;
+    }
     Some(d)
 }
 
-fn discrepancy(ev: &Event, what: &str) -> Event {
-    let mut d = Event::new(Kind::Discrepancy, Source::Tracer, ev.time, ev.host.clone());
-    d.pid = ev.pid;
-    d.auid = ev.auid;
-    d.ses = ev.ses;
-    d.uid = ev.uid;
-    d.exe = ev.exe.clone();
-    d.argv = ev.argv.clone();
-    d.serial = ev.serial;
-    d.detail = Some(json!({"kind": what, "seen_by": ev.source}));
+fn discrepancy(ev: &Event, what: DiscrepancyKind) -> Event {
+    let exec = ev.exec().map(|x| crate::event::Exec {
+        argv: x.argv.clone(),
+        serial: x.serial,
+        ..crate::event::Exec::default()
+    });
+    let mut d = Event::new(
+        Source::Tracer,
+        ev.time,
+        ev.host.clone(),
+        Body::Discrepancy(Box::new(Discrepancy {
+            what,
+            seen_by: ev.source,
+            explained_by_loss: None,
+            at_shutdown: false,
+            fields: Vec::new(),
+            exec: exec.unwrap_or_default(),
+        })),
+    );
+    d.task.pid = ev.task.pid;
+    d.task.auid = ev.task.auid;
+    d.task.ses = ev.task.ses;
+    d.task.uid = ev.task.uid;
+    d.task.exe = ev.task.exe.clone();
     d
 }
 
@@ -332,25 +354,39 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use crate::event::{Exec, LossCause, Outcome};
+
     fn ex(src: Source, t: i64, pid: u32, argv: &[&str]) -> Event {
-        let mut e = Event::new(Kind::Exec, src, Timestamp(t * 1_000_000), "h");
-        e.pid = Some(pid);
-        e.auid = Some(1000);
-        e.ses = Some(3);
-        e.uid = Some(1000);
-        e.euid = Some(1000);
-        e.cwd = Some(Bytes::from("/home/a"));
-        e.argv = Some(argv.iter().map(|a| Bytes::from(*a)).collect());
+        let mut e = Event::new(
+            src,
+            Timestamp(t * 1_000_000),
+            "h",
+            Body::Exec(Exec {
+                cwd: Some(Bytes::from("/home/a")),
+                argv: Some(argv.iter().map(|a| Bytes::from(*a)).collect()),
+                ..Exec::default()
+            }),
+        );
+        e.task.pid = Some(pid);
+        e.task.auid = Some(1000);
+        e.task.ses = Some(3);
+        e.task.uid = Some(1000);
+        e.task.euid = Some(1000);
         e
+    }
+
+    fn detail(e: &Event) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap()["detail"].clone()
+    }
+
+    fn fail(e: &mut Event) {
+        e.exec_mut().unwrap().outcome = Outcome::Failed(-2);
     }
 
     fn kinds(out: &[Event]) -> Vec<String> {
         out.iter()
-            .map(|e| match e.kind {
-                Kind::Discrepancy => e.detail.as_ref().unwrap()["kind"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
+            .map(|e| match e.kind() {
+                Kind::Discrepancy => detail(e)["kind"].as_str().unwrap().to_string(),
                 k => format!("{}:{:?}", k.as_str(), e.source),
             })
             .collect()
@@ -421,13 +457,18 @@ mod tests {
     fn a_loss_on_the_other_side_explains_a_leftover() {
         let mut c = CrossCheck::new(Duration::from_secs(2));
         let mut out = Vec::new();
-        let mut loss = Event::new(Kind::Loss, Source::Audit, Timestamp(1_500 * 1_000_000), "h");
-        loss.count = Some(5);
+        let loss = Event::loss(
+            Source::Audit,
+            Timestamp(1_500 * 1_000_000),
+            "h",
+            Some(5),
+            LossCause::KernelBacklog,
+        );
         c.observe(ex(Source::Ebpf, 1_000, 10, &["x"]), &mut out);
         c.observe(loss, &mut out);
         c.flush(Timestamp(0), &mut out);
-        let d = out.iter().find(|e| e.kind == Kind::Discrepancy).unwrap();
-        assert_eq!(d.detail.as_ref().unwrap()["explained_by_loss"], true);
+        let d = out.iter().find(|e| e.kind() == Kind::Discrepancy).unwrap();
+        assert_eq!(detail(d)["explained_by_loss"], true);
         assert_eq!(c.stats().unexplained(), 0);
     }
 
@@ -447,12 +488,12 @@ mod tests {
         let mut c = CrossCheck::new(Duration::from_secs(2));
         let mut out = Vec::new();
         let mut a = ex(Source::Audit, 1, 10, &["ls"]);
-        a.ses = Some(4);
-        a.cwd = Some(Bytes::from("/tmp"));
+        a.task.ses = Some(4);
+        a.exec_mut().unwrap().cwd = Some(Bytes::from("/tmp"));
         c.observe(a, &mut out);
         c.observe(ex(Source::Ebpf, 1, 10, &["ls"]), &mut out);
-        let d = out.iter().find(|e| e.kind == Kind::Discrepancy).unwrap();
-        let f = &d.detail.as_ref().unwrap()["fields"];
+        let d = out.iter().find(|e| e.kind() == Kind::Discrepancy).unwrap();
+        let f = &detail(d)["fields"];
         assert_eq!(f["ses"], json!({"ebpf": 3, "audit": 4}));
         assert_eq!(f["cwd"], json!({"ebpf": "/home/a", "audit": "/tmp"}));
         assert!(f.get("auid").is_none());
@@ -464,7 +505,7 @@ mod tests {
         let mut c = CrossCheck::new(Duration::from_secs(2));
         let mut out = Vec::new();
         let mut e = ex(Source::Ebpf, 1, 10, &["cmd", "aaaa", "bb"]);
-        e.truncated = true;
+        e.exec_mut().unwrap().truncated = true;
         c.observe(
             ex(Source::Audit, 1, 10, &["cmd", "aaaa", "bbbbbb", "c"]),
             &mut out,
@@ -472,17 +513,19 @@ mod tests {
         c.observe(e, &mut out);
         assert_eq!(c.stats().matched, 1);
         let mut f = ex(Source::Ebpf, 2, 11, &["x"]);
-        f.kind = Kind::ExecFailed;
+        fail(&mut f);
         c.observe(ex(Source::Audit, 2, 11, &["x"]), &mut out);
         c.observe(f, &mut out);
         assert_eq!(c.stats().matched, 1, "a failure does not match a success");
         // Failed execs match on the path tried.
         let mut fe = ex(Source::Ebpf, 3, 12, &["bash", "-c", "x"]);
-        fe.kind = Kind::ExecFailed;
-        fe.exe = Some(Bytes::from("/opt/bin/bash"));
-        let mut fa = ex(Source::Audit, 3, 12, &["/opt/bin/bash"]);
-        fa.kind = Kind::ExecFailed;
-        fa.exe = Some(Bytes::from("/usr/bin/env"));
+        fail(&mut fe);
+        fe.task.exe = Some(Bytes::from("/opt/bin/bash"));
+        // Audit logs no EXECVE for a failed exec; PATH item 0 is the exe.
+        let mut fa = ex(Source::Audit, 3, 12, &[]);
+        fail(&mut fa);
+        fa.exec_mut().unwrap().argv_missing = true;
+        fa.task.exe = Some(Bytes::from("/opt/bin/bash"));
         c.observe(fa, &mut out);
         c.observe(fe, &mut out);
         assert_eq!(c.stats().matched, 2);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::caps;
 use crate::config::{self, Config, Overrides};
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Event, Timestamp, TracerStatus};
 use crate::sink::Sinks;
 use crate::status::{self, Rate, Status};
 
@@ -49,10 +49,8 @@ impl Daemon {
         }
     }
 
-    fn record(&self, detail: serde_json::Value) -> Event {
-        let mut e = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), &self.host);
-        e.detail = Some(detail);
-        e
+    fn record(&self, status: TracerStatus, detail: serde_json::Value) -> Event {
+        Event::tracer(&self.host, status, detail)
     }
 
     /// Drops the capabilities the rest of the run does not need; says so in a
@@ -66,12 +64,16 @@ impl Daemon {
             Ok(kept) => {
                 log::info!("capabilities dropped; kept: {:?}", caps::names(kept));
                 self.record(
-                    serde_json::json!({"status": "capabilities", "kept": caps::names(kept)}),
+                    TracerStatus::Capabilities,
+                    serde_json::json!({"kept": caps::names(kept)}),
                 )
             }
             Err(e) => {
                 log::error!("dropping capabilities: {e}");
-                self.record(serde_json::json!({"status": "capabilities", "error": e.to_string()}))
+                self.record(
+                    TracerStatus::Capabilities,
+                    serde_json::json!({"error": e.to_string()}),
+                )
             }
         })
     }
@@ -85,14 +87,16 @@ impl Daemon {
         if every > 0 && self.last_heartbeat.elapsed() >= Duration::from_secs(every) {
             self.last_heartbeat = Instant::now();
             let up = (Timestamp::now().0 - self.started.0) / 1_000_000_000;
-            out.push(self.record(serde_json::json!({
-                "status": "heartbeat",
-                "uptime_s": up,
-                "records": st.records,
-                "execs": st.execs,
-                "events_per_sec": (rate * 10.0).round() / 10.0,
-                "losses": st.losses,
-            })));
+            out.push(self.record(
+                TracerStatus::Heartbeat,
+                serde_json::json!({
+                    "uptime_s": up,
+                    "records": st.records,
+                    "execs": st.execs,
+                    "events_per_sec": (rate * 10.0).round() / 10.0,
+                    "losses": st.losses,
+                }),
+            ));
         }
     }
 
@@ -140,7 +144,8 @@ impl Daemon {
             Err(e) => {
                 log::error!("reload: {e}; keeping the running configuration");
                 return self.record(
-                    serde_json::json!({"status": "reload_failed", "error": e.to_string()}),
+                    TracerStatus::ReloadFailed,
+                    serde_json::json!({"error": e.to_string()}),
                 );
             }
         };
@@ -164,17 +169,21 @@ impl Daemon {
         applied.daemon.heartbeat = new.daemon.heartbeat;
         if let Err(e) = sinks.reconfigure(&applied) {
             log::error!("reload: {e}");
-            return self
-                .record(serde_json::json!({"status": "reload_failed", "error": e.to_string()}));
+            return self.record(
+                TracerStatus::ReloadFailed,
+                serde_json::json!({"error": e.to_string()}),
+            );
         }
         self.cfg = applied;
         log::info!("configuration reloaded; applied {now:?}; needing a restart {later:?}");
-        self.record(serde_json::json!({
-            "status": "reload",
-            "config": self.config_path,
-            "reloaded": now,
-            "needs_restart": later,
-        }))
+        self.record(
+            TracerStatus::Reload,
+            serde_json::json!({
+                "config": self.config_path,
+                "reloaded": now,
+                "needs_restart": later,
+            }),
+        )
     }
 }
 

@@ -10,7 +10,7 @@ use crate::cli::run::{BackendArg, RunArgs};
 use crate::config::{self, Config, ConfigError, FilterConfig, Overrides};
 use crate::crosscheck::CrossCheck;
 use crate::daemon::Daemon;
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Body, Event, Source, Timestamp, TracerStatus};
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
 use crate::sink::{SinkError, Sinks};
 use crate::source::audit::live::{AuditLive, AuditOptions};
@@ -179,18 +179,18 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     } = start_backends(&cfg)?;
     let mut check = (ebpf.is_some() && audit.is_some()).then(|| CrossCheck::new(cfg.check_window));
     log::info!("{name} backend running; writing events");
-    let mut start = Event::new(
-        Kind::Tracer,
-        Source::Tracer,
-        Timestamp::now(),
-        cfg.host.clone(),
+    let mut start = Event::tracer(
+        &cfg.host,
+        TracerStatus::Start,
+        serde_json::json!({
+            "backend": name,
+            "fallback_reason": fallback,
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
     );
-    start.detail = Some(serde_json::json!({
-        "status": "start",
-        "backend": name,
-        "fallback_reason": fallback,
-        "version": env!("CARGO_PKG_VERSION"),
-    }));
+    if let Body::Tracer(t) = &mut start.body {
+        t.boot = procfs::boot_id();
+    }
     sink.write(&start)?;
     // Least privilege from here on (every source is started), status file,
     // heartbeats.
@@ -241,7 +241,9 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
                     s.drain(&mut batch);
                 }
                 if let Some(l) = ebpf.as_mut().and_then(EbpfSource::losses) {
-                    log::warn!("lost {} events: {}", l.count.unwrap_or(0), l.cause.as_deref().unwrap_or(""));
+                    if let Body::Loss(x) = &l.body {
+                        log::warn!("lost {} events: {}", x.count.unwrap_or(0), x.cause);
+                    }
                     batch.push(l);
                 }
                 if let Some(a) = audit.as_mut() {
@@ -295,14 +297,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         c.flush(Timestamp::now(), &mut routed);
     }
     pipe.write(&mut sink, &mut routed)?;
-    let mut stop = Event::new(
-        Kind::Tracer,
-        Source::Tracer,
-        Timestamp::now(),
-        cfg.host.clone(),
-    );
     let mut detail = serde_json::json!({
-        "status": "stop",
         "backend": name,
         "open_sessions": pipe.tracker.open_sessions(),
     });
@@ -322,8 +317,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         detail["crosscheck"] = serde_json::to_value(c.stats()).unwrap_or_default();
         detail["crosscheck"]["unexplained"] = c.stats().unexplained().into();
     }
-    stop.detail = Some(detail);
-    routed.push(stop);
+    routed.push(Event::tracer(&cfg.host, TracerStatus::Stop, detail));
     pipe.write(&mut sink, &mut routed)?;
     sink.close()?;
     daemon.stopped(&sink);
@@ -430,13 +424,14 @@ struct Pipeline {
 impl Pipeline {
     fn write(&mut self, sink: &mut Sinks, batch: &mut Vec<Event>) -> Result<(), RunError> {
         for mut e in batch.drain(..) {
-            if e.cgroup.is_none() {
-                if let Some(id) = e.cgroup_id {
-                    e.cgroup = self.cgroups.path(id).map(str::to_string);
+            if e.task.cgroup.is_none() {
+                if let Some(id) = e.task.cgroup_id {
+                    e.task.cgroup = self.cgroups.path(id).map(str::to_string);
                 }
             }
-            if let Some(p) = &e.cgroup {
-                e.job = cgroup::job_of(p);
+            let job = e.task.cgroup.as_deref().and_then(cgroup::job_of);
+            if let Some(x) = e.exec_mut() {
+                x.job = job;
             }
             self.tracker.observe(e, &mut self.out);
         }

@@ -20,9 +20,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::json;
-
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{
+    Body, EndReason, Event, Kind, LoginType, SessionEnd, SessionStart, Source, Timestamp, Via,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
@@ -120,7 +120,7 @@ impl<L: LoginInfo> SessionTracker<L> {
     /// if the event opens a session, the event itself (annotated with `via`
     /// for identity changes), and a `session_end` if it closes one.
     pub fn observe(&mut self, mut ev: Event, out: &mut Vec<Event>) {
-        match ev.kind {
+        match ev.kind() {
             Kind::Exec | Kind::Process | Kind::ExecFailed => self.on_process(&mut ev, out),
             Kind::Exit => {
                 out.push(ev.clone());
@@ -144,69 +144,84 @@ impl<L: LoginInfo> SessionTracker<L> {
     }
 
     fn on_process(&mut self, ev: &mut Event, out: &mut Vec<Event>) {
-        let (Some(key), Some(pid)) = (Self::key_of(ev), ev.pid) else {
+        let (Some(key), Some(pid)) = (Self::key_of(ev), ev.task.pid) else {
             return;
         };
         if !self.sessions.contains_key(&key) {
             self.make_room(ev.time, out);
-            let resumed = ev.kind == Kind::Process;
-            let addr = self.info.source_of(pid, ev.ppid.unwrap_or(0));
+            let resumed = ev.kind() == Kind::Process;
+            let addr = self.info.source_of(pid, ev.task.ppid.unwrap_or(0));
             let start = ev.time;
             self.sessions.insert(
                 key.clone(),
                 Session {
                     start,
                     last: ev.time,
-                    tty: ev.tty.clone().filter(|t| !t.is_empty()),
+                    tty: ev.task.tty.clone().filter(|t| !t.is_empty()),
                     addr: addr.as_ref().map(|a| a.0.clone()),
                     procs: HashSet::new(),
                     had_procs: false,
                     leader_gone: false,
                 },
             );
-            let mut s = Event::new(Kind::SessionStart, ev.source, start, ev.host.clone());
-            s.auid = Some(key.auid);
-            s.ses = Some(key.ses);
-            s.pid = Some(pid);
-            s.tty = ev.tty.clone();
-            if let Some((a, p)) = addr {
-                s.addr = Some(a);
-                s.port = Some(p);
-            }
-            if resumed {
-                s.detail = Some(json!({"resumed": true}));
-            }
+            let (addr, port) = match addr {
+                Some((a, p)) => (Some(a), Some(p)),
+                None => (None, None),
+            };
+            let mut s = Event::new(
+                ev.source,
+                start,
+                ev.host.clone(),
+                Body::SessionStart(SessionStart {
+                    addr,
+                    port,
+                    resumed,
+                    ..SessionStart::default()
+                }),
+            );
+            s.task.auid = Some(key.auid);
+            s.task.ses = Some(key.ses);
+            s.task.pid = Some(pid);
+            s.task.tty = ev.task.tty.clone();
             out.push(s);
         }
         let sess = self.sessions.get_mut(&key).expect("inserted above");
         sess.last = sess.last.max(ev.time);
         if sess.tty.is_none() {
-            sess.tty = ev.tty.clone().filter(|t| !t.is_empty());
+            sess.tty = ev.task.tty.clone().filter(|t| !t.is_empty());
         }
-        if ev.kind != Kind::ExecFailed {
+        if ev.kind() != Kind::ExecFailed {
             sess.procs.insert(pid);
             sess.had_procs = true;
             self.procs.insert(
                 pid,
                 Proc {
                     key: key.clone(),
-                    ppid: ev.ppid.unwrap_or(0),
-                    comm: ev.comm.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-                    start_boottime: ev.start_boottime,
+                    ppid: ev.task.ppid.unwrap_or(0),
+                    comm: ev
+                        .task
+                        .comm
+                        .as_ref()
+                        .map(|c| c.0.clone())
+                        .unwrap_or_default(),
+                    start_boottime: ev.task.start_boottime,
                 },
             );
         }
-        ev.via = self.identity_change(ev, &key);
+        let via = self.identity_change(ev, &key);
+        if let Some(x) = ev.exec_mut() {
+            x.via = via;
+        }
     }
 
     /// `sudo`/`su` when such a process is among the exec's ancestors in the
     /// session, `setuid` otherwise, `None` when the exec runs as the login user.
-    fn identity_change(&self, ev: &Event, key: &SessionKey) -> Option<String> {
-        let (uid, euid) = (ev.uid?, ev.euid.unwrap_or(ev.uid?));
+    fn identity_change(&self, ev: &Event, key: &SessionKey) -> Option<Via> {
+        let (uid, euid) = (ev.task.uid?, ev.task.euid.unwrap_or(ev.task.uid?));
         if uid == key.auid && euid == key.auid {
             return None;
         }
-        let mut pid = ev.ppid.unwrap_or(0);
+        let mut pid = ev.task.ppid.unwrap_or(0);
         // Also the process itself: `sudo` execs its target in place on some
         // setups (and `su -c` runs a shell whose parent is su).
         for _ in 0..16 {
@@ -215,23 +230,23 @@ impl<L: LoginInfo> SessionTracker<L> {
                 break;
             }
             match p.comm.as_slice() {
-                b"sudo" => return Some("sudo".into()),
-                b"su" => return Some("su".into()),
+                b"sudo" => return Some(Via::Sudo),
+                b"su" => return Some(Via::Su),
                 _ => {}
             }
             pid = p.ppid;
         }
-        Some("setuid".into())
+        Some(Via::Setuid)
     }
 
     fn on_exit(&mut self, ev: &Event, out: &mut Vec<Event>) {
-        let Some(pid) = ev.pid else { return };
+        let Some(pid) = ev.task.pid else { return };
         let key = match self.procs.get(&pid) {
             // Pid reuse: the exit of another process with this pid (start
             // times differ by more than the /proc clock-tick granularity).
             Some(p)
                 if p.start_boottime
-                    .zip(ev.start_boottime)
+                    .zip(ev.task.start_boottime)
                     .is_some_and(|(a, b)| a.abs_diff(b) > 20_000_000) =>
             {
                 return
@@ -253,11 +268,11 @@ impl<L: LoginInfo> SessionTracker<L> {
         };
         sess.procs.remove(&pid);
         sess.last = sess.last.max(ev.time);
-        if ev.session_leader {
+        if matches!(&ev.body, Body::Exit(x) if x.session_leader) {
             sess.leader_gone = true;
         }
         if sess.leader_gone && sess.procs.is_empty() {
-            self.end(&key, ev.time, ev.source, "logout", out);
+            self.end(&key, ev.time, ev.source, EndReason::Logout, out);
         }
     }
 
@@ -265,23 +280,12 @@ impl<L: LoginInfo> SessionTracker<L> {
     /// source address), USER_END closes it.
     fn on_login(&mut self, ev: &Event, out: &mut Vec<Event>) {
         let Some(key) = Self::key_of(ev) else { return };
-        let rtype = ev
-            .detail
-            .as_ref()
-            .and_then(|d| d.get("record_type"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        let ok = ev
-            .detail
-            .as_ref()
-            .and_then(|d| d.get("res"))
-            .and_then(|v| v.as_str())
-            .is_none_or(|r| r == "success" || r == "yes");
-        match rtype {
-            "USER_START" | "USER_LOGIN" if ok => {
+        let Body::Login(l) = &ev.body else { return };
+        match l.record_type {
+            LoginType::UserStart | LoginType::UserLogin if l.succeeded() => {
                 if let Some(sess) = self.sessions.get_mut(&key) {
                     if sess.addr.is_none() {
-                        sess.addr = ev.addr.clone();
+                        sess.addr = l.addr.clone();
                     }
                     return;
                 }
@@ -291,23 +295,30 @@ impl<L: LoginInfo> SessionTracker<L> {
                     Session {
                         start: ev.time,
                         last: ev.time,
-                        tty: ev.tty.clone(),
-                        addr: ev.addr.clone(),
+                        tty: ev.task.tty.clone(),
+                        addr: l.addr.clone(),
                         procs: HashSet::new(),
                         had_procs: false,
                         leader_gone: false,
                     },
                 );
-                let mut s = Event::new(Kind::SessionStart, ev.source, ev.time, ev.host.clone());
-                s.auid = Some(key.auid);
-                s.ses = Some(key.ses);
-                s.pid = ev.pid;
-                s.tty = ev.tty.clone();
-                s.addr = ev.addr.clone();
+                let mut s = Event::new(
+                    ev.source,
+                    ev.time,
+                    ev.host.clone(),
+                    Body::SessionStart(SessionStart {
+                        addr: l.addr.clone(),
+                        ..SessionStart::default()
+                    }),
+                );
+                s.task.auid = Some(key.auid);
+                s.task.ses = Some(key.ses);
+                s.task.pid = ev.task.pid;
+                s.task.tty = ev.task.tty.clone();
                 out.push(s);
             }
-            "USER_END" if self.sessions.contains_key(&key) => {
-                self.end(&key, ev.time, ev.source, "logout", out);
+            LoginType::UserEnd if self.sessions.contains_key(&key) => {
+                self.end(&key, ev.time, ev.source, EndReason::Logout, out);
             }
             _ => {}
         }
@@ -318,7 +329,7 @@ impl<L: LoginInfo> SessionTracker<L> {
         key: &SessionKey,
         time: Timestamp,
         source: Source,
-        reason: &str,
+        reason: EndReason,
         out: &mut Vec<Event>,
     ) {
         let Some(sess) = self.sessions.remove(key) else {
@@ -327,13 +338,21 @@ impl<L: LoginInfo> SessionTracker<L> {
         for pid in &sess.procs {
             self.procs.remove(pid);
         }
-        let mut e = Event::new(Kind::SessionEnd, source, time, key.host.clone());
-        e.auid = Some(key.auid);
-        e.ses = Some(key.ses);
-        e.tty = sess.tty;
-        e.addr = sess.addr;
-        e.from = Some(sess.start);
-        e.detail = Some(json!({"reason": reason}));
+        let mut e = Event::new(
+            source,
+            time,
+            key.host.clone(),
+            Body::SessionEnd(SessionEnd {
+                addr: sess.addr,
+                from: Some(sess.start),
+                reason,
+                kind: None,
+                user: None,
+            }),
+        );
+        e.task.auid = Some(key.auid);
+        e.task.ses = Some(key.ses);
+        e.task.tty = sess.tty;
         out.push(e);
     }
 
@@ -352,7 +371,7 @@ impl<L: LoginInfo> SessionTracker<L> {
         }
         over.sort();
         for (k, last) in over {
-            self.end(&k, last, Source::Tracer, "logout", out);
+            self.end(&k, last, Source::Tracer, EndReason::Logout, out);
         }
         let limit = now.0.saturating_sub(self.opts.idle_expiry_ns);
         let mut stale: Vec<SessionKey> = self
@@ -363,7 +382,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             .collect();
         stale.sort();
         for k in stale {
-            self.end(&k, now, Source::Tracer, "expired", out);
+            self.end(&k, now, Source::Tracer, EndReason::Expired, out);
         }
     }
 
@@ -377,7 +396,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             else {
                 return;
             };
-            self.end(&oldest, now, Source::Tracer, "expired", out);
+            self.end(&oldest, now, Source::Tracer, EndReason::Expired, out);
         }
     }
 }

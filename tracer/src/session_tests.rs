@@ -2,32 +2,37 @@
 
 use super::*;
 use crate::bytes::Bytes;
-use crate::event::UNSET;
+use crate::event::{Exec, Exit, LoginRecord, LoginResult, UNSET};
+
+/// The JSON form of a record, for asserting on kind-specific fields.
+fn j(e: &Event) -> serde_json::Value {
+    serde_json::from_str(&e.to_json()).unwrap()
+}
 
 fn t(s: i64) -> Timestamp {
     Timestamp(s * 1_000_000_000)
 }
 
 fn exec(time: i64, pid: u32, ppid: u32, auid: u32, ses: u32, uid: u32, comm: &str) -> Event {
-    let mut e = Event::new(Kind::Exec, Source::Ebpf, t(time), "h");
-    e.pid = Some(pid);
-    e.ppid = Some(ppid);
-    e.auid = Some(auid);
-    e.ses = Some(ses);
-    e.uid = Some(uid);
-    e.euid = Some(uid);
-    e.comm = Some(Bytes::from(comm));
-    e.tty = Some("pts/1".into());
-    e.start_boottime = Some(pid as u64 * 1_000_000_000);
+    let mut e = Event::new(Source::Ebpf, t(time), "h", Body::Exec(Exec::default()));
+    e.task.pid = Some(pid);
+    e.task.ppid = Some(ppid);
+    e.task.auid = Some(auid);
+    e.task.ses = Some(ses);
+    e.task.uid = Some(uid);
+    e.task.euid = Some(uid);
+    e.task.comm = Some(Bytes::from(comm));
+    e.task.tty = Some("pts/1".into());
+    e.task.start_boottime = Some(pid as u64 * 1_000_000_000);
     e
 }
 
 fn exit(time: i64, pid: u32, auid: u32, ses: u32) -> Event {
-    let mut e = Event::new(Kind::Exit, Source::Ebpf, t(time), "h");
-    e.pid = Some(pid);
-    e.auid = Some(auid);
-    e.ses = Some(ses);
-    e.start_boottime = Some(pid as u64 * 1_000_000_000);
+    let mut e = Event::new(Source::Ebpf, t(time), "h", Body::Exit(Exit::default()));
+    e.task.pid = Some(pid);
+    e.task.auid = Some(auid);
+    e.task.ses = Some(ses);
+    e.task.start_boottime = Some(pid as u64 * 1_000_000_000);
     e
 }
 
@@ -54,7 +59,9 @@ impl LoginInfo for SomeAlive {
 
 fn leader_exit(time: i64, pid: u32, auid: u32, ses: u32) -> Event {
     let mut e = exit(time, pid, auid, ses);
-    e.session_leader = true;
+    if let Body::Exit(x) = &mut e.body {
+        x.session_leader = true;
+    }
     e
 }
 
@@ -75,10 +82,15 @@ fn a_login_ends_when_its_leader_and_its_processes_are_gone() {
         ],
     );
     assert_eq!(
-        out.iter().filter(|e| e.kind == Kind::SessionStart).count(),
+        out.iter()
+            .filter(|e| e.kind() == Kind::SessionStart)
+            .count(),
         1
     );
-    let ends: Vec<&Event> = out.iter().filter(|e| e.kind == Kind::SessionEnd).collect();
+    let ends: Vec<&Event> = out
+        .iter()
+        .filter(|e| e.kind() == Kind::SessionEnd)
+        .collect();
     assert_eq!(ends.len(), 1);
     assert_eq!(ends[0].time, t(5));
 }
@@ -119,7 +131,7 @@ fn lost_exits_are_pruned_by_the_periodic_check() {
     assert!(out.is_empty());
     // The last live one exits: the pruned job no longer holds the login.
     let out = run(&mut tr, vec![exit(5, 100, 1000, 1)]);
-    assert_eq!(out.last().unwrap().kind, Kind::SessionEnd);
+    assert_eq!(out.last().unwrap().kind(), Kind::SessionEnd);
     assert_eq!(out.last().unwrap().time, t(5));
     assert_eq!(tr.open_sessions(), 0);
 }
@@ -133,7 +145,7 @@ fn run<L: LoginInfo>(tr: &mut SessionTracker<L>, evs: Vec<Event>) -> Vec<Event> 
 }
 
 fn kinds(out: &[Event]) -> Vec<(Kind, Option<u32>)> {
-    out.iter().map(|e| (e.kind, e.ses)).collect()
+    out.iter().map(|e| (e.kind(), e.task.ses)).collect()
 }
 
 #[test]
@@ -166,11 +178,11 @@ fn interleaved_sessions_start_and_end_independently() {
             (SessionEnd, Some(1)),
         ]
     );
-    assert_eq!(out[0].addr.as_deref(), Some("127.0.0.1"));
-    assert_eq!(out[0].port, Some(40000));
-    assert_eq!(out[0].tty.as_deref(), Some("pts/1"));
+    assert_eq!(j(&out[0])["addr"], "127.0.0.1");
+    assert_eq!(j(&out[0])["port"], 40000);
+    assert_eq!(out[0].task.tty.as_deref(), Some("pts/1"));
     let end = out.last().unwrap();
-    assert_eq!(end.from, Some(t(1)));
+    assert_eq!(j(end)["from"], t(1).to_rfc3339());
     assert_eq!(end.time, t(6));
     assert_eq!(tr.open_sessions(), 0);
 }
@@ -180,12 +192,12 @@ fn pid_reuse_does_not_end_the_session() {
     let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
     let mut reused = exit(3, 100, 1000, 1);
     // Same pid, another process (a different start time).
-    reused.start_boottime = Some(999_000_000_000);
+    reused.task.start_boottime = Some(999_000_000_000);
     let out = run(
         &mut tr,
         vec![exec(1, 100, 90, 1000, 1, 1000, "bash"), reused],
     );
-    assert!(out.iter().all(|e| e.kind != Kind::SessionEnd));
+    assert!(out.iter().all(|e| e.kind() != Kind::SessionEnd));
     assert_eq!(tr.open_sessions(), 1);
 }
 
@@ -202,9 +214,9 @@ fn orphans_reparented_to_init_keep_the_session_open() {
             leader_exit(3, 100, 1000, 1),
         ],
     );
-    assert!(out.iter().all(|e| e.kind != Kind::SessionEnd));
+    assert!(out.iter().all(|e| e.kind() != Kind::SessionEnd));
     let out = run(&mut tr, vec![exit(9, 101, 1000, 1)]);
-    assert_eq!(out.last().unwrap().kind, Kind::SessionEnd);
+    assert_eq!(out.last().unwrap().kind(), Kind::SessionEnd);
     assert_eq!(out.last().unwrap().time, t(9));
 }
 
@@ -221,8 +233,8 @@ fn a_session_that_never_ends_is_expired() {
     assert!(out.is_empty());
     tr.expire(t(100), &mut out);
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].kind, Kind::SessionEnd);
-    assert_eq!(out[0].detail.as_ref().unwrap()["reason"], "expired");
+    assert_eq!(out[0].kind(), Kind::SessionEnd);
+    assert_eq!(j(&out[0])["detail"]["reason"], "expired");
     assert_eq!(tr.open_sessions(), 0);
 }
 
@@ -240,14 +252,17 @@ fn state_is_bounded() {
             .collect(),
     );
     assert_eq!(tr.open_sessions(), 2);
-    assert_eq!(out.iter().filter(|e| e.kind == Kind::SessionEnd).count(), 3);
+    assert_eq!(
+        out.iter().filter(|e| e.kind() == Kind::SessionEnd).count(),
+        3
+    );
 }
 
 #[test]
 fn identity_changes_are_marked() {
     let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
     let mut passwd = exec(5, 104, 100, 1000, 1, 1000, "passwd");
-    passwd.euid = Some(0);
+    passwd.task.euid = Some(0);
     let out = run(
         &mut tr,
         vec![
@@ -262,8 +277,8 @@ fn identity_changes_are_marked() {
     );
     let via: Vec<Option<&str>> = out
         .iter()
-        .filter(|e| e.kind == Kind::Exec)
-        .map(|e| e.via.as_deref())
+        .filter(|e| e.kind() == Kind::Exec)
+        .map(|e| e.exec().unwrap().via.as_ref().map(Via::as_str))
         .collect();
     assert_eq!(
         via,
@@ -284,30 +299,31 @@ fn unattributed_processes_open_no_session() {
     let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
     let out = run(&mut tr, vec![exec(1, 100, 1, UNSET, UNSET, 0, "cron")]);
     assert_eq!(kinds(&out), vec![(Kind::Exec, Some(UNSET))]);
-    assert_eq!(out[0].via, None);
+    assert_eq!(out[0].exec().unwrap().via, None);
 }
 
 #[test]
 fn processes_found_at_start_resume_their_session() {
     let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
     let mut p = exec(1, 100, 90, 1000, 1, 1000, "bash");
-    p.kind = Kind::Process;
+    p.body = Body::Process(Exec::default());
     p.source = Source::Proc;
     let out = run(&mut tr, vec![p]);
-    assert_eq!(out[0].kind, Kind::SessionStart);
-    assert_eq!(out[0].detail.as_ref().unwrap()["resumed"], true);
+    assert_eq!(out[0].kind(), Kind::SessionStart);
+    assert_eq!(j(&out[0])["detail"]["resumed"], true);
 }
 
 #[test]
 fn audit_login_records_open_and_close_sessions() {
     let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
     let login = |time, rt: &str| {
-        let mut e = Event::new(Kind::Login, Source::Audit, t(time), "h");
-        e.auid = Some(1000);
-        e.ses = Some(7);
-        e.addr = Some("10.0.0.5".into());
-        e.tty = Some("ssh".into());
-        e.detail = Some(json!({"record_type": rt, "res": "success"}));
+        let mut l = LoginRecord::new(LoginType::parse(rt));
+        l.res = Some(LoginResult::Success);
+        l.addr = Some("10.0.0.5".into());
+        let mut e = Event::new(Source::Audit, t(time), "h", Body::Login(l));
+        e.task.auid = Some(1000);
+        e.task.ses = Some(7);
+        e.task.tty = Some("ssh".into());
         e
     };
     let out = run(
@@ -329,7 +345,7 @@ fn audit_login_records_open_and_close_sessions() {
             (Login, Some(7))
         ]
     );
-    assert_eq!(out[0].addr.as_deref(), Some("10.0.0.5"));
+    assert_eq!(j(&out[0])["addr"], "10.0.0.5");
 }
 
 #[test]

@@ -382,7 +382,7 @@ fn socket_overrun_is_a_counted_loss_not_an_error() {
                 AuditItem::Loss(l) if l.cause == CAUSE_OVERRUN => {
                     assert_eq!(l.count, None);
                     let e = l.to_event("h");
-                    assert_eq!(e.kind, tracer::event::Kind::Loss);
+                    assert_eq!(e.kind(), tracer::event::Kind::Loss);
                     assert_eq!(e.source, tracer::event::Source::Audit);
                     overruns += 1;
                 }

@@ -145,9 +145,18 @@ fn junk_lines_are_reported_with_reasons_and_the_cut_event_counted() {
         .collect();
     assert_eq!(execs.len(), 4);
     // CRLF lines: no stray \r in values.
-    assert_eq!(execs[0].cwd.as_ref().unwrap().as_slice(), b"/home/bob");
-    assert_eq!(execs[2].argv.as_ref().unwrap()[1].as_slice(), b"caf\xe9");
-    assert_eq!(execs[3].argv.as_ref().unwrap()[1].as_slice(), b"60");
+    assert_eq!(
+        execs[0].exec().unwrap().cwd.as_ref().unwrap().as_slice(),
+        b"/home/bob"
+    );
+    assert_eq!(
+        execs[2].exec().unwrap().argv.as_ref().unwrap()[1].as_slice(),
+        b"caf\xe9"
+    );
+    assert_eq!(
+        execs[3].exec().unwrap().argv.as_ref().unwrap()[1].as_slice(),
+        b"60"
+    );
 }
 
 #[test]
@@ -164,6 +173,8 @@ fn split_hex_and_many_args() {
     assert_eq!(execs.len(), 3);
     let argv = |i: usize| -> Vec<Vec<u8>> {
         execs[i]
+            .exec()
+            .unwrap()
             .argv
             .as_ref()
             .unwrap()
@@ -178,66 +189,65 @@ fn split_hex_and_many_args() {
     assert_eq!(a[6], b"\xff\xfe not utf8");
     assert_eq!(a[7], b"quote\"inside");
     assert_eq!(
-        execs[0].cwd.as_ref().unwrap().as_slice(),
+        execs[0].exec().unwrap().cwd.as_ref().unwrap().as_slice(),
         b"/home/alice/dir with spaces"
     );
     let b = argv(1);
     assert_eq!(b.len(), 4);
     assert_eq!(b[1].len(), 12000);
     assert_eq!(b[2], b"one two!!!");
-    assert!(!execs[1].truncated);
+    assert!(!execs[1].exec().unwrap().truncated);
     let c = argv(2);
     assert_eq!(c.len(), 3000);
     assert_eq!(c[2999], b"f2999.txt");
-    assert_eq!(execs[2].argc, Some(3000));
-    assert!(!execs[2].truncated);
+    assert_eq!(execs[2].exec().unwrap().argc, Some(3000));
+    assert!(!execs[2].exec().unwrap().truncated);
 }
 
 #[test]
 fn login_records_carry_session_details() {
     let got = read_file(&fixture_dir().join("ssh_sudo_su.log"));
-    let logins: Vec<_> = got
+    let logins: Vec<serde_json::Value> = got
         .items
         .iter()
         .filter_map(|i| match i {
-            ReadItem::Event(e) if e.kind == Kind::Login => Some(e),
+            ReadItem::Event(e) if e.kind() == Kind::Login => {
+                Some(serde_json::from_str(&e.to_json()).unwrap())
+            }
             _ => None,
         })
         .collect();
     let login = logins
         .iter()
-        .find(|e| e.detail.as_ref().unwrap()["record_type"] == "LOGIN")
+        .find(|e| e["detail"]["record_type"] == "LOGIN")
         .unwrap();
-    assert_eq!((login.auid, login.ses), (Some(1000), Some(12)));
-    assert_eq!(login.detail.as_ref().unwrap()["old_auid"], 4294967295u64);
+    assert_eq!((&login["auid"], &login["ses"]), (&1000.into(), &12.into()));
+    assert_eq!(login["detail"]["old_auid"], 4294967295u64);
     let cmd = logins
         .iter()
-        .find(|e| e.detail.as_ref().unwrap()["record_type"] == "USER_CMD")
+        .find(|e| e["detail"]["record_type"] == "USER_CMD")
         .unwrap();
-    assert_eq!(
-        cmd.detail.as_ref().unwrap()["cmd"],
-        "systemctl restart nginx"
-    );
-    assert_eq!(cmd.tty.as_deref(), Some("pts/0"));
+    assert_eq!(cmd["detail"]["cmd"], "systemctl restart nginx");
+    assert_eq!(cmd["tty"], "pts/0");
     let start = logins
         .iter()
-        .find(|e| e.detail.as_ref().unwrap()["record_type"] == "USER_START")
+        .find(|e| e["detail"]["record_type"] == "USER_START")
         .unwrap();
-    assert_eq!(start.addr.as_deref(), Some("203.0.113.9"));
-    assert_eq!(start.detail.as_ref().unwrap()["acct"], "alice");
-    assert_eq!(start.detail.as_ref().unwrap()["terminal"], "ssh");
+    assert_eq!(start["addr"], "203.0.113.9");
+    assert_eq!(start["detail"]["acct"], "alice");
+    assert_eq!(start["detail"]["terminal"], "ssh");
     let root_cat = got
         .items
         .iter()
         .find_map(|i| match i {
-            ReadItem::Event(e) if e.comm.as_ref().is_some_and(|c| c.as_slice() == b"cat") => {
+            ReadItem::Event(e) if e.task.comm.as_ref().is_some_and(|c| c.as_slice() == b"cat") => {
                 Some(e)
             }
             _ => None,
         })
         .unwrap();
     assert_eq!(
-        (root_cat.auid, root_cat.uid, root_cat.ses),
+        (root_cat.task.auid, root_cat.task.uid, root_cat.task.ses),
         (Some(1000), Some(0), Some(12))
     );
 }

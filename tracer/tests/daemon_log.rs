@@ -349,11 +349,10 @@ fn a_log_group_gets_read_access_and_nothing_more() {
     c.log.group = Some("daemon".into());
     c.log.max_size = tracer::config::Size(0);
     let mut s = tracer::sink::Sinks::open(&c, "h").unwrap();
-    let e = tracer::event::Event::new(
-        tracer::event::Kind::Tracer,
-        tracer::event::Source::Tracer,
-        tracer::event::Timestamp::now(),
+    let e = tracer::event::Event::tracer(
         "h",
+        tracer::event::TracerStatus::Heartbeat,
+        serde_json::json!({}),
     );
     s.write(&e).unwrap();
     s.rotate().unwrap();

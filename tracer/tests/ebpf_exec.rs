@@ -165,12 +165,14 @@ fn non_utf8_argv_round_trips() {
     let ev = events
         .iter()
         .find(|e| {
-            e.argv
+            e.exec()
+                .unwrap()
+                .argv
                 .as_ref()
                 .is_some_and(|a| a.len() == 2 && a[1].as_slice().starts_with(b"tracer-bytes-"))
         })
         .expect("no exec event with the non-UTF-8 argument");
-    assert_eq!(ev.argv.as_ref().unwrap()[1].as_slice(), raw);
+    assert_eq!(ev.exec().unwrap().argv.as_ref().unwrap()[1].as_slice(), raw);
 }
 
 /// argv beyond the capture limit: `truncated`, with the true argc and size.

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use tracer::bytes::Bytes;
 use tracer::config::{Config, FlushMode, Size};
-use tracer::event::{Event, Kind, Source, Timestamp};
+use tracer::event::{Body, Event, Exec, Source, Timestamp, TracerStatus};
 use tracer::sink::chain::load_key;
 use tracer::sink::Sinks;
 use tracer::verify::{verify, Finding, Outcome};
@@ -39,13 +39,13 @@ impl Log {
         let mut s = Sinks::open(&self.cfg, "h").unwrap();
         for i in first..first + n {
             let mut e = Event::new(
-                Kind::Exec,
                 Source::Ebpf,
                 Timestamp::from_secs_nanos(1_714_554_000 + i as i64, 0),
                 "h",
+                Body::Exec(Exec::default()),
             );
-            e.pid = Some(i as u32);
-            e.argv = Some(vec![
+            e.task.pid = Some(i as u32);
+            e.exec_mut().unwrap().argv = Some(vec![
                 Bytes::from("echo"),
                 Bytes::from(format!("n{i}").as_str()),
             ]);
@@ -55,8 +55,7 @@ impl Log {
             }
         }
         if stop {
-            let mut e = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), "h");
-            e.detail = Some(serde_json::json!({"status": "stop"}));
+            let e = Event::tracer("h", TracerStatus::Stop, serde_json::json!({}));
             s.write(&e).unwrap();
         }
         s.close().unwrap();
@@ -114,9 +113,16 @@ fn intact_log_verifies_across_rotation_and_restart() {
     assert!(files.len() >= 3, "expected rotations: {files:?}");
     let out = log.verify();
     assert!(out.intact(), "{:?}", out.findings);
-    // 60 execs, the gap record of the restart, the stop record.
-    assert_eq!(out.records, 62);
-    assert_eq!((out.first_seq, out.last_seq), (Some(0), Some(61)));
+    // 60 execs, the gap record of the restart, the stop record, and the
+    // host/boot record at the head of each file that rotation started.
+    let heads = files
+        .iter()
+        .flat_map(|f| lines(f))
+        .filter(|l| l.contains(r#""status":"file""#))
+        .count() as u64;
+    assert!(heads >= 2, "{heads} file head records");
+    assert_eq!(out.records, 62 + heads);
+    assert_eq!((out.first_seq, out.last_seq), (Some(0), Some(61 + heads)));
     // Every line is a sealed record; the first of each file names its
     // predecessor.
     for f in &files {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tracer::bytes::Bytes;
-use tracer::event::{Event, Kind, Source, Timestamp};
+use tracer::event::{Body, Event, Exec, Source, Timestamp};
 
 fn tracer() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tracer"));
@@ -26,20 +26,20 @@ fn big_log(n: u32) -> String {
     let mut s = String::new();
     for i in 0..n {
         let mut e = Event::new(
-            Kind::Exec,
             Source::Ebpf,
             Timestamp::from_secs_nanos(1_714_554_000 + i as i64, 0),
             "h",
+            Body::Exec(Exec::default()),
         );
-        e.pid = Some(1000 + i);
-        e.auid = Some(1000 + i % 3);
-        e.ses = Some(i % 7);
-        e.uid = e.auid;
-        e.argv = Some(vec![
+        e.task.pid = Some(1000 + i);
+        e.task.auid = Some(1000 + i % 3);
+        e.task.ses = Some(i % 7);
+        e.task.uid = e.task.auid;
+        e.exec_mut().unwrap().argv = Some(vec![
             Bytes::from("ls"),
             Bytes::from(format!("file-{i}").as_str()),
         ]);
-        e.cwd = Some(Bytes::from("/home/u"));
+        e.exec_mut().unwrap().cwd = Some(Bytes::from("/home/u"));
         s.push_str(&e.to_json());
         s.push('\n');
     }

@@ -7,7 +7,7 @@ use chrono::{Local, TimeZone};
 use clap::Parser;
 use tracer::bytes::Bytes;
 use tracer::cli::report::{Env, ReportArgs};
-use tracer::event::{Event, Kind, Source, Timestamp};
+use tracer::event::{Body, Event, Exec, Source, Timestamp};
 
 #[derive(Parser)]
 struct Wrapper {
@@ -17,15 +17,15 @@ struct Wrapper {
 
 fn exec(argv: Vec<Bytes>) -> String {
     let mut e = Event::new(
-        Kind::Exec,
         Source::Ebpf,
         Timestamp::from_secs_nanos(1_714_554_000, 0),
         "h",
+        Body::Exec(Exec::default()),
     );
-    e.auid = Some(1000);
-    e.ses = Some(1);
-    e.pid = Some(42);
-    e.argv = Some(argv);
+    e.task.auid = Some(1000);
+    e.task.ses = Some(1);
+    e.task.pid = Some(42);
+    e.exec_mut().unwrap().argv = Some(argv);
     e.to_json()
 }
 

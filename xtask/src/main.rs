@@ -50,6 +50,10 @@ enum Task {
         /// Seconds of fuzzing per target after the tests (0: none).
         #[arg(long, default_value_t = 15)]
         fuzz_seconds: u64,
+        /// Property tests with a random seed and 16x the cases (by default
+        /// they run with a fixed seed, so that CI is deterministic).
+        #[arg(long)]
+        long: bool,
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -86,10 +90,18 @@ fn main() -> Result<()> {
         Task::Test {
             build,
             fuzz_seconds,
+            long,
             args,
         } => {
             ebpf::build(&root, &build)?;
-            let status = host_cargo()
+            let mut test = host_cargo();
+            if long {
+                test.env_remove("PROPTEST_RNG_SEED")
+                    .env("PROPTEST_CASES", "4096");
+            } else if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+                test.env("PROPTEST_RNG_SEED", PROPTEST_SEED);
+            }
+            let status = test
                 .current_dir(&root)
                 .args(["test", "--workspace"])
                 .args(&args)
@@ -126,6 +138,10 @@ pub(crate) fn build_all(root: &Path, b: &ebpf::BuildArgs) -> Result<PathBuf> {
 }
 
 /// The cargo that runs this xtask, for host builds.
+/// The property tests' seed in a normal run: a failure found at random
+/// (`--long`) becomes a named test case, so CI never depends on luck.
+const PROPTEST_SEED: &str = "20261201";
+
 fn host_cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }

@@ -18,7 +18,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::bytes;
-use crate::event::{Event, Kind, Timestamp};
+use crate::event::{Body, Event, Kind, Timestamp};
 
 /// What the report reads from one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,36 +51,63 @@ impl<'a> Record<'a> {
     pub fn from_event(e: &'a Event) -> Self {
         let s = |o: &'a Option<String>| o.as_deref().map(Cow::Borrowed);
         let b = |o: &'a Option<bytes::Bytes>| o.as_ref().map(|b| Cow::Borrowed(b.as_slice()));
-        Self {
-            kind: e.kind,
+        let t = &e.task;
+        let mut r = Self {
+            kind: e.kind(),
             time: e.time,
             host: Cow::Borrowed(&e.host),
-            pid: e.pid,
-            ppid: e.ppid,
-            uid: e.uid,
-            euid: e.euid,
-            auid: e.auid,
-            ses: e.ses,
-            tty: s(&e.tty),
-            exe: b(&e.exe),
-            argv: e
-                .argv
-                .as_ref()
-                .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect()),
-            cwd: b(&e.cwd),
-            ret: e.ret,
-            truncated: e.truncated,
-            cgroup: s(&e.cgroup),
-            addr: s(&e.addr),
-            port: e.port,
-            count: e.count,
-            record_type: e
-                .detail
-                .as_ref()
-                .and_then(|d| d.get("record_type"))
-                .and_then(|v| v.as_str())
-                .map(Cow::Borrowed),
+            pid: t.pid,
+            ppid: t.ppid,
+            uid: t.uid,
+            euid: t.euid,
+            auid: t.auid,
+            ses: t.ses,
+            tty: s(&t.tty),
+            exe: b(&t.exe),
+            argv: None,
+            cwd: None,
+            ret: None,
+            truncated: false,
+            cgroup: s(&t.cgroup),
+            addr: None,
+            port: None,
+            count: None,
+            record_type: None,
+        };
+        match &e.body {
+            Body::Exec(x) | Body::Process(x) => {
+                r.argv = x
+                    .argv
+                    .as_ref()
+                    .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect());
+                r.cwd = b(&x.cwd);
+                if matches!(e.body, Body::Exec(_)) {
+                    r.ret = x.outcome.ret();
+                }
+                r.truncated = x.truncated;
+            }
+            Body::Login(l) => {
+                r.cwd = b(&l.cwd);
+                r.addr = s(&l.addr);
+                r.port = l.port;
+                r.record_type = Some(Cow::Borrowed(l.record_type.as_str()));
+            }
+            Body::SessionStart(x) => {
+                r.addr = s(&x.addr);
+                r.port = x.port;
+            }
+            Body::SessionEnd(x) => r.addr = s(&x.addr),
+            Body::Loss(l) => r.count = l.count,
+            Body::Discrepancy(d) => {
+                r.argv = d
+                    .exec
+                    .argv
+                    .as_ref()
+                    .map(|v| v.iter().map(|a| Cow::Borrowed(a.as_slice())).collect());
+            }
+            Body::Exit(_) | Body::Tracer(_) | Body::Unknown => {}
         }
+        r
     }
 
     /// Parses one line of tracer's JSON log.
@@ -371,12 +398,11 @@ mod tests {
             cwd in proptest::collection::vec(any::<u8>(), 0..12),
             tty in any::<String>(),
         ) {
-            let mut e = Event::new(Kind::Exec, crate::event::Source::Ebpf, Timestamp(1_714_554_000_123_456_789), "h\"ost");
-            e.argv = Some(argv.into_iter().map(bytes::Bytes).collect());
-            e.cwd = Some(bytes::Bytes(cwd));
-            e.tty = Some(tty);
-            e.auid = Some(1000);
-            e.detail = Some(serde_json::json!({"record_type": "USER_LOGIN", "x": [1, {"y": null}]}));
+            let mut e = Event::new(crate::event::Source::Ebpf, Timestamp(1_714_554_000_123_456_789), "h\"ost", Body::Exec(crate::event::Exec::default()));
+            e.exec_mut().unwrap().argv = Some(argv.into_iter().map(bytes::Bytes).collect());
+            e.exec_mut().unwrap().cwd = Some(bytes::Bytes(cwd));
+            e.task.tty = Some(tty);
+            e.task.auid = Some(1000);
             let line = e.to_json();
             let parsed: Event = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(Record::from_json(line.as_bytes()).unwrap(), Record::from_event(&parsed));

@@ -33,7 +33,7 @@ use super::space::{free_space, Ladder, Step};
 use super::syncer::Syncer;
 use super::SinkError;
 use crate::config::{AdminSpaceLeftAction, DiskFullAction, FlushMode, LogConfig, SpaceLeftAction};
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Body, Event, Loss, LossCause, Source, Timestamp, TracerStatus};
 
 /// Above this many buffered bytes the buffer is written before the batch ends.
 const HIGH_WATER: usize = 1 << 20;
@@ -56,6 +56,12 @@ impl Cause {
             Cause::AdminSpaceLeft => "admin_space_left",
         }
     }
+    fn loss_cause(self) -> LossCause {
+        match self {
+            Cause::DiskFull => LossCause::DiskFull,
+            Cause::AdminSpaceLeft => LossCause::AdminSpaceLeft,
+        }
+    }
 }
 
 /// Writing is suspended; what was not written is counted.
@@ -71,6 +77,8 @@ pub struct LogFile {
     cfg: LogConfig,
     gid: Option<u32>,
     host: String,
+    /// This boot's id, written at the head of every file rotation starts.
+    boot: Option<String>,
     file: File,
     size: u64,
     buf: Vec<u8>,
@@ -128,6 +136,7 @@ impl LogFile {
             cfg: cfg.clone(),
             gid,
             host: host.to_string(),
+            boot: crate::source::procfs::boot_id(),
             file,
             size,
             buf: Vec::with_capacity(HIGH_WATER + (64 << 10)),
@@ -300,12 +309,22 @@ impl LogFile {
         let Some(s) = self.suspended.take() else {
             return Ok(());
         };
-        let mut e = Event::new(Kind::Loss, Source::Tracer, Timestamp::now(), &self.host);
-        e.count = Some(s.records);
-        e.cause = Some(s.cause.as_str().into());
-        e.from = Some(s.from);
-        e.until = Some(e.time);
-        e.detail = Some(serde_json::json!({"exec": s.execs, "file": self.cfg.file}));
+        let now = Timestamp::now();
+        let e = Event::new(
+            Source::Tracer,
+            now,
+            &self.host,
+            Body::Loss(Loss {
+                count: Some(s.records),
+                cause: s.cause.loss_cause(),
+                from: Some(s.from),
+                until: Some(now),
+                execs: Some(s.execs),
+                exits: None,
+                exec_failed_unseen: None,
+                file: Some(self.cfg.file.display().to_string()),
+            }),
+        );
         self.buf.clear();
         let line = serde_json::to_vec(&e).map_err(|e| SinkError::io(&self.cfg.file, e.into()))?;
         match &mut self.sealer {
@@ -378,7 +397,27 @@ impl LogFile {
         self.since_sync = 0;
         self.prune();
         log::debug!("rotated {}", path.display());
+        self.write_head();
         Ok(())
+    }
+
+    /// The first record of a file started by rotation: the host and boot it
+    /// belongs to, so that a file read on its own (or shipped) still ties
+    /// its records to a boot. A run's first file starts with the `start`
+    /// record, which carries the same.
+    fn write_head(&mut self) {
+        let mut e = Event::tracer(&self.host, TracerStatus::File, serde_json::json!({}));
+        if let Body::Tracer(t) = &mut e.body {
+            t.boot = self.boot.clone();
+        }
+        let mut line = Vec::with_capacity(256);
+        e.write_json(&mut line);
+        line.push(b'\n');
+        match &mut self.sealer {
+            Some(s) => s.seal_into(&line, &mut self.buf),
+            None => self.buf.extend_from_slice(&line),
+        }
+        self.buf_records += 1;
     }
 
     /// Rotated files (`tracer.log.N`), by N.
@@ -433,7 +472,7 @@ impl LogFile {
         if ok {
             log::warn!("{why}: deleted the oldest log {}", p.display());
             self.notice(
-                "keep_newest",
+                TracerStatus::KeepNewest,
                 serde_json::json!({"cause": why, "deleted": p}),
             );
         }
@@ -483,7 +522,7 @@ impl LogFile {
                 let t = self.cfg.space_left.bytes(total);
                 if self.cfg.space_left_action == SpaceLeftAction::Syslog {
                     log::warn!("{path}: low on disk space: {free} bytes free (space_left {t})");
-                    self.notice("space_left", detail(t, "syslog"));
+                    self.notice(TracerStatus::SpaceLeft, detail(t, "syslog"));
                 }
             }
             Step::AdminSpaceLeft => {
@@ -494,7 +533,7 @@ impl LogFile {
                 let name = name.as_str().unwrap_or("?");
                 if a != A::Ignore {
                     log::error!("{path}: {free} bytes free, below admin_space_left ({t}): {name}");
-                    self.notice("admin_space_left", detail(t, name));
+                    self.notice(TracerStatus::AdminSpaceLeft, detail(t, name));
                 }
                 self.flush()?;
                 match a {
@@ -516,10 +555,8 @@ impl LogFile {
         Ok(())
     }
 
-    fn notice(&mut self, status: &str, mut detail: serde_json::Value) {
-        let mut e = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), &self.host);
-        detail["status"] = status.into();
-        e.detail = Some(detail);
+    fn notice(&mut self, status: TracerStatus, detail: serde_json::Value) {
+        let e = Event::tracer(&self.host, status, detail);
         self.notices.push(e);
     }
 

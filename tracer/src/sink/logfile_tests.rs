@@ -52,7 +52,18 @@ fn rotation_keeps_whole_records_in_order_and_prunes() {
     }
     all.extend(lines_of(&c.file));
     assert!(!numbered(&c.file, 4).exists(), "num_logs = 3");
-    let ns: Vec<u64> = all.iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    // Each file that rotation started opens with its host and boot.
+    let heads: Vec<&serde_json::Value> = all.iter().filter(|v| v["type"] == "tracer").collect();
+    assert!(!heads.is_empty());
+    for h in &heads {
+        assert_eq!(h["detail"]["status"], "file");
+        assert!(h["boot"].as_str().is_some_and(|b| b.len() == 36), "{h}");
+    }
+    let ns: Vec<u64> = all
+        .iter()
+        .filter(|v| v["type"] != "tracer")
+        .map(|v| v["n"].as_u64().unwrap())
+        .collect();
     // The oldest went with pruning; what is left is a contiguous, ordered tail.
     let first = ns[0];
     assert!(first > 0, "something was pruned");
@@ -147,19 +158,24 @@ fn sink_cost_per_event() {
         _ => FlushMode::Incremental,
     };
     let mut s = crate::sink::Sinks::open(&c, "node").unwrap();
-    let mut e = Event::new(Kind::Exec, Source::Ebpf, Timestamp::now(), "node");
-    e.pid = Some(12345);
-    e.ppid = Some(1);
-    e.uid = Some(1000);
-    e.auid = Some(1000);
-    e.ses = Some(3);
-    e.exe = Some(Bytes::from("/usr/bin/python3"));
-    e.argv = Some(vec![
+    let mut e = Event::new(
+        Source::Ebpf,
+        Timestamp::now(),
+        "node",
+        crate::event::Body::Exec(crate::event::Exec::default()),
+    );
+    e.task.pid = Some(12345);
+    e.task.ppid = Some(1);
+    e.task.uid = Some(1000);
+    e.task.auid = Some(1000);
+    e.task.ses = Some(3);
+    e.task.exe = Some(Bytes::from("/usr/bin/python3"));
+    e.exec_mut().unwrap().argv = Some(vec![
         Bytes::from("python3"),
         Bytes::from("-c"),
         Bytes::from("print(1)"),
     ]);
-    e.cwd = Some(Bytes::from("/home/alice/project"));
+    e.exec_mut().unwrap().cwd = Some(Bytes::from("/home/alice/project"));
     let n = 500_000;
     let t = Instant::now();
     for i in 0..n {

@@ -15,7 +15,7 @@ use std::io::{self, BufWriter, Stdout, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Body, Event, LossCause, Source, Timestamp, TracerStatus};
 use file::Ending;
 use logfile::LogFile;
 use syslog::Syslog;
@@ -105,18 +105,19 @@ impl Sinks {
 
     pub fn write(&mut self, e: &Event) -> Result<(), SinkError> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, e).map_err(|e| SinkError::Stdout(e.into()))?;
+        e.write_json(&mut self.line);
         self.line.push(b'\n');
         self.stats.records += 1;
         let exec = e.is_exec();
         self.stats.execs += exec as u64;
-        if e.kind == Kind::Loss {
-            let cause = e.cause.as_deref().unwrap_or("unknown");
+        if let Body::Loss(l) = &e.body {
             // The sinks' own losses are counted where they happen.
-            if e.source != Source::Tracer
-                || !matches!(cause, "disk_full" | "admin_space_left" | "syslog")
-            {
-                *self.stats.losses.entry(cause.to_string()).or_default() += e.count.unwrap_or(0);
+            if e.source != Source::Tracer || !l.cause.is_sink_loss() {
+                *self
+                    .stats
+                    .losses
+                    .entry(l.cause.as_str().to_owned())
+                    .or_default() += l.count.unwrap_or(0);
             }
         }
         if let Some(f) = &mut self.file {
@@ -165,9 +166,13 @@ impl Sinks {
         }
         let dropped = self.syslog.as_mut().map_or(0, Syslog::take_dropped);
         if dropped > 0 {
-            let mut e = Event::new(Kind::Loss, Source::Tracer, Timestamp::now(), &self.host);
-            e.count = Some(dropped);
-            e.cause = Some("syslog".into());
+            let e = Event::loss(
+                Source::Tracer,
+                Timestamp::now(),
+                &self.host,
+                Some(dropped),
+                LossCause::Syslog,
+            );
             self.write(&e)?;
         }
         self.flush()
@@ -249,9 +254,14 @@ fn gap_record(end: &Ending, host: &str) -> Option<Event> {
         Ending::Unclean { last_time } => ("unclean_stop", last_time),
         Ending::Partial { last_time } => ("partial_line", last_time),
     };
-    let mut e = Event::new(Kind::Tracer, Source::Tracer, Timestamp::now(), host);
-    e.from = last.as_deref().and_then(Timestamp::parse_rfc3339);
-    e.until = Some(e.time);
-    e.detail = Some(serde_json::json!({"status": "gap", "reason": reason}));
+    let mut e = Event::tracer(
+        host,
+        TracerStatus::Gap,
+        serde_json::json!({"reason": reason}),
+    );
+    if let Body::Tracer(t) = &mut e.body {
+        t.from = last.as_deref().and_then(Timestamp::parse_rfc3339);
+        t.until = Some(e.time);
+    }
     Some(e)
 }

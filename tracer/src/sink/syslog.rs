@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{value::DEV_LOG, SyslogConfig, SyslogFormat, SyslogTarget};
-use crate::event::{Event, Kind};
+use crate::event::{Body, Event, Kind};
 
 /// Private enterprise number used in structured-data ids: 32473 is the one
 /// IANA reserves for documentation (RFC 5612); sites may map it as they like.
@@ -170,7 +170,7 @@ fn count(b: &Batch) -> u64 {
 }
 
 fn severity(e: &Event) -> u8 {
-    match e.kind {
+    match e.kind() {
         Kind::Loss | Kind::Discrepancy => 4,
         Kind::Tracer => 5,
         _ => 6,
@@ -193,7 +193,7 @@ fn format_header(d: &mut Vec<u8>, cfg: &SyslogConfig, pid: u32, e: &Event) {
             "<{pri}>1 {} {host} {} {pid} {} ",
             t.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
             cfg.app_name,
-            e.kind.as_str()
+            e.kind().as_str()
         ),
         SyslogFormat::Rfc3164 => write!(
             d,
@@ -204,12 +204,12 @@ fn format_header(d: &mut Vec<u8>, cfg: &SyslogConfig, pid: u32, e: &Event) {
     };
     if cfg.format == SyslogFormat::Rfc5424 {
         if cfg.structured_data {
-            let _ = write!(d, "[{SD_ID} type=\"{}\"", e.kind.as_str());
+            let _ = write!(d, "[{SD_ID} type=\"{}\"", e.kind().as_str());
             for (k, v) in [
-                ("pid", e.pid),
-                ("uid", e.uid),
-                ("auid", e.auid),
-                ("ses", e.ses),
+                ("pid", e.task.pid),
+                ("uid", e.task.uid),
+                ("auid", e.task.auid),
+                ("ses", e.task.ses),
             ] {
                 if let Some(v) = v {
                     let _ = write!(d, " {k}=\"{v}\"");
@@ -225,23 +225,29 @@ fn format_header(d: &mut Vec<u8>, cfg: &SyslogConfig, pid: u32, e: &Event) {
 /// The record with its argv cut until its JSON fits in `budget` bytes.
 fn shorten(e: &Event, budget: usize) -> Vec<u8> {
     let mut e = e.clone();
-    e.truncated = true;
+    if let Some(x) = e.exec_mut() {
+        x.truncated = true;
+    }
     loop {
         let j = serde_json::to_vec(&e).unwrap_or_default();
         if j.len() <= budget {
             return j;
         }
-        match e.argv.as_mut() {
+        let argv = e.exec_mut().and_then(|x| x.argv.as_mut());
+        match argv {
             Some(a) if a.len() > 1 => {
                 a.truncate(a.len() / 2);
             }
             Some(a) if !a.is_empty() => a.clear(),
             _ => {
-                e.argv = None;
-                e.cwd = None;
-                e.detail = None;
-                let j = serde_json::to_vec(&e).unwrap_or_default();
-                return j;
+                if let Some(x) = e.exec_mut() {
+                    x.argv = None;
+                    x.cwd = None;
+                }
+                if let Body::Tracer(t) = &mut e.body {
+                    t.fields.clear();
+                }
+                return serde_json::to_vec(&e).unwrap_or_default();
             }
         }
     }

@@ -4,13 +4,13 @@ use crate::event::{Source, Timestamp};
 
 fn ev() -> Event {
     let mut e = Event::new(
-        Kind::Exec,
         Source::Ebpf,
         Timestamp::from_secs_nanos(1_700_000_000, 123_456_789),
         "node1",
+        crate::event::Body::Exec(crate::event::Exec::default()),
     );
-    e.pid = Some(42);
-    e.auid = Some(1000);
+    e.task.pid = Some(42);
+    e.task.auid = Some(1000);
     e
 }
 
@@ -80,7 +80,7 @@ fn tcp_octet_counting_and_udp_delivery() {
 #[test]
 fn long_records_are_shortened_to_fit() {
     let mut e = ev();
-    e.argv = Some(
+    e.exec_mut().unwrap().argv = Some(
         (0..100)
             .map(|i| Bytes::from(format!("arg-{i}-{}", "y".repeat(100)).as_str()))
             .collect(),
@@ -88,6 +88,6 @@ fn long_records_are_shortened_to_fit() {
     let j = shorten(&e, 2000);
     assert!(j.len() <= 2000);
     let back: Event = serde_json::from_slice(&j).unwrap();
-    assert!(back.truncated);
-    assert!(!back.argv.unwrap().is_empty());
+    assert!(back.exec().unwrap().truncated);
+    assert!(!back.exec().unwrap().argv.as_ref().unwrap().is_empty());
 }

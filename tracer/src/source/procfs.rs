@@ -12,7 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::bytes::Bytes;
-use crate::event::{Event, Kind, Source, Timestamp, UNSET};
+use crate::event::{Body, Event, Exec, Outcome, Source, Timestamp, UNSET};
 use crate::source::ebpf::decode::split_args;
 
 /// Scans `/proc` and returns a `process` record for each process still there.
@@ -39,7 +39,7 @@ pub fn scan_root(root: &Path, host: &str) -> Vec<Event> {
             out.push(e);
         }
     }
-    out.sort_by_key(|e| e.pid);
+    out.sort_by_key(|e| e.task.pid);
     out
 }
 
@@ -52,8 +52,10 @@ pub fn read_process(dir: &Path, pid: u32, host: &str, now: Timestamp) -> Option<
     if cmdline.is_empty() && exe.is_none() {
         return None;
     }
-    let mut e = Event::new(Kind::Process, Source::Proc, now, host);
-    e.pid = Some(pid);
+    let mut e = Event::new(Source::Proc, now, host, Body::Process(Exec::default()));
+    let mut x = Exec::default();
+    let t = &mut e.task;
+    t.pid = Some(pid);
     let ids = |key: &str| -> Vec<u32> {
         status
             .lines()
@@ -67,40 +69,50 @@ pub fn read_process(dir: &Path, pid: u32, host: &str, now: Timestamp) -> Option<
     };
     let uids = ids("Uid:");
     let gids = ids("Gid:");
-    e.uid = uids.first().copied();
-    e.euid = uids.get(1).copied();
-    e.gid = gids.first().copied();
-    e.egid = gids.get(1).copied();
-    e.ppid = ids("PPid:").first().copied();
+    t.uid = uids.first().copied();
+    t.euid = uids.get(1).copied();
+    t.gid = gids.first().copied();
+    t.egid = gids.get(1).copied();
+    t.ppid = ids("PPid:").first().copied();
     let num = |f: &str| -> Option<u32> {
         fs::read_to_string(dir.join(f))
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
             .map(|v| if v < 0 { UNSET } else { v as u32 })
     };
-    e.auid = num("loginuid");
-    e.ses = num("sessionid");
-    e.comm = fs::read(dir.join("comm"))
+    t.auid = num("loginuid");
+    t.ses = num("sessionid");
+    t.comm = fs::read(dir.join("comm"))
         .ok()
         .map(|c| Bytes(c.strip_suffix(b"\n").unwrap_or(&c).to_vec()));
-    e.exe = exe.map(|p| Bytes(p.as_os_str().as_bytes().to_vec()));
-    e.cwd = fs::read_link(dir.join("cwd"))
+    t.exe = exe.map(|p| Bytes(p.as_os_str().as_bytes().to_vec()));
+    x.cwd = fs::read_link(dir.join("cwd"))
         .ok()
         .map(|p| Bytes(p.as_os_str().as_bytes().to_vec()));
     let argv = split_args(&cmdline);
-    e.argc = Some(argv.len() as u32);
-    e.argv = Some(argv);
+    x.argc = Some(argv.len() as u32);
+    x.argv = Some(argv);
     if let Ok(stat) = fs::read_to_string(dir.join("stat")) {
         let (tty_nr, start) = stat_fields(&stat);
-        e.tty = Some(tty_from_nr(tty_nr));
-        e.start_boottime = start.map(|ticks| ticks * (1_000_000_000 / clock_ticks()));
+        t.tty = Some(tty_from_nr(tty_nr));
+        t.start_boottime = start.map(|ticks| ticks * (1_000_000_000 / clock_ticks()));
     }
-    e.cgroup = fs::read_to_string(dir.join("cgroup")).ok().and_then(|c| {
+    t.cgroup = fs::read_to_string(dir.join("cgroup")).ok().and_then(|c| {
         c.lines()
             .find_map(|l| l.strip_prefix("0::"))
             .map(|p| p.to_string())
     });
+    x.outcome = Outcome::Success;
+    e.body = Body::Process(x);
     Some(e)
+}
+
+/// The kernel's boot id: a random UUID chosen at every boot, so that records
+/// (and audit session ids, which restart at boot) can be tied to one boot.
+pub fn boot_id() -> Option<String> {
+    let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_owned())
 }
 
 /// (tty_nr, starttime in clock ticks) from `/proc/<pid>/stat`. The comm field
@@ -161,17 +173,17 @@ mod tests {
     fn scans_this_process() {
         let me = std::process::id();
         let e = read_process(Path::new(&format!("/proc/{me}")), me, "h", Timestamp(0)).unwrap();
-        assert_eq!(e.kind, Kind::Process);
+        assert_eq!(e.kind(), crate::event::Kind::Process);
         let loginuid: i64 = fs::read_to_string("/proc/self/loginuid")
             .unwrap()
             .trim()
             .parse()
             .unwrap();
         assert_eq!(
-            e.auid,
+            e.task.auid,
             Some(if loginuid < 0 { UNSET } else { loginuid as u32 })
         );
-        assert!(!e.argv.unwrap().is_empty());
+        assert!(!e.exec().unwrap().argv.as_ref().unwrap().is_empty());
     }
 }
 

@@ -19,7 +19,7 @@
 //!   an EXECVE record or its SYSCALL is `syscall=execve`/`execveat` (as
 //!   ausearch names it). Events are matched by (node, serial).
 //! - Where ausearch has no record to say a field (no EXECVE: tracer falls back
-//!   to PROCTITLE or the path for argv; no SYSCALL, no CWD), the field is only
+//!   records no argv; no SYSCALL, no CWD), the field is only
 //!   compared when ausearch has it, except that tracer must not invent ids,
 //!   cwd or exe that no record gave.
 //!
@@ -292,7 +292,18 @@ fn oracle(file: &Path) -> Vec<Exec> {
                 .find(|r| r.rtype == b"CWD")
                 .and_then(|r| r.get(b"cwd"))
                 .map(unescape),
-            exe: syscall.and_then(|s| s.get(b"exe")).map(unescape),
+            // A failed exec's SYSCALL `exe` is the caller; tracer names the
+            // file it tried, which is PATH item 0 (as the eBPF source does).
+            exe: if syscall.is_some_and(|s| s.get(b"success") == Some(b"no")) {
+                i_recs
+                    .iter()
+                    .find(|r| r.rtype == b"PATH" && r.get(b"item") == Some(b"0"))
+                    .and_then(|r| r.get(b"name"))
+                    .or_else(|| syscall.and_then(|s| s.get(b"exe")))
+                    .map(unescape)
+            } else {
+                syscall.and_then(|s| s.get(b"exe")).map(unescape)
+            },
         });
     }
     out.sort();
@@ -313,7 +324,7 @@ fn ours(file: &Path, with_argv: &BTreeMap<(String, u64), bool>) -> Vec<Exec> {
             } else {
                 e.host.clone()
             };
-            let serial = e.serial.unwrap_or(0);
+            let serial = e.exec().unwrap().serial.unwrap_or(0);
             let keep_argv = with_argv
                 .get(&(node.clone(), serial))
                 .copied()
@@ -322,14 +333,17 @@ fn ours(file: &Path, with_argv: &BTreeMap<(String, u64), bool>) -> Vec<Exec> {
                 node,
                 serial,
                 argv: e
+                    .exec()
+                    .unwrap()
                     .argv
+                    .clone()
                     .filter(|_| keep_argv)
                     .map(|a| a.into_iter().map(|b| b.0).collect()),
-                auid: e.auid,
-                ses: e.ses,
-                uid: e.uid,
-                cwd: e.cwd.map(|b| b.0),
-                exe: e.exe.map(|b| b.0),
+                auid: e.task.auid,
+                ses: e.task.ses,
+                uid: e.task.uid,
+                cwd: e.exec().unwrap().cwd.clone().map(|b| b.0),
+                exe: e.task.exe.map(|b| b.0),
             }
         })
         .collect();

@@ -1,6 +1,8 @@
 //! One syscall event being assembled: the records of an execve (SYSCALL,
-//! EXECVE, CWD, PATH, PROCTITLE) folded into a [`PartialExec`], then turned into
-//! an exec or exec_failed [`Event`].
+//! EXECVE, CWD, PATH) folded into a [`PartialExec`], then turned into an exec
+//! or exec_failed [`Event`]. PROCTITLE is not used: for a failed exec it is
+//! the caller's command line, and at 128 bytes it is no substitute for a
+//! missing EXECVE record.
 //!
 //! Folding keeps only what the event needs, copied out of the borrowed record,
 //! and every record type fills fields of its own: the result does not depend
@@ -10,16 +12,18 @@
 //! lines may come in any order.
 //!
 //! What an audit exec event does not say is left unset rather than guessed:
-//! there is no tid (audit's `pid` is the thread group), no args_size, no cgroup.
+//! there is no tid (audit's `pid` is the thread group), no args_size, no
+//! cgroup; an event without EXECVE has no argv (`argv_missing`), one without
+//! SYSCALL no outcome ([`Outcome::Unknown`]). `truncated` means bytes were
+//! cut: an argument the kernel split into `aN[i]` pieces is whole when the
+//! pieces add up to `aN_len` (which counts hex digits for hex-encoded
+//! arguments).
 
 use super::parse::Record;
 use super::rtype::RecordType;
 use super::value::{parse_u64, Value};
 use crate::bytes::Bytes;
-use crate::event::{Event, Kind, Source, Timestamp};
-
-/// The kernel cuts PROCTITLE at this many bytes (`MAX_PROCTITLE_AUDIT_LEN`).
-const PROCTITLE_MAX: usize = 128;
+use crate::event::{Body, Event, Exec, Outcome, Source, Task, Timestamp};
 
 /// Upper bound on argument bytes kept for one event; more is dropped and the
 /// event marked truncated. Linux's own limit on the argument area is far below
@@ -53,6 +57,8 @@ struct Syscall {
     comm: Option<Vec<u8>>,
     exe: Option<Vec<u8>>,
     key: Option<String>,
+    /// ENRICHED `AUID=`: the login user's name on the recording host.
+    auid_name: Option<String>,
 }
 
 /// One piece of an argument: a whole `aN`, or chunk `aN[i]`.
@@ -61,6 +67,9 @@ struct ArgPiece {
     index: u32,
     /// `None` for a whole argument.
     chunk: Option<u32>,
+    /// Written hex-encoded: the kernel's `aN_len` then counts hex digits,
+    /// two per byte.
+    hex: bool,
     data: Vec<u8>,
 }
 
@@ -83,7 +92,6 @@ pub struct PartialExec {
     args_dropped: bool,
     cwd: Option<Vec<u8>>,
     path0: Option<Vec<u8>>,
-    proctitle: Option<Vec<u8>>,
 }
 
 impl PartialExec {
@@ -102,7 +110,6 @@ impl PartialExec {
             args_dropped: false,
             cwd: None,
             path0: None,
-            proctitle: None,
         }
     }
 
@@ -113,18 +120,13 @@ impl PartialExec {
             + self.args.len() * std::mem::size_of::<ArgPiece>()
             + self.cwd.as_ref().map_or(0, Vec::len)
             + self.path0.as_ref().map_or(0, Vec::len)
-            + self.proctitle.as_ref().map_or(0, Vec::len)
     }
 
     /// Whether records of type `t` are folded by [`PartialExec::add`].
     pub fn wants(t: RecordType) -> bool {
         matches!(
             t,
-            RecordType::SYSCALL
-                | RecordType::EXECVE
-                | RecordType::CWD
-                | RecordType::PATH
-                | RecordType::PROCTITLE
+            RecordType::SYSCALL | RecordType::EXECVE | RecordType::CWD | RecordType::PATH
         )
     }
 
@@ -143,12 +145,6 @@ impl PartialExec {
                     .map(|c| c.into_owned());
             }
             RecordType::PATH => self.add_path(rec),
-            RecordType::PROCTITLE if self.proctitle.is_none() => {
-                self.proctitle = rec
-                    .get(b"proctitle")
-                    .and_then(|v| v.untrusted())
-                    .map(|c| c.into_owned());
-            }
             _ => {}
         }
     }
@@ -181,6 +177,9 @@ impl PartialExec {
                 _ => {}
             }
         }
+        s.auid_name = rec
+            .enriched_name(b"AUID")
+            .map(|n| String::from_utf8_lossy(n).into_owned());
         match exec_syscall(arch, nr) {
             Some(false) => {
                 self.not_exec = true;
@@ -199,7 +198,6 @@ impl PartialExec {
         self.arg_bytes = 0;
         self.cwd = None;
         self.path0 = None;
-        self.proctitle = None;
     }
 
     fn add_execve(&mut self, rec: &Record<'_>) {
@@ -236,6 +234,8 @@ impl PartialExec {
                 },
             };
             let data = f.value.untrusted_or_raw();
+            let hex =
+                matches!(f.value, Value::Bare(_)) && matches!(data, std::borrow::Cow::Owned(_));
             if self.arg_bytes + data.len() > MAX_ARG_BYTES {
                 self.args_dropped = true;
                 continue;
@@ -244,6 +244,7 @@ impl PartialExec {
             self.args.push(ArgPiece {
                 index,
                 chunk,
+                hex,
                 data: data.into_owned(),
             });
         }
@@ -272,57 +273,66 @@ impl PartialExec {
         if self.not_exec || !(self.has_execve || self.exec_syscall) {
             return None;
         }
-        let failed = self
-            .syscall
-            .as_ref()
-            .is_some_and(|s| s.success == Some(false));
-        let kind = if failed { Kind::ExecFailed } else { Kind::Exec };
-        let mut e = Event::new(kind, Source::Audit, self.time, host);
-        e.serial = Some(self.serial);
-        let (mut argv, mut truncated) = assemble_argv(self.args, &self.arg_lens, self.argc);
+        // Without its SYSCALL record, an event does not say whether the
+        // exec succeeded: the outcome is unknown, not assumed.
+        let outcome = match &self.syscall {
+            None => Outcome::Unknown,
+            Some(s) => match (s.success, s.exit) {
+                (Some(false), exit) => Outcome::Failed(exit.filter(|&r| r < 0).unwrap_or(-1)),
+                (Some(true), _) => Outcome::Success,
+                (None, Some(exit)) => Outcome::from_ret(exit),
+                (None, None) => Outcome::Unknown,
+            },
+        };
+        let failed = matches!(outcome, Outcome::Failed(_));
+        let (argv, mut truncated) = assemble_argv(self.args, &self.arg_lens, self.argc);
         truncated |= self.args_dropped;
-        if !self.has_execve {
-            // Failed execs usually log no EXECVE. Their PROCTITLE is the
-            // caller's command line (the exec did not happen), so name the file
-            // that was tried; a successful exec without EXECVE has the new
-            // program's PROCTITLE.
-            let path = self.path0.map(|p| vec![p]);
-            let title = self.proctitle.as_deref().map(|t| {
-                truncated |= t.len() >= PROCTITLE_MAX;
-                proctitle_argv(t)
-            });
-            let exe = self
-                .syscall
-                .as_ref()
-                .and_then(|s| s.exe.clone())
-                .map(|x| vec![x]);
-            argv = if failed {
-                path.or(title)
-            } else {
-                title.or(path)
-            }
-            .or(exe)
-            .unwrap_or_default();
-        }
-        e.argv = Some(argv.into_iter().map(Bytes).collect());
-        e.argc = self.argc;
-        e.truncated = truncated;
-        e.cwd = self.cwd.map(Bytes);
+        // No EXECVE record (failed execs log none; a rule set may exclude
+        // them): the arguments were not recorded, and are not guessed from
+        // the path, the exe or the caller's PROCTITLE.
+        let argv_missing = !self.has_execve;
+        let mut task = Task::default();
+        let mut key = None;
+        let mut user = None;
         if let Some(s) = self.syscall {
-            e.pid = s.pid;
-            e.ppid = s.ppid;
-            e.uid = s.uid;
-            e.euid = s.euid;
-            e.gid = s.gid;
-            e.egid = s.egid;
-            e.auid = s.auid;
-            e.ses = s.ses;
-            e.tty = s.tty;
-            e.comm = s.comm.map(Bytes);
-            e.exe = s.exe.map(Bytes);
-            e.key = s.key;
-            e.ret = s.exit;
+            user = s.auid_name;
+            task = Task {
+                pid: s.pid,
+                ppid: s.ppid,
+                uid: s.uid,
+                euid: s.euid,
+                gid: s.gid,
+                egid: s.egid,
+                auid: s.auid,
+                ses: s.ses,
+                tty: s.tty,
+                comm: s.comm.map(Bytes),
+                exe: s.exe.map(Bytes),
+                ..Task::default()
+            };
+            key = s.key;
         }
+        // A failed exec's SYSCALL `exe` is the caller's program; the file it
+        // tried to run is PATH item 0 (what the eBPF source calls `exe`).
+        if failed {
+            if let Some(p) = self.path0 {
+                task.exe = Some(Bytes(p));
+            }
+        }
+        let body = Exec {
+            argv: Some(argv.into_iter().map(Bytes).collect()),
+            cwd: self.cwd.map(Bytes),
+            outcome,
+            argc: self.argc,
+            truncated,
+            argv_missing,
+            user,
+            serial: Some(self.serial),
+            key,
+            ..Exec::default()
+        };
+        let mut e = Event::new(Source::Audit, self.time, host, Body::Exec(body));
+        e.task = task;
         Some(e)
     }
 }
@@ -373,6 +383,7 @@ fn assemble_argv(
             truncated = true;
             break;
         }
+        let hex = first.hex;
         let mut arg = first.data;
         if let Some(c0) = first.chunk {
             let mut next_chunk = c0 + 1;
@@ -388,7 +399,8 @@ fn assemble_argv(
                 }
             }
             if let Some(&(_, len)) = lens.iter().find(|(i, _)| *i == index) {
-                truncated |= arg.len() as u64 != len;
+                let logged = arg.len() as u64 * if hex { 2 } else { 1 };
+                truncated |= logged != len;
             }
         } else {
             // Ignore stray chunks of an argument also logged whole.
@@ -400,15 +412,6 @@ fn assemble_argv(
         truncated |= argv.len() as u64 != u64::from(n);
     }
     (argv, truncated)
-}
-
-/// PROCTITLE is the argument area with NULs between arguments.
-fn proctitle_argv(t: &[u8]) -> Vec<Vec<u8>> {
-    let t = match t.iter().rposition(|&c| c != 0) {
-        Some(i) => &t[..=i],
-        None => return vec![Vec::new()],
-    };
-    t.split(|&c| c == 0).map(<[u8]>::to_vec).collect()
 }
 
 /// SYSCALL's `tty=pts1` -> `pts/1`; `(none)` -> None.

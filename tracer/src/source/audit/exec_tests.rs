@@ -15,7 +15,9 @@ fn build(lines: &[&str]) -> Option<Event> {
 }
 
 fn argv(e: &Event) -> Vec<String> {
-    e.argv
+    e.exec()
+        .unwrap()
+        .argv
         .as_ref()
         .unwrap()
         .iter()
@@ -35,14 +37,23 @@ fn full_exec() {
         r#"type=PROCTITLE msg=audit(1.000:9): proctitle=6C73002D6C"#,
     ])
     .unwrap();
-    assert_eq!(e.kind, Kind::Exec);
+    assert_eq!(e.kind(), crate::event::Kind::Exec);
     assert_eq!(e.source, Source::Audit);
     assert_eq!(argv(&e), ["ls", "-l", ""]);
-    assert_eq!(e.argc, Some(3));
-    assert!(!e.truncated);
-    assert_eq!(e.cwd, Some(Bytes::from("/tmp/a b c")));
+    assert_eq!(e.exec().unwrap().argc, Some(3));
+    assert!(!e.exec().unwrap().truncated);
+    assert_eq!(e.exec().unwrap().cwd, Some(Bytes::from("/tmp/a b c")));
     assert_eq!(
-        (e.pid, e.ppid, e.uid, e.euid, e.gid, e.egid, e.auid, e.ses),
+        (
+            e.task.pid,
+            e.task.ppid,
+            e.task.uid,
+            e.task.euid,
+            e.task.gid,
+            e.task.egid,
+            e.task.auid,
+            e.task.ses
+        ),
         (
             Some(11),
             Some(10),
@@ -54,12 +65,12 @@ fn full_exec() {
             Some(3)
         )
     );
-    assert_eq!(e.tty.as_deref(), Some("pts/1"));
-    assert_eq!(e.comm, Some(Bytes::from("ls")));
-    assert_eq!(e.exe, Some(Bytes::from("/bin/ls")));
-    assert_eq!(e.key, None);
-    assert_eq!(e.ret, Some(0));
-    assert_eq!(e.serial, Some(9));
+    assert_eq!(e.task.tty.as_deref(), Some("pts/1"));
+    assert_eq!(e.task.comm, Some(Bytes::from("ls")));
+    assert_eq!(e.task.exe, Some(Bytes::from("/bin/ls")));
+    assert_eq!(e.exec().unwrap().key, None);
+    assert_eq!(e.exec().unwrap().outcome.ret(), Some(0));
+    assert_eq!(e.exec().unwrap().serial, Some(9));
     assert_eq!(e.host, "h");
 }
 
@@ -72,7 +83,7 @@ fn split_args_in_any_order() {
     ])
     .unwrap();
     assert_eq!(argv(&e), ["x", "abcEF", "z"]);
-    assert!(!e.truncated);
+    assert!(!e.exec().unwrap().truncated);
 }
 
 #[test]
@@ -81,15 +92,15 @@ fn truncation_is_flagged() {
     let e =
         build(&[r#"type=EXECVE msg=audit(1.000:9): argc=2 a0="x" a1_len=9 a1[0]="abc""#]).unwrap();
     assert_eq!(argv(&e), ["x", "abc"]);
-    assert!(e.truncated);
+    assert!(e.exec().unwrap().truncated);
     // Fewer args than argc.
     let e = build(&[r#"type=EXECVE msg=audit(1.000:9): argc=4 a0="x" a1="y""#]).unwrap();
     assert_eq!(argv(&e), ["x", "y"]);
-    assert!(e.truncated);
+    assert!(e.exec().unwrap().truncated);
     // A gap: later args are not shifted into its place.
     let e = build(&[r#"type=EXECVE msg=audit(1.000:9): argc=3 a0="x" a2="z""#]).unwrap();
     assert_eq!(argv(&e), ["x"]);
-    assert!(e.truncated);
+    assert!(e.exec().unwrap().truncated);
 }
 
 #[test]
@@ -99,7 +110,10 @@ fn unset_ids_and_no_tty() {
         .replace("ses=3", "ses=-1")
         .replace("tty=pts1", "tty=(none)");
     let e = build(&[&line]).unwrap();
-    assert_eq!((e.auid, e.ses, e.tty), (Some(UNSET), Some(UNSET), None));
+    assert_eq!(
+        (e.task.auid, e.task.ses, e.task.tty),
+        (Some(UNSET), Some(UNSET), None)
+    );
 }
 
 #[test]
@@ -113,75 +127,65 @@ fn failed_exec_without_execve_names_the_file_tried() {
         r#"type=PROCTITLE msg=audit(1.000:9): proctitle="bash""#,
     ])
     .unwrap();
-    assert_eq!(e.kind, Kind::ExecFailed);
-    assert_eq!(e.ret, Some(-2));
-    assert_eq!(argv(&e), ["/nonexistent"]);
-    assert_eq!(e.exe, Some(Bytes::from("/bin/bash")));
-    // Nothing but the SYSCALL: the exe.
+    assert_eq!(e.kind(), crate::event::Kind::ExecFailed);
+    assert_eq!(e.exec().unwrap().outcome.ret(), Some(-2));
+    // No EXECVE: no argv (not the path, not the caller's PROCTITLE), and
+    // the exe is the file tried, as the eBPF source records it.
+    assert!(argv(&e).is_empty());
+    assert!(e.exec().unwrap().argv_missing);
+    assert_eq!(e.task.exe, Some(Bytes::from("/nonexistent")));
+    // Nothing but the SYSCALL: the caller's exe, still no argv.
     let e = build(&[&sys]).unwrap();
-    assert_eq!(argv(&e), ["/bin/bash"]);
+    assert!(argv(&e).is_empty());
+    assert!(e.exec().unwrap().argv_missing);
+    assert_eq!(e.task.exe, Some(Bytes::from("/bin/bash")));
 }
 
 #[test]
-fn exec_without_execve_uses_proctitle() {
+fn exec_without_execve_has_no_argv() {
     let e = build(&[
         SYSCALL,
         r#"type=PROCTITLE msg=audit(1.000:9): proctitle=6C73002D6C00"#,
     ])
     .unwrap();
+    assert!(argv(&e).is_empty(), "the PROCTITLE is not taken for argv");
+    assert!(e.exec().unwrap().argv_missing);
+    assert!(!e.exec().unwrap().truncated);
+    assert_eq!(e.exec().unwrap().argc, None);
+    assert_eq!(e.exec().unwrap().outcome, crate::event::Outcome::Success);
+}
+
+#[test]
+fn execve_without_syscall_has_an_unknown_outcome() {
+    let e = build(&[r#"type=EXECVE msg=audit(1.000:9): argc=2 a0="ls" a1="-l""#]).unwrap();
     assert_eq!(argv(&e), ["ls", "-l"]);
-    assert_eq!(e.argc, None);
+    assert_eq!(e.exec().unwrap().outcome, crate::event::Outcome::Unknown);
+    assert_eq!(e.kind(), crate::event::Kind::Exec);
+    let j: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+    assert_eq!(j["outcome"], "unknown");
+    assert!(j.get("ret").is_none());
 }
 
+/// The kernel splits an argument longer than its chunk size into
+/// `aN[0]`, `aN[1]`...; `aN_len` is its length, counted in hex digits (two
+/// per byte) when it is hex-encoded (kernel/auditsc.c,
+/// `audit_log_single_execve_arg`). An argument whose pieces add up is whole.
 #[test]
-fn other_syscalls_and_arches() {
-    let open = SYSCALL.replace("syscall=59", "syscall=2");
-    assert!(build(&[&open, r#"type=CWD msg=audit(1.000:9): cwd="/""#]).is_none());
-    // An EXECVE does not make a known non-exec syscall an exec, in any order.
-    assert!(build(&[r#"type=EXECVE msg=audit(1.000:9): argc=1 a0="x""#, &open]).is_none());
-    let i386 = SYSCALL.replace("arch=c000003e syscall=59", "arch=40000003 syscall=11");
-    assert!(build(&[&i386]).is_some());
-    let execveat = SYSCALL.replace("syscall=59", "syscall=322");
-    assert!(build(&[&execveat]).is_some());
-    let aarch64 = SYSCALL.replace("arch=c000003e syscall=59", "arch=c00000b7 syscall=221");
-    assert!(build(&[&aarch64]).is_some());
-    // Unknown arch (ppc64le): only EXECVE makes it an exec.
-    let ppc = SYSCALL.replace("arch=c000003e syscall=59", "arch=c0000015 syscall=11");
-    assert!(build(&[&ppc]).is_none());
-    assert!(build(&[&ppc, r#"type=EXECVE msg=audit(1.000:9): argc=1 a0="x""#]).is_some());
-    // Already-interpreted records: not numbers, not an exec we can vouch for.
-    let interp = SYSCALL.replace("arch=c000003e syscall=59", "arch=x86_64 syscall=execve");
-    assert!(build(&[&interp]).is_none());
-}
-
-#[test]
-fn multiple_keys_and_hex_exe() {
-    let line = SYSCALL
-        .replace("key=(null)", "key=65786563013634626974")
-        .replace("exe=\"/bin/ls\"", "exe=2F62696E2F6C73202864656C6574656429");
-    let e = build(&[&line]).unwrap();
-    assert_eq!(e.key.as_deref(), Some("exec,64bit"));
-    assert_eq!(e.exe, Some(Bytes::from("/bin/ls (deleted)")));
-}
-
-#[test]
-fn tty_names() {
-    assert_eq!(syscall_tty(b"pts12").as_deref(), Some("pts/12"));
-    assert_eq!(syscall_tty(b"tty1").as_deref(), Some("tty1"));
-    assert_eq!(syscall_tty(b"ttyS0").as_deref(), Some("ttyS0"));
-    assert_eq!(syscall_tty(b"pts").as_deref(), Some("pts"));
-    assert_eq!(syscall_tty(b"(none)"), None);
-}
-
-#[test]
-fn many_args() {
-    let mut line = String::from("type=EXECVE msg=audit(1.000:9): argc=5000");
-    for i in 0..5000 {
-        line.push_str(&format!(" a{i}=\"{i}\""));
-    }
-    let e = build(&[&line]).unwrap();
-    let a = argv(&e);
-    assert_eq!(a.len(), 5000);
-    assert_eq!(a[4999], "4999");
-    assert!(!e.truncated);
+fn split_arguments_that_add_up_are_whole() {
+    let hex = build(&[
+        r#"type=EXECVE msg=audit(1.000:9): argc=2 a0="echo" a1_len=16 a1[0]=41424344 a1[1]=0A464748"#,
+    ])
+    .unwrap();
+    assert_eq!(argv(&hex), ["echo", "ABCD\nFGH"]);
+    assert!(!hex.exec().unwrap().truncated, "16 hex digits are 8 bytes");
+    let quoted = build(&[
+        r#"type=EXECVE msg=audit(1.000:9): argc=2 a0="echo" a1_len=8 a1[0]="ABCD" a1[1]="EFGH""#,
+    ])
+    .unwrap();
+    assert!(!quoted.exec().unwrap().truncated);
+    let cut = build(&[
+        r#"type=EXECVE msg=audit(1.000:9): argc=2 a0="echo" a1_len=20 a1[0]=41424344 a1[1]=0A464748"#,
+    ])
+    .unwrap();
+    assert!(cut.exec().unwrap().truncated, "two bytes are missing");
 }

@@ -4,20 +4,19 @@
 //! Each is a complete event on its own. The session tracker and the report
 //! read them for session start (USER_START, USER_LOGIN), end (USER_END,
 //! USER_LOGOUT), the source address, and sudo commands (USER_CMD); what is
-//! specific to a record goes into `detail` under the record's own field names:
-//! `{"record_type": "USER_START", "op": "PAM:session_open", "acct": "alice",
-//! "res": "success", "hostname": "...", "terminal": "ssh", "cmd": "..."}`.
-//! A LOGIN record (the kernel setting a login uid) gives the new auid and ses
-//! as `auid`/`ses`, the old ones as `detail.old_auid`/`detail.old_ses`.
-
-use serde_json::{Map, Value as Json};
+//! specific to a record goes into its [`LoginRecord`] body (written under
+//! `detail` with the record's own field names: `{"record_type":
+//! "USER_START", "op": "PAM:session_open", "acct": "alice", "res": "success",
+//! "hostname": "...", "terminal": "ssh", "cmd": "..."}`). A LOGIN record (the
+//! kernel setting a login uid) gives the new auid and ses as `auid`/`ses`,
+//! the old ones as `old_auid`/`old_ses`.
 
 use super::exec::syscall_tty;
 use super::parse::Record;
 use super::rtype::RecordType;
 use super::value::Value;
 use crate::bytes::{encode, Bytes};
-use crate::event::{Event, Kind, Source};
+use crate::event::{Body, Event, LoginRecord, LoginResult, LoginType, Source, Task};
 
 /// The record types that become `login` events.
 pub const LOGIN_TYPES: &[RecordType] = &[
@@ -40,67 +39,63 @@ pub fn is_login_type(t: RecordType) -> bool {
 
 /// The `login` event for one record of a [`LOGIN_TYPES`] type.
 pub fn login_event(rec: &Record<'_>, host: &str) -> Event {
-    let mut e = Event::new(Kind::Login, Source::Audit, rec.time, host);
-    e.serial = Some(rec.serial);
-    let mut d = Map::new();
-    d.insert("record_type".into(), Json::String(rec.rtype.to_string()));
+    let mut l = LoginRecord::new(LoginType::parse(&rec.rtype.to_string()));
+    l.serial = Some(rec.serial);
+    let mut t = Task::default();
     let is_login = rec.rtype == RecordType::LOGIN;
     for f in rec.fields() {
         let v = f.value;
         // Identity fields outside msg='...' are the sending process's; the same
         // names inside describe something else (e.g. an added user's uid).
         match (f.name, f.in_msg) {
-            (b"pid", false) => e.pid = e.pid.or(v.to_u32()),
-            (b"uid", false) => e.uid = e.uid.or(v.to_u32()),
+            (b"pid", false) => t.pid = t.pid.or(v.to_u32()),
+            (b"uid", false) => t.uid = t.uid.or(v.to_u32()),
             // Old kernels wrote `old auid=1 new auid=2`: the last one is new.
-            (b"auid", false) if is_login => e.auid = v.to_id().or(e.auid),
-            (b"ses", false) if is_login => e.ses = v.to_id().or(e.ses),
-            (b"auid", false) => e.auid = e.auid.or(v.to_id()),
-            (b"ses", false) => e.ses = e.ses.or(v.to_id()),
-            (b"old-auid", false) => put_id(&mut d, "old_auid", &v),
-            (b"old-ses", false) => put_id(&mut d, "old_ses", &v),
-            (b"tty", false) => e.tty = syscall_tty(v.raw()),
-            (b"res", _) => {
-                let res = match v.raw() {
-                    b"1" | b"yes" | b"success" => "success".to_string(),
-                    b"0" | b"no" | b"failed" => "failed".to_string(),
-                    other => String::from_utf8_lossy(other).into_owned(),
-                };
-                d.insert("res".into(), Json::String(res));
-            }
-            (b"exe", true) => e.exe = v.untrusted().map(|x| Bytes(x.into_owned())),
-            (b"addr", true) => e.addr = known(&v).map(|a| String::from_utf8_lossy(a).into_owned()),
-            (b"rport", true) => e.port = v.to_u32().and_then(|p| u16::try_from(p).ok()),
+            (b"auid", false) if is_login => t.auid = v.to_id().or(t.auid),
+            (b"ses", false) if is_login => t.ses = v.to_id().or(t.ses),
+            (b"auid", false) => t.auid = t.auid.or(v.to_id()),
+            (b"ses", false) => t.ses = t.ses.or(v.to_id()),
+            (b"old-auid", false) => l.old_auid = v.to_id(),
+            (b"old-ses", false) => l.old_ses = v.to_id(),
+            (b"tty", false) => t.tty = syscall_tty(v.raw()),
+            (b"res", _) => l.res = Some(LoginResult::parse(&String::from_utf8_lossy(v.raw()))),
+            (b"exe", true) => t.exe = v.untrusted().map(|x| Bytes(x.into_owned())),
+            (b"addr", true) => l.addr = known(&v).map(|a| String::from_utf8_lossy(a).into_owned()),
+            (b"rport", true) => l.port = v.to_u32().and_then(|p| u16::try_from(p).ok()),
             (b"terminal", true) => {
-                if let Some(t) = known(&v) {
-                    e.tty = terminal_tty(t);
-                    d.insert("terminal".into(), Json::String(encode(t)));
+                if let Some(x) = known(&v) {
+                    t.tty = terminal_tty(x);
+                    l.terminal = Some(encode(x));
                 }
             }
-            (b"cwd", true) => e.cwd = v.untrusted().map(|x| Bytes(x.into_owned())),
-            (b"id", true) => {
-                if let Some(id) = v.to_u32() {
-                    d.insert("id".into(), Json::from(id));
-                }
-            }
+            (b"cwd", true) => l.cwd = v.untrusted().map(|x| Bytes(x.into_owned())),
+            (b"id", true) => l.id = l.id.or(v.to_u32()),
             // Written by libaudit as quoted text or hex.
-            (b"acct" | b"cmd", true) => {
-                if let Some(text) = known(&v).and_then(|_| v.untrusted()) {
-                    let name = String::from_utf8_lossy(f.name).into_owned();
-                    d.entry(name).or_insert(Json::String(encode(&text)));
-                }
+            (b"acct", true) if l.acct.is_none() => {
+                l.acct = known(&v)
+                    .and_then(|_| v.untrusted())
+                    .map(|x| Bytes(x.into_owned()));
+            }
+            (b"cmd", true) if l.cmd.is_none() => {
+                l.cmd = known(&v)
+                    .and_then(|_| v.untrusted())
+                    .map(|x| Bytes(x.into_owned()));
             }
             // Written as they are, never hex (`hostname=deadbeef` is a name).
-            (b"op" | b"hostname" | b"grantors", true) => {
-                if let Some(text) = known(&v) {
-                    let name = String::from_utf8_lossy(f.name).into_owned();
-                    d.entry(name).or_insert(Json::String(encode(text)));
-                }
-            }
+            (b"op", true) => l.op = l.op.take().or_else(|| known(&v).map(encode)),
+            (b"hostname", true) => l.hostname = l.hostname.take().or_else(|| known(&v).map(encode)),
+            (b"grantors", true) => l.grantors = l.grantors.take().or_else(|| known(&v).map(encode)),
             _ => {}
         }
     }
-    e.detail = Some(Json::Object(d));
+    let name = |n: &[u8]| {
+        rec.enriched_name(n)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    l.auid_name = name(b"AUID");
+    l.uid_name = name(b"UID");
+    let mut e = Event::new(Source::Audit, rec.time, host, Body::Login(l));
+    e.task = t;
     e
 }
 
@@ -109,12 +104,6 @@ fn known<'a>(v: &Value<'a>) -> Option<&'a [u8]> {
     match v {
         Value::Bare(b"?") | Value::Bare(b"(null)") => None,
         _ => Some(v.raw()),
-    }
-}
-
-fn put_id(d: &mut Map<String, Json>, name: &str, v: &Value<'_>) {
-    if let Some(id) = v.to_id() {
-        d.insert(name.into(), Json::from(id));
     }
 }
 

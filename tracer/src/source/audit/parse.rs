@@ -76,6 +76,10 @@ pub struct Record<'a> {
     pub serial: u64,
     /// The fields' text: after the header, before any 0x1d.
     pub body: &'a [u8],
+    /// ENRICHED logs: what auditd appended after the 0x1d separator, the
+    /// names it resolved on the recording host (`AUID="alice" UID="root"`);
+    /// empty otherwise.
+    pub enriched: &'a [u8],
 }
 
 impl<'a> Record<'a> {
@@ -89,15 +93,22 @@ impl<'a> Record<'a> {
     pub fn get(&self, name: &[u8]) -> Option<Value<'a>> {
         self.fields().find(|f| f.name == name).map(|f| f.value)
     }
+
+    /// An ENRICHED name (`AUID`, `UID`): auditd's resolution on the host
+    /// that wrote the log. `None` when absent, unknown (`?`) or unset.
+    pub fn enriched_name(&self, name: &[u8]) -> Option<&'a [u8]> {
+        let v = Fields::new(self.enriched).find(|f| f.name == name)?.value;
+        match v.raw() {
+            b"" | b"?" | b"unset" | b"(null)" => None,
+            raw => Some(raw),
+        }
+    }
 }
 
 /// Parses one line of `audit.log` (with or without its line end).
 pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let line = strip_line_end(line);
-    let line = match memchr(ENRICHED_SEPARATOR, line) {
-        Some(i) => &line[..i],
-        None => line,
-    };
+    let (line, enriched) = split_enriched(line);
     let mut rest = skip_spaces(line);
     if rest.is_empty() {
         return Err(ParseError::Empty);
@@ -117,22 +128,27 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let Some(header) = r.strip_prefix(b"msg=") else {
         return Err(ParseError::MissingHeader);
     };
-    parse_header(node, rtype, header)
+    parse_header(node, rtype, header, enriched)
+}
+
+/// (raw part, ENRICHED part after the 0x1d separator).
+fn split_enriched(line: &[u8]) -> (&[u8], &[u8]) {
+    match memchr(ENRICHED_SEPARATOR, line) {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &[]),
+    }
 }
 
 /// Parses a record as netlink delivers it: the type apart, the text starting
 /// at `audit(`.
 pub fn parse_body(rtype: u16, body: &[u8]) -> Result<Record<'_>, ParseError> {
     let body = strip_line_end(body);
-    let body = match memchr(ENRICHED_SEPARATOR, body) {
-        Some(i) => &body[..i],
-        None => body,
-    };
+    let (body, enriched) = split_enriched(body);
     let body = skip_spaces(body);
     if body.is_empty() {
         return Err(ParseError::Empty);
     }
-    parse_header(None, RecordType(rtype), body)
+    parse_header(None, RecordType(rtype), body, enriched)
 }
 
 /// `audit(SECS.FRAC:SERIAL)[:] rest`
@@ -140,6 +156,7 @@ fn parse_header<'a>(
     node: Option<&'a [u8]>,
     rtype: RecordType,
     text: &'a [u8],
+    enriched: &'a [u8],
 ) -> Result<Record<'a>, ParseError> {
     let Some(inner) = text.strip_prefix(b"audit(") else {
         return Err(ParseError::MissingHeader);
@@ -161,6 +178,7 @@ fn parse_header<'a>(
         time,
         serial,
         body: trim_end_spaces(skip_spaces(body)),
+        enriched,
     })
 }
 

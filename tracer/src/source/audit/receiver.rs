@@ -35,12 +35,12 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::netlink::{is_overrun, is_record_type, split_messages, AuditSocket, NetlinkError};
 use super::status::{AuditStatus, AUDIT_STATUS_PID};
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Event, LossCause, Source, Timestamp};
 
 /// Loss cause for a receive-buffer overrun.
-pub const CAUSE_OVERRUN: &str = "audit: socket overrun (ENOBUFS)";
+pub const CAUSE_OVERRUN: LossCause = LossCause::SocketOverrun;
 /// Loss cause for an increase of the kernel's `lost` counter.
-pub const CAUSE_KERNEL_LOST: &str = "audit: kernel lost counter";
+pub const CAUSE_KERNEL_LOST: LossCause = LossCause::KernelBacklog;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReceiveMode {
@@ -88,16 +88,19 @@ pub struct AuditLoss {
     pub time: Timestamp,
     /// `None` when the size of the gap is unknown (socket overrun).
     pub count: Option<u64>,
-    pub cause: &'static str,
+    pub cause: LossCause,
 }
 
 impl AuditLoss {
     /// The `loss` event for the log.
     pub fn to_event(&self, host: &str) -> Event {
-        let mut e = Event::new(Kind::Loss, Source::Audit, self.time, host);
-        e.count = self.count;
-        e.cause = Some(self.cause.to_string());
-        e
+        Event::loss(
+            Source::Audit,
+            self.time,
+            host,
+            self.count,
+            self.cause.clone(),
+        )
     }
 }
 

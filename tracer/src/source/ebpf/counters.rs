@@ -5,7 +5,7 @@ use aya::maps::{Map, MapData, PerCpuArray};
 use tracer_common::kind::Counter;
 
 use super::EbpfError;
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Body, Event, Loss, LossCause, Source, Timestamp};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -76,23 +76,29 @@ impl Counters {
             return None;
         }
         self.reported = seen;
-        let mut e = Event::new(Kind::Loss, Source::Ebpf, now, host);
-        e.count = Some(delta.iter().sum());
-        e.cause = Some(if delta[2] > 0 && delta[0] + delta[1] == 0 {
-            "inflight_map_full".into()
+        // `execs` counts lost exec and exec_failed records (what a
+        // cross-check against an exec count needs); `exits` lost exit
+        // records; `exec_failed_unseen` failed execs that could not be tracked.
+        let cause = if delta[2] > 0 && delta[0] + delta[1] == 0 {
+            LossCause::InflightMapFull
         } else {
-            "ring_buffer_full".into()
-        });
-        e.from = Some(from);
-        e.until = Some(now);
-        // `exec` counts lost exec and exec_failed records (what a cross-check
-        // against an exec count needs); `exit` lost exit records;
-        // `exec_failed_unseen` failed execs that could not be tracked.
-        e.detail = Some(serde_json::json!({
-            "exec": delta[0],
-            "exit": delta[1],
-            "exec_failed_unseen": delta[2],
-        }));
+            LossCause::RingBufferFull
+        };
+        let e = Event::new(
+            Source::Ebpf,
+            now,
+            host,
+            Body::Loss(Loss {
+                count: Some(delta.iter().sum()),
+                cause,
+                from: Some(from),
+                until: Some(now),
+                execs: Some(delta[0]),
+                exits: Some(delta[1]),
+                exec_failed_unseen: Some(delta[2]),
+                file: None,
+            }),
+        );
         Some(e)
     }
 }

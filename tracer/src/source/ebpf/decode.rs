@@ -12,7 +12,7 @@ use tracer_common::{
 };
 
 use crate::bytes::Bytes;
-use crate::event::{Event, Kind, Source, Timestamp};
+use crate::event::{Body, Event, Exec, Exit, Outcome, Source, Task, Timestamp};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -65,62 +65,78 @@ impl Decoder {
         let args = &data[hdr + exe_len + cwd_len..end];
 
         let failed = ev.header.kind == EventKind::ExecFailed as u32;
-        let mut e = Event::new(
-            if failed { Kind::ExecFailed } else { Kind::Exec },
-            Source::Ebpf,
-            self.time(ev.header.boot_ns),
-            self.host.clone(),
-        );
-        e.pid = Some(ev.pid);
-        e.tid = (ev.tid != ev.pid && ev.tid != 0).then_some(ev.tid);
-        e.ppid = Some(ev.ppid);
-        e.uid = Some(ev.uid);
-        e.euid = Some(ev.euid);
-        e.gid = Some(ev.gid);
-        e.egid = Some(ev.egid);
-        e.auid = Some(ev.auid);
-        e.ses = Some(ev.ses);
-        e.tty = Some(tty_name(&ev.tty));
-        e.comm = Some(Bytes::from(cstr(&ev.comm)));
-        e.exe = Some(Bytes::from(exe));
-        e.cwd = Some(Bytes(join_cwd(cwd)));
         let argv = split_args(args);
-        e.argc = Some(if ev.flags & FLAG_ARGC_FROM_STACK != 0 {
+        let argc = if ev.flags & FLAG_ARGC_FROM_STACK != 0 {
             ev.argc
         } else {
             argv.len() as u32
-        });
-        e.argv = Some(argv);
-        e.args_size = Some(ev.args_size as u64);
-        e.truncated =
-            ev.flags & (FLAG_ARGV_TRUNCATED | FLAG_EXE_TRUNCATED | FLAG_CWD_TRUNCATED) != 0;
-        e.fileless = ev.flags & FLAG_FILELESS != 0;
-        e.ret = Some(ev.ret as i64);
-        e.cgroup_id = Some(ev.cgroup_id);
-        e.start_boottime = Some(ev.start_boottime);
+        };
+        let ret = ev.ret as i64;
+        let body = Exec {
+            argv: Some(argv),
+            cwd: Some(Bytes(join_cwd(cwd))),
+            outcome: if failed {
+                Outcome::Failed(ret)
+            } else {
+                Outcome::from_ret(ret)
+            },
+            argc: Some(argc),
+            args_size: Some(ev.args_size as u64),
+            truncated: ev.flags & (FLAG_ARGV_TRUNCATED | FLAG_EXE_TRUNCATED | FLAG_CWD_TRUNCATED)
+                != 0,
+            fileless: ev.flags & FLAG_FILELESS != 0,
+            ..Exec::default()
+        };
+        let mut e = Event::new(
+            Source::Ebpf,
+            self.time(ev.header.boot_ns),
+            self.host.clone(),
+            Body::Exec(body),
+        );
+        e.task = Task {
+            pid: Some(ev.pid),
+            tid: (ev.tid != ev.pid && ev.tid != 0).then_some(ev.tid),
+            ppid: Some(ev.ppid),
+            uid: Some(ev.uid),
+            euid: Some(ev.euid),
+            gid: Some(ev.gid),
+            egid: Some(ev.egid),
+            auid: Some(ev.auid),
+            ses: Some(ev.ses),
+            tty: Some(tty_name(&ev.tty)),
+            comm: Some(Bytes::from(cstr(&ev.comm))),
+            exe: Some(Bytes::from(exe)),
+            cgroup_id: Some(ev.cgroup_id),
+            cgroup: None,
+            start_boottime: Some(ev.start_boottime),
+        };
         Ok(e)
     }
 
     fn exit(&self, data: &[u8]) -> Result<Event, DecodeError> {
         let ev = ExitEvent::read_from_prefix(data).ok_or(DecodeError::TooShort(data.len()))?;
+        let (exit_code, signal) = split_status(ev.exit_code);
         let mut e = Event::new(
-            Kind::Exit,
             Source::Ebpf,
             self.time(ev.header.boot_ns),
             self.host.clone(),
+            Body::Exit(Exit {
+                exit_code,
+                signal,
+                session_leader: ev.flags & EXIT_FLAG_SESSION_LEADER != 0,
+            }),
         );
-        e.pid = Some(ev.pid);
-        e.ppid = Some(ev.ppid);
-        e.uid = Some(ev.uid);
-        e.auid = Some(ev.auid);
-        e.ses = Some(ev.ses);
-        e.comm = Some(Bytes::from(cstr(&ev.comm)));
-        let (code, sig) = split_status(ev.exit_code);
-        e.exit_code = code;
-        e.signal = sig;
-        e.start_boottime = Some(ev.start_boottime);
-        e.cgroup_id = Some(ev.cgroup_id);
-        e.session_leader = ev.flags & EXIT_FLAG_SESSION_LEADER != 0;
+        e.task = Task {
+            pid: Some(ev.pid),
+            ppid: Some(ev.ppid),
+            uid: Some(ev.uid),
+            auid: Some(ev.auid),
+            ses: Some(ev.ses),
+            comm: Some(Bytes::from(cstr(&ev.comm))),
+            start_boottime: Some(ev.start_boottime),
+            cgroup_id: Some(ev.cgroup_id),
+            ..Task::default()
+        };
         Ok(e)
     }
 }
@@ -272,8 +288,9 @@ mod tests {
         let args = b"/bin/echo\0two words\0\0a\nb\0";
         let b = exec_bytes(b"/bin/echo", b"src\0home\0", args, FLAG_ARGC_FROM_STACK);
         let e = dec().decode(&b).unwrap();
-        assert_eq!(e.kind, Kind::Exec);
-        let argv: Vec<&[u8]> = e
+        assert_eq!(e.kind(), crate::event::Kind::Exec);
+        let x = e.exec().unwrap().clone();
+        let argv: Vec<&[u8]> = x
             .argv
             .as_ref()
             .unwrap()
@@ -281,18 +298,19 @@ mod tests {
             .map(|a| a.as_slice())
             .collect();
         assert_eq!(argv, vec![&b"/bin/echo"[..], b"two words", b"", b"a\nb"]);
-        assert_eq!(e.cwd.unwrap().as_slice(), b"/home/src");
-        assert_eq!(e.tty.as_deref(), Some("pts/3"));
-        assert_eq!(e.tid, Some(11));
-        assert_eq!(e.argc, Some(4));
+        assert_eq!(x.cwd.unwrap().as_slice(), b"/home/src");
+        assert_eq!(e.task.tty.as_deref(), Some("pts/3"));
+        assert_eq!(e.task.tid, Some(11));
+        assert_eq!(x.argc, Some(4));
         assert_eq!(e.time.0, 1_700_000_000_000_001_000);
-        assert!(!e.truncated);
+        assert!(!x.truncated);
     }
 
     #[test]
     fn truncated_area_keeps_the_partial_argument() {
         let b = exec_bytes(b"/x", b"", b"abc\0de", FLAG_ARGV_TRUNCATED);
         let e = dec().decode(&b).unwrap();
+        let e = e.exec().unwrap().clone();
         assert_eq!(e.argv.as_ref().unwrap().len(), 2);
         assert_eq!(e.argv.unwrap()[1].as_slice(), b"de");
         assert!(e.truncated);

@@ -1,0 +1,553 @@
+//! The JSON form of an [`Event`]: one flat object per line.
+//!
+//! Top-level keys, in this order (each only when set): `type`, `time`,
+//! `host`, `source`, the task (`pid`, `tid`, `ppid`, `uid`, `euid`, `gid`,
+//! `egid`, `auid`, `ses`, `tty`, `comm`, `exe`), the exec (`argv`, `cwd`,
+//! `ret`, `outcome` (only `"unknown"`), `argc`, `args_size`, `truncated`,
+//! `argv_missing`, `fileless`), `cgroup_id`, `cgroup`, `start_boottime`, the
+//! exit (`exit_code`, `signal`, `session_leader`), `via`, `job`, the loss
+//! (`count`, `cause`, `from`, `until`), `addr`, `port`, the session (`user`,
+//! `session_kind`, `service`), `boot`, `serial`, `key`, and `detail`: an
+//! object with what a kind has beyond these keys (a login record's
+//! `record_type`, `res`, `op`, `acct`, ...; a session end's `reason`; a
+//! discrepancy's `kind`, `seen_by`, ...; a tracer record's `status` and
+//! figures; a loss's split by record kind), keys sorted.
+//!
+//! Reading accepts any order and ignores keys it does not know.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::bytes::Bytes;
+
+/// Borrowed view for writing.
+#[derive(Serialize)]
+pub struct WireRef<'a> {
+    #[serde(rename = "type")]
+    kind: Kind,
+    time: Timestamp,
+    host: &'a str,
+    source: Source,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ppid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    euid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    egid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ses: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tty: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm: Option<&'a Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe: Option<&'a Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argv: Option<&'a [Bytes]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cwd: Option<&'a Bytes>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ret: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argc: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args_size: Option<u64>,
+    #[serde(skip_serializing_if = "is_false")]
+    truncated: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    argv_missing: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    fileless: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_boottime: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<i32>,
+    #[serde(skip_serializing_if = "is_false")]
+    session_leader: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    until: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    boot: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<Value>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl<'a> WireRef<'a> {
+    fn header(e: &'a Event) -> Self {
+        let t = &e.task;
+        Self {
+            kind: e.kind(),
+            time: e.time,
+            host: &e.host,
+            source: e.source,
+            pid: t.pid,
+            tid: t.tid,
+            ppid: t.ppid,
+            uid: t.uid,
+            euid: t.euid,
+            gid: t.gid,
+            egid: t.egid,
+            auid: t.auid,
+            ses: t.ses,
+            tty: t.tty.as_deref(),
+            comm: t.comm.as_ref(),
+            exe: t.exe.as_ref(),
+            argv: None,
+            cwd: None,
+            ret: None,
+            outcome: None,
+            argc: None,
+            args_size: None,
+            truncated: false,
+            argv_missing: false,
+            fileless: false,
+            cgroup_id: t.cgroup_id,
+            cgroup: t.cgroup.as_deref(),
+            start_boottime: t.start_boottime,
+            exit_code: None,
+            signal: None,
+            session_leader: false,
+            via: None,
+            job: None,
+            count: None,
+            cause: None,
+            from: None,
+            until: None,
+            addr: None,
+            port: None,
+            user: None,
+            session_kind: None,
+            service: None,
+            boot: None,
+            serial: None,
+            key: None,
+            detail: None,
+        }
+    }
+
+    fn exec(&mut self, x: &'a Exec, with_ret: bool) {
+        self.argv = x.argv.as_deref();
+        self.cwd = x.cwd.as_ref();
+        if with_ret {
+            self.ret = x.outcome.ret();
+            self.outcome = (x.outcome == Outcome::Unknown).then_some("unknown");
+        }
+        self.argc = x.argc;
+        self.args_size = x.args_size;
+        self.truncated = x.truncated;
+        self.argv_missing = x.argv_missing;
+        self.fileless = x.fileless;
+        self.via = x.via.as_ref().map(Via::as_str);
+        self.job = x.job.as_deref();
+        self.user = x.user.as_deref();
+        self.serial = x.serial;
+        self.key = x.key.as_deref();
+    }
+}
+
+fn put(d: &mut Map<String, Value>, k: &str, v: impl Into<Value>) {
+    d.insert(k.to_owned(), v.into());
+}
+
+fn put_opt<T: Into<Value>>(d: &mut Map<String, Value>, k: &str, v: Option<T>) {
+    if let Some(v) = v {
+        put(d, k, v);
+    }
+}
+
+impl<'a> From<&'a Event> for WireRef<'a> {
+    fn from(e: &'a Event) -> Self {
+        let mut w = Self::header(e);
+        match &e.body {
+            Body::Exec(x) => w.exec(x, true),
+            Body::Process(x) => w.exec(x, false),
+            Body::Exit(x) => {
+                w.exit_code = x.exit_code;
+                w.signal = x.signal;
+                w.session_leader = x.session_leader;
+            }
+            Body::Loss(l) => {
+                w.count = l.count;
+                w.cause = Some(l.cause.as_str());
+                w.from = l.from;
+                w.until = l.until;
+                let mut d = Map::new();
+                put_opt(&mut d, "exec", l.execs);
+                put_opt(&mut d, "exit", l.exits);
+                put_opt(&mut d, "exec_failed_unseen", l.exec_failed_unseen);
+                put_opt(&mut d, "file", l.file.clone());
+                w.detail = (!d.is_empty()).then_some(Value::Object(d));
+            }
+            Body::Login(l) => {
+                w.cwd = l.cwd.as_ref();
+                w.addr = l.addr.as_deref();
+                w.port = l.port;
+                w.serial = l.serial;
+                let mut d = Map::new();
+                put(&mut d, "record_type", l.record_type.as_str());
+                put_opt(&mut d, "res", l.res.as_ref().map(LoginResult::as_str));
+                put_opt(&mut d, "op", l.op.clone());
+                put_opt(
+                    &mut d,
+                    "acct",
+                    l.acct.as_ref().map(|b| crate::bytes::encode(&b.0)),
+                );
+                put_opt(
+                    &mut d,
+                    "cmd",
+                    l.cmd.as_ref().map(|b| crate::bytes::encode(&b.0)),
+                );
+                put_opt(&mut d, "terminal", l.terminal.clone());
+                put_opt(&mut d, "hostname", l.hostname.clone());
+                put_opt(&mut d, "grantors", l.grantors.clone());
+                put_opt(&mut d, "id", l.id);
+                put_opt(&mut d, "old_auid", l.old_auid);
+                put_opt(&mut d, "old_ses", l.old_ses);
+                put_opt(&mut d, "auid_name", l.auid_name.clone());
+                put_opt(&mut d, "uid_name", l.uid_name.clone());
+                w.detail = Some(Value::Object(d));
+            }
+            Body::SessionStart(s) => {
+                w.addr = s.addr.as_deref();
+                w.port = s.port;
+                w.user = s.user.as_deref();
+                w.session_kind = s.kind.as_ref().map(SessionKind::as_str);
+                w.service = s.service.as_deref();
+                if s.resumed {
+                    w.detail = Some(serde_json::json!({"resumed": true}));
+                }
+            }
+            Body::SessionEnd(s) => {
+                w.addr = s.addr.as_deref();
+                w.from = s.from;
+                w.user = s.user.as_deref();
+                w.session_kind = s.kind.as_ref().map(SessionKind::as_str);
+                w.detail = Some(serde_json::json!({"reason": s.reason.as_str()}));
+            }
+            Body::Discrepancy(d) => {
+                w.exec(&d.exec, false);
+                let mut m = Map::new();
+                put(&mut m, "kind", d.what.as_str());
+                put(&mut m, "seen_by", d.seen_by.as_str());
+                put_opt(&mut m, "explained_by_loss", d.explained_by_loss);
+                if d.at_shutdown {
+                    put(&mut m, "at_shutdown", true);
+                }
+                if !d.fields.is_empty() {
+                    let mut f = Map::new();
+                    for x in &d.fields {
+                        f.insert(
+                            x.name.clone(),
+                            serde_json::json!({"ebpf": x.ebpf, "audit": x.audit}),
+                        );
+                    }
+                    put(&mut m, "fields", f);
+                }
+                w.detail = Some(Value::Object(m));
+            }
+            Body::Tracer(t) => {
+                w.boot = t.boot.as_deref();
+                w.from = t.from;
+                w.until = t.until;
+                let mut m = t.fields.clone();
+                put(&mut m, "status", t.status.as_str());
+                w.detail = Some(Value::Object(m));
+            }
+            Body::Unknown => {}
+        }
+        w
+    }
+}
+
+/// Writes `e`'s JSON line into `out` (no newline).
+pub fn write(e: &Event, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail, and every key is a string.
+    let _ = serde_json::to_writer(out, &WireRef::from(e));
+}
+
+/// Reads one JSON line.
+pub fn read(line: &str) -> Result<Event, serde_json::Error> {
+    serde_json::from_str::<Wire>(line)?
+        .into_event()
+        .map_err(serde::de::Error::custom)
+}
+
+/// Owned form for reading: every key any kind may have.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Wire {
+    #[serde(rename = "type")]
+    kind: Option<Kind>,
+    time: Option<Timestamp>,
+    host: String,
+    source: Option<Source>,
+    pid: Option<u32>,
+    tid: Option<u32>,
+    ppid: Option<u32>,
+    uid: Option<u32>,
+    euid: Option<u32>,
+    gid: Option<u32>,
+    egid: Option<u32>,
+    auid: Option<u32>,
+    ses: Option<u32>,
+    tty: Option<String>,
+    comm: Option<Bytes>,
+    exe: Option<Bytes>,
+    argv: Option<Vec<Bytes>>,
+    cwd: Option<Bytes>,
+    ret: Option<i64>,
+    outcome: Option<String>,
+    argc: Option<u32>,
+    args_size: Option<u64>,
+    truncated: bool,
+    argv_missing: bool,
+    fileless: bool,
+    cgroup_id: Option<u64>,
+    cgroup: Option<String>,
+    start_boottime: Option<u64>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    session_leader: bool,
+    via: Option<String>,
+    job: Option<String>,
+    count: Option<u64>,
+    cause: Option<String>,
+    from: Option<Timestamp>,
+    until: Option<Timestamp>,
+    addr: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    session_kind: Option<String>,
+    service: Option<String>,
+    boot: Option<String>,
+    serial: Option<u64>,
+    key: Option<String>,
+    detail: Option<Value>,
+}
+
+fn d_str(d: &Map<String, Value>, k: &str) -> Option<String> {
+    d.get(k).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn d_u64(d: &Map<String, Value>, k: &str) -> Option<u64> {
+    d.get(k).and_then(Value::as_u64)
+}
+
+fn d_u32(d: &Map<String, Value>, k: &str) -> Option<u32> {
+    d_u64(d, k).and_then(|v| u32::try_from(v).ok())
+}
+
+impl Wire {
+    /// The typed event; a `detail` that is not an object is ignored.
+    /// `type` and `time` are required.
+    pub fn into_event(self) -> Result<Event, &'static str> {
+        let kind = self.kind.ok_or("missing field `type`")?;
+        let time = self.time.ok_or("missing field `time`")?;
+        let mut w = self;
+        let d = match w.detail.take() {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let exec = |w: &mut Wire, outcome: Outcome| Exec {
+            argv: w.argv.take(),
+            cwd: w.cwd.take(),
+            outcome,
+            argc: w.argc,
+            args_size: w.args_size,
+            truncated: w.truncated,
+            argv_missing: w.argv_missing,
+            fileless: w.fileless,
+            via: w.via.as_deref().map(Via::parse),
+            job: w.job.take(),
+            user: w.user.take(),
+            serial: w.serial,
+            key: w.key.take(),
+        };
+        let body = match kind {
+            Kind::Exec => {
+                let outcome = if w.outcome.as_deref() == Some("unknown") {
+                    Outcome::Unknown
+                } else {
+                    Outcome::from_ret(w.ret.unwrap_or(0))
+                };
+                Body::Exec(exec(&mut w, outcome))
+            }
+            Kind::ExecFailed => {
+                let ret = w.ret.filter(|&r| r < 0).unwrap_or(-1);
+                Body::Exec(exec(&mut w, Outcome::Failed(ret)))
+            }
+            Kind::Process => Body::Process(exec(&mut w, Outcome::Success)),
+            Kind::Exit => Body::Exit(Exit {
+                exit_code: w.exit_code,
+                signal: w.signal,
+                session_leader: w.session_leader,
+            }),
+            Kind::Loss => Body::Loss(Loss {
+                count: w.count,
+                cause: LossCause::from_wire(w.cause.as_deref().unwrap_or("unknown")),
+                from: w.from,
+                until: w.until,
+                execs: d_u64(&d, "exec"),
+                exits: d_u64(&d, "exit"),
+                exec_failed_unseen: d_u64(&d, "exec_failed_unseen"),
+                file: d_str(&d, "file"),
+            }),
+            Kind::Login => Body::Login(LoginRecord {
+                record_type: LoginType::parse(
+                    d.get("record_type").and_then(Value::as_str).unwrap_or(""),
+                ),
+                res: d_str(&d, "res").map(|r| LoginResult::parse(&r)),
+                op: d_str(&d, "op"),
+                acct: d_str(&d, "acct").map(|s| Bytes(crate::bytes::decode(&s))),
+                cmd: d_str(&d, "cmd").map(|s| Bytes(crate::bytes::decode(&s))),
+                cwd: w.cwd.take(),
+                terminal: d_str(&d, "terminal"),
+                hostname: d_str(&d, "hostname"),
+                grantors: d_str(&d, "grantors"),
+                addr: w.addr.take(),
+                port: w.port,
+                id: d_u32(&d, "id"),
+                old_auid: d_u32(&d, "old_auid"),
+                old_ses: d_u32(&d, "old_ses"),
+                auid_name: d_str(&d, "auid_name"),
+                uid_name: d_str(&d, "uid_name"),
+                serial: w.serial,
+            }),
+            Kind::SessionStart => Body::SessionStart(SessionStart {
+                addr: w.addr.take(),
+                port: w.port,
+                resumed: d.get("resumed").and_then(Value::as_bool).unwrap_or(false),
+                kind: w.session_kind.as_deref().map(SessionKind::parse),
+                service: w.service.take(),
+                user: w.user.take(),
+            }),
+            Kind::SessionEnd => Body::SessionEnd(SessionEnd {
+                addr: w.addr.take(),
+                from: w.from,
+                reason: EndReason::parse(
+                    d.get("reason").and_then(Value::as_str).unwrap_or("logout"),
+                ),
+                kind: w.session_kind.as_deref().map(SessionKind::parse),
+                user: w.user.take(),
+            }),
+            Kind::Discrepancy => {
+                let fields = d
+                    .get("fields")
+                    .and_then(Value::as_object)
+                    .map(|f| {
+                        f.iter()
+                            .map(|(name, v)| FieldDiff {
+                                name: name.clone(),
+                                ebpf: v.get("ebpf").cloned().unwrap_or(Value::Null),
+                                audit: v.get("audit").cloned().unwrap_or(Value::Null),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let seen_by = d
+                    .get("seen_by")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or(Source::Unknown);
+                Body::Discrepancy(Box::new(Discrepancy {
+                    what: DiscrepancyKind::parse(
+                        d.get("kind").and_then(Value::as_str).unwrap_or(""),
+                    ),
+                    seen_by,
+                    explained_by_loss: d.get("explained_by_loss").and_then(Value::as_bool),
+                    at_shutdown: d
+                        .get("at_shutdown")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    fields,
+                    exec: exec(&mut w, Outcome::Success),
+                }))
+            }
+            Kind::Tracer => {
+                let mut fields = d;
+                let status = fields
+                    .remove("status")
+                    .and_then(|v| v.as_str().map(TracerStatus::parse))
+                    .unwrap_or_else(|| TracerStatus::Other(String::new()));
+                Body::Tracer(TracerRecord {
+                    status,
+                    boot: w.boot.take(),
+                    from: w.from,
+                    until: w.until,
+                    fields,
+                })
+            }
+            Kind::Unknown => Body::Unknown,
+        };
+        Ok(Event {
+            time,
+            host: w.host,
+            source: w.source.unwrap_or(Source::Unknown),
+            task: Task {
+                pid: w.pid,
+                tid: w.tid,
+                ppid: w.ppid,
+                uid: w.uid,
+                euid: w.euid,
+                gid: w.gid,
+                egid: w.egid,
+                auid: w.auid,
+                ses: w.ses,
+                tty: w.tty,
+                comm: w.comm,
+                exe: w.exe,
+                cgroup_id: w.cgroup_id,
+                cgroup: w.cgroup,
+                start_boottime: w.start_boottime,
+            },
+            body,
+        })
+    }
+}
