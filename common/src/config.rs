@@ -72,10 +72,38 @@ pub struct TracepointOffsets {
     pub _pad: u32,
 }
 
+// Limits the kernel side imposes. The eBPF maps are sized by them and
+// userspace's configuration check refuses what exceeds them, so that
+// `tracer run --check-config` catches what loading would refuse. Write a limit
+// here and nowhere else.
+
 /// Most ranges in each uid/auid list of [`Filter`].
 pub const FILTER_RANGES: usize = 8;
 /// Longest exe prefix in the `EXE_FILTER` LPM trie, in bytes.
 pub const EXE_PREFIX_MAX: usize = 256;
+/// Entries of the `EXE_FILTER` LPM trie: the most excluded exe prefixes.
+pub const EXE_FILTER_ENTRIES: u32 = 64;
+/// Entries of the `COMM_FILTER` hash map: the most excluded comms.
+pub const COMM_FILTER_ENTRIES: u32 = 64;
+/// The kernel's `TASK_COMM_LEN`: a comm is at most this minus one bytes, and
+/// the `COMM_FILTER` key is this many bytes, zero-padded.
+pub const TASK_COMM_LEN: usize = 16;
+/// Smallest `EVENTS` ring buffer: one page (the kernel wants a power of two
+/// and a multiple of the page size).
+pub const RING_BYTES_MIN: u32 = 4096;
+/// Largest `EVENTS` ring buffer userspace asks for.
+pub const RING_BYTES_MAX: u32 = 1 << 31;
+
+/// Whether `v` is a valid [`Config::argv_limit`]: 1 to [`crate::event::ARGV_CAP`].
+pub const fn argv_limit_ok(v: u32) -> bool {
+    v >= 1 && v as usize <= crate::event::ARGV_CAP
+}
+
+/// Whether `v` is a valid size of the `EVENTS` ring buffer: a power of two
+/// between [`RING_BYTES_MIN`] and [`RING_BYTES_MAX`].
+pub const fn ring_bytes_ok(v: u64) -> bool {
+    v.is_power_of_two() && v >= RING_BYTES_MIN as u64 && v <= RING_BYTES_MAX as u64
+}
 
 /// [`Filter::flags`]: drop execs (and exits) of processes without a login uid.
 pub const FILTER_EXCLUDE_UNATTRIBUTED: u32 = 1 << 0;
@@ -134,5 +162,6 @@ const _: () = {
     assert!(size_of::<TracepointOffsets>() == 8 * 4);
     assert!(size_of::<Filter>() == 24 + 4 * FILTER_RANGES * 8);
     assert!(size_of::<Config>() == 8 + 136 + 32 + size_of::<Filter>());
-    assert!(DEFAULT_ARGV_LIMIT as usize <= crate::event::ARGV_CAP);
+    assert!(argv_limit_ok(DEFAULT_ARGV_LIMIT));
+    assert!(RING_BYTES_MIN.is_power_of_two() && RING_BYTES_MAX.is_power_of_two());
 };

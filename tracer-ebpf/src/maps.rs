@@ -5,7 +5,10 @@ use aya_ebpf::{
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    config::{Config, Filter, IdRange, EXE_PREFIX_MAX, FILTER_RANGES},
+    config::{
+        Config, Filter, IdRange, COMM_FILTER_ENTRIES, EXE_FILTER_ENTRIES, EXE_PREFIX_MAX,
+        FILTER_RANGES, TASK_COMM_LEN,
+    },
     event::SCRATCH_SIZE,
     kind::{Counter, COUNTER_SLOTS},
 };
@@ -106,12 +109,13 @@ pub static INFLIGHT: LruHashMap<u64, Inflight> = LruHashMap::with_max_entries(16
 /// comms whose execs are dropped. Filled and frozen by userspace before the
 /// programs are attached.
 #[map(name = "COMM_FILTER")]
-pub static COMM_FILTER: HashMap<[u8; 16], u8> = HashMap::with_max_entries(64, 0);
+pub static COMM_FILTER: HashMap<[u8; TASK_COMM_LEN], u8> =
+    HashMap::with_max_entries(COMM_FILTER_ENTRIES, 0);
 
 /// exe path prefixes whose execs are dropped. Filled and frozen by userspace.
 #[map(name = "EXE_FILTER")]
 pub static EXE_FILTER: LpmTrie<[u8; EXE_PREFIX_MAX], u8> =
-    LpmTrie::with_max_entries(64, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
+    LpmTrie::with_max_entries(EXE_FILTER_ENTRIES, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
 
 pub type ExeKey = Key<[u8; EXE_PREFIX_MAX]>;
 

@@ -3,22 +3,21 @@
 //! capability drop. `run` calls [`Daemon::tick`] once a second,
 //! [`Daemon::reload`] on SIGHUP and [`Daemon::stopped`] at the end.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::caps;
-use crate::config::{self, Config, Overrides};
+use crate::config::{self, Config, Flags, Settings};
 use crate::event::{Event, Timestamp, TracerStatus};
 use crate::sink::Sinks;
 use crate::status::{self, Rate, Status};
 
 pub struct Daemon {
+    /// The running configuration (what a reload compares against).
     cfg: Config,
+    /// Resolved again, exactly as at start, on SIGHUP.
     config_path: Option<PathBuf>,
-    /// Whether a configuration file was read at start (see [`Overrides::apply`]).
-    from_file: bool,
-    overrides: Overrides,
+    flags: Flags,
     host: String,
     backend: String,
     started: Timestamp,
@@ -28,18 +27,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(
-        cfg: Config,
-        config_path: Option<PathBuf>,
-        overrides: Overrides,
-        host: &str,
-        backend: &str,
-    ) -> Self {
+    pub fn new(settings: &Settings, host: &str, backend: &str) -> Self {
         Self {
-            cfg,
-            from_file: config_path.is_some(),
-            config_path,
-            overrides,
+            cfg: settings.config.clone(),
+            config_path: settings.path.clone(),
+            flags: settings.flags.clone(),
             host: host.to_string(),
             backend: backend.to_string(),
             started: Timestamp::now(),
@@ -136,136 +128,151 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: re-reads the configuration file and applies what can change
-    /// at run time; the record says what was applied and what needs a restart.
+    /// The running configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// SIGHUP: resolves the configuration again (the file, the same flags,
+    /// the same check) and applies the keys that can change live; every other
+    /// changed key keeps its running value, with a log line saying so. A
+    /// configuration that does not resolve changes nothing. The record says
+    /// what was applied and what needs a restart.
     pub fn reload(&mut self, sinks: &mut Sinks) -> Event {
-        let loaded = match config::load(self.config_path.as_deref()) {
-            Ok(l) => l,
+        let new = match config::resolve(self.config_path.as_deref(), &self.flags) {
+            Ok(s) => s,
             Err(e) => {
+                let e = e.to_string().replace('\n', "; ");
                 log::error!("reload: {e}; keeping the running configuration");
-                return self.record(
-                    TracerStatus::ReloadFailed,
-                    serde_json::json!({"error": e.to_string()}),
-                );
+                return self.record(TracerStatus::ReloadFailed, serde_json::json!({"error": e}));
             }
         };
-        let mut new = loaded.config;
-        self.overrides.apply(&mut new, self.from_file);
-        let changed = changed_keys(&self.cfg, &new);
-        let (now, later): (Vec<String>, Vec<String>) =
-            changed.into_iter().partition(|k| reloadable(k));
-        let mut applied = self.cfg.clone();
-        applied.log.max_size = new.log.max_size;
-        applied.log.num_logs = new.log.num_logs;
-        applied.log.max_age = new.log.max_age;
-        applied.log.flush = new.log.flush;
-        applied.log.freq = new.log.freq;
-        applied.log.space_left = new.log.space_left;
-        applied.log.space_left_action = new.log.space_left_action;
-        applied.log.admin_space_left = new.log.admin_space_left;
-        applied.log.admin_space_left_action = new.log.admin_space_left_action;
-        applied.log.disk_full_action = new.log.disk_full_action;
-        applied.syslog = new.syslog.clone();
-        applied.daemon.heartbeat = new.daemon.heartbeat;
-        if let Err(e) = sinks.reconfigure(&applied) {
-            log::error!("reload: {e}");
+        let plan = match config::reload::plan(&self.cfg, &new.config) {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("reload: {e}; keeping the running configuration");
+                return self.record(TracerStatus::ReloadFailed, serde_json::json!({"error": e}));
+            }
+        };
+        if let Err(e) = sinks.reconfigure(&plan.config) {
+            log::error!("reload: {e}; keeping the running configuration");
             return self.record(
                 TracerStatus::ReloadFailed,
                 serde_json::json!({"error": e.to_string()}),
             );
         }
-        self.cfg = applied;
-        log::info!("configuration reloaded; applied {now:?}; needing a restart {later:?}");
+        for c in &plan.refused {
+            log::warn!(
+                "reload: {} cannot change while tracer runs; keeping {} (restart tracer to use {})",
+                c.key,
+                c.running,
+                c.wanted
+            );
+        }
+        self.cfg = plan.config;
+        let later: Vec<&str> = plan.refused.iter().map(|c| c.key.as_str()).collect();
+        log::info!(
+            "configuration reloaded; applied {:?}; needing a restart {later:?}",
+            plan.applied
+        );
         self.record(
             TracerStatus::Reload,
             serde_json::json!({
                 "config": self.config_path,
-                "reloaded": now,
+                "reloaded": plan.applied,
                 "needs_restart": later,
             }),
         )
     }
 }
 
-/// Keys that take effect on SIGHUP.
-pub fn reloadable(key: &str) -> bool {
-    const NOW: &[&str] = &[
-        "log.max_size",
-        "log.num_logs",
-        "log.max_age",
-        "log.flush",
-        "log.freq",
-        "log.space_left",
-        "log.space_left_action",
-        "log.admin_space_left",
-        "log.admin_space_left_action",
-        "log.disk_full_action",
-        "daemon.heartbeat",
-    ];
-    NOW.contains(&key) || key.starts_with("syslog.")
-}
-
-/// Dotted keys whose values differ between two configurations.
-pub fn changed_keys(a: &Config, b: &Config) -> Vec<String> {
-    fn flat(prefix: &str, v: toml::Value, out: &mut BTreeMap<String, toml::Value>) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() {
-                        k
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flat(&key, v, out);
-                }
-            }
-            v => {
-                out.insert(prefix.to_string(), v);
-            }
-        }
-    }
-    let (mut fa, mut fb) = (BTreeMap::new(), BTreeMap::new());
-    flat(
-        "",
-        toml::Value::try_from(a).expect("config to toml"),
-        &mut fa,
-    );
-    flat(
-        "",
-        toml::Value::try_from(b).expect("config to toml"),
-        &mut fb,
-    );
-    let mut keys: Vec<String> = fa.keys().chain(fb.keys()).cloned().collect();
-    keys.sort();
-    keys.dedup();
-    keys.retain(|k| fa.get(k) != fb.get(k));
-    keys
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Flags, Size};
 
+    fn write(p: &std::path::Path, text: &str) {
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// A reload that changes a live key (applied) and a key that cannot
+    /// change while running (refused, old value kept), then one that does
+    /// not resolve (nothing changes). No kernel needed: the sinks are the
+    /// log file in a temporary directory.
     #[test]
-    fn changed_keys_are_classified() {
-        let a = Config::default();
-        let mut b = a.clone();
-        b.log.max_size = config::Size(1 << 20);
-        b.capture.ring_size = config::Size(1 << 16);
-        b.syslog.enabled = true;
-        b.log.group = Some("adm".into());
-        let k = changed_keys(&a, &b);
-        assert_eq!(
-            k,
-            vec![
-                "capture.ring_size",
-                "log.group",
-                "log.max_size",
-                "syslog.enabled"
-            ]
+    fn reload_applies_live_keys_and_keeps_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("tracer.toml");
+        let base = format!(
+            "[log]\nfile = \"{}\"\nchain = false\n[daemon]\nstatus_file = \"\"\n",
+            dir.path().join("logs/tracer.log").display()
         );
-        let (now, later): (Vec<_>, Vec<_>) = k.iter().partition(|k| reloadable(k));
-        assert_eq!(now, vec!["log.max_size", "syslog.enabled"]);
-        assert_eq!(later, vec!["capture.ring_size", "log.group"]);
+        write(&cfg, &base);
+        let flags = Flags {
+            argv_limit: Some(4096),
+            ..Default::default()
+        };
+        let settings = config::resolve(Some(&cfg), &flags).unwrap();
+        let mut sinks = Sinks::open(&settings.config, "h").unwrap();
+        let mut d = Daemon::new(&settings, "h", "audit");
+
+        write(
+            &cfg,
+            &(base.replace("chain = false\n", "chain = false\nmax_size = \"1M\"\n")
+                + "heartbeat = 7\n[capture]\nring_size = \"8M\"\n"),
+        );
+        let r = d.reload(&mut sinks);
+        let detail =
+            serde_json::from_str::<serde_json::Value>(&r.to_json()).unwrap()["detail"].clone();
+        assert_eq!(detail["status"], "reload", "{detail}");
+        assert_eq!(
+            detail["reloaded"],
+            serde_json::json!(["daemon.heartbeat", "log.max_size"])
+        );
+        assert_eq!(
+            detail["needs_restart"],
+            serde_json::json!(["capture.ring_size"])
+        );
+        assert_eq!(d.config().log.max_size, Size(1 << 20), "applied");
+        assert_eq!(d.config().daemon.heartbeat, config::Secs(7), "applied");
+        assert_eq!(d.config().capture.ring_size, Size(32 << 20), "kept");
+        assert_eq!(
+            d.config().capture.argv_limit,
+            4096,
+            "the flag still applies"
+        );
+
+        // Broken: nothing applied, the running configuration is kept.
+        write(
+            &cfg,
+            &base.replace("[daemon]", "[daemon]\nheartbeat = 9\nbogus = 1"),
+        );
+        let before = d.config().clone();
+        let r = d.reload(&mut sinks);
+        let detail =
+            serde_json::from_str::<serde_json::Value>(&r.to_json()).unwrap()["detail"].clone();
+        assert_eq!(detail["status"], "reload_failed");
+        let err = detail["error"].as_str().unwrap();
+        assert!(err.contains(":6: key `daemon.bogus`"), "{err}");
+        assert_eq!(*d.config(), before);
+
+        // The new file is checked as a whole: a relative status file is
+        // refused.
+        write(
+            &cfg,
+            &base.replace("status_file = \"\"", "status_file = \"rel/s.json\""),
+        );
+        let r = d.reload(&mut sinks);
+        let detail =
+            serde_json::from_str::<serde_json::Value>(&r.to_json()).unwrap()["detail"].clone();
+        assert_eq!(detail["status"], "reload_failed");
+        assert!(
+            detail["error"]
+                .as_str()
+                .unwrap()
+                .contains("key `daemon.status_file`"),
+            "{detail}"
+        );
+        sinks.close().unwrap();
     }
 }

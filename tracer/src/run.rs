@@ -1,56 +1,23 @@
 //! `tracer run`: start the capture backend, stream its events to the sink, stop
 //! cleanly on SIGINT/SIGTERM with every event read written out.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cli::run::{BackendArg, RunArgs};
-use crate::config::{self, Config, ConfigError, FilterConfig, Overrides};
+use crate::config::{Backend, ConfigError, Settings};
 use crate::crosscheck::CrossCheck;
 use crate::daemon::Daemon;
 use crate::event::{Body, Event, Source, Timestamp, TracerStatus};
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
 use crate::sink::{SinkError, Sinks};
-use crate::source::audit::live::{AuditLive, AuditOptions};
+use crate::source::audit::live::AuditLive;
 use crate::source::cgroup::{self, CgroupPaths};
-use crate::source::ebpf::filter::{parse_range, FilterSpec};
-use crate::source::ebpf::{EbpfError, EbpfOptions, EbpfSource};
+use crate::source::ebpf::{EbpfError, EbpfSource};
 use crate::source::procfs;
-use tracer_common::config::IdRange;
-
-/// The validated configuration of a run.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub backend: BackendArg,
-    pub output: Option<PathBuf>,
-    pub ebpf: EbpfOptions,
-    pub proc_scan: bool,
-    pub host: String,
-    pub audit: AuditOptions,
-    /// How long the cross-check waits for the other source's copy of an exec.
-    pub check_window: Duration,
-    /// The effective configuration (file + flags): outputs, daemon, filters.
-    pub config: Config,
-    /// The file it was read from (re-read on SIGHUP).
-    pub config_path: Option<PathBuf>,
-    pub overrides: Overrides,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("--argv-limit {0}: must be between 1 and {max}", max = tracer_common::event::ARGV_CAP)]
-    ArgvLimit(u32),
-    #[error("--ring-size {0}: must be a power of two of at least 4096 bytes")]
-    RingSize(u32),
-    #[error("--poll-ms {0}: must be between 1 and 10000")]
-    Poll(u64),
-    #[error("--{flag}: {source}")]
-    Filter {
-        flag: &'static str,
-        source: crate::source::ebpf::filter::FilterError,
-    },
     #[error("eBPF backend: {0}")]
     Ebpf(#[from] EbpfError),
     #[error("audit backend: {0}")]
@@ -65,106 +32,17 @@ pub enum RunError {
     Signal(std::io::Error),
 }
 
-impl RunConfig {
-    /// The configuration file (`--config`, else the default one if present)
-    /// with the flags on top; flags are checked here, the file by `config`.
-    pub fn from_args(a: &RunArgs) -> Result<Self, RunError> {
-        if let Some(v) = a.argv_limit {
-            if v == 0 || v as usize > tracer_common::event::ARGV_CAP {
-                return Err(RunError::ArgvLimit(v));
-            }
-        }
-        if let Some(v) = a.ring_size {
-            if !v.is_power_of_two() || v < 4096 {
-                return Err(RunError::RingSize(v));
-            }
-        }
-        if let Some(v) = a.poll_ms {
-            if v == 0 || v > 10_000 {
-                return Err(RunError::Poll(v));
-            }
-        }
-        let loaded = config::load(a.config.as_deref())?;
-        let overrides = Overrides {
-            backend: a.backend,
-            output: a.output.clone(),
-            argv_limit: a.argv_limit,
-            ring_size: a.ring_size,
-            poll_ms: a.poll_ms,
-            no_proc_scan: a.no_proc_scan,
-            status_file: a.status_file.clone(),
-            chain_key: a.chain_key.clone(),
-        };
-        let mut c = loaded.config;
-        overrides.apply(&mut c, loaded.path.is_some());
-        let filter = filter_spec(&c.filter, a)?;
-        let cap = &c.capture;
-        Ok(Self {
-            backend: cap.backend,
-            output: c.log.enabled.then(|| c.log.file.clone()),
-            ebpf: EbpfOptions {
-                argv_limit: cap.argv_limit,
-                ring_bytes: cap.ring_size.0 as u32,
-                poll: Duration::from_millis(cap.poll_ms),
-                filter,
-            },
-            proc_scan: cap.proc_scan,
-            host: hostname(),
-            audit: AuditOptions {
-                daemon: a.audit_daemon,
-            },
-            check_window: Duration::from_secs(5),
-            config: c,
-            config_path: loaded.path,
-            overrides,
-        })
-    }
-}
-
-/// The kernel-side filters: the configuration file's `[filter]` section,
-/// extended by the command-line flags.
-fn filter_spec(file: &FilterConfig, a: &RunArgs) -> Result<FilterSpec, RunError> {
-    let conv = |v: &[config::IdRange]| -> Vec<IdRange> {
-        v.iter()
-            .map(|r| IdRange {
-                lo: r.first,
-                hi: r.last,
-            })
-            .collect()
-    };
-    let ranges = |flag: &'static str, base: &[config::IdRange], v: &[String]| {
-        let mut out = conv(base);
-        for r in v {
-            out.push(parse_range(flag, r).map_err(|source| RunError::Filter { flag, source })?);
-        }
-        Ok::<_, RunError>(out)
-    };
-    let chain = |base: &[String], v: &[String]| base.iter().chain(v).cloned().collect();
-    let spec = FilterSpec {
-        exclude_unattributed: file.exclude_unattributed || a.exclude_unattributed,
-        include_uids: ranges("include-uid", &file.include_uids, &a.include_uid)?,
-        exclude_uids: ranges("exclude-uid", &file.exclude_uids, &a.exclude_uid)?,
-        include_auids: ranges("include-auid", &file.include_auids, &a.include_auid)?,
-        exclude_auids: ranges("exclude-auid", &file.exclude_auids, &a.exclude_auid)?,
-        exclude_comms: chain(&file.exclude_comms, &a.exclude_comm),
-        exclude_exe_prefixes: chain(&file.exclude_exe_prefixes, &a.exclude_exe_prefix),
-    };
-    spec.to_kernel().map_err(|source| RunError::Filter {
-        flag: "exclude-*/include-* (with the [filter] section)",
-        source,
-    })?;
-    Ok(spec)
-}
-
 /// What a run did, for the caller's exit message.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Summary {
     pub written: u64,
 }
 
-/// Runs until SIGINT or SIGTERM.
-pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
-    let mut sink = Sinks::open(&cfg.config, &cfg.host)?;
+/// Runs until SIGINT or SIGTERM, configured by `cfg` (from
+/// [`crate::config::resolve`]).
+pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
+    let host = hostname();
+    let mut sink = Sinks::open(&cfg.config, &host)?;
     let mut term = signal(SignalKind::terminate()).map_err(RunError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RunError::Signal)?;
     // SIGHUP reloads the configuration, SIGUSR1 rotates the log.
@@ -176,11 +54,11 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         mut audit,
         name,
         fallback,
-    } = start_backends(&cfg)?;
+    } = start_backends(&cfg, &host)?;
     let mut check = (ebpf.is_some() && audit.is_some()).then(|| CrossCheck::new(cfg.check_window));
     log::info!("{name} backend running; writing events");
     let mut start = Event::tracer(
-        &cfg.host,
+        &host,
         TracerStatus::Start,
         serde_json::json!({
             "backend": name,
@@ -194,13 +72,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     sink.write(&start)?;
     // Least privilege from here on (every source is started), status file,
     // heartbeats.
-    let mut daemon = Daemon::new(
-        cfg.config.clone(),
-        cfg.config_path.clone(),
-        cfg.overrides.clone(),
-        &cfg.host,
-        name,
-    );
+    let mut daemon = Daemon::new(&cfg, &host, name);
     if let Some(r) = daemon.drop_capabilities(audit.is_some()) {
         sink.write(&r)?;
     }
@@ -211,7 +83,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
     };
     let mut batch = Vec::with_capacity(1024);
     if cfg.proc_scan {
-        batch.extend(procfs::scan(&cfg.host));
+        batch.extend(procfs::scan(&host));
     }
     pipe.write(&mut sink, &mut batch)?;
 
@@ -317,7 +189,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         detail["crosscheck"] = serde_json::to_value(c.stats()).unwrap_or_default();
         detail["crosscheck"]["unexplained"] = c.stats().unexplained().into();
     }
-    routed.push(Event::tracer(&cfg.host, TracerStatus::Stop, detail));
+    routed.push(Event::tracer(&host, TracerStatus::Stop, detail));
     pipe.write(&mut sink, &mut routed)?;
     sink.close()?;
     daemon.stopped(&sink);
@@ -334,28 +206,28 @@ struct Backends {
     fallback: Option<String>,
 }
 
-fn start_backends(cfg: &RunConfig) -> Result<Backends, RunError> {
-    let audit = || AuditLive::start(cfg.host.clone(), cfg.audit);
+fn start_backends(cfg: &Settings, host: &str) -> Result<Backends, RunError> {
+    let audit = || AuditLive::start(host.to_string(), cfg.audit);
     Ok(match cfg.backend {
-        BackendArg::Ebpf => Backends {
-            ebpf: Some(EbpfSource::start(&cfg.ebpf, cfg.host.clone())?),
+        Backend::Ebpf => Backends {
+            ebpf: Some(EbpfSource::start(&cfg.ebpf, host.to_string())?),
             audit: None,
             name: "ebpf",
             fallback: None,
         },
-        BackendArg::Audit => Backends {
+        Backend::Audit => Backends {
             ebpf: None,
             audit: Some(audit()?),
             name: "audit",
             fallback: None,
         },
-        BackendArg::Both => Backends {
-            ebpf: Some(EbpfSource::start(&cfg.ebpf, cfg.host.clone())?),
+        Backend::Both => Backends {
+            ebpf: Some(EbpfSource::start(&cfg.ebpf, host.to_string())?),
             audit: Some(audit()?),
             name: "both",
             fallback: None,
         },
-        BackendArg::Auto => match EbpfSource::start(&cfg.ebpf, cfg.host.clone()) {
+        Backend::Auto => match EbpfSource::start(&cfg.ebpf, host.to_string()) {
             Ok(s) => Backends {
                 ebpf: Some(s),
                 audit: None,

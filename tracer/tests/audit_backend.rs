@@ -1,6 +1,8 @@
 //! Privileged: the audit backend of `tracer run` on the real kernel, beside a
 //! running auditd, the automatic fallback, and the eBPF/audit cross-check.
 
+#![cfg(feature = "privileged")]
+
 mod common;
 
 use std::process::Command;
@@ -10,26 +12,10 @@ use common::audit::{AuditRestore, Auditd};
 use common::*;
 use serde_json::Value;
 
-/// Runs `sh -c SCRIPT` after setting its loginuid; returns (pid, auid, ses)
-/// as the shell saw them. The script's last command is exec'd in place.
-fn run_attributed(auid: u32, exec: &str) -> (u32, u32, u32) {
-    let script = format!(
-        "echo {auid} > /proc/self/loginuid || exit 9\nread l < /proc/self/loginuid; read s < /proc/self/sessionid\necho \"$$ $l $s\" >&2\ncd /tmp && exec {exec}"
-    );
-    let out = Command::new("/bin/sh")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let err = String::from_utf8(out.stderr).unwrap();
-    let v: Vec<u32> = err
-        .lines()
-        .next()
-        .unwrap()
-        .split(' ')
-        .map(|x| x.parse().unwrap())
-        .collect();
-    (v[0], v[1], v[2])
+/// (pid, auid, ses) of a shell with login uid `auid` that runs `exec` in /tmp.
+fn attributed_exec(auid: u32, exec: &str) -> (u32, u32, u32) {
+    let a = run_attributed(auid, &format!("cd /tmp && exec {exec}"));
+    (a.pid, a.auid, a.ses)
 }
 
 fn find_exec<'a>(lines: &'a [Value], pid: u32, marker: &str) -> &'a Value {
@@ -62,7 +48,7 @@ fn audit_backend_agrees_with_ebpf_beside_auditd() {
     let auditd = restore.own(Auditd::start());
     let ebpf = Tracer::start(&["--backend", "ebpf", "--no-proc-scan"]);
     let audit = Tracer::start(&["--backend", "audit", "--no-proc-scan"]);
-    let (pid, auid, ses) = run_attributed(5151, "/bin/echo audit-vs-ebpf 'two words' ''");
+    let (pid, auid, ses) = attributed_exec(5151, "/bin/echo audit-vs-ebpf 'two words' ''");
     assert_eq!(auid, 5151);
     std::thread::sleep(Duration::from_millis(800));
     let (a, e) = (audit.stop(), ebpf.stop());
@@ -134,7 +120,7 @@ fn auto_falls_back_to_audit_and_says_why() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(started, "tracer did not start");
-    let (pid, _, _) = run_attributed(5252, "/bin/echo fallback-marker");
+    let (pid, _, _) = attributed_exec(5252, "/bin/echo fallback-marker");
     std::thread::sleep(Duration::from_millis(800));
     let child = child.0.take().unwrap();
     // SAFETY: a pid we spawned and have not reaped.

@@ -3,6 +3,8 @@
 //! test binaries) and an [`AuditRestore`] guard that puts back the rules, the
 //! `enabled` flag and the daemon on every path, panics included.
 
+#![cfg(feature = "privileged")]
+
 mod common;
 
 use std::process::Command;

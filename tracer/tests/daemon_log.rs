@@ -1,9 +1,13 @@
 //! Privileged: the log file under load and under trouble. Rotation under an
-//! exec storm, a full file system, SIGKILL mid-storm, a symlinked log path.
+//! exec storm, a full file system, SIGKILL mid-storm, a first run with
+//! `--output` in a shared sticky directory. (A symlinked output and the
+//! directory checks need no root: `run_output.rs`.)
+
+#![cfg(feature = "privileged")]
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -212,27 +216,6 @@ fn sigkill_mid_storm_leaves_at_most_one_partial_line_and_restart_marks_a_gap() {
     assert_chain_intact(&cfg, &log);
 }
 
-#[test]
-fn a_symlinked_log_path_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("victim");
-    std::fs::write(&target, b"precious\n").unwrap();
-    let link = dir.path().join("tracer.log");
-    std::os::unix::fs::symlink(&target, &link).unwrap();
-    let out = Command::new(tracer_bin())
-        .args(["run", "--output"])
-        .arg(&link)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("is a symbolic link; refusing to follow it"),
-        "{err}"
-    );
-    assert_eq!(std::fs::read(&target).unwrap(), b"precious\n");
-}
-
 /// A 1 MiB tmpfs fills up: writing is suspended and what was not written is
 /// counted; once space is back, a `loss` record with cause `disk_full` says
 /// how many records (and execs) went unwritten. Nothing is lost uncounted and
@@ -407,4 +390,53 @@ fn low_space_warns_then_keep_newest_deletes_the_oldest_logs() {
     let exists = |n: u32| Path::new(&format!("{}.{n}", log.display())).exists();
     assert!(exists(1) && !exists(2) && !exists(3), "the two oldest went");
     drop(mnt);
+}
+
+/// The first run: `tracer run --output` into a sticky world-writable
+/// directory (like /tmp) captures for real as root; a file planted there by
+/// another user is not appended to.
+#[test]
+fn a_first_run_with_output_in_a_sticky_directory_captures() {
+    let _g = global_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("tmp");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = shared.join("x.jsonl");
+    let status = dir.path().join("status.json");
+    let args = [
+        "--output",
+        out.to_str().unwrap(),
+        "--no-proc-scan",
+        "--status-file",
+        status.to_str().unwrap(),
+    ];
+    let d = Daemon::start(&args, &out, 1, &dir.path().join("err"));
+    let marker = "first-run-sticky-marker";
+    let st = Command::new("/bin/echo").arg(marker).status().unwrap();
+    assert!(st.success());
+    wait_for("the marker exec", Duration::from_secs(10), || {
+        !with_marker(&read_lines(&out), "exec", marker).is_empty()
+    });
+    d.stop();
+    assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o777, 0o600);
+
+    // Planted by someone else (uid 65534, nobody): refused, left alone.
+    let planted = shared.join("planted.jsonl");
+    std::fs::write(&planted, b"theirs\n").unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let o = Command::new(tracer_bin())
+        .args(["run", "--no-proc-scan", "--output"])
+        .arg(&planted)
+        .arg("--status-file")
+        .arg(&status)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is owned by uid 65534, not by uid 0; refusing to append to it"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&planted).unwrap(), b"theirs\n");
 }

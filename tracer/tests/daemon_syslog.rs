@@ -2,6 +2,8 @@
 //! started by the test on loopback UDP and TCP ports with a private
 //! configuration that writes what it receives to a file.
 
+#![cfg(feature = "privileged")]
+
 mod common;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! read them: one session per login, with user, source address, start and end,
 //! and every command (sudo and su included) inside the right session.
 
+#![cfg(feature = "privileged")]
+
 mod common;
 
 use std::time::Duration;

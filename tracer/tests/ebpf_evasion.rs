@@ -3,6 +3,8 @@
 //! The helper `tests/storm/evasion.c` does the tricks; each run happens in a
 //! shell that first sets its own login uid, so attribution is checked too.
 
+#![cfg(feature = "privileged")]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -29,18 +31,8 @@ fn build_evasion(dir: &Path) -> PathBuf {
 /// Runs `cmd` (a shell command line) in a shell with login uid AUID; returns
 /// the shell's (pid, ses) and the command's stdout.
 fn attributed(cmd: &str) -> (u32, u32, String) {
-    let script = format!(
-        "echo {AUID} > /proc/self/loginuid || exit 9\nread s < /proc/self/sessionid\necho \"$$ $s\"\n{cmd}"
-    );
-    let out = Command::new("/bin/sh")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{cmd}: {out:?}");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let (first, rest) = stdout.split_once('\n').unwrap();
-    let v: Vec<u32> = first.split(' ').map(|x| x.parse().unwrap()).collect();
-    (v[0], v[1], rest.to_string())
+    let a = run_attributed(AUID, cmd);
+    (a.pid, a.ses, a.stdout)
 }
 
 use common::argv_of as argv;

@@ -2,6 +2,8 @@
 //! programs, runs real commands, and compares what was logged with the truth
 //! (`/proc`, the commands' own view of their ids, exec counts).
 
+#![cfg(feature = "privileged")]
+
 mod common;
 
 use std::process::{Command, Stdio};
@@ -16,24 +18,8 @@ use common::*;
 fn exec_argv_and_attribution_match_the_process() {
     let _g = global_lock();
     let t = Tracer::start(&["--no-proc-scan"]);
-    let script = r#"echo 4242 > /proc/self/loginuid || exit 9
-read l < /proc/self/loginuid; read s < /proc/self/sessionid
-echo "$$ $l $s"
-exec /bin/echo 'two words' '' "$(printf 'a\nb')""#;
-    let out = Command::new("/bin/sh")
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "helper failed: {out:?}");
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let first: Vec<u32> = stdout
-        .lines()
-        .next()
-        .unwrap()
-        .split(' ')
-        .map(|x| x.parse().unwrap())
-        .collect();
-    let (pid, auid, ses) = (first[0], first[1], first[2]);
+    let a = run_attributed(4242, r#"exec /bin/echo 'two words' '' "$(printf 'a\nb')""#);
+    let (pid, auid, ses) = (a.pid, a.auid, a.ses);
     assert_eq!(auid, 4242);
     std::thread::sleep(Duration::from_millis(300));
     let lines = t.stop();

@@ -4,8 +4,10 @@
 //!   object where the `tracer` build embeds it (`target/bpf/tracer.bpf.o`);
 //! - `build`: build-ebpf, then the release `tracer` binary;
 //! - `run`: build, then `tracer run ARGS...` as root;
-//! - `test`: build-ebpf, then every test of the workspace (privileged ones
-//!   included: run as root);
+//! - `test`: build-ebpf, then every test of the workspace with the `tracer`
+//!   crate's `privileged` feature on (the tests that load BPF programs, change
+//!   audit state, start sshd/rsyslogd, add users): as root, which it checks
+//!   first; a plain `cargo test` leaves those out;
 //! - `fuzz`: cargo-fuzz targets for a few seconds each (see `fuzz`); `test`
 //!   ends with a short run;
 //! - `bench`: benchmarks against auditd and ausearch, writing
@@ -42,8 +44,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Build the eBPF object, then run all tests (as root: privileged tests
-    /// load programs and touch audit state).
+    /// Build the eBPF object, then run all tests, privileged ones included
+    /// (as root: they load programs and touch audit state).
     Test {
         #[command(flatten)]
         build: ebpf::BuildArgs,
@@ -93,6 +95,15 @@ fn main() -> Result<()> {
             long,
             args,
         } => {
+            // The privileged tests fail rather than skip without root; say so
+            // once, before building, instead of in every test.
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                bail!(
+                    "cargo xtask test runs the privileged tests (eBPF, audit, sshd, users) and \
+                     needs root; as another user run `cargo test --workspace`"
+                );
+            }
             ebpf::build(&root, &build)?;
             let mut test = host_cargo();
             if long {
@@ -103,7 +114,7 @@ fn main() -> Result<()> {
             }
             let status = test
                 .current_dir(&root)
-                .args(["test", "--workspace"])
+                .args(["test", "--workspace", "--features", PRIVILEGED])
                 .args(&args)
                 .status()
                 .context("running cargo test")?;
@@ -123,6 +134,9 @@ fn main() -> Result<()> {
         }
     }
 }
+
+/// The cargo feature that compiles the privileged integration tests in.
+const PRIVILEGED: &str = "tracer/privileged";
 
 pub(crate) fn build_all(root: &Path, b: &ebpf::BuildArgs) -> Result<PathBuf> {
     ebpf::build(root, b)?;

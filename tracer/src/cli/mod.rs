@@ -1,5 +1,5 @@
 //! Command-line types only (clap derive): the raw flags of each subcommand.
-//! Each is turned into a checked configuration in one step (`RunConfig`,
+//! Each is turned into a checked configuration in one step (`config::Settings`,
 //! `report::Config`, ...) before anything runs.
 
 pub mod check;

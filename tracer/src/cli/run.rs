@@ -1,11 +1,14 @@
-//! `tracer run` arguments.
+//! `tracer run` arguments: clap types only. [`RunArgs::flags`] hands the
+//! configuration flags to `config` as plain values ([`Flags`]), where they are
+//! merged with the file and checked.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+use crate::config::{Backend, Flags};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
     /// eBPF when it loads, else audit (the reason is logged once).
     Auto,
@@ -17,21 +20,35 @@ pub enum BackendArg {
     Both,
 }
 
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Backend {
+        match b {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Ebpf => Backend::Ebpf,
+            BackendArg::Audit => Backend::Audit,
+            BackendArg::Both => Backend::Both,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Configuration file [default: /etc/tracer/tracer.toml when it exists].
     /// Flags override its values.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Check the configuration, print the effective one (TOML) and exit.
+    /// Check the configuration (file and flags together), print the effective
+    /// one (TOML) and exit; on errors, name the key and the file:line or flag
+    /// of each and exit non-zero.
     #[arg(long)]
     pub check_config: bool,
     /// Capture backend [default: auto].
     #[arg(long, value_enum)]
     pub backend: Option<BackendArg>,
     /// Append JSON lines to FILE (created mode 0600; symbolic links are
-    /// refused); `-` for stdout. Without it: the configured log file, or
-    /// stdout when there is no configuration file.
+    /// refused); `-` for stdout. FILE may be in a sticky directory such as
+    /// /tmp (then it is created exclusively, or must be ours). Without it: the
+    /// configured log file, or stdout when there is no configuration file.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Most argv bytes captured per exec (eBPF; 1 to 131072) [default: 32768].
@@ -46,7 +63,8 @@ pub struct RunArgs {
     /// Do not emit `process` records for processes alive at start.
     #[arg(long)]
     pub no_proc_scan: bool,
-    /// State file for `tracer status` [default: /run/tracer/status.json].
+    /// State file for `tracer status`, an absolute path [default:
+    /// /run/tracer/status.json].
     #[arg(long, value_name = "FILE")]
     pub status_file: Option<PathBuf>,
     /// Key of the log's tamper-evident hash chain (32 bytes, root-only;
@@ -79,4 +97,28 @@ pub struct RunArgs {
     /// Kernel-side filter: drop execs whose exe path starts with PREFIX (repeatable).
     #[arg(long, value_name = "PREFIX")]
     pub exclude_exe_prefix: Vec<String>,
+}
+
+impl RunArgs {
+    /// The configuration flags, for [`crate::config::resolve`].
+    pub fn flags(&self) -> Flags {
+        Flags {
+            backend: self.backend.map(Backend::from),
+            output: self.output.clone(),
+            argv_limit: self.argv_limit,
+            ring_size: self.ring_size,
+            poll_ms: self.poll_ms,
+            no_proc_scan: self.no_proc_scan,
+            status_file: self.status_file.clone(),
+            chain_key: self.chain_key.clone(),
+            audit_daemon: self.audit_daemon,
+            exclude_unattributed: self.exclude_unattributed,
+            include_uid: self.include_uid.clone(),
+            exclude_uid: self.exclude_uid.clone(),
+            include_auid: self.include_auid.clone(),
+            exclude_auid: self.exclude_auid.clone(),
+            exclude_comm: self.exclude_comm.clone(),
+            exclude_exe_prefix: self.exclude_exe_prefix.clone(),
+        }
+    }
 }

@@ -28,9 +28,9 @@ pub(super) fn key_at(text: &str, offset: usize) -> (usize, String) {
     (line, dotted)
 }
 
-/// The 1-based line where dotted `key` (`table.name`) is set; 1 when it cannot
-/// be found (e.g. written as an inline table).
-pub(super) fn line_of_key(text: &str, key: &str) -> usize {
+/// The 1-based line where dotted `key` (`table.name`) is set; `None` when it
+/// is not (a default), or cannot be found (e.g. written as an inline table).
+pub(super) fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let (table, name) = key.rsplit_once('.').unwrap_or(("", key));
     let mut current = String::new();
     for (i, l) in text.lines().enumerate() {
@@ -40,12 +40,12 @@ pub(super) fn line_of_key(text: &str, key: &str) -> usize {
             continue;
         }
         match key_of(t) {
-            Some(k) if current == table && k == name => return i + 1,
-            Some(k) if current.is_empty() && k == key => return i + 1,
+            Some(k) if current == table && k == name => return Some(i + 1),
+            Some(k) if current.is_empty() && k == key => return Some(i + 1),
             _ => {}
         }
     }
-    1
+    None
 }
 
 fn header(t: &str) -> Option<String> {

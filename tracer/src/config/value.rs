@@ -1,6 +1,7 @@
 //! The value types of the configuration file: sizes (`"100M"`), thresholds
-//! (`"75M"` or `"5%"`), durations (`"30d"`), id ranges (`"1000-60000"`), syslog
-//! targets and facilities. Each parses from a string (and, where it makes sense,
+//! (`"75M"` or `"5%"`), durations (`"30d"`), syslog targets and facilities
+//! (id ranges are the kernel filter's own type, parsed in
+//! `source::ebpf::filter`). Each parses from a string (and, where it makes sense,
 //! an integer) with a message that says what was expected, and prints back in
 //! the same form, so `--check-config` shows what a user would write.
 
@@ -194,57 +195,6 @@ impl fmt::Display for Secs {
 }
 str_or_int!(Secs, "a duration: seconds, or a string such as \"30d\"");
 
-/// An inclusive range of uids (or auids): `"1000-60000"`, `"0"` or `0`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct IdRange {
-    pub first: u32,
-    pub last: u32,
-}
-
-impl IdRange {
-    pub fn contains(&self, id: u32) -> bool {
-        (self.first..=self.last).contains(&id)
-    }
-}
-
-impl FromStr for IdRange {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not an id or an id range such as \"1000-60000\"");
-        let id = |x: &str| x.trim().parse::<u32>().map_err(|_| bad());
-        let (first, last) = match s.split_once('-') {
-            Some((a, b)) => (id(a)?, id(b)?),
-            None => (id(s)?, id(s)?),
-        };
-        if first > last {
-            return Err(format!("{s:?}: the range is empty ({first} > {last})"));
-        }
-        Ok(IdRange { first, last })
-    }
-}
-
-impl TryFrom<u64> for IdRange {
-    type Error = String;
-    fn try_from(v: u64) -> Result<Self, String> {
-        let id = u32::try_from(v).map_err(|_| format!("{v} is not a 32-bit id"))?;
-        Ok(IdRange {
-            first: id,
-            last: id,
-        })
-    }
-}
-
-impl fmt::Display for IdRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.first == self.last {
-            write!(f, "{}", self.first)
-        } else {
-            write!(f, "{}-{}", self.first, self.last)
-        }
-    }
-}
-str_or_int!(IdRange, "an id or a range such as \"1000-60000\"");
-
 /// Where syslog messages go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyslogTarget {
@@ -382,7 +332,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_thresholds_durations_ranges_round_trip() {
+    fn sizes_thresholds_durations_round_trip() {
         assert_eq!("100M".parse::<Size>().unwrap(), Size(100 << 20));
         assert_eq!(Size(100 << 20).to_string(), "100M");
         assert_eq!(Size(1000).to_string(), "1000");
@@ -394,11 +344,6 @@ mod tests {
         assert_eq!("30d".parse::<Secs>().unwrap(), Secs(30 * 86400));
         assert_eq!(Secs(90).to_string(), "90s");
         assert_eq!(Secs(3600).to_string(), "1h");
-        let r: IdRange = "1000-60000".parse().unwrap();
-        assert!(r.contains(1000) && r.contains(60000) && !r.contains(999));
-        assert_eq!(r.to_string(), "1000-60000");
-        assert!("5-3".parse::<IdRange>().unwrap_err().contains("empty"));
-        assert_eq!("0".parse::<IdRange>().unwrap().to_string(), "0");
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl LogFile {
     /// line is terminated with `\n` here).
     pub fn open(cfg: &LogConfig, host: &str) -> Result<(Self, Ending), SinkError> {
         let gid = cfg.group.as_deref().and_then(group_id);
-        let file = open_log_with(&cfg.file, gid)?;
+        let file = open_log_with(&cfg.file, gid, cfg.dir_policy)?;
         let io_err = |e| SinkError::io(&cfg.file, e);
         let mut end = ending(&file).map_err(io_err)?;
         if matches!(end, Ending::Partial { .. }) {
@@ -389,7 +389,7 @@ impl LogFile {
                 .map_err(io_err)?;
         }
         std::fs::rename(&path, numbered(&path, 1)).map_err(io_err)?;
-        self.file = open_log_with(&path, self.gid)?;
+        self.file = open_log_with(&path, self.gid, self.cfg.dir_policy)?;
         if let Some(s) = &mut self.sealer {
             s.new_file();
         }

@@ -1,5 +1,9 @@
-//! Shared support for tracer's integration tests.
+//! Shared support for tracer's integration tests: one place for what several
+//! test files need (the tracer binary, a running tracer, a shell with its own
+//! login uid, reading logs; `audit`, `daemon`, `ssh` for the privileged ones).
 //!
+//! Privileged test files start with `#![cfg(feature = "privileged")]`, so a
+//! plain `cargo test` leaves them out; `cargo xtask test` turns the feature on.
 //! Privileged tests touch global kernel state (BPF programs, tracefs, audit
 //! rules, the audit daemon pid, users, sshd), so every one of them holds
 //! [`global_lock`] for its whole run: an exclusive `flock` shared by all test
@@ -230,4 +234,52 @@ pub fn argv_of(e: &Value) -> Vec<String> {
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
         .collect()
+}
+
+/// What a shell that set its own login uid saw of itself, and the output of
+/// what it ran.
+#[derive(Debug)]
+pub struct Attributed {
+    pub pid: u32,
+    pub auid: u32,
+    pub ses: u32,
+    pub stdout: String,
+}
+
+/// Runs `script` in `/bin/sh -c` after the shell has set its loginuid to
+/// `auid` (it starts a new audit session); returns the shell's pid and the
+/// auid and ses it read back from /proc/self. End `script` with `exec CMD`
+/// to have CMD run as that pid. The ids go out on stderr's first line, so
+/// stdout is the script's own.
+pub fn run_attributed(auid: u32, script: &str) -> Attributed {
+    let full = format!(
+        "echo {auid} > /proc/self/loginuid || exit 9\n\
+         read l < /proc/self/loginuid; read s < /proc/self/sessionid\n\
+         echo \"$$ $l $s\" >&2\n{script}"
+    );
+    let out = Command::new("/bin/sh")
+        .args(["-c", &full])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let v: Vec<u32> = err
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(' ')
+        .map(|x| {
+            x.parse()
+                .unwrap_or_else(|_| panic!("ids line of {script}: {err}"))
+        })
+        .collect();
+    assert_eq!(v.len(), 3, "ids line of {script}: {err}");
+    assert_eq!(v[1], auid, "the shell's loginuid was set");
+    Attributed {
+        pid: v[0],
+        auid: v[1],
+        ses: v[2],
+        stdout: String::from_utf8(out.stdout).unwrap(),
+    }
 }

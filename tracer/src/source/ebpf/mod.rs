@@ -21,7 +21,9 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
-    config::{Config, DEFAULT_ARGV_LIMIT},
+    config::{
+        argv_limit_ok, ring_bytes_ok, Config, DEFAULT_ARGV_LIMIT, RING_BYTES_MAX, RING_BYTES_MIN,
+    },
     event::ARGV_CAP,
     maps, CONFIG_GLOBAL,
 };
@@ -52,7 +54,7 @@ pub enum EbpfError {
     Disabled,
     #[error("argv limit {0} bytes is out of range (1..={ARGV_CAP})")]
     ArgvLimit(u32),
-    #[error("ring buffer size {0} bytes must be a power of two and at least 4096 bytes")]
+    #[error("ring buffer size {0} bytes must be a power of two from {RING_BYTES_MIN} to {RING_BYTES_MAX}")]
     RingSize(u32),
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
@@ -137,10 +139,11 @@ impl EbpfSource {
             return Err(EbpfError::Disabled);
         }
         let obj = object().ok_or(EbpfError::NotBuilt)?;
-        if opts.argv_limit == 0 || opts.argv_limit as usize > ARGV_CAP {
+        // The same limits as the configuration check (tracer_common::config).
+        if !argv_limit_ok(opts.argv_limit) {
             return Err(EbpfError::ArgvLimit(opts.argv_limit));
         }
-        if !opts.ring_bytes.is_power_of_two() || opts.ring_bytes < 4096 {
+        if !ring_bytes_ok(opts.ring_bytes.into()) {
             return Err(EbpfError::RingSize(opts.ring_bytes));
         }
         let btf = btf::Btf::from_sys()?;
