@@ -5,15 +5,15 @@
 //! its cross-check counters in its `stop` record. This reads tracer logs
 //! (rotated and gzip'd ones too, oldest first) and says whether the run's
 //! capture was complete: matched execs, each kind of discrepancy, which are
-//! explained by counted losses, and the losses themselves.
+//! explained by counted losses, and the losses themselves. Lines come
+//! through [`crate::logread`] (capped, like the report's).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 
 use serde::Serialize;
 
 use crate::event::{Body, DiscrepancyKind, Event, TracerStatus};
-use crate::report::input::{self, ByteCounter, InputError, InputSpec};
+use crate::logread::{self, for_each_line, ByteCounter, InputError, InputSpec, MAX_JSON_LINE};
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct CheckSummary {
@@ -48,25 +48,20 @@ pub enum CheckError {
 pub fn check(inputs: Vec<InputSpec>) -> Result<CheckSummary, CheckError> {
     let mut s = CheckSummary::default();
     let counter = ByteCounter::default();
-    for spec in input::rotation_order(inputs) {
-        let mut size = 0;
-        let opened = input::open(&spec, &counter, &mut size)?;
-        let name = opened.name.clone();
-        for line in BufReader::new(opened.reader).split(b'\n') {
-            let line = line.map_err(|source| CheckError::Read {
-                file: name.clone(),
-                source,
-            })?;
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let Ok(e) = serde_json::from_slice::<Event>(&line) else {
-                s.bad_lines += 1;
-                continue;
-            };
-            observe(&mut s, e);
-        }
+    let mut opened = Vec::new();
+    for spec in logread::rotation_order(inputs) {
+        opened.push(logread::open(&spec, &counter, &mut 0)?);
     }
+    for_each_line(opened, MAX_JSON_LINE, &mut |l| {
+        if l.too_long.is_none() && l.text.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match serde_json::from_slice::<Event>(l.text) {
+            Ok(e) if l.too_long.is_none() => observe(&mut s, e),
+            _ => s.bad_lines += 1,
+        }
+    })
+    .map_err(|(file, source)| CheckError::Read { file, source })?;
     Ok(s)
 }
 

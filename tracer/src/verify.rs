@@ -21,28 +21,21 @@
 //! then names a predecessor that is not among the files, which is reported
 //! as a note. Root, holding the key, can rewrite everything.
 //!
-//! [`rotation_order`]: crate::report::input::rotation_order
+//! [`rotation_order`]: crate::logread::rotation_order
+//!
+//! Lines are read through [`crate::logread`], like the report's, so a line
+//! number here is the one the report names.
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 
-use crate::report::input::{rotation_order, InputSpec};
+pub use crate::logread::At;
+use crate::logread::{
+    for_each_line, open, rotation_order, ByteCounter, InputError, InputSpec, Line, MAX_JSON_LINE,
+};
 use crate::sink::chain::{read_seal, ChainKey, GENESIS};
-
-/// A place in the input: file and 1-based line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct At {
-    pub file: String,
-    pub line: u64,
-}
-
-impl fmt::Display for At {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
-    }
-}
 
 /// One sign of tampering.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +112,8 @@ impl Outcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    #[error(transparent)]
+    Input(#[from] InputError),
     #[error("can't read {path}: {source}")]
     Read { path: String, source: io::Error },
 }
@@ -132,183 +127,193 @@ struct Last {
 /// Verifies `files` (any order; rotations are read oldest first).
 pub fn verify(key: &ChainKey, files: &[PathBuf]) -> Result<Outcome, VerifyError> {
     let specs = rotation_order(files.iter().map(|p| InputSpec::Path(p.clone())).collect());
-    let mut out = Outcome::default();
-    let mut last: Option<Last> = None;
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut last_is_stop = false;
-    // A line that is not JSON at all (a crash's partial line?), waiting to
-    // see whether the next record is the `gap` record for it.
-    let mut pending_partial: Option<At> = None;
-    for spec in specs {
-        let InputSpec::Path(path) = spec else {
-            continue;
-        };
-        let name = path.display().to_string();
-        out.files.push(name.clone());
-        let read_err = |source| VerifyError::Read {
-            path: name.clone(),
-            source,
-        };
-        let f = std::fs::File::open(&path).map_err(read_err)?;
-        let mut r: Box<dyn BufRead> = if is_gzip(&path) {
-            Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(f)))
-        } else {
-            Box::new(BufReader::with_capacity(1 << 16, f))
-        };
-        let mut buf = Vec::new();
-        let mut line_no = 0u64;
-        let mut first_in_file = true;
-        loop {
-            buf.clear();
-            if r.read_until(b'\n', &mut buf).map_err(read_err)? == 0 {
-                break;
-            }
-            line_no += 1;
-            let at = At {
-                file: name.clone(),
-                line: line_no,
-            };
-            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            let Some(seal) = read_seal(line) else {
-                if last.is_none() {
-                    out.unsealed_before += 1;
-                } else if serde_json::from_slice::<serde_json::Value>(line).is_ok() {
-                    // A whole record without a seal: inserted (or its seal
-                    // was stripped).
-                    out.findings.push(Finding::Unsealed { at });
-                } else if let Some(p) = pending_partial.replace(at) {
-                    out.findings.push(Finding::Unsealed { at: p });
-                }
-                continue;
-            };
-            out.records += 1;
-            let body = &line[..seal.body_len];
-            let status = tracer_status(line);
-            if let Some(p) = pending_partial.take() {
-                if status == Some(("gap".into(), Some("partial_line".into()))) {
-                    out.notes.push(format!(
-                        "{p}: partial line left by a crash (the next record is tracer's gap record for it)"
-                    ));
-                } else {
-                    out.findings.push(Finding::Unsealed { at: p });
-                }
-            }
-            last_is_stop = matches!(&status, Some((s, _)) if s == "stop");
-            out.first_seq.get_or_insert(seal.seq);
-            let reused = !seen.insert(seal.seq);
-            match &last {
-                None => {
-                    let prev = match seal.prev {
-                        Some(p) => p,
-                        None if seal.seq == 0 => GENESIS,
-                        None => {
-                            out.findings.push(Finding::HeadCut {
-                                at: at.clone(),
-                                seq: seal.seq,
-                            });
-                            last = Some(Last {
-                                seq: seal.seq,
-                                chain: seal.chain,
-                                at,
-                            });
-                            first_in_file = false;
-                            continue;
-                        }
-                    };
-                    if seal.seq > 0 {
-                        out.notes.push(format!(
-                            "{at}: the chain starts at seq {} here; records before it are not among the files (deleted by retention?)",
-                            seal.seq
-                        ));
-                    } else if prev != GENESIS {
-                        out.findings.push(Finding::BrokenLink {
-                            at: at.clone(),
-                            seq: seal.seq,
-                        });
-                    }
-                    if key.mac(&prev, body) != seal.chain {
-                        out.findings.push(Finding::Edited {
-                            at: at.clone(),
-                            seq: seal.seq,
-                        });
-                    }
-                }
-                Some(l) => {
-                    let expect = l.seq.wrapping_add(1);
-                    if seal.seq == expect && !reused {
-                        if let Some(p) = seal.prev {
-                            if p != l.chain {
-                                out.findings.push(Finding::BrokenLink {
-                                    at: at.clone(),
-                                    seq: seal.seq,
-                                });
-                            }
-                        }
-                        if key.mac(&seal.prev.unwrap_or(l.chain), body) != seal.chain {
-                            out.findings.push(Finding::Edited {
-                                at: at.clone(),
-                                seq: seal.seq,
-                            });
-                        }
-                    } else if seal.seq > expect && !reused {
-                        out.findings.push(Finding::Deleted {
-                            at: at.clone(),
-                            from: expect,
-                            to: seal.seq - 1,
-                        });
-                        // The content can still be checked when the record
-                        // names its predecessor.
-                        if let Some(p) = seal.prev {
-                            if key.mac(&p, body) != seal.chain {
-                                out.findings.push(Finding::Edited {
-                                    at: at.clone(),
-                                    seq: seal.seq,
-                                });
-                            }
-                        }
-                    } else {
-                        out.findings.push(Finding::Reordered {
-                            at: at.clone(),
-                            seq: seal.seq,
-                            after: l.seq,
-                        });
-                    }
-                    if first_in_file && seal.prev.is_none() {
-                        out.notes.push(format!(
-                            "{at}: the file's first record has no `prev`: its start may have been cut"
-                        ));
-                    }
-                }
-            }
-            first_in_file = false;
-            last = Some(Last {
-                seq: seal.seq,
-                chain: seal.chain,
-                at,
-            });
-        }
+    let counter = ByteCounter::default();
+    let mut opened = Vec::with_capacity(specs.len());
+    let mut st = State {
+        key,
+        out: Outcome::default(),
+        last: None,
+        seen: HashSet::new(),
+        last_is_stop: false,
+        pending_partial: None,
+        first_in_file: true,
+        file: String::new(),
+    };
+    for spec in &specs {
+        let o = open(spec, &counter, &mut 0)?;
+        st.out.files.push(o.name.clone());
+        opened.push(o);
     }
-    if let Some(p) = pending_partial {
-        out.notes.push(format!(
+    for_each_line(opened, MAX_JSON_LINE, &mut |l| st.line(l))
+        .map_err(|(path, source)| VerifyError::Read { path, source })?;
+    if let Some(p) = st.pending_partial {
+        st.out.notes.push(format!(
             "{p}: the log ends with a partial line (a crash, or tracer is writing)"
         ));
     }
     // A jump whose missing records all turned up elsewhere is a reordering,
     // already reported as such.
-    out.findings.retain(|f| match f {
-        Finding::Deleted { from, to, .. } => !(*from..=*to).all(|s| seen.contains(&s)),
+    st.out.findings.retain(|f| match f {
+        Finding::Deleted { from, to, .. } => !(*from..=*to).all(|s| st.seen.contains(&s)),
         _ => true,
     });
-    if let Some(l) = &last {
-        out.last_seq = Some(l.seq);
-        if !last_is_stop {
-            out.notes.push(format!(
+    if let Some(l) = &st.last {
+        st.out.last_seq = Some(l.seq);
+        if !st.last_is_stop {
+            st.out.notes.push(format!(
                 "{}: the last record (seq {}) is not a stop record: tracer is still running or crashed, or records after it were cut (undetectable without a later record)",
                 l.at, l.seq
             ));
         }
     }
-    Ok(out)
+    Ok(st.out)
+}
+
+/// What `verify` carries from one line to the next.
+struct State<'k> {
+    key: &'k ChainKey,
+    out: Outcome,
+    last: Option<Last>,
+    seen: HashSet<u64>,
+    last_is_stop: bool,
+    /// A line that is not JSON at all (a crash's partial line?), waiting to
+    /// see whether the next record is the `gap` record for it.
+    pending_partial: Option<At>,
+    first_in_file: bool,
+    file: String,
+}
+
+impl State<'_> {
+    fn line(&mut self, l: Line<'_>) {
+        if l.at.file != self.file {
+            self.file = l.at.file.clone();
+            self.first_in_file = true;
+        }
+        let at = l.at;
+        let line = l.text;
+        if l.too_long.is_some() && self.last.is_some() {
+            // Far longer than any record tracer writes.
+            self.out.findings.push(Finding::Unsealed { at });
+            return;
+        }
+        let Some(seal) = read_seal(line) else {
+            if self.last.is_none() {
+                self.out.unsealed_before += 1;
+            } else if serde_json::from_slice::<serde_json::Value>(line).is_ok() {
+                // A whole record without a seal: inserted (or its seal
+                // was stripped).
+                self.out.findings.push(Finding::Unsealed { at });
+            } else if let Some(p) = self.pending_partial.replace(at) {
+                self.out.findings.push(Finding::Unsealed { at: p });
+            }
+            return;
+        };
+        self.out.records += 1;
+        let body = &line[..seal.body_len];
+        let status = tracer_status(line);
+        if let Some(p) = self.pending_partial.take() {
+            if status == Some(("gap".into(), Some("partial_line".into()))) {
+                self.out.notes.push(format!(
+                    "{p}: partial line left by a crash (the next record is tracer's gap record for it)"
+                ));
+            } else {
+                self.out.findings.push(Finding::Unsealed { at: p });
+            }
+        }
+        self.last_is_stop = matches!(&status, Some((s, _)) if s == "stop");
+        self.out.first_seq.get_or_insert(seal.seq);
+        let reused = !self.seen.insert(seal.seq);
+        match &self.last {
+            None => {
+                let prev = match seal.prev {
+                    Some(p) => p,
+                    None if seal.seq == 0 => GENESIS,
+                    None => {
+                        self.out.findings.push(Finding::HeadCut {
+                            at: at.clone(),
+                            seq: seal.seq,
+                        });
+                        self.last = Some(Last {
+                            seq: seal.seq,
+                            chain: seal.chain,
+                            at,
+                        });
+                        self.first_in_file = false;
+                        return;
+                    }
+                };
+                if seal.seq > 0 {
+                    self.out.notes.push(format!(
+                        "{at}: the chain starts at seq {} here; records before it are not among the files (deleted by retention?)",
+                        seal.seq
+                    ));
+                } else if prev != GENESIS {
+                    self.out.findings.push(Finding::BrokenLink {
+                        at: at.clone(),
+                        seq: seal.seq,
+                    });
+                }
+                if self.key.mac(&prev, body) != seal.chain {
+                    self.out.findings.push(Finding::Edited {
+                        at: at.clone(),
+                        seq: seal.seq,
+                    });
+                }
+            }
+            Some(l) => {
+                let expect = l.seq.wrapping_add(1);
+                if seal.seq == expect && !reused {
+                    if let Some(p) = seal.prev {
+                        if p != l.chain {
+                            self.out.findings.push(Finding::BrokenLink {
+                                at: at.clone(),
+                                seq: seal.seq,
+                            });
+                        }
+                    }
+                    if self.key.mac(&seal.prev.unwrap_or(l.chain), body) != seal.chain {
+                        self.out.findings.push(Finding::Edited {
+                            at: at.clone(),
+                            seq: seal.seq,
+                        });
+                    }
+                } else if seal.seq > expect && !reused {
+                    self.out.findings.push(Finding::Deleted {
+                        at: at.clone(),
+                        from: expect,
+                        to: seal.seq - 1,
+                    });
+                    // The content can still be checked when the record
+                    // names its predecessor.
+                    if let Some(p) = seal.prev {
+                        if self.key.mac(&p, body) != seal.chain {
+                            self.out.findings.push(Finding::Edited {
+                                at: at.clone(),
+                                seq: seal.seq,
+                            });
+                        }
+                    }
+                } else {
+                    self.out.findings.push(Finding::Reordered {
+                        at: at.clone(),
+                        seq: seal.seq,
+                        after: l.seq,
+                    });
+                }
+                if self.first_in_file && seal.prev.is_none() {
+                    self.out.notes.push(format!(
+                        "{at}: the file's first record has no `prev`: its start may have been cut"
+                    ));
+                }
+            }
+        }
+        self.first_in_file = false;
+        self.last = Some(Last {
+            seq: seal.seq,
+            chain: seal.chain,
+            at,
+        });
+    }
 }
 
 /// `detail.status` and `detail.reason` of a `tracer` record.
@@ -323,12 +328,4 @@ fn tracer_status(line: &[u8]) -> Option<(String, Option<String>)> {
         d.get("status")?.as_str()?.to_owned(),
         d.get("reason").and_then(|r| r.as_str()).map(str::to_owned),
     ))
-}
-
-fn is_gzip(p: &Path) -> bool {
-    let mut magic = [0u8; 2];
-    std::fs::File::open(p)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && magic == [0x1f, 0x8b]
 }

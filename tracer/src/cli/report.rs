@@ -99,6 +99,10 @@ pub struct ReportArgs {
     /// ClickHouse credentials file for --from (user = / password =, mode 600).
     #[arg(long, value_name = "FILE", requires = "from")]
     pub credentials: Option<PathBuf>,
+    /// Threads reading the logs (0: one per core). The report is the same
+    /// whatever the number.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -212,6 +216,10 @@ impl ReportArgs {
             },
             host_name: self.host_name.clone(),
             progress: env.stderr_is_tty && !self.no_progress,
+            read: crate::report::input::ReadOpts {
+                threads: self.threads,
+                ..Default::default()
+            },
         })
     }
 }

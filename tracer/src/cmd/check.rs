@@ -3,12 +3,12 @@ use std::process::ExitCode;
 
 use crate::check::check;
 use crate::cli::check::CheckArgs;
-use crate::report::input::{default_inputs, InputSpec};
+use crate::logread::{default_inputs, InputSpec};
 
 /// Exit status: 0 when every discrepancy is explained, 1 when not.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let inputs = if args.inputs.is_empty() {
-        default_inputs(Path::new("/var/log/tracer"))?
+        default_inputs(Path::new(crate::logread::DEFAULT_DIR))?
     } else {
         args.inputs.iter().map(|p| InputSpec::from_arg(p)).collect()
     };

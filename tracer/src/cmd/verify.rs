@@ -47,7 +47,7 @@ fn check(a: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                crate::report::input::rotation(&n).0 == base
+                crate::logread::rotation(&n).0 == base
             })
             .collect();
         v.sort();

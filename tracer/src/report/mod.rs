@@ -30,11 +30,11 @@ pub mod text;
 pub mod time;
 pub mod users;
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 
 use display::{Ctx, Zone};
 use filter::Filter;
-use input::{Concat, Detected, Format, InputError, InputSpec};
+use input::{Format, InputError, InputSpec};
 use model::{Builder, GroupBy, GroupKey};
 use source::SourceError;
 use stats::{BadLineAt, InputStats, Stats};
@@ -88,6 +88,9 @@ pub struct Config {
     pub host_name: Option<String>,
     /// Draw a progress bar on stderr (the caller checks it is a terminal).
     pub progress: bool,
+    /// How many threads read, in what chunks (the report is the same
+    /// whatever they are).
+    pub read: input::ReadOpts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,59 +121,30 @@ pub fn run(
     let mut stats = Stats::default();
     let counter = input::ByteCounter::default();
     let mut total = 0u64;
-    let mut opened = Vec::new();
-    for spec in &config.inputs {
-        opened.push(input::open(spec, &counter, &mut total)?);
-    }
-    // A piece of a rotated log is still that log, even when its first lines
-    // are junk (a rotation can cut anywhere): it takes the format of its
-    // family. Only an input whose family says nothing either is refused.
-    for i in 0..opened.len() {
-        if opened[i].detected != Detected::Unknown {
-            continue;
-        }
-        let family = config.inputs[i].family().0;
-        let kin = family.as_ref().and_then(|f| {
-            (0..opened.len())
-                .filter(|&j| config.inputs[j].family().0.as_ref() == Some(f))
-                .find_map(|j| match opened[j].detected {
-                    Detected::Known(k) => Some(k),
-                    _ => None,
-                })
-        });
-        match kin {
-            Some(k) => opened[i].detected = Detected::Known(k),
-            None => {
-                let path = opened.swap_remove(i).name;
-                return Err(InputError::UnknownFormat { path }.into());
-            }
-        }
-    }
+    let opened = input::open_all(&config.inputs, &counter, &mut total)?;
     let mut progress = progress::Progress::new(config.progress, total, counter);
     let mut builder = Builder::new(config.filter.clone(), config.by, !config.summary);
 
     // Consecutive inputs of one format are read as one stream.
-    let mut runs: Vec<(Format, Vec<input::Opened>)> = Vec::new();
-    for o in opened {
-        let Detected::Known(f) = o.detected else {
-            stats.inputs.push(InputStats {
-                name: o.name,
-                format: "empty".into(),
-                gzip: o.gzip,
-                lines: 0,
-            });
-            continue;
-        };
-        match runs.last_mut() {
-            Some((rf, v)) if *rf == f => v.push(o),
-            _ => runs.push((f, vec![o])),
-        }
+    let (runs, empty) = input::runs(opened);
+    for o in empty {
+        stats.inputs.push(InputStats {
+            name: o.name,
+            format: "empty".into(),
+            gzip: o.gzip,
+            lines: 0,
+        });
     }
+    // Audit records without `node=` get no host name, or `--host-name`:
+    // never this machine's, which may not be where the log was written.
+    let host = config.host_name.clone().unwrap_or_default();
+    let opts = config.read;
     for (format, files) in runs {
         read_run(
             format,
             files,
-            config.host_name.as_deref(),
+            &host,
+            opts,
             &mut builder,
             &mut stats,
             &mut progress,
@@ -307,67 +281,63 @@ fn render_report(
 }
 
 /// Reads one run of same-format inputs into the builder.
+#[allow(clippy::too_many_arguments)]
 fn read_run(
     format: Format,
     files: Vec<input::Opened>,
-    host_name: Option<&str>,
+    host: &str,
+    opts: input::ReadOpts,
     builder: &mut Builder,
     stats: &mut Stats,
     progress: &mut progress::Progress,
     warn: &mut dyn Write,
 ) -> Result<(), ReportError> {
-    let names: Vec<String> = files.iter().map(|o| o.name.clone()).collect();
     let gzip: Vec<bool> = files.iter().map(|o| o.gzip).collect();
-    let concat = Concat::new(files.into_iter().map(|o| (o.name, o.reader)).collect());
-    let map = concat.line_map();
-    let reader = Box::new(BufReader::with_capacity(1 << 18, concat));
-    let mut src =
-        source::open_source(format, reader, host_name).map_err(|error| ReportError::Source {
-            files: names.join(", "),
-            error,
-        })?;
     let mut n = 0u32;
-    src.for_each_record(&mut |item| {
+    let mut bad_lines: Vec<source::BadLine> = Vec::new();
+    let end = input::read_stream(format, files, host, opts, &mut |item| {
         match item {
             Ok(ev) => builder.add(&ev),
-            Err(mut bad) => {
-                let map = map.borrow();
-                if map.is_cut(bad.line) {
-                    stats.incomplete_events += 1;
-                    bad.reason = format!(
-                        "the file ends in the middle of this record ({})",
-                        bad.reason
-                    );
-                }
-                let (file, line) = map.locate(bad.line);
-                stats.bad_lines += 1;
-                if stats.bad_line_samples.len() < stats::MAX_SAMPLES {
-                    let _ = writeln!(
-                        warn,
-                        "tracer: warning: {file}:{line}: skipped: {}",
-                        quote::sanitize_str(&bad.reason)
-                    );
-                    stats.bad_line_samples.push(BadLineAt {
-                        file: file.to_owned(),
-                        line,
-                        reason: bad.reason,
-                    });
-                }
-            }
+            // Located once the stream is read (the map is complete then);
+            // warnings keep their order.
+            Err(bad) => bad_lines.push(bad),
         }
         n = n.wrapping_add(1);
         if n.is_multiple_of(8192) {
             progress.tick();
         }
     });
-    stats.incomplete_events += src.incomplete();
-    let map = map.borrow();
-    if let Some(e) = src.take_error() {
-        let file = map
-            .per_file()
-            .last()
-            .map(|f| f.0.clone())
-            .unwrap_or_default();
+    let map = &end.map;
+    for mut bad in bad_lines {
+        if map.is_cut(bad.line) {
+            stats.incomplete_events += 1;
+            stats.incomplete_at.push(map.at(bad.line));
+            bad.reason = format!(
+                "the file ends in the middle of this record ({})",
+                bad.reason
+            );
+        }
+        let (file, line) = map.locate(bad.line);
+        stats.bad_lines += 1;
+        if stats.bad_line_samples.len() < stats::MAX_SAMPLES {
+            let _ = writeln!(
+                warn,
+                "tracer: warning: {file}:{line}: skipped: {}",
+                quote::sanitize_str(&bad.reason)
+            );
+            stats.bad_line_samples.push(BadLineAt {
+                file: file.to_owned(),
+                line,
+                reason: bad.reason,
+            });
+        }
+    }
+    stats.incomplete_events += end.incomplete;
+    stats
+        .incomplete_at
+        .extend(end.incomplete_lines.iter().map(|&l| map.at(l)));
+    if let Some(e) = end.error {
+        let file = map.last_file();
         // Corrupt or cut compressed data: keep what was read, say so.
         if matches!(
             e.kind(),

@@ -14,9 +14,8 @@ use crate::event::Event;
 use super::input::Format;
 use super::record::Record;
 
-/// The longest line read as a record. Linux caps one exec's arguments and
-/// environment at a few MiB, so a longer line is not something tracer wrote.
-pub const MAX_LINE: usize = 32 << 20;
+/// The longest line read as a record (see [`crate::logread::MAX_JSON_LINE`]).
+pub const MAX_LINE: usize = crate::logread::MAX_JSON_LINE;
 
 /// A line that could not be read as a record, with its 1-based number within
 /// the stream it came from.
@@ -244,12 +243,12 @@ impl<R: BufRead> RecordSource for JsonLines<R> {
 }
 
 /// Parses one line (without its newline) and hands the result to `f`.
-fn handle_line(
-    raw: &[u8],
+pub(crate) fn handle_line<'a>(
+    raw: &'a [u8],
     complete: bool,
     line: u64,
     incomplete: &mut u64,
-    f: &mut dyn FnMut(Result<Record<'_>, BadLine>),
+    f: &mut dyn FnMut(Result<Record<'a>, BadLine>),
 ) {
     let bad = |reason: String| Err(BadLine { line, reason });
     let text = trim(raw);

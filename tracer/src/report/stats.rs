@@ -26,6 +26,10 @@ pub struct Stats {
     pub bad_line_samples: Vec<BadLineAt>,
     /// Events the input stopped in the middle of.
     pub incomplete_events: u64,
+    /// Where each of those began (file:line of its first record or line).
+    /// Not shown yet: kept out of the JSON until the renderers show it.
+    #[serde(skip)]
+    pub incomplete_at: Vec<crate::logread::At>,
     /// Inputs whose reading stopped early (corrupt or cut gzip data).
     pub read_errors: Vec<String>,
 }

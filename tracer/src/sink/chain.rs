@@ -250,13 +250,10 @@ pub fn read_seal(line: &[u8]) -> Option<Seal> {
 /// Where the chain of a log file stands: from its last sealed line (looking
 /// at most at its last 4 MiB). `None` when it has none.
 pub fn last_state(f: &File) -> io::Result<Option<ChainState>> {
-    use std::os::unix::fs::FileExt;
-    const TAIL: u64 = 4 << 20;
-    let size = f.metadata()?.len();
-    let start = size.saturating_sub(TAIL);
-    let mut tail = vec![0u8; (size - start) as usize];
-    f.read_exact_at(&mut tail, start)?;
+    use crate::logread::tail::{Tail, TAIL};
+    let tail = Tail::read(f, TAIL)?;
     Ok(tail
+        .bytes()
         .split(|&b| b == b'\n')
         .rev()
         .find_map(read_seal)

@@ -18,8 +18,10 @@
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+
+use crate::logread::tail::{Tail, TAIL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogFileError {
@@ -250,27 +252,17 @@ pub enum Ending {
     Partial { last_time: Option<String> },
 }
 
-/// The most bytes read back from the end of a log to find its last line.
-const TAIL: u64 = 4 << 20;
-
 /// Reads how `f` ends. The last complete line is parsed; a last line without
 /// its newline is reported as [`Ending::Partial`] (the caller terminates it).
+/// The end is read by [`crate::logread::tail`], the reader's side of the log.
 pub fn ending(f: &File) -> io::Result<Ending> {
-    let size = f.metadata()?.len();
-    if size == 0 {
+    let tail = Tail::read(f, TAIL)?;
+    if tail.is_empty() {
         return Ok(Ending::Fresh);
     }
-    let start = size.saturating_sub(TAIL);
-    let mut tail = vec![0u8; (size - start) as usize];
-    f.read_exact_at(&mut tail, start)?;
-    let partial = tail.last() != Some(&b'\n');
-    let complete = match tail.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &tail[..i],
-        None => &[][..],
-    };
-    let last = complete
-        .rsplit(|&b| b == b'\n')
-        .next()
+    let partial = tail.partial();
+    let last = tail
+        .last_line()
         .and_then(|l| serde_json::from_slice::<serde_json::Value>(l).ok());
     let last_time = last
         .as_ref()

@@ -233,11 +233,12 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         }
     });
 
-    // Report >= 20x ausearch -i, RSS < 100 MB.
-    const G6: &str = "Report ≥ 20x `ausearch -i` throughput (same audit.log)";
+    // Report >= 30x ausearch -i on all cores, >= 20x on one; RSS < 100 MB.
+    const G6: &str =
+        "Report ≥ 30x `ausearch -i` throughput, all cores (ENRICHED audit.log, JSON output)";
+    const G6B: &str = "Report ≥ 20x `ausearch -i` throughput, one core";
     const G7: &str = "Report peak RSS < 100 MB";
     let rep = r.report.as_ref();
-    let ausearch = rep.and_then(|p| p.runs.iter().find(|x| x.tool == "ausearch -i")?.mb_per_s);
     let ours: Vec<&super::model::ReportRun> = rep
         .into_iter()
         .flat_map(|p| &p.runs)
@@ -246,30 +247,36 @@ pub fn goals(r: &Results) -> Vec<Goal> {
     let skipped = rep
         .and_then(|p| p.runs.iter().find_map(|x| x.skipped.clone()))
         .unwrap_or_else(|| "report benchmark not run".into());
-    let worst_audit = ours
-        .iter()
-        .filter(|x| x.input == "audit.log")
-        .filter_map(|x| x.mb_per_s)
-        .reduce(f64::min);
-    match (worst_audit, ausearch) {
-        (Some(o), Some(a)) => {
-            let x = o / a;
-            g.push(Goal {
-                goal: G6,
-                measured: format!("{x:.1}x ({o:.1} vs {a:.1} MB/s, slowest format)"),
-                status: if x >= 20.0 {
-                    Status::Met
-                } else {
-                    Status::Missed
-                },
-                note: if x >= 20.0 {
-                    "met".into()
-                } else {
-                    format!("missed: {x:.1}x < 20x")
-                },
-            })
+    for (goal, want, threads) in [(G6, 30.0, rep.map_or(0, |p| p.threads)), (G6B, 20.0, 1)] {
+        let tool = format!("tracer report --format json --threads {threads}");
+        let ours = rep.and_then(|p| {
+            let o = p
+                .runs
+                .iter()
+                .find(|x| x.tool == tool && x.input == "audit.log")?
+                .mb_per_s?;
+            Some((o, p.ausearch_mb_per_s("audit.log")?))
+        });
+        match ours {
+            Some((o, a)) => {
+                let x = o / a;
+                g.push(Goal {
+                    goal,
+                    measured: format!("{x:.1}x ({o:.1} vs {a:.1} MB/s)"),
+                    status: if x >= want {
+                        Status::Met
+                    } else {
+                        Status::Missed
+                    },
+                    note: if x >= want {
+                        "met".into()
+                    } else {
+                        format!("missed: {x:.1}x < {want:.0}x")
+                    },
+                })
+            }
+            None => g.push(not_measured(goal, skipped.clone())),
         }
-        _ => g.push(not_measured(G6, skipped.clone())),
     }
     match ours.iter().filter_map(|x| x.max_rss_mib).reduce(f64::max) {
         Some(m) => g.push(Goal {
@@ -519,41 +526,7 @@ pub fn render(r: &Results) -> String {
     }
 
     if let Some(rep) = &r.report {
-        let _ = writeln!(s, "## Report throughput\n");
-        let _ = writeln!(
-            s,
-            "Method: a seeded generator (`xtask/src/bench/auditgen.rs`) writes a raw audit.log of {:.0} MB \
-             ({} exec events of 400 users: ssh logins with USER_AUTH/USER_ACCT/CRED_ACQ/LOGIN/USER_START/USER_LOGIN … \
-             USER_END/USER_LOGOUT/CRED_DISP, sudo with USER_CMD/CRED_REFR, each exec as \
-             SYSCALL+EXECVE+CWD+PATH+PATH+PROCTITLE+EOE, arguments quoted or hex-encoded as the kernel does, long ones \
-             split into `aN_len`/`aN[i]` pieces over several EXECVE records, 2 % failed execs) and tracer's JSON log of \
-             the same execs ({:.0} MB). Each tool runs once, output to /dev/null; peak RSS from `wait4`.\n",
-            rep.audit_log_bytes as f64 / 1e6,
-            rep.audit_log_execs,
-            rep.tracer_log_bytes as f64 / 1e6
-        );
-        let _ = writeln!(
-            s,
-            "| tool | input | seconds | MB/s | events/s | peak RSS MiB | exit |\n|---|---|---|---|---|---|---|"
-        );
-        for x in &rep.runs {
-            if let Some(why) = &x.skipped {
-                let _ = writeln!(s, "| `{}` | {} | skipped: {why} | | | | |", x.tool, x.input);
-                continue;
-            }
-            let _ = writeln!(
-                s,
-                "| `{}` | {} | {} | {} | {} | {} | {} |",
-                x.tool,
-                x.input,
-                fmt_opt(x.seconds, 2),
-                fmt_opt(x.mb_per_s, 1),
-                fmt_opt(x.events_per_s, 0),
-                fmt_opt(x.max_rss_mib, 1),
-                x.exit_code.map_or("signal".into(), |c| c.to_string())
-            );
-        }
-        s.push('\n');
+        s.push_str(&report_section(rep, r));
     }
     s.push_str(ANALYSIS);
     let _ = writeln!(
@@ -566,3 +539,104 @@ pub fn render(r: &Results) -> String {
     );
     s
 }
+
+/// Where the report section sits in BENCHMARKS.md, so that a run of the
+/// report benchmark alone rewrites only it.
+pub const REPORT_BEGIN: &str = "<!-- report benchmark: begin -->";
+pub const REPORT_END: &str = "<!-- report benchmark: end -->";
+
+/// The report throughput section, between its markers.
+pub fn report_section(rep: &super::model::ReportResults, r: &Results) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{REPORT_BEGIN}\n## Report throughput\n");
+    let _ = writeln!(
+        s,
+        "From `cargo xtask bench{} report` at {} ({} vCPU, load average {} at the start of the run).\n\n\
+         Method: a seeded generator (`xtask/src/bench/auditgen.rs`) writes an ENRICHED audit.log of {:.0} MB shaped \
+         like a real login node's: {} exec events, two busy users and a few occasional ones, ssh logins \
+         (USER_AUTH/USER_ACCT/CRED_ACQ/LOGIN/USER_START/USER_LOGIN … USER_END/USER_LOGOUT/CRED_DISP), sudo with \
+         USER_CMD/CRED_REFR, each exec as SYSCALL (+ BPRM_FCAPS for 3 %) + EXECVE + CWD + PATH + PATH + PROCTITLE + \
+         EOE with the `\\x1d` interpretation trailer (`AUID=\"alice\" UID=…`), records of up to three concurrent \
+         events interleaved, arguments quoted or hex as the kernel writes them, long ones split into \
+         `aN_len`/`aN[i]` pieces, 2 % failed execs; tracer's JSON log of the same execs ({:.0} MB); and a RAW \
+         audit.log of {:.0} MB, on which `ausearch -i` looks every uid up. Each tool runs once, output to \
+         /dev/null, all in one run; wall-clock seconds, CPU seconds and peak RSS from `wait4`. The ratio is \
+         MB/s over `ausearch -i`'s on the same audit file (for tracer.jsonl: events per second over \
+         ausearch's on audit.log).\n",
+        if r.quick { " --quick" } else { "" },
+        r.started,
+        r.machine.nproc,
+        r.machine.loadavg,
+        rep.audit_log_bytes as f64 / 1e6,
+        rep.audit_log_execs,
+        rep.tracer_log_bytes as f64 / 1e6,
+        rep.raw_log_bytes as f64 / 1e6,
+    );
+    let _ = writeln!(
+        s,
+        "| tool | input | seconds | CPU s | MB/s | events/s | × ausearch -i | peak RSS MiB | exit |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for x in &rep.runs {
+        if let Some(why) = &x.skipped {
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | skipped: {why} | | | | | | |",
+                x.tool, x.input
+            );
+            continue;
+        }
+        let ratio = match (
+            x.tool.starts_with("tracer"),
+            x.mb_per_s,
+            rep.ausearch_mb_per_s(&x.input),
+        ) {
+            (true, Some(o), Some(a)) => format!("{:.1}x", o / a),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} | {} | {ratio} | {} | {} |",
+            x.tool,
+            x.input,
+            fmt_opt(x.seconds, 2),
+            fmt_opt(x.cpu_seconds, 2),
+            fmt_opt(x.mb_per_s, 1),
+            fmt_opt(x.events_per_s, 0),
+            fmt_opt(x.max_rss_mib, 1),
+            x.exit_code.map_or("signal".into(), |c| c.to_string())
+        );
+    }
+    let _ = writeln!(s, "\n{REPORT_ANALYSIS}\n{REPORT_END}\n");
+    s
+}
+
+/// Replaces the report section of an existing BENCHMARKS.md (between the
+/// markers, or the old unmarked `## Report throughput` section up to the
+/// next `## ` heading); appends it when there is none.
+pub fn splice_report(doc: &str, section: &str) -> String {
+    if let (Some(b), Some(e)) = (doc.find(REPORT_BEGIN), doc.find(REPORT_END)) {
+        if b < e {
+            let after = &doc[e + REPORT_END.len()..];
+            return format!("{}{}{}", &doc[..b], section.trim_end_matches('\n'), after);
+        }
+    }
+    if let Some(b) = doc.find("## Report throughput") {
+        let rest = &doc[b + 2..];
+        let e = rest.find("\n## ").map_or(doc.len(), |i| b + 2 + i + 1);
+        return format!("{}{}{}", &doc[..b], section, &doc[e..]);
+    }
+    format!("{}\n{section}", doc.trim_end_matches('\n'))
+}
+
+/// Why the report figures are what they are: from profiles of the committed
+/// code, not generated by the run.
+const REPORT_ANALYSIS: &str = "How it reads: one thread reads (and decompresses) and cuts each input into 1 MiB chunks \
+of whole lines; every core parses them (tracer JSON into records borrowed from the chunk; raw audit coalesced into \
+events speculatively from a fresh coalescer, re-read serially only from a chunk boundary that an event straddles \
+to the next point where no event is open); the model is fed on the main thread in input order, so the output is \
+byte-identical to one thread's (`tracer/tests/report_parallel.rs`). Profile (`perf record`, one thread, \
+`--summary`, ENRICHED log): field scanning of the audit parser (`Fields::next`, `parse_header`) ~20 %, hex \
+decoding and folding the records of an exec (`decode_hex`, `PartialExec::add`) ~10 %, malloc/free of the \
+owned `Event` each exec becomes ~10 %, hashing ~5 %, reading ~6 %; with JSON or text output, rendering \
+(quoting every argument, JSON escaping) costs as much again as reading. The serial part that bounds the \
+speed-up on many cores is the model (`report/model.rs`, fed one record at a time) and rendering.";

@@ -138,8 +138,40 @@ pub struct ReportResults {
     pub audit_log_execs: u64,
     pub tracer_log_bytes: u64,
     pub tracer_log_execs: u64,
+    /// The smaller RAW audit.log (`audit-raw.log`).
+    #[serde(default)]
+    pub raw_log_bytes: u64,
+    #[serde(default)]
+    pub raw_log_execs: u64,
+    /// "All threads" in the runs' `--threads`.
+    #[serde(default)]
+    pub threads: usize,
     pub generate_s: f64,
     pub runs: Vec<ReportRun>,
+}
+
+impl ReportResults {
+    /// `ausearch -i`'s MB/s on the tracer run's audit input; for the
+    /// tracer JSON log of the same execs, on the ENRICHED audit.log (the
+    /// ratio is then per event, as the sizes differ).
+    pub fn ausearch_mb_per_s(&self, input: &str) -> Option<f64> {
+        let on = if input == "audit-raw.log" {
+            "audit-raw.log"
+        } else {
+            "audit.log"
+        };
+        let a = self
+            .runs
+            .iter()
+            .find(|x| x.tool == "ausearch -i" && x.input == on)?
+            .mb_per_s?;
+        if input == "tracer.jsonl" && self.audit_log_bytes > 0 {
+            // Same execs: compare events per second, expressed on the
+            // JSON log's bytes.
+            return Some(a * self.tracer_log_bytes as f64 / self.audit_log_bytes as f64);
+        }
+        Some(a)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -149,6 +181,9 @@ pub struct ReportRun {
     /// `audit.log` or `tracer.jsonl`.
     pub input: String,
     pub seconds: Option<f64>,
+    /// User + system CPU seconds (from wait4).
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
     pub mb_per_s: Option<f64>,
     pub events_per_s: Option<f64>,
     pub max_rss_mib: Option<f64>,

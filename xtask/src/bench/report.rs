@@ -1,7 +1,10 @@
-//! Report throughput: `tracer report` (text and JSON) on a generated raw
-//! audit.log and on tracer's JSON log of the same execs, against
-//! `ausearch -i` and `aureport -x` on the audit.log, in one run. Peak RSS
-//! from wait4's rusage.
+//! Report throughput: `tracer report` on a generated ENRICHED audit.log
+//! shaped like a real login node's (and on tracer's JSON log of the same
+//! execs), in every output format, summarised, filtered, on one thread and
+//! on all, beside `ausearch -i` and `aureport -x` on the same file in the
+//! same run; plus a smaller RAW audit.log, where ausearch is much slower
+//! (each uid is a passwd lookup). Peak RSS from wait4's rusage. Ratios are
+//! against `ausearch -i` on the same file.
 
 use std::fs::File;
 use std::path::Path;
@@ -10,42 +13,58 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::auditgen;
+use super::auditgen::{self, Style};
 use super::daemons::Global;
 use super::measure::Tools;
 use super::model::{ReportResults, ReportRun};
 use super::Opts;
 
 pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ReportResults> {
-    let target = if o.quick { 20 << 20 } else { 300 << 20 };
+    let target = if o.quick { 20 << 20 } else { 1 << 30 };
     let dir = o.work.join("report");
     std::fs::create_dir_all(&dir)?;
-    let r = run_in(g, t, &dir, target);
+    let r = run_in(g, t, o, &dir, target);
     let _ = std::fs::remove_dir_all(&dir);
     r
 }
 
-fn run_in(g: &mut Global, t: &Tools, dir: &Path, target: u64) -> Result<ReportResults> {
+struct Job {
+    tool: String,
+    input: &'static str,
+    bytes: u64,
+    execs: u64,
+    cmd: Command,
+}
+
+fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Result<ReportResults> {
     let audit = dir.join("audit.log");
     let jsonl = dir.join("tracer.jsonl");
+    let raw = dir.join("audit-raw.log");
+    let raw_jsonl = dir.join("tracer-raw.jsonl");
     let t0 = Instant::now();
-    let gen = auditgen::generate(&audit, &jsonl, target, 0x7261_6365_7221)?;
+    let gen = auditgen::generate(&audit, &jsonl, target, 0x7261_6365_7221, Style::Enriched)?;
+    let raw_gen = auditgen::generate(&raw, &raw_jsonl, target / 8, 0x7261_7721, Style::Raw)?;
+    let _ = std::fs::remove_file(&raw_jsonl);
     let mut res = ReportResults {
         audit_log_bytes: gen.audit_bytes,
         audit_log_execs: gen.audit_execs,
         tracer_log_bytes: gen.tracer_bytes,
         tracer_log_execs: gen.tracer_execs,
+        raw_log_bytes: raw_gen.audit_bytes,
+        raw_log_execs: raw_gen.audit_execs,
+        threads: o.nproc,
         generate_s: t0.elapsed().as_secs_f64(),
         runs: Vec::new(),
     };
     eprintln!(
-        "bench report: generated {:.0} MB audit.log and {:.0} MB tracer.jsonl ({} execs) in {:.1} s",
+        "bench report: generated {:.0} MB ENRICHED audit.log, {:.0} MB tracer.jsonl ({} execs), {:.0} MB RAW audit.log in {:.1} s",
         gen.audit_bytes as f64 / 1e6,
         gen.tracer_bytes as f64 / 1e6,
         gen.audit_execs,
+        raw_gen.audit_bytes as f64 / 1e6,
         res.generate_s
     );
-    // Whether this build has `tracer report` at all.
+    // Whether this build has `tracer report` at all, and its flags.
     let help = Command::new(&t.tracer)
         .args(["report", "--help"])
         .stdin(Stdio::null())
@@ -59,73 +78,146 @@ fn run_in(g: &mut Global, t: &Tools, dir: &Path, target: u64) -> Result<ReportRe
             .trim();
         format!("`tracer report` is not in this build ({first})")
     });
-    let no_progress = String::from_utf8_lossy(&help.stdout).contains("--no-progress");
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    let has_threads = help.contains("--threads");
 
-    let mut jobs: Vec<(String, &str, Command)> = Vec::new();
-    for (input, path) in [("audit.log", &audit), ("tracer.jsonl", &jsonl)] {
-        for fmt in ["text", "json"] {
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut tracer_job =
+        |args: &[&str], input: &'static str, path: &Path, threads: Option<usize>| {
+            let (bytes, execs) = match input {
+                "audit.log" => (gen.audit_bytes, gen.audit_execs),
+                "tracer.jsonl" => (gen.tracer_bytes, gen.tracer_execs),
+                _ => (raw_gen.audit_bytes, raw_gen.audit_execs),
+            };
             let mut c = Command::new(&t.tracer);
-            c.args(["report", "--format", fmt]);
-            if no_progress {
-                c.arg("--no-progress");
+            c.arg("report").args(args).arg("--no-progress");
+            let mut tool = format!("tracer report {}", args.join(" "));
+            if let (Some(n), true) = (threads, has_threads) {
+                c.arg("--threads").arg(n.to_string());
+                tool.push_str(&format!(" --threads {n}"));
             }
             c.arg(path);
-            jobs.push((format!("tracer report --format {fmt}"), input, c));
+            jobs.push(Job {
+                tool: tool.trim_end().to_string(),
+                input,
+                bytes,
+                execs,
+                cmd: c,
+            });
+        };
+    let all = o.nproc;
+    for threads in [1, all] {
+        for args in [
+            &["--format", "text"][..],
+            &["--format", "json"][..],
+            &["--format", "csv"][..],
+            &["--summary"][..],
+            &["--format", "json", "--user", "1000"][..],
+        ] {
+            tracer_job(args, "audit.log", &audit, Some(threads));
         }
+        tracer_job(&["--format", "json"], "tracer.jsonl", &jsonl, Some(threads));
+        tracer_job(&["--format", "json"], "audit-raw.log", &raw, Some(threads));
     }
-    let mut c = Command::new("ausearch");
-    c.args(["-i", "-if"]).arg(&audit);
-    jobs.push(("ausearch -i".into(), "audit.log", c));
-    let mut c = Command::new("aureport");
-    c.args(["-x", "-if"]).arg(&audit);
-    jobs.push(("aureport -x".into(), "audit.log", c));
+    for (tool, args, input, path, bytes, execs) in [
+        (
+            "ausearch -i",
+            ["-i", "-if"],
+            "audit.log",
+            &audit,
+            gen.audit_bytes,
+            gen.audit_execs,
+        ),
+        (
+            "aureport -x",
+            ["-x", "-if"],
+            "audit.log",
+            &audit,
+            gen.audit_bytes,
+            gen.audit_execs,
+        ),
+        (
+            "ausearch -i",
+            ["-i", "-if"],
+            "audit-raw.log",
+            &raw,
+            raw_gen.audit_bytes,
+            raw_gen.audit_execs,
+        ),
+    ] {
+        let mut c = Command::new(tool.split(' ').next().unwrap_or(tool));
+        c.args(args).arg(path);
+        jobs.push(Job {
+            tool: tool.into(),
+            input,
+            bytes,
+            execs,
+            cmd: c,
+        });
+    }
 
-    for (tool, input, mut cmd) in jobs {
+    for mut job in jobs {
         let mut run = ReportRun {
-            tool: tool.clone(),
-            input: input.into(),
+            tool: job.tool.clone(),
+            input: job.input.into(),
             ..Default::default()
         };
-        if tool.starts_with("tracer") {
+        if job.tool.starts_with("tracer") {
             if let Some(reason) = &report_missing {
                 run.skipped = Some(reason.clone());
-                eprintln!("bench report: {tool} on {input}: skipped: {reason}");
+                eprintln!(
+                    "bench report: {} on {}: skipped: {reason}",
+                    job.tool, job.input
+                );
                 res.runs.push(run);
                 continue;
             }
         }
-        let (bytes, execs) = if input == "audit.log" {
-            (gen.audit_bytes, gen.audit_execs)
-        } else {
-            (gen.tracer_bytes, gen.tracer_execs)
-        };
         let errf = dir.join("stderr");
-        cmd.stdin(Stdio::null())
+        job.cmd
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&errf)?);
         let t0 = Instant::now();
-        let pid = g.spawn(&tool, &mut cmd, false)?;
-        let (st, ru) = g.wait(pid, Duration::from_secs(1800))?;
+        let pid = g.spawn(&job.tool, &mut job.cmd, false)?;
+        let (st, ru) = g.wait(pid, Duration::from_secs(3600))?;
         let s = t0.elapsed().as_secs_f64();
+        let cpu = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
         run.seconds = Some(s);
-        run.mb_per_s = Some(bytes as f64 / 1e6 / s);
-        run.events_per_s = Some(execs as f64 / s);
+        run.cpu_seconds = Some(cpu(ru.ru_utime) + cpu(ru.ru_stime));
+        run.mb_per_s = Some(job.bytes as f64 / 1e6 / s);
+        run.events_per_s = Some(job.execs as f64 / s);
         run.max_rss_mib = Some(ru.ru_maxrss as f64 / 1024.0);
         run.exit_code = st.code();
         if !st.success() {
             let err = std::fs::read_to_string(&errf).unwrap_or_default();
             eprintln!(
-                "bench report: {tool} exited with {st}: {}",
+                "bench report: {} exited with {st}: {}",
+                job.tool,
                 err.lines().next().unwrap_or("")
             );
         }
         eprintln!(
-            "bench report: {tool:<28} {input:<13} {s:>6.2} s {:>7.1} MB/s {:>9.0} events/s {:>6.1} MiB RSS",
+            "bench report: {:<58} {:<13} {s:>7.2} s {:>7.2} s CPU {:>7.1} MB/s {:>6.1} MiB RSS",
+            job.tool,
+            job.input,
+            run.cpu_seconds.unwrap_or(0.0),
             run.mb_per_s.unwrap_or(0.0),
-            run.events_per_s.unwrap_or(0.0),
             run.max_rss_mib.unwrap_or(0.0)
         );
         res.runs.push(run);
+    }
+    for r in &res.runs {
+        if let (Some(x), Some(a)) = (r.mb_per_s, res.ausearch_mb_per_s(&r.input)) {
+            if r.tool.starts_with("tracer") {
+                eprintln!(
+                    "bench report: {:<58} {:<13} {:>6.1}x ausearch -i",
+                    r.tool,
+                    r.input,
+                    x / a
+                );
+            }
+        }
     }
     Ok(res)
 }

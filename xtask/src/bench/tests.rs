@@ -107,6 +107,7 @@ fn synthetic() -> Results {
                     tool: "ausearch -i".into(),
                     input: "audit.log".into(),
                     seconds: Some(4.0),
+                    cpu_seconds: Some(3.9),
                     mb_per_s: Some(5.0),
                     events_per_s: Some(2500.0),
                     max_rss_mib: Some(12.0),
@@ -209,4 +210,26 @@ fn missed_goals_say_by_how_much() {
         "{}",
         g.measured
     );
+}
+
+#[test]
+fn report_section_replaces_only_itself() {
+    let r = synthetic();
+    let sec = super::doc::report_section(r.report.as_ref().unwrap(), &r);
+    assert!(
+        sec.starts_with(super::doc::REPORT_BEGIN)
+            && sec.trim_end().ends_with(super::doc::REPORT_END)
+    );
+    // An old document without markers: the old section goes, the rest stays.
+    let old = "# B\n\n## Exec\nx\n\n## Report throughput\n\nold table\n\n## Why\ny\n";
+    let new = super::doc::splice_report(old, &sec);
+    assert!(
+        new.contains("## Exec\nx") && new.contains("## Why\ny"),
+        "{new}"
+    );
+    assert!(!new.contains("old table"));
+    // With markers: replaced again in place, nothing duplicated.
+    let again = super::doc::splice_report(&new, &sec);
+    assert_eq!(again, new);
+    assert_eq!(again.matches("## Report throughput").count(), 1);
 }
