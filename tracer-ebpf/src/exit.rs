@@ -1,6 +1,11 @@
-//! `sched/sched_process_exit`: fired from `do_exit()` for every exiting task.
-//! Only thread-group leaders are reported, so that a record means "this process
-//! ended" and a session's end can be known when its last process is gone.
+//! `sched_process_exit`, as a raw tracepoint (its first argument is the
+//! exiting task, the current one): fired from `do_exit()` for every exiting
+//! task. Reported: thread-group leaders that exec'd since their fork (so their
+//! exec was reported, or they were found in `/proc`), and session leaders
+//! (where the login set the login uid: their exit ends the login). A record
+//! then means "this process ended". Every other exit (threads, and forked
+//! children that never exec'd: a shell's subshells, a server's workers) costs
+//! only the early returns below, with no record and no map work.
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
@@ -8,8 +13,8 @@ use aya_ebpf::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
     },
-    macros::tracepoint,
-    programs::TracePointContext,
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
 };
 use tracer_common::{
     event::{EventHeader, ExitEvent, EXIT_FLAG_SESSION_LEADER},
@@ -22,8 +27,8 @@ use crate::{
     task::{current_task, read},
 };
 
-#[tracepoint]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> u32 {
     match try_exit() {
         Ok(()) => 0,
         Err(_) => {
@@ -43,9 +48,17 @@ fn try_exit() -> Result<(), i64> {
     let task = current_task();
     // SAFETY: reads go through the faulting-safe helper.
     let ev = unsafe {
+        // `self_exec_id` is bumped by every exec; a fork copies it and sets
+        // the child's `parent_exec_id` to it. Equal: no exec since the fork.
+        // (The low 32 bits suffice to tell them apart.)
+        let execd =
+            read::<u32>(task, o.task_self_exec_id)? != read::<u32>(task, o.task_parent_exec_id)?;
         let parent = read::<u64>(task, o.task_real_parent)?;
         let ses = read::<u32>(task, o.task_sessionid)?;
         let parent_ses = read::<u32>(parent, o.task_sessionid)?;
+        if !execd && parent_ses == ses {
+            return Ok(());
+        }
         ExitEvent {
             header: EventHeader {
                 kind: EventKind::Exit as u32,

@@ -34,12 +34,14 @@ pub fn current_task() -> u64 {
 
 /// Fills the identity fields shared by exec and failed-exec records: ids,
 /// audit attribution, parent, start time, cgroup, comm, tty and time stamp.
+/// Adjacent fields are read together (loginuid and sessionid; the cred ids),
+/// since each probe read is a helper call.
 ///
 /// # Safety
-/// `ev` must point to writable memory of at least `size_of::<ExecEvent>()`.
+/// `ev` must point to writable memory of at least `size_of::<ExecEvent>()`;
+/// `task` is the current task.
 #[inline(always)]
-pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> {
-    let task = current_task();
+pub unsafe fn fill_identity(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Result<(), i64> {
     // SAFETY: all reads go through the faulting-safe helper; `ev` is valid per
     // the contract.
     unsafe {
@@ -47,16 +49,37 @@ pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> 
         (*ev).header.boot_ns = bpf_ktime_get_boot_ns();
         (*ev).pid = (pid_tgid >> 32) as u32;
         (*ev).tid = pid_tgid as u32;
-        (*ev).auid = read::<u32>(task, o.task_loginuid)?;
-        (*ev).ses = read::<u32>(task, o.task_sessionid)?;
+        if o.task_sessionid == o.task_loginuid + 4 {
+            let both = read::<u64>(task, o.task_loginuid)?;
+            (*ev).auid = both as u32;
+            (*ev).ses = (both >> 32) as u32;
+        } else {
+            (*ev).auid = read::<u32>(task, o.task_loginuid)?;
+            (*ev).ses = read::<u32>(task, o.task_sessionid)?;
+        }
         let parent = read::<u64>(task, o.task_real_parent)?;
         (*ev).ppid = read::<u32>(parent, o.task_tgid)?;
         (*ev).start_boottime = read::<u64>(task, o.task_start_boottime)?;
         let cred = read::<u64>(task, o.task_cred)?;
-        (*ev).uid = read::<u32>(cred, o.cred_uid)?;
-        (*ev).euid = read::<u32>(cred, o.cred_euid)?;
-        (*ev).gid = read::<u32>(cred, o.cred_gid)?;
-        (*ev).egid = read::<u32>(cred, o.cred_egid)?;
+        // uid, gid, suid, sgid, euid, egid: consecutive in every kernel, but
+        // the positions come from BTF; fall back to one read each otherwise.
+        let (gi, ei, egi) = (
+            o.cred_gid.wrapping_sub(o.cred_uid) / 4,
+            o.cred_euid.wrapping_sub(o.cred_uid) / 4,
+            o.cred_egid.wrapping_sub(o.cred_uid) / 4,
+        );
+        if o.cred_uid % 4 == 0 && gi < 8 && ei < 8 && egi < 8 {
+            let ids = read::<[u32; 8]>(cred, o.cred_uid)?;
+            (*ev).uid = ids[0];
+            (*ev).gid = ids[gi as usize & 7];
+            (*ev).euid = ids[ei as usize & 7];
+            (*ev).egid = ids[egi as usize & 7];
+        } else {
+            (*ev).uid = read::<u32>(cred, o.cred_uid)?;
+            (*ev).euid = read::<u32>(cred, o.cred_euid)?;
+            (*ev).gid = read::<u32>(cred, o.cred_gid)?;
+            (*ev).egid = read::<u32>(cred, o.cred_egid)?;
+        }
         (*ev).cgroup_id = bpf_get_current_cgroup_id();
         (*ev).comm = bpf_get_current_comm().unwrap_or([0; 16]);
         (*ev).tty = [0; 32];
@@ -70,7 +93,7 @@ pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> 
     Ok(())
 }
 
-/// Writes the current task's working directory at `dst` as NUL-terminated
+/// Writes the working directory of `task` (the current task) at `dst` as NUL-terminated
 /// components from the leaf up (see `tracer_common::event`), stopping at the
 /// task's root. Returns the bytes written and whether it was cut short.
 ///
@@ -80,8 +103,7 @@ pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> 
 /// # Safety
 /// `dst` must be writable for `CWD_MAX` bytes.
 #[inline(always)]
-pub unsafe fn write_cwd(dst: *mut u8, o: &Offsets) -> Result<(u32, bool), i64> {
-    let task = current_task();
+pub unsafe fn write_cwd(dst: *mut u8, task: u64, o: &Offsets) -> Result<(u32, bool), i64> {
     // SAFETY: reads go through the faulting-safe helper; writes stay within
     // `dst[..CWD_MAX]` because `len <= CWD_MAX - NAME_BUF` before every write.
     unsafe {

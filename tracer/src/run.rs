@@ -191,6 +191,14 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         "fallback_reason": fallback,
         "version": env!("CARGO_PKG_VERSION"),
     }));
+    if let (Some(s), Some(d)) = (ebpf.as_ref(), start.detail.as_mut()) {
+        let f = s.failed_hooks();
+        d["failed_exec_hook"] = f.hook.as_str().into();
+        d["failed_exec_compat"] = f.compat.into();
+        if let Some(r) = &f.fallback_reason {
+            d["failed_exec_fallback_reason"] = r.as_str().into();
+        }
+    }
     sink.write(&start)?;
     // Least privilege from here on (every source is started), status file,
     // heartbeats.
