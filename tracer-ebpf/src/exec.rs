@@ -103,9 +103,17 @@ fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
         let mm = read::<u64>(task, o.task_mm).unwrap_or(0);
         let (mut start, mut end, mut stack) = (0u64, 0u64, 0u64);
         if mm != 0 {
-            start = read::<u64>(mm, o.mm_arg_start).unwrap_or(0);
-            end = read::<u64>(mm, o.mm_arg_end).unwrap_or(0);
-            stack = read::<u64>(mm, o.mm_start_stack).unwrap_or(0);
+            // start_stack, arg_start, arg_end are consecutive in every
+            // kernel; one read when BTF says so here.
+            if o.mm_arg_start == o.mm_start_stack + 8 && o.mm_arg_end == o.mm_start_stack + 16 {
+                if let Ok(v) = read::<[u64; 3]>(mm, o.mm_start_stack) {
+                    (stack, start, end) = (v[0], v[1], v[2]);
+                }
+            } else {
+                start = read::<u64>(mm, o.mm_arg_start).unwrap_or(0);
+                end = read::<u64>(mm, o.mm_arg_end).unwrap_or(0);
+                stack = read::<u64>(mm, o.mm_start_stack).unwrap_or(0);
+            }
         }
         if mm != 0 {
             let file = read::<u64>(mm, o.mm_exe_file).unwrap_or(0);

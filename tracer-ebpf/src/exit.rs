@@ -51,10 +51,22 @@ fn try_exit() -> Result<(), i64> {
         // `self_exec_id` is bumped by every exec; a fork copies it and sets
         // the child's `parent_exec_id` to it. Equal: no exec since the fork.
         // (The low 32 bits suffice to tell them apart.)
-        let execd =
-            read::<u32>(task, o.task_self_exec_id)? != read::<u32>(task, o.task_parent_exec_id)?;
+        let execd = if o.task_self_exec_id == o.task_parent_exec_id + 8 {
+            let ids = read::<[u64; 2]>(task, o.task_parent_exec_id)?;
+            ids[0] != ids[1]
+        } else {
+            read::<u32>(task, o.task_self_exec_id)? != read::<u32>(task, o.task_parent_exec_id)?
+        };
         let parent = read::<u64>(task, o.task_real_parent)?;
-        let ses = read::<u32>(task, o.task_sessionid)?;
+        let (auid, ses) = if o.task_sessionid == o.task_loginuid + 4 {
+            let both = read::<u64>(task, o.task_loginuid)?;
+            (both as u32, (both >> 32) as u32)
+        } else {
+            (
+                read::<u32>(task, o.task_loginuid)?,
+                read::<u32>(task, o.task_sessionid)?,
+            )
+        };
         let parent_ses = read::<u32>(parent, o.task_sessionid)?;
         if !execd && parent_ses == ses {
             return Ok(());
@@ -67,7 +79,7 @@ fn try_exit() -> Result<(), i64> {
             },
             pid,
             ppid: read::<u32>(parent, o.task_tgid)?,
-            auid: read::<u32>(task, o.task_loginuid)?,
+            auid,
             ses,
             uid: bpf_get_current_uid_gid() as u32,
             exit_code: read::<u32>(task, o.task_exit_code)?,

@@ -176,7 +176,36 @@ pub fn kretprobe_ia32_execveat(ctx: RetProbeContext) -> u32 {
     on_kretprobe(&ctx, Abi::Ia32Execveat)
 }
 
-// --- 3. syscall tracepoints (last resort; 64-bit calls only).
+// --- 3. syscall tracepoints (last resort; 64-bit calls only). First the
+// exit hooks alone, reading the arguments from the task's saved user
+// registers like the kretprobes (5.15+); where the verifier refuses
+// `bpf_task_pt_regs` there, enter hooks remember the pointers until exit.
+
+#[inline(always)]
+fn on_sys_exit(ctx: &TracePointContext, abi: Abi) -> u32 {
+    // SAFETY: the offset comes from the tracepoint's format file.
+    let ret = unsafe { ctx.read_at::<i64>(config().tp.exit_ret as usize) }.unwrap_or(0);
+    if ret >= 0 {
+        return 0;
+    }
+    // SAFETY: as in `on_kretprobe`.
+    let call = unsafe {
+        let regs = generated::bpf_task_pt_regs(generated::bpf_get_current_task_btf()) as u64;
+        call_from_regs(regs, abi)
+    };
+    report(call, ret);
+    0
+}
+
+#[tracepoint]
+pub fn sys_exit_execve_regs(ctx: TracePointContext) -> u32 {
+    on_sys_exit(&ctx, Abi::X64Execve)
+}
+
+#[tracepoint]
+pub fn sys_exit_execveat_regs(ctx: TracePointContext) -> u32 {
+    on_sys_exit(&ctx, Abi::X64Execveat)
+}
 
 #[tracepoint]
 pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {

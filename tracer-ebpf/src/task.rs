@@ -113,12 +113,13 @@ pub unsafe fn write_cwd(dst: *mut u8, task: u64, o: &Offsets) -> Result<(u32, bo
         let mut vfsmnt = read::<u64>(fs, o.fs_pwd + o.path_mnt)?;
         let mut dentry = read::<u64>(fs, o.fs_pwd + o.path_dentry)?;
         let mut mnt = vfsmnt - o.mount_mnt as u64;
+        // Read once per mount crossed, not once per component.
+        let mut mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
         let mut len: u32 = 0;
         for _ in 0..CWD_DEPTH {
             if dentry == root_dentry && vfsmnt == root_mnt {
                 return Ok((len, false));
             }
-            let mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
             let parent = read::<u64>(dentry, o.dentry_parent)?;
             if dentry == mnt_root || dentry == parent {
                 let mnt_parent = read::<u64>(mnt, o.mount_parent)?;
@@ -129,6 +130,7 @@ pub unsafe fn write_cwd(dst: *mut u8, task: u64, o: &Offsets) -> Result<(u32, bo
                 dentry = read::<u64>(mnt, o.mount_mountpoint)?;
                 mnt = mnt_parent;
                 vfsmnt = mnt + o.mount_mnt as u64;
+                mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
                 continue;
             }
             if len > (CWD_MAX as u32) - NAME_BUF {

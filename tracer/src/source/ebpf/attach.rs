@@ -66,6 +66,12 @@ const SYSCALL_TRACEPOINTS: [(&str, &str, &str); 4] = [
     ("sys_exit_execveat", "syscalls", "sys_exit_execveat"),
 ];
 
+/// Tier 3a: the exit tracepoints only, reading the caller's registers.
+const SYSCALL_EXIT_TRACEPOINTS: [(&str, &str, &str); 2] = [
+    ("sys_exit_execve_regs", "syscalls", "sys_exit_execve"),
+    ("sys_exit_execveat_regs", "syscalls", "sys_exit_execveat"),
+];
+
 /// The raw tracepoints of the exec and exit programs: (program, tracepoint).
 pub const RAW_TRACEPOINTS: [(&str, &str); 2] = [
     ("sched_process_exec", "sched_process_exec"),
@@ -150,12 +156,33 @@ pub fn failed_exec(
             reasons.join("; ")
         )));
     }
-    for &(name, category, tp) in &SYSCALL_TRACEPOINTS {
+    // 3a: the exit tracepoints alone (arguments from the task's registers).
+    let mut exit_only = Ok(());
+    for &(name, category, tp) in &SYSCALL_EXIT_TRACEPOINTS {
         let prog: &mut TracePoint = program(bpf, name)?;
-        prog.load()
-            .map_err(|source| EbpfError::Program { name, source })?;
-        prog.attach(category, tp)
-            .map_err(|source| EbpfError::Program { name, source })?;
+        if let Err(e) = prog
+            .load()
+            .and_then(|()| prog.attach(category, tp).map(drop))
+        {
+            exit_only = Err(format!("{name}: {e}"));
+            break;
+        }
+    }
+    if let Err(e) = exit_only {
+        for &(name, ..) in &SYSCALL_EXIT_TRACEPOINTS {
+            if let Ok(Err(ue)) = program::<TracePoint>(bpf, name).map(|p| p.unload()) {
+                log::debug!("unloading {name}: {ue}");
+            }
+        }
+        reasons.push(format!("exit-only tracepoints: {e}"));
+        // 3b: enter and exit, the pointers remembered in between.
+        for &(name, category, tp) in &SYSCALL_TRACEPOINTS {
+            let prog: &mut TracePoint = program(bpf, name)?;
+            prog.load()
+                .map_err(|source| EbpfError::Program { name, source })?;
+            prog.attach(category, tp)
+                .map_err(|source| EbpfError::Program { name, source })?;
+        }
     }
     Ok(done(
         FailedHooks {
