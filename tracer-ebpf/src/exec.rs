@@ -12,8 +12,8 @@
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::generated,
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use tracer_common::{
     event::{
@@ -26,15 +26,29 @@ use tracer_common::{
 use crate::{
     filter::{excluded_exec, excluded_ids},
     maps::{config, count, scratch, EVENTS, INFLIGHT},
-    task::{fill_identity, read, write_cwd},
+    task::{fill_identity, write_cwd, Direct, Mem, Probe},
 };
 
 /// Size of the fixed part of an exec record.
 pub const HDR: usize = core::mem::size_of::<ExecEvent>();
 
+/// `tp_btf` form: typed arguments, direct loads (see `task::Mem`).
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec_btf(ctx: BtfTracePointContext) -> u32 {
+    match try_exec::<Direct>(ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
+        Ok(()) => 0,
+        Err(e) => {
+            count(Counter::ReadError);
+            aya_log_ebpf::warn!(&ctx, "sched_process_exec: record not built: {}", e);
+            0
+        }
+    }
+}
+
+/// Raw tracepoint form, where `tp_btf` does not load: probe reads.
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
-    match try_exec(&ctx) {
+    match try_exec::<Probe>(ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
         Ok(()) => 0,
         Err(e) => {
             count(Counter::ReadError);
@@ -45,7 +59,9 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
     }
 }
 
-fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
+/// `task` (current), `old` (`old_pid`), `bprm`: the tracepoint's arguments.
+#[inline(always)]
+fn try_exec<M: Mem>(task: u64, old: u64, bprm: u64) -> Result<(), i64> {
     let cfg = config();
     let o = &cfg.offsets;
     let buf = scratch().ok_or(-1i64)?;
@@ -57,13 +73,11 @@ fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
         (*ev).header.kind = EventKind::Exec as u32;
         (*ev).ret = 0;
         (*ev).flags = 0;
-        let task: u64 = ctx.arg(0);
-        if fill_identity(ev, task, o).is_err() {
+        if fill_identity::<M>(ev, task, o).is_err() {
             count(Counter::ReadError);
         }
         // `old_pid` is the tid that called exec (differs from the pid when a
         // non-leader thread execs).
-        let old: u64 = ctx.arg(1);
         (*ev).tid = old as u32;
         if old as u32 != (*ev).pid {
             // Only with the tracepoint fallback for failed execs: the
@@ -74,9 +88,8 @@ fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
         }
 
         // 1. exe: `bprm->filename`.
-        let bprm: u64 = ctx.arg(2);
         let mut pos = HDR;
-        let name = read::<u64>(bprm, o.bprm_filename).unwrap_or(0);
+        let name = M::rd::<u64>(bprm, o.bprm_filename).unwrap_or(0);
         let n = generated::bpf_probe_read_kernel_str(
             buf.add(pos).cast(),
             EXE_MAX as u32,
@@ -100,29 +113,29 @@ fn try_exec(ctx: &RawTracePointContext) -> Result<(), i64> {
         pos = append_cwd(buf, ev, task, pos);
 
         // 3. argv from the new mm.
-        let mm = read::<u64>(task, o.task_mm).unwrap_or(0);
+        let mm = M::rd::<u64>(task, o.task_mm).unwrap_or(0);
         let (mut start, mut end, mut stack) = (0u64, 0u64, 0u64);
         if mm != 0 {
             // start_stack, arg_start, arg_end are consecutive in every
             // kernel; one read when BTF says so here.
-            if o.mm_arg_start == o.mm_start_stack + 8 && o.mm_arg_end == o.mm_start_stack + 16 {
-                if let Ok(v) = read::<[u64; 3]>(mm, o.mm_start_stack) {
+            if M::MERGE && o.mm_arg_start == o.mm_start_stack + 8 && o.mm_arg_end == o.mm_start_stack + 16 {
+                if let Ok(v) = M::rd::<[u64; 3]>(mm, o.mm_start_stack) {
                     (stack, start, end) = (v[0], v[1], v[2]);
                 }
             } else {
-                start = read::<u64>(mm, o.mm_arg_start).unwrap_or(0);
-                end = read::<u64>(mm, o.mm_arg_end).unwrap_or(0);
-                stack = read::<u64>(mm, o.mm_start_stack).unwrap_or(0);
+                start = M::rd::<u64>(mm, o.mm_arg_start).unwrap_or(0);
+                end = M::rd::<u64>(mm, o.mm_arg_end).unwrap_or(0);
+                stack = M::rd::<u64>(mm, o.mm_start_stack).unwrap_or(0);
             }
         }
         if mm != 0 {
-            let file = read::<u64>(mm, o.mm_exe_file).unwrap_or(0);
+            let file = M::rd::<u64>(mm, o.mm_exe_file).unwrap_or(0);
             let inode = if file != 0 {
-                read::<u64>(file, o.file_f_inode).unwrap_or(0)
+                M::rd::<u64>(file, o.file_f_inode).unwrap_or(0)
             } else {
                 0
             };
-            if inode != 0 && read::<u32>(inode, o.inode_nlink).unwrap_or(1) == 0 {
+            if inode != 0 && M::rd::<u32>(inode, o.inode_nlink).unwrap_or(1) == 0 {
                 (*ev).flags |= FLAG_FILELESS;
             }
         }

@@ -35,7 +35,7 @@ use tracer_common::{
 use crate::{
     exec::{append_cwd, filtered, send, HDR},
     maps::{config, count, scratch, Inflight, INFLIGHT},
-    task::{current_task, fill_identity, read},
+    task::{current_task, fill_identity, read, Probe},
 };
 
 /// Most arguments read for a failed exec (whose argv is a user pointer array
@@ -314,7 +314,7 @@ fn try_failed(call: Call, ret: i64) -> Result<(), i64> {
         (*ev).header.kind = EventKind::ExecFailed as u32;
         (*ev).ret = ret as i32;
         (*ev).flags = 0;
-        if fill_identity(ev, task, o).is_err() {
+        if fill_identity::<Probe>(ev, task, o).is_err() {
             count(Counter::ReadError);
         }
         let mut pos = HDR;

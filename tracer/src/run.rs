@@ -195,6 +195,7 @@ pub async fn run(cfg: RunConfig) -> Result<Summary, RunError> {
         let f = s.failed_hooks();
         d["failed_exec_hook"] = f.hook.as_str().into();
         d["failed_exec_compat"] = f.compat.into();
+        d["exec_exit_programs"] = s.sched_forms().into();
         if let Some(r) = &f.fallback_reason {
             d["failed_exec_fallback_reason"] = r.as_str().into();
         }

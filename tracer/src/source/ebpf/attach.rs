@@ -1,7 +1,8 @@
 //! Attaching tracer's programs, with the fallbacks of the failed-exec hooks.
 //!
-//! The exec and exit programs are raw tracepoints (`sched_process_exec`,
-//! `sched_process_exit`): typed arguments, no tracefs, no perf record. Failed
+//! The exec and exit programs are `tp_btf` (else raw) tracepoints on
+//! `sched_process_exec` and `sched_process_exit`: typed arguments, no
+//! tracefs, no perf record. Failed
 //! execs need a hook on the system call itself (on kernels >= 6.8 the file is
 //! opened in `alloc_bprm()`, before anything exec-specific runs), and the way
 //! to hook it decides what every other system call pays:
@@ -22,7 +23,7 @@
 //! reported twice. Why a tier was skipped is logged once, at start-up.
 
 use aya::{
-    programs::{FExit, KProbe, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, FExit, KProbe, RawTracePoint, TracePoint},
     Btf, Ebpf,
 };
 
@@ -72,10 +73,21 @@ const SYSCALL_EXIT_TRACEPOINTS: [(&str, &str, &str); 2] = [
     ("sys_exit_execveat_regs", "syscalls", "sys_exit_execveat"),
 ];
 
-/// The raw tracepoints of the exec and exit programs: (program, tracepoint).
-pub const RAW_TRACEPOINTS: [(&str, &str); 2] = [
-    ("sched_process_exec", "sched_process_exec"),
-    ("sched_process_exit", "sched_process_exit"),
+/// The exec and exit programs: (tracepoint, `tp_btf` program, raw
+/// tracepoint program). The `tp_btf` form reads through BTF-typed pointers
+/// with plain loads; the raw form, with a helper call per read, is the
+/// fallback where the kernel or its verifier refuses the first.
+pub const SCHED_PROGRAMS: [(&str, &str, &str); 2] = [
+    (
+        "sched_process_exec",
+        "sched_process_exec_btf",
+        "sched_process_exec",
+    ),
+    (
+        "sched_process_exit",
+        "sched_process_exit_btf",
+        "sched_process_exit",
+    ),
 ];
 
 /// How failed execs are hooked on this run.
@@ -278,16 +290,43 @@ fn attach_kretprobe(bpf: &mut Ebpf, name: &'static str, func: &str) -> Result<()
     Ok(())
 }
 
-/// Attaches the exec and exit programs.
-pub fn sched(bpf: &mut Ebpf) -> Result<(), EbpfError> {
-    for &(name, tp) in &RAW_TRACEPOINTS {
-        let prog: &mut RawTracePoint = program(bpf, name)?;
-        prog.load()
-            .map_err(|source| EbpfError::Program { name, source })?;
-        prog.attach(tp)
-            .map_err(|source| EbpfError::Program { name, source })?;
+/// Attaches the exec and exit programs, each as `tp_btf` where it loads, else
+/// as a raw tracepoint. Returns the forms used, for the start record.
+pub fn sched(bpf: &mut Ebpf, btf: &Btf) -> Result<Vec<&'static str>, EbpfError> {
+    let mut forms = Vec::new();
+    for &(tp, btf_name, raw_name) in &SCHED_PROGRAMS {
+        let direct = (|| {
+            let prog: &mut BtfTracePoint = program(bpf, btf_name).map_err(|e| e.to_string())?;
+            prog.load(tp, btf).map_err(|e| format!("load: {e}"))?;
+            prog.attach().map_err(|e| format!("attach: {e}"))?;
+            Ok::<(), String>(())
+        })();
+        match direct {
+            Ok(()) => {
+                forms.push("tp_btf");
+                continue;
+            }
+            Err(e) => {
+                if let Ok(Err(ue)) = program::<BtfTracePoint>(bpf, btf_name).map(|p| p.unload()) {
+                    log::debug!("unloading {btf_name}: {ue}");
+                }
+                log::warn!(
+                    "{tp}: tp_btf program refused ({e}); using a raw tracepoint (slower reads)"
+                );
+                forms.push("raw_tracepoint");
+            }
+        }
+        let prog: &mut RawTracePoint = program(bpf, raw_name)?;
+        prog.load().map_err(|source| EbpfError::Program {
+            name: raw_name,
+            source,
+        })?;
+        prog.attach(tp).map_err(|source| EbpfError::Program {
+            name: raw_name,
+            source,
+        })?;
     }
-    Ok(())
+    Ok(forms)
 }
 
 fn program<'a, T>(bpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, EbpfError>

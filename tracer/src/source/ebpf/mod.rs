@@ -114,6 +114,8 @@ pub struct EbpfSource {
     decoder: Decoder,
     decode_errors: u64,
     failed: attach::FailedHooks,
+    /// How the exec and exit programs run (`tp_btf` or `raw_tracepoint`).
+    sched_forms: Vec<&'static str>,
     /// The timed drain. Persistent (not a timeout recreated per wait), so that
     /// a busy neighbour in the caller's `select!` cannot starve it.
     poll: tokio::time::Interval,
@@ -170,7 +172,7 @@ impl EbpfSource {
         // Failed-exec hooks first, so that no exec fails unseen while the
         // others attach.
         let failed = attach::failed_exec(&mut bpf, &aya_btf, &btf, tp_error)?;
-        attach::sched(&mut bpf)?;
+        let sched_forms = attach::sched(&mut bpf, &aya_btf)?;
         let ring = RingBuf::try_from(
             bpf.take_map(maps::EVENTS)
                 .ok_or_else(|| EbpfError::Other("map EVENTS missing".into()))?,
@@ -198,6 +200,7 @@ impl EbpfSource {
             },
             decode_errors: 0,
             failed,
+            sched_forms,
             poll: {
                 let mut i = tokio::time::interval(opts.poll);
                 i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -250,6 +253,11 @@ impl EbpfSource {
     /// How failed execs are hooked, and why not better (for the start record).
     pub fn failed_hooks(&self) -> &attach::FailedHooks {
         &self.failed
+    }
+
+    /// How the exec and exit programs are attached, in that order.
+    pub fn sched_forms(&self) -> &[&'static str] {
+        &self.sched_forms
     }
 
     /// Totals of the programs' counters (for status and benchmarks).
