@@ -120,12 +120,13 @@ pub struct FailedHooks {
     pub fallback_reason: Option<String>,
 }
 
-fn first_tier() -> Result<FailedHook, EbpfError> {
-    match std::env::var(FAILED_HOOK_ENV).as_deref() {
-        Err(_) | Ok("") | Ok("fexit") => Ok(FailedHook::Fexit),
-        Ok("kretprobe") => Ok(FailedHook::Kretprobe),
-        Ok("tracepoint") => Ok(FailedHook::Tracepoint),
-        Ok(other) => Err(EbpfError::Other(format!(
+/// The tier to start at, from the value of [`FAILED_HOOK_ENV`].
+fn first_tier(env: Option<&str>) -> Result<FailedHook, EbpfError> {
+    match env {
+        None | Some("") | Some("fexit") => Ok(FailedHook::Fexit),
+        Some("kretprobe") => Ok(FailedHook::Kretprobe),
+        Some("tracepoint") => Ok(FailedHook::Tracepoint),
+        Some(other) => Err(EbpfError::Other(format!(
             "{FAILED_HOOK_ENV}={other:?}: expected fexit, kretprobe or tracepoint"
         ))),
     }
@@ -138,7 +139,7 @@ pub fn failed_exec(
     kernel: &super::btf::Btf,
     tracepoints_unreadable: Option<super::tracefs::TracefsError>,
 ) -> Result<FailedHooks, EbpfError> {
-    let first = first_tier()?;
+    let first = first_tier(std::env::var(FAILED_HOOK_ENV).ok().as_deref())?;
     let mut reasons: Vec<String> = Vec::new();
     if first != FailedHook::Fexit {
         reasons.push(format!("fexit skipped ({FAILED_HOOK_ENV})"));
@@ -337,4 +338,37 @@ where
         .ok_or_else(|| EbpfError::Other(format!("program {name} missing from object")))?
         .try_into()
         .map_err(|source| EbpfError::Program { name, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_tier_from_the_environment() {
+        assert_eq!(first_tier(None).unwrap(), FailedHook::Fexit);
+        assert_eq!(first_tier(Some("")).unwrap(), FailedHook::Fexit);
+        assert_eq!(
+            first_tier(Some("kretprobe")).unwrap(),
+            FailedHook::Kretprobe
+        );
+        assert_eq!(
+            first_tier(Some("tracepoint")).unwrap(),
+            FailedHook::Tracepoint
+        );
+        let e = first_tier(Some("uprobe")).unwrap_err().to_string();
+        assert!(e.contains(FAILED_HOOK_ENV) && e.contains("uprobe"), "{e}");
+    }
+
+    #[test]
+    fn every_entry_point_has_both_programs() {
+        for (f, fexit, kret) in ENTRY_POINTS {
+            assert!(f.starts_with("__x64_sys_") || f.starts_with("__ia32_compat_sys_"));
+            assert!(fexit.starts_with("fexit_") && kret.starts_with("kretprobe_"));
+            assert_eq!(
+                fexit.trim_start_matches("fexit_"),
+                kret.trim_start_matches("kretprobe_")
+            );
+        }
+    }
 }

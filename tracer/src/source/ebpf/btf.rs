@@ -283,7 +283,7 @@ mod tests {
 
     /// Builds a tiny BTF blob: `struct outer { int a; union { int b; struct { int c; int d; }; }; }`.
     fn blob() -> Vec<u8> {
-        let strings = b"\0outer\0a\0b\0c\0d\0int\0".to_vec();
+        let strings = b"\0outer\0a\0b\0c\0d\0int\0f\0".to_vec();
         let s = |n: &str| -> u32 {
             let pos = strings
                 .windows(n.len() + 2)
@@ -315,6 +315,8 @@ mod tests {
             3,
             64,
         ]);
+        // 5: FUNC f (type 1, as a stand-in for its prototype)
+        push(&[s("f"), KIND_FUNC << 24, 1]);
         let mut out = vec![0x9f, 0xeb, 1, 0];
         for v in [
             24u32,
@@ -342,6 +344,8 @@ mod tests {
             btf.field_offset("nope", "a"),
             Err(BtfError::NoStruct(_))
         ));
+        assert_eq!(btf.func_id("f"), Some(5));
+        assert!(!btf.has_func("outer"), "a struct is not a function");
     }
 
     #[test]
