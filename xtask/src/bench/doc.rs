@@ -338,15 +338,18 @@ program** (`BPF_PROG_LOAD` of a trivial fexit on the kernel's own `bpf_fentry_te
 remains: it is a property of this kernel, not of the default configuration (tracer's start record says which \
 tier runs and why: `detail.failed_exec_hook`, `failed_exec_fallback_reason`). The exec and exit programs are raw \
 tracepoints (`sched_process_exec`, `sched_process_exit`) and cost nothing outside exec and exit.\n\
-- **eBPF ns per exec.** `kernel.bpf_stats_enabled` measures each program's run time including every helper \
-call; on this VM a `bpf_probe_read_kernel` costs ~100-150 ns under the benchmark's load, and a record needs \
-~20 of them (ids, creds, parent, tty, mm, exe inode) plus one per path component of the cwd (measured: a \
-6-component cwd costs ~1.5 µs of the exec program, an exit record ~1.6 µs of which ~0.8 µs is deciding whether \
-to report it). Reads of adjacent fields are merged (loginuid+sessionid, the six cred ids, \
-start_stack/arg_start/arg_end, the two exec ids) and the mount root is read once per mount crossed. Exits of \
-threads and of processes that never exec'd (and lead no session) are not reported. Under 1 µs needs the \
-`tp_btf` form of the programs, whose reads of BTF-typed pointers are plain loads instead of helper calls \
-(offsets stay runtime constants from BTF, which the verifier accepts from the frozen `.rodata`); not done yet.\n\
+- **eBPF ns per exec.** `kernel.bpf_stats_enabled` charges each program its run time, helper calls \
+included. The exec and exit programs are `tp_btf` programs: their reads of `task_struct`, creds, `mm` and \
+`bprm` are plain loads through BTF-typed pointers at offsets from BTF (runtime values, but constants to the \
+verifier because they sit in the frozen `.rodata`), not helper calls; the cwd walk still uses probe reads (it \
+crosses from `vfsmount` to `struct mount` by pointer arithmetic, which the verifier does not allow on typed \
+pointers), with the mount root read once per mount crossed. Exits of threads and of processes that never \
+exec'd (and lead no session) produce no record. Measured while writing this (2 vCPUs, load average 10-16 from \
+other builds, 1-worker storm at SCHED_FIFO, cwd 6 components deep): exec program ~4.2 µs, exit ~1.7 µs, the \
+exit-only `sys_exit_execve` fallback ~0.24 µs; cutting the exec program after the exe left ~1.4 µs, removing \
+the cwd walk saved ~1.5 µs, the exit program's decision alone (no record) ~0.4 µs. The issue measured a minimal \
+ring-buffer program at 0.41 µs on a quiet VM, so on this machine the floor itself is a good part of the \
+1 µs budget. What remains: a cwd cache (the same directory for most execs of a job) and the argv/record copy.\n\
 - **Daemon CPU per event.** `perf record --call-graph dwarf` on `tracer run --backend ebpf` during a 2-worker \
 storm (release build): of the daemon's time, ~25 % is JSON serialization (`Event::serialize`, RFC 3339 time \
 formatting, string escaping), ~15 % decoding ring records into owned `Event`s (one allocation per argv element \
