@@ -315,7 +315,7 @@ mod tests {
             header: header(EventKind::Exit, std::mem::size_of::<ExitEvent>()),
             pid,
             ppid: 1,
-            auid: if pid % 3 == 0 {
+            auid: if pid.is_multiple_of(3) {
                 u32::MAX
             } else {
                 1000 + pid % 7
