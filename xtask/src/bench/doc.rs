@@ -336,8 +336,8 @@ those four functions only, no tax), then `kretprobe` on them, and only as the la
 program** (`BPF_PROG_LOAD` of a trivial fexit on the kernel's own `bpf_fentry_test1` fails with EPERM, while \
 `tp_btf` loads) **and has no kprobes** (`CONFIG_KPROBES` unset), so tracer runs its last tier here and the tax \
 remains: it is a property of this kernel, not of the default configuration (tracer's start record says which \
-tier runs and why: `detail.failed_exec_hook`, `failed_exec_fallback_reason`). The exec and exit programs are raw \
-tracepoints (`sched_process_exec`, `sched_process_exit`) and cost nothing outside exec and exit.\n\
+tier runs and why: `detail.failed_exec_hook`, `failed_exec_fallback_reason`). The exec and exit programs (`tp_btf` \
+on `sched_process_exec` and `sched_process_exit`) cost nothing outside exec and exit.\n\
 - **eBPF ns per exec.** `kernel.bpf_stats_enabled` charges each program its run time, helper calls \
 included. The exec and exit programs are `tp_btf` programs: their reads of `task_struct`, creds, `mm` and \
 `bprm` are plain loads through BTF-typed pointers at offsets from BTF (runtime values, but constants to the \
