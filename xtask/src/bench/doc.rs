@@ -349,7 +349,8 @@ other builds, 1-worker storm at SCHED_FIFO, cwd 6 components deep): exec program
 exit-only `sys_exit_execve` fallback ~0.24 µs; cutting the exec program after the exe left ~1.4 µs, removing \
 the cwd walk saved ~1.5 µs, the exit program's decision alone (no record) ~0.4 µs. The issue measured a minimal \
 ring-buffer program at 0.41 µs on a quiet VM, so on this machine the floor itself is a good part of the \
-1 µs budget. What remains: a cwd cache (the same directory for most execs of a job) and the argv/record copy.\n\
+1 µs budget. Side by side in the same minute (cwd `/`, 1 SCHED_FIFO worker, load ~2, `kernel.bpf_stats_enabled`): the programs before issue 13 cost 8.3 µs per exec (`sys_enter_execve` 1.62, `sys_exit_execve` 0.92, `sched_process_exec` 3.97, `sched_process_exit` 1.88), after it 4.2 µs (`sys_exit_execve_regs` 0.15, `sched_process_exec_btf` 2.72, `sched_process_exit_btf` 1.35). \
+What remains: a cwd cache (the same directory for most execs of a job) and the argv/record copy.\n\
 - **Daemon CPU per event.** `perf record --call-graph dwarf` on `tracer run --backend ebpf` during a 2-worker \
 storm (release build): of the daemon's time, ~25 % is JSON serialization (`Event::serialize`, RFC 3339 time \
 formatting, string escaping), ~15 % decoding ring records into owned `Event`s (one allocation per argv element \
