@@ -50,16 +50,31 @@ pub struct Offsets {
     pub file_f_inode: u32,
     /// `inode.__i_nlink` (the link count; 0 for a memfd or a deleted file).
     pub inode_nlink: u32,
-    pub _pad: u32,
+    /// `task_struct.self_exec_id` / `parent_exec_id`: equal in a process
+    /// that never exec'd since its fork (the exit program skips those).
+    pub task_self_exec_id: u32,
+    pub task_parent_exec_id: u32,
+    /// `linux_binprm.filename`: the path being executed (the exec program's
+    /// exe, from the raw tracepoint's `bprm` argument).
+    pub bprm_filename: u32,
+    /// `struct pt_regs` registers that carry syscall arguments: the failed-exec
+    /// programs read the caller's execve arguments from them (x86_64 ABI:
+    /// di, si, dx; i386 `int 0x80` ABI: bx, cx, dx).
+    pub regs_di: u32,
+    pub regs_si: u32,
+    pub regs_dx: u32,
+    pub regs_bx: u32,
+    pub regs_cx: u32,
 }
 
-/// Offsets of the fields in the tracepoints' records, from their `format` files.
+/// Offsets of the fields in the syscall tracepoints' records, from their
+/// `format` files (the last-resort failed-exec hooks).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TracepointOffsets {
-    /// `sched_process_exec`: `__data_loc char[] filename`.
+    /// Unused since the exec program became a raw tracepoint (kept so that
+    /// the layout does not move).
     pub exec_filename: u32,
-    /// `sched_process_exec`: `pid_t old_pid`.
     pub exec_old_pid: u32,
     /// `sys_enter_execve` / `sys_enter_execveat`: `const char * filename`.
     pub enter_execve_filename: u32,
@@ -158,10 +173,10 @@ pub struct Config {
 pub const DEFAULT_ARGV_LIMIT: u32 = 32 * 1024;
 
 const _: () = {
-    assert!(size_of::<Offsets>() == 34 * 4);
+    assert!(size_of::<Offsets>() == 41 * 4);
     assert!(size_of::<TracepointOffsets>() == 8 * 4);
     assert!(size_of::<Filter>() == 24 + 4 * FILTER_RANGES * 8);
-    assert!(size_of::<Config>() == 8 + 136 + 32 + size_of::<Filter>());
+    assert!(size_of::<Config>() == 8 + 41 * 4 + 32 + size_of::<Filter>());
     assert!(argv_limit_ok(DEFAULT_ARGV_LIMIT));
     assert!(RING_BYTES_MIN.is_power_of_two() && RING_BYTES_MAX.is_power_of_two());
 };

@@ -5,11 +5,14 @@
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
-    /// A successful exec, from `sched/sched_process_exec`.
+    /// A successful exec, from the `sched_process_exec` raw tracepoint.
     Exec = 1,
-    /// An execve/execveat that returned an error, from `syscalls/sys_exit_execve*`.
+    /// An execve/execveat that returned an error, from the syscall-level hooks
+    /// (fexit / kretprobe on `__x64_sys_execve*`/`__ia32_compat_sys_execve*`,
+    /// or the `syscalls/sys_exit_execve*` fallback).
     ExecFailed = 2,
-    /// A process (thread-group leader) exited, from `sched/sched_process_exit`.
+    /// A process (thread-group leader) exited, from the `sched_process_exit`
+    /// raw tracepoint.
     Exit = 3,
 }
 

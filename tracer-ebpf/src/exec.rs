@@ -1,47 +1,54 @@
-//! Exec programs.
-//!
-//! - `sched_process_exec` (tracepoint `sched/sched_process_exec`, fired from
-//!   `exec_binprm()` once the new image is in place): one record per successful
-//!   exec. argv is read from the *new* process's memory
-//!   (`mm->arg_start..arg_end`), so what is logged is what runs, whatever
-//!   another thread did to the caller's buffers during the exec.
-//! - `sys_enter_execve{,at}` remember the user pointers of the call;
-//!   `sys_exit_execve{,at}` report the call when it returned an error, reading
-//!   the path and argv that were tried from the (unchanged) caller's memory.
+//! The exec program: `sched_process_exec`, as a raw tracepoint
+//! (`TP_PROTO(struct task_struct *p, pid_t old_pid, struct linux_binprm
+//! *bprm)`, fired from `exec_binprm()` once the new image is in place): one
+//! record per successful exec. A raw tracepoint skips the perf trace record
+//! that a classic tracepoint program is handed (the kernel copies the
+//! filename into it first), and takes the exe from `bprm->filename`. argv is
+//! read from the *new* process's memory (`mm->arg_start..arg_end`), so what
+//! is logged is what runs, whatever another thread did to the caller's
+//! buffers during the exec. Failed execs are in `failed.rs`; the helpers at
+//! the end are shared with it.
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    helpers::{bpf_get_current_pid_tgid, generated},
-    macros::tracepoint,
-    programs::TracePointContext,
-    EbpfContext,
+    helpers::generated,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use tracer_common::{
     event::{
         ExecEvent, ARGV_CAP, CWD_MAX, EXE_MAX, FLAG_ARGC_FROM_STACK, FLAG_ARGV_TRUNCATED,
-        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS, SCRATCH_SIZE,
+        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS,
     },
     kind::{Counter, EventKind},
 };
 
 use crate::{
     filter::{excluded_exec, excluded_ids},
-    maps::{config, count, scratch, Inflight, EVENTS, INFLIGHT},
-    task::{current_task, fill_identity, read, write_cwd},
+    maps::{config, count, scratch, EVENTS, INFLIGHT},
+    task::{fill_identity, write_cwd, Direct, Mem, Probe},
 };
 
-const HDR: usize = core::mem::size_of::<ExecEvent>();
-/// Most arguments read for a failed exec (whose argv is a user pointer array
-/// that must be walked one pointer at a time; each step costs verifier
-/// states). A longer argv is flagged truncated, and `argc` is then a lower
-/// bound.
-const FAILED_ARGS_MAX: u32 = 64;
-/// Longest single argument copied for a failed exec.
-const FAILED_ARG_MAX: u32 = 4096;
+/// Size of the fixed part of an exec record.
+pub const HDR: usize = core::mem::size_of::<ExecEvent>();
 
-#[tracepoint]
-pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    match try_exec(&ctx) {
+/// `tp_btf` form: typed arguments, direct loads (see `task::Mem`).
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn sched_process_exec_btf(ctx: BtfTracePointContext) -> u32 {
+    match try_exec::<Direct>(ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
+        Ok(()) => 0,
+        Err(e) => {
+            count(Counter::ReadError);
+            aya_log_ebpf::warn!(&ctx, "sched_process_exec: record not built: {}", e);
+            0
+        }
+    }
+}
+
+/// Raw tracepoint form, where `tp_btf` does not load: probe reads.
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
+    match try_exec::<Probe>(ctx.arg(0), ctx.arg(1), ctx.arg(2)) {
         Ok(()) => 0,
         Err(e) => {
             count(Counter::ReadError);
@@ -52,7 +59,9 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     }
 }
 
-fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
+/// `task` (current), `old` (`old_pid`), `bprm`: the tracepoint's arguments.
+#[inline(always)]
+fn try_exec<M: Mem>(task: u64, old: u64, bprm: u64) -> Result<(), i64> {
     let cfg = config();
     let o = &cfg.offsets;
     let buf = scratch().ok_or(-1i64)?;
@@ -64,27 +73,23 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
         (*ev).header.kind = EventKind::Exec as u32;
         (*ev).ret = 0;
         (*ev).flags = 0;
-        if fill_identity(ev, o).is_err() {
+        if fill_identity::<M>(ev, task, o).is_err() {
             count(Counter::ReadError);
         }
-        // The tracepoint's own `old_pid` is the tid that called exec.
-        if let Ok(old) = ctx.read_at::<i32>(cfg.tp.exec_old_pid as usize) {
-            (*ev).tid = old as u32;
-            // A non-leader thread's exec: its sys_enter entry is keyed by the
-            // old tid and will never see a sys_exit under that key.
-            if old as u32 != (*ev).pid {
-                let key = ((*ev).pid as u64) << 32 | old as u64;
-                let _ = INFLIGHT.remove(&key);
-            }
+        // `old_pid` is the tid that called exec (differs from the pid when a
+        // non-leader thread execs).
+        (*ev).tid = old as u32;
+        if old as u32 != (*ev).pid {
+            // Only with the tracepoint fallback for failed execs: the
+            // thread's sys_enter entry is keyed by the old tid and will
+            // never see its sys_exit under that key.
+            let key = ((*ev).pid as u64) << 32 | old;
+            let _ = INFLIGHT.remove(&key);
         }
 
-        // 1. exe: the tracepoint's `__data_loc char[] filename` (low 16 bits:
-        // offset from the record start, high 16: length).
+        // 1. exe: `bprm->filename`.
         let mut pos = HDR;
-        let loc = ctx
-            .read_at::<u32>(cfg.tp.exec_filename as usize)
-            .unwrap_or(0);
-        let name = (ctx.as_ptr() as u64) + (loc & 0xffff) as u64;
+        let name = M::rd::<u64>(bprm, o.bprm_filename).unwrap_or(0);
         let n = generated::bpf_probe_read_kernel_str(
             buf.add(pos).cast(),
             EXE_MAX as u32,
@@ -105,25 +110,32 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
         pos += exe_len as usize;
 
         // 2. cwd, at most CWD_MAX bytes.
-        pos = append_cwd(buf, ev, pos);
+        pos = append_cwd(buf, ev, task, pos);
 
         // 3. argv from the new mm.
-        let task = current_task();
-        let mm = read::<u64>(task, o.task_mm).unwrap_or(0);
+        let mm = M::rd::<u64>(task, o.task_mm).unwrap_or(0);
         let (mut start, mut end, mut stack) = (0u64, 0u64, 0u64);
         if mm != 0 {
-            start = read::<u64>(mm, o.mm_arg_start).unwrap_or(0);
-            end = read::<u64>(mm, o.mm_arg_end).unwrap_or(0);
-            stack = read::<u64>(mm, o.mm_start_stack).unwrap_or(0);
+            // start_stack, arg_start, arg_end are consecutive in every
+            // kernel; one read when BTF says so here.
+            if M::MERGE && o.mm_arg_start == o.mm_start_stack + 8 && o.mm_arg_end == o.mm_start_stack + 16 {
+                if let Ok(v) = M::rd::<[u64; 3]>(mm, o.mm_start_stack) {
+                    (stack, start, end) = (v[0], v[1], v[2]);
+                }
+            } else {
+                start = M::rd::<u64>(mm, o.mm_arg_start).unwrap_or(0);
+                end = M::rd::<u64>(mm, o.mm_arg_end).unwrap_or(0);
+                stack = M::rd::<u64>(mm, o.mm_start_stack).unwrap_or(0);
+            }
         }
         if mm != 0 {
-            let file = read::<u64>(mm, o.mm_exe_file).unwrap_or(0);
+            let file = M::rd::<u64>(mm, o.mm_exe_file).unwrap_or(0);
             let inode = if file != 0 {
-                read::<u64>(file, o.file_f_inode).unwrap_or(0)
+                M::rd::<u64>(file, o.file_f_inode).unwrap_or(0)
             } else {
                 0
             };
-            if inode != 0 && read::<u32>(inode, o.inode_nlink).unwrap_or(1) == 0 {
+            if inode != 0 && M::rd::<u32>(inode, o.inode_nlink).unwrap_or(1) == 0 {
                 (*ev).flags |= FLAG_FILELESS;
             }
         }
@@ -174,7 +186,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
 /// # Safety
 /// `ev` is a filled-in scratch record; `exe` is readable for `exe_len` bytes.
 #[inline(always)]
-unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bool {
+pub unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bool {
     let f = &config().filter;
     if f.flags == 0
         && f.n_uid_include == 0
@@ -197,13 +209,13 @@ unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bool {
 /// Appends the cwd at `pos`, records its length and flags, returns the new end.
 ///
 /// # Safety
-/// `buf` is a scratch slot; `pos <= HDR + EXE_MAX`.
+/// `buf` is a scratch slot; `pos <= HDR + EXE_MAX`; `task` is the current task.
 #[inline(always)]
-unsafe fn append_cwd(buf: *mut u8, ev: *mut ExecEvent, pos: usize) -> usize {
+pub unsafe fn append_cwd(buf: *mut u8, ev: *mut ExecEvent, task: u64, pos: usize) -> usize {
     let o = &config().offsets;
     // SAFETY: per the contract, `pos + CWD_MAX` is within the slot.
     unsafe {
-        match write_cwd(buf.add(pos), o) {
+        match write_cwd(buf.add(pos), task, o) {
             Ok((len, truncated)) => {
                 if truncated {
                     (*ev).flags |= FLAG_CWD_TRUNCATED;
@@ -234,7 +246,7 @@ unsafe fn append_cwd(buf: *mut u8, ev: *mut ExecEvent, pos: usize) -> usize {
 /// # Safety
 /// `buf` is a scratch slot holding an `ExecEvent` header; `len <= SCRATCH_SIZE`.
 #[inline(always)]
-unsafe fn send(buf: *mut u8, len: usize) -> Result<(), i64> {
+pub unsafe fn send(buf: *mut u8, len: usize) -> Result<(), i64> {
     let len = len & (tracer_common::event::SCRATCH_SIZE.next_power_of_two() - 1);
     let len = if len > tracer_common::event::SCRATCH_SIZE {
         tracer_common::event::SCRATCH_SIZE
@@ -257,147 +269,4 @@ unsafe fn send(buf: *mut u8, len: usize) -> Result<(), i64> {
         }
     }
     Ok(())
-}
-
-#[tracepoint]
-pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
-    let tp = &config().tp;
-    remember(&ctx, tp.enter_execve_filename, tp.enter_execve_argv);
-    0
-}
-
-#[tracepoint]
-pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
-    let tp = &config().tp;
-    remember(&ctx, tp.enter_execveat_filename, tp.enter_execveat_argv);
-    0
-}
-
-#[inline(always)]
-fn remember(ctx: &TracePointContext, filename_off: u32, argv_off: u32) {
-    // SAFETY: the offsets come from this tracepoint's format file.
-    let (filename, argv) = unsafe {
-        (
-            ctx.read_at::<u64>(filename_off as usize).unwrap_or(0),
-            ctx.read_at::<u64>(argv_off as usize).unwrap_or(0),
-        )
-    };
-    let key = bpf_get_current_pid_tgid();
-    if INFLIGHT
-        .insert(&key, &Inflight { filename, argv }, 0)
-        .is_err()
-    {
-        count(Counter::InflightFull);
-    }
-}
-
-#[tracepoint]
-pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
-    exit_exec(&ctx)
-}
-
-#[tracepoint]
-pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
-    exit_exec(&ctx)
-}
-
-#[inline(always)]
-fn exit_exec(ctx: &TracePointContext) -> u32 {
-    let key = bpf_get_current_pid_tgid();
-    // SAFETY: the pointer from the map is valid until the map entry changes,
-    // and only this thread touches this key.
-    let call = unsafe { INFLIGHT.get(&key).copied() };
-    let _ = INFLIGHT.remove(&key);
-    // SAFETY: the offset comes from the tracepoint's format file.
-    let ret = unsafe { ctx.read_at::<i64>(config().tp.exit_ret as usize) }.unwrap_or(0);
-    if ret >= 0 {
-        return 0;
-    }
-    if let Some(call) = call {
-        if try_failed(call, ret).is_err() {
-            count(Counter::ReadError);
-        }
-    }
-    0
-}
-
-fn try_failed(call: Inflight, ret: i64) -> Result<(), i64> {
-    let o = &config().offsets;
-    let limit = config().argv_limit;
-    let buf = scratch().ok_or(-1i64)?;
-    let ev = buf.cast::<ExecEvent>();
-    // SAFETY: as in `try_exec`: every write stays within the scratch slot; the
-    // bounds are checked before each variable-offset write.
-    unsafe {
-        (*ev).header.kind = EventKind::ExecFailed as u32;
-        (*ev).ret = ret as i32;
-        (*ev).flags = 0;
-        if fill_identity(ev, o).is_err() {
-            count(Counter::ReadError);
-        }
-        let mut pos = HDR;
-        let n = generated::bpf_probe_read_user_str(
-            buf.add(pos).cast(),
-            EXE_MAX as u32,
-            call.filename as *const _,
-        );
-        let exe_len = if n > 0 {
-            (n as u32 - 1) & (EXE_MAX as u32 - 1)
-        } else {
-            0
-        };
-        if n >= EXE_MAX as i64 {
-            (*ev).flags |= FLAG_EXE_TRUNCATED;
-        }
-        (*ev).exe_len = exe_len;
-        if filtered(ev, buf.add(HDR), exe_len) {
-            return Ok(());
-        }
-        pos += exe_len as usize;
-        pos = append_cwd(buf, ev, pos);
-
-        // argv: walk the user pointer array, NUL-terminated strings.
-        let argv_start = pos;
-        let mut used: u32 = 0;
-        let mut argc: u32 = 0;
-        let mut truncated = false;
-        if call.argv != 0 {
-            for i in 0..FAILED_ARGS_MAX {
-                let p = match aya_ebpf::helpers::bpf_probe_read_user(
-                    (call.argv + 8 * i as u64) as *const u64,
-                ) {
-                    Ok(p) => p,
-                    Err(_) => break,
-                };
-                if p == 0 {
-                    break;
-                }
-                argc += 1;
-                // Bound the absolute offset right where it is used, so the
-                // verifier sees `off + FAILED_ARG_MAX <= SCRATCH_SIZE`.
-                let off = argv_start + used as usize;
-                if used + FAILED_ARG_MAX > limit || off > SCRATCH_SIZE - FAILED_ARG_MAX as usize {
-                    truncated = true;
-                    break;
-                }
-                let n = generated::bpf_probe_read_user_str(
-                    buf.add(off).cast(),
-                    FAILED_ARG_MAX,
-                    p as *const _,
-                );
-                if n <= 0 {
-                    break;
-                }
-                used += (n as u32) & (FAILED_ARG_MAX * 2 - 1);
-            }
-        }
-        if truncated || argc == FAILED_ARGS_MAX {
-            (*ev).flags |= FLAG_ARGV_TRUNCATED;
-        }
-        (*ev).argc = argc;
-        (*ev).args_size = used;
-        (*ev).argv_len = used;
-        pos = argv_start + used as usize;
-        send(buf, pos)
-    }
 }

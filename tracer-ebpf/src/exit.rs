@@ -1,6 +1,11 @@
-//! `sched/sched_process_exit`: fired from `do_exit()` for every exiting task.
-//! Only thread-group leaders are reported, so that a record means "this process
-//! ended" and a session's end can be known when its last process is gone.
+//! `sched_process_exit`, as a raw tracepoint (its first argument is the
+//! exiting task, the current one): fired from `do_exit()` for every exiting
+//! task. Reported: thread-group leaders that exec'd since their fork (so their
+//! exec was reported, or they were found in `/proc`), and session leaders
+//! (where the login set the login uid: their exit ends the login). A record
+//! then means "this process ended". Every other exit (threads, and forked
+//! children that never exec'd: a shell's subshells, a server's workers) costs
+//! only the early returns below, with no record and no map work.
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
@@ -8,8 +13,8 @@ use aya_ebpf::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
     },
-    macros::tracepoint,
-    programs::TracePointContext,
+    macros::{btf_tracepoint, raw_tracepoint},
+    programs::{BtfTracePointContext, RawTracePointContext},
 };
 use tracer_common::{
     event::{EventHeader, ExitEvent, EXIT_FLAG_SESSION_LEADER},
@@ -19,12 +24,13 @@ use tracer_common::{
 use crate::{
     filter::excluded_ids,
     maps::{config, count, EVENTS},
-    task::{current_task, read},
+    task::{current_task, Direct, Mem, Probe},
 };
 
-#[tracepoint]
-pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
-    match try_exit() {
+/// `tp_btf` form: typed arguments, direct loads (see `task::Mem`).
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit_btf(ctx: BtfTracePointContext) -> u32 {
+    match try_exit::<Direct>(ctx.arg(0)) {
         Ok(()) => 0,
         Err(_) => {
             count(Counter::ReadError);
@@ -33,19 +39,58 @@ pub fn sched_process_exit(_ctx: TracePointContext) -> u32 {
     }
 }
 
-fn try_exit() -> Result<(), i64> {
+/// Raw tracepoint form, where `tp_btf` does not load: probe reads.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> u32 {
+    match try_exit::<Probe>(current_task()) {
+        Ok(()) => 0,
+        Err(_) => {
+            count(Counter::ReadError);
+            0
+        }
+    }
+}
+
+/// `task`: the exiting (current) task.
+#[inline(always)]
+fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     if pid != tid {
         return Ok(());
     }
     let o = &config().offsets;
-    let task = current_task();
-    // SAFETY: reads go through the faulting-safe helper.
+    // SAFETY: reads go through `M` (faulting-safe either way).
     let ev = unsafe {
-        let parent = read::<u64>(task, o.task_real_parent)?;
-        let ses = read::<u32>(task, o.task_sessionid)?;
-        let parent_ses = read::<u32>(parent, o.task_sessionid)?;
+        // `self_exec_id` is bumped by every exec; a fork copies it and sets
+        // the child's `parent_exec_id` to it. Equal: no exec since the fork.
+        // (The low 32 bits suffice to tell them apart.)
+        let execd = if o.task_self_exec_id == o.task_parent_exec_id + 8 {
+            // u64 ids (5.7+).
+            if M::MERGE {
+                let ids = M::rd::<[u64; 2]>(task, o.task_parent_exec_id)?;
+                ids[0] != ids[1]
+            } else {
+                M::rd::<u64>(task, o.task_self_exec_id)?
+                    != M::rd::<u64>(task, o.task_parent_exec_id)?
+            }
+        } else {
+            M::rd::<u32>(task, o.task_self_exec_id)? != M::rd::<u32>(task, o.task_parent_exec_id)?
+        };
+        let parent = M::rd::<u64>(task, o.task_real_parent)?;
+        let (auid, ses) = if M::MERGE && o.task_sessionid == o.task_loginuid + 4 {
+            let both = M::rd::<u64>(task, o.task_loginuid)?;
+            (both as u32, (both >> 32) as u32)
+        } else {
+            (
+                M::rd::<u32>(task, o.task_loginuid)?,
+                M::rd::<u32>(task, o.task_sessionid)?,
+            )
+        };
+        let parent_ses = M::rd::<u32>(parent, o.task_sessionid)?;
+        if !execd && parent_ses == ses {
+            return Ok(());
+        }
         ExitEvent {
             header: EventHeader {
                 kind: EventKind::Exit as u32,
@@ -53,18 +98,18 @@ fn try_exit() -> Result<(), i64> {
                 boot_ns: bpf_ktime_get_boot_ns(),
             },
             pid,
-            ppid: read::<u32>(parent, o.task_tgid)?,
-            auid: read::<u32>(task, o.task_loginuid)?,
+            ppid: M::rd::<u32>(parent, o.task_tgid)?,
+            auid,
             ses,
             uid: bpf_get_current_uid_gid() as u32,
-            exit_code: read::<u32>(task, o.task_exit_code)?,
+            exit_code: M::rd::<u32>(task, o.task_exit_code)?,
             flags: if parent_ses != ses {
                 EXIT_FLAG_SESSION_LEADER
             } else {
                 0
             },
             _pad: 0,
-            start_boottime: read::<u64>(task, o.task_start_boottime)?,
+            start_boottime: M::rd::<u64>(task, o.task_start_boottime)?,
             cgroup_id: bpf_get_current_cgroup_id(),
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         }

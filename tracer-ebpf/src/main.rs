@@ -1,7 +1,8 @@
 //! tracer's eBPF programs. One file per hook family:
-//! - `exec.rs`: `sched/sched_process_exec` (successful execs) and
-//!   `syscalls/sys_{enter,exit}_execve{,at}` (failed execs);
-//! - `exit.rs`: `sched/sched_process_exit`;
+//! - `exec.rs`: `sched_process_exec` (successful execs);
+//! - `failed.rs`: failed execs, from fexit (or kretprobe, or as a last resort
+//!   syscall tracepoints) on the execve/execveat entry points;
+//! - `exit.rs`: `sched_process_exit`;
 //! - `maps.rs`: the maps and the config global;
 //! - `task.rs`: bounded reads of `task_struct` and friends, at offsets handed
 //!   over by userspace from the kernel's BTF.
@@ -10,6 +11,7 @@
 
 mod exec;
 mod exit;
+mod failed;
 mod filter;
 mod maps;
 mod task;

@@ -16,68 +16,8 @@ use tracer_common::{
 /// Written by userspace before load (`EbpfLoader::set_global`). Read through
 /// [`config`] so that the compiler cannot fold the all-zero initial value.
 #[unsafe(no_mangle)]
-static CONFIG: Config = Config {
-    argv_limit: 0,
-    wakeup_bytes: 0,
-    offsets: tracer_common::config::Offsets {
-        task_tgid: 0,
-        task_real_parent: 0,
-        task_loginuid: 0,
-        task_sessionid: 0,
-        task_mm: 0,
-        task_cred: 0,
-        task_signal: 0,
-        task_fs: 0,
-        task_start_boottime: 0,
-        task_exit_code: 0,
-        cred_uid: 0,
-        cred_euid: 0,
-        cred_gid: 0,
-        cred_egid: 0,
-        mm_arg_start: 0,
-        mm_arg_end: 0,
-        mm_start_stack: 0,
-        signal_tty: 0,
-        tty_name: 0,
-        fs_pwd: 0,
-        fs_root: 0,
-        path_mnt: 0,
-        path_dentry: 0,
-        dentry_parent: 0,
-        dentry_name: 0,
-        qstr_name: 0,
-        mount_mnt: 0,
-        mount_parent: 0,
-        mount_mountpoint: 0,
-        vfsmount_root: 0,
-        mm_exe_file: 0,
-        file_f_inode: 0,
-        inode_nlink: 0,
-        _pad: 0,
-    },
-    tp: tracer_common::config::TracepointOffsets {
-        exec_filename: 0,
-        exec_old_pid: 0,
-        enter_execve_filename: 0,
-        enter_execve_argv: 0,
-        enter_execveat_filename: 0,
-        enter_execveat_argv: 0,
-        exit_ret: 0,
-        _pad: 0,
-    },
-    filter: Filter {
-        flags: 0,
-        n_uid_include: 0,
-        n_uid_exclude: 0,
-        n_auid_include: 0,
-        n_auid_exclude: 0,
-        _pad: 0,
-        uid_include: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
-        uid_exclude: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
-        auid_include: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
-        auid_exclude: [IdRange { lo: 0, hi: 0 }; FILTER_RANGES],
-    },
-};
+// SAFETY: `Config` is plain integers; all-zero is a valid value.
+static CONFIG: Config = unsafe { core::mem::zeroed() };
 
 #[inline(always)]
 pub fn config() -> &'static Config {
@@ -101,8 +41,9 @@ pub static SCRATCH: Array<[u8; SCRATCH_SIZE]> = Array::with_max_entries(1, 0);
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_SLOTS, 0);
 
 /// What an execve/execveat was asked to run, remembered from sys_enter until
-/// sys_exit so that a failure can be reported with its path and argv. LRU, so
-/// that entries orphaned by a thread's death never fill it.
+/// sys_exit so that a failure can be reported with its path and argv. Used
+/// only by the syscall-tracepoint fallback (`failed.rs`). LRU, so that
+/// entries orphaned by a thread's death never fill it.
 #[map(name = "INFLIGHT")]
 pub static INFLIGHT: LruHashMap<u64, Inflight> = LruHashMap::with_max_entries(16384, 0);
 

@@ -26,6 +26,53 @@ pub unsafe fn read<T: Copy>(base: u64, off: u32) -> Result<T, i64> {
         .map_err(|e| e as i64)
 }
 
+/// How a program reads kernel memory: [`Probe`] (a `bpf_probe_read_kernel`
+/// helper call per read: works on any pointer, in any program type) or
+/// [`Direct`] (a plain load, which the verifier turns into an
+/// exception-handled `PROBE_MEM` load: ~1 ns instead of a helper call). Direct
+/// loads are only for `tp_btf` programs, on pointers the verifier knows the
+/// BTF type of (the tracepoint's typed arguments and the pointers read from
+/// them), at offsets it can check: the offsets are runtime values from BTF,
+/// but constants to the verifier because they come from the frozen,
+/// read-only `.rodata` (`CONFIG`).
+pub trait Mem {
+    /// Whether adjacent fields may be read as one wider value (one helper
+    /// call instead of several; a direct load must match a field).
+    const MERGE: bool;
+    /// Reads a `T` at `base + off`.
+    ///
+    /// # Safety
+    /// For [`Probe`], any address; for [`Direct`], `base` is a BTF-typed
+    /// pointer (the verifier checks the access).
+    unsafe fn rd<T: Copy>(base: u64, off: u32) -> Result<T, i64>;
+}
+
+/// Reads through `bpf_probe_read_kernel`.
+pub struct Probe;
+
+impl Mem for Probe {
+    const MERGE: bool = true;
+    #[inline(always)]
+    unsafe fn rd<T: Copy>(base: u64, off: u32) -> Result<T, i64> {
+        // SAFETY: per the trait's contract.
+        unsafe { read(base, off) }
+    }
+}
+
+/// Plain loads from BTF-typed pointers (`tp_btf` programs only).
+pub struct Direct;
+
+impl Mem for Direct {
+    const MERGE: bool = false;
+    #[inline(always)]
+    unsafe fn rd<T: Copy>(base: u64, off: u32) -> Result<T, i64> {
+        // SAFETY: per the trait's contract: the verifier accepts the load only
+        // on a BTF-typed pointer at a field of matching size, and a faulting
+        // load reads as zero.
+        Ok(unsafe { core::ptr::read_volatile((base + off as u64) as *const T) })
+    }
+}
+
 #[inline(always)]
 pub fn current_task() -> u64 {
     // SAFETY: the helper has no preconditions.
@@ -34,12 +81,18 @@ pub fn current_task() -> u64 {
 
 /// Fills the identity fields shared by exec and failed-exec records: ids,
 /// audit attribution, parent, start time, cgroup, comm, tty and time stamp.
+/// Adjacent fields are read together (loginuid and sessionid; the cred ids),
+/// since each probe read is a helper call.
 ///
 /// # Safety
-/// `ev` must point to writable memory of at least `size_of::<ExecEvent>()`.
+/// `ev` must point to writable memory of at least `size_of::<ExecEvent>()`;
+/// `task` is the current task.
 #[inline(always)]
-pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> {
-    let task = current_task();
+pub unsafe fn fill_identity<M: Mem>(
+    ev: *mut ExecEvent,
+    task: u64,
+    o: &Offsets,
+) -> Result<(), i64> {
     // SAFETY: all reads go through the faulting-safe helper; `ev` is valid per
     // the contract.
     unsafe {
@@ -47,21 +100,42 @@ pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> 
         (*ev).header.boot_ns = bpf_ktime_get_boot_ns();
         (*ev).pid = (pid_tgid >> 32) as u32;
         (*ev).tid = pid_tgid as u32;
-        (*ev).auid = read::<u32>(task, o.task_loginuid)?;
-        (*ev).ses = read::<u32>(task, o.task_sessionid)?;
-        let parent = read::<u64>(task, o.task_real_parent)?;
-        (*ev).ppid = read::<u32>(parent, o.task_tgid)?;
-        (*ev).start_boottime = read::<u64>(task, o.task_start_boottime)?;
-        let cred = read::<u64>(task, o.task_cred)?;
-        (*ev).uid = read::<u32>(cred, o.cred_uid)?;
-        (*ev).euid = read::<u32>(cred, o.cred_euid)?;
-        (*ev).gid = read::<u32>(cred, o.cred_gid)?;
-        (*ev).egid = read::<u32>(cred, o.cred_egid)?;
+        if M::MERGE && o.task_sessionid == o.task_loginuid + 4 {
+            let both = M::rd::<u64>(task, o.task_loginuid)?;
+            (*ev).auid = both as u32;
+            (*ev).ses = (both >> 32) as u32;
+        } else {
+            (*ev).auid = M::rd::<u32>(task, o.task_loginuid)?;
+            (*ev).ses = M::rd::<u32>(task, o.task_sessionid)?;
+        }
+        let parent = M::rd::<u64>(task, o.task_real_parent)?;
+        (*ev).ppid = M::rd::<u32>(parent, o.task_tgid)?;
+        (*ev).start_boottime = M::rd::<u64>(task, o.task_start_boottime)?;
+        let cred = M::rd::<u64>(task, o.task_cred)?;
+        // uid, gid, suid, sgid, euid, egid: consecutive in every kernel, but
+        // the positions come from BTF; fall back to one read each otherwise.
+        let (gi, ei, egi) = (
+            o.cred_gid.wrapping_sub(o.cred_uid) / 4,
+            o.cred_euid.wrapping_sub(o.cred_uid) / 4,
+            o.cred_egid.wrapping_sub(o.cred_uid) / 4,
+        );
+        if M::MERGE && o.cred_uid % 4 == 0 && gi < 8 && ei < 8 && egi < 8 {
+            let ids = M::rd::<[u32; 8]>(cred, o.cred_uid)?;
+            (*ev).uid = ids[0];
+            (*ev).gid = ids[gi as usize & 7];
+            (*ev).euid = ids[ei as usize & 7];
+            (*ev).egid = ids[egi as usize & 7];
+        } else {
+            (*ev).uid = M::rd::<u32>(cred, o.cred_uid)?;
+            (*ev).euid = M::rd::<u32>(cred, o.cred_euid)?;
+            (*ev).gid = M::rd::<u32>(cred, o.cred_gid)?;
+            (*ev).egid = M::rd::<u32>(cred, o.cred_egid)?;
+        }
         (*ev).cgroup_id = bpf_get_current_cgroup_id();
         (*ev).comm = bpf_get_current_comm().unwrap_or([0; 16]);
         (*ev).tty = [0; 32];
-        let signal = read::<u64>(task, o.task_signal)?;
-        let tty = read::<u64>(signal, o.signal_tty)?;
+        let signal = M::rd::<u64>(task, o.task_signal)?;
+        let tty = M::rd::<u64>(signal, o.signal_tty)?;
         if tty != 0 {
             let dst = core::ptr::addr_of_mut!((*ev).tty).cast::<core::ffi::c_void>();
             generated::bpf_probe_read_kernel_str(dst, 32, (tty + o.tty_name as u64) as *const _);
@@ -70,7 +144,7 @@ pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> 
     Ok(())
 }
 
-/// Writes the current task's working directory at `dst` as NUL-terminated
+/// Writes the working directory of `task` (the current task) at `dst` as NUL-terminated
 /// components from the leaf up (see `tracer_common::event`), stopping at the
 /// task's root. Returns the bytes written and whether it was cut short.
 ///
@@ -80,8 +154,7 @@ pub unsafe fn fill_identity(ev: *mut ExecEvent, o: &Offsets) -> Result<(), i64> 
 /// # Safety
 /// `dst` must be writable for `CWD_MAX` bytes.
 #[inline(always)]
-pub unsafe fn write_cwd(dst: *mut u8, o: &Offsets) -> Result<(u32, bool), i64> {
-    let task = current_task();
+pub unsafe fn write_cwd(dst: *mut u8, task: u64, o: &Offsets) -> Result<(u32, bool), i64> {
     // SAFETY: reads go through the faulting-safe helper; writes stay within
     // `dst[..CWD_MAX]` because `len <= CWD_MAX - NAME_BUF` before every write.
     unsafe {
@@ -91,12 +164,13 @@ pub unsafe fn write_cwd(dst: *mut u8, o: &Offsets) -> Result<(u32, bool), i64> {
         let mut vfsmnt = read::<u64>(fs, o.fs_pwd + o.path_mnt)?;
         let mut dentry = read::<u64>(fs, o.fs_pwd + o.path_dentry)?;
         let mut mnt = vfsmnt - o.mount_mnt as u64;
+        // Read once per mount crossed, not once per component.
+        let mut mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
         let mut len: u32 = 0;
         for _ in 0..CWD_DEPTH {
             if dentry == root_dentry && vfsmnt == root_mnt {
                 return Ok((len, false));
             }
-            let mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
             let parent = read::<u64>(dentry, o.dentry_parent)?;
             if dentry == mnt_root || dentry == parent {
                 let mnt_parent = read::<u64>(mnt, o.mount_parent)?;
@@ -107,6 +181,7 @@ pub unsafe fn write_cwd(dst: *mut u8, o: &Offsets) -> Result<(u32, bool), i64> {
                 dentry = read::<u64>(mnt, o.mount_mountpoint)?;
                 mnt = mnt_parent;
                 vfsmnt = mnt + o.mount_mnt as u64;
+                mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
                 continue;
             }
             if len > (CWD_MAX as u32) - NAME_BUF {

@@ -68,6 +68,16 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
     );
     if let Body::Tracer(t) = &mut start.body {
         t.boot = procfs::boot_id();
+        if let Some(s) = ebpf.as_ref() {
+            let f = s.failed_hooks();
+            let d = &mut t.fields;
+            d.insert("failed_exec_hook".into(), f.hook.as_str().into());
+            d.insert("failed_exec_compat".into(), f.compat.into());
+            d.insert("exec_exit_programs".into(), s.sched_forms().into());
+            if let Some(r) = &f.fallback_reason {
+                d.insert("failed_exec_fallback_reason".into(), r.as_str().into());
+            }
+        }
     }
     sink.write(&start)?;
     // Least privilege from here on (every source is started), status file,

@@ -80,6 +80,11 @@ impl Tracer {
     /// Starts tracer and waits until it has written its start record (the
     /// programs are attached from then on).
     pub fn start(extra: &[&str]) -> Tracer {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// [`Tracer::start`] with extra environment variables.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Tracer {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("events.jsonl");
         let child = Command::new(tracer_bin())
@@ -90,6 +95,7 @@ impl Tracer {
             .arg("--status-file")
             .arg(dir.path().join("status.json"))
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -126,6 +132,11 @@ impl Tracer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The tracer process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// The records written so far (complete lines only).

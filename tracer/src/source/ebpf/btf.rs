@@ -81,6 +81,8 @@ pub struct Btf {
     /// Index `id - 1`.
     types: Vec<Type>,
     structs: HashMap<String, u32>,
+    /// (name offset, type id) of the `FUNC` types (kernel functions).
+    funcs: Vec<(u32, u32)>,
 }
 
 impl Btf {
@@ -125,6 +127,7 @@ impl Btf {
         }
         let mut types = Vec::new();
         let mut structs = HashMap::new();
+        let mut funcs = Vec::new();
         let mut o = tstart;
         while o + 12 <= tend {
             let name = u32_at(o)?;
@@ -179,7 +182,11 @@ impl Btf {
                     o += vlen * 12;
                     Type::Other
                 }
-                KIND_PTR | KIND_FWD | KIND_FUNC | KIND_FLOAT => Type::Other,
+                KIND_FUNC => {
+                    funcs.push((name, types.len() as u32 + 1));
+                    Type::Other
+                }
+                KIND_PTR | KIND_FWD | KIND_FLOAT => Type::Other,
                 _ => return Err(bad("unknown type kind")),
             };
             types.push(ty);
@@ -189,7 +196,22 @@ impl Btf {
             strings,
             types,
             structs,
+            funcs,
         })
+    }
+
+    /// Whether the kernel has a function of this name in its BTF (what a
+    /// fexit program needs to attach to it).
+    pub fn has_func(&self, name: &str) -> bool {
+        self.func_id(name).is_some()
+    }
+
+    /// The BTF type id of the kernel function `name`.
+    pub fn func_id(&self, name: &str) -> Option<u32> {
+        self.funcs
+            .iter()
+            .find(|&&(n, _)| cstr(&self.strings, n) == name)
+            .map(|&(_, id)| id)
     }
 
     /// Byte offset of `field` in `struct strukt`, looking through anonymous
@@ -261,7 +283,7 @@ mod tests {
 
     /// Builds a tiny BTF blob: `struct outer { int a; union { int b; struct { int c; int d; }; }; }`.
     fn blob() -> Vec<u8> {
-        let strings = b"\0outer\0a\0b\0c\0d\0int\0".to_vec();
+        let strings = b"\0outer\0a\0b\0c\0d\0int\0f\0".to_vec();
         let s = |n: &str| -> u32 {
             let pos = strings
                 .windows(n.len() + 2)
@@ -293,6 +315,8 @@ mod tests {
             3,
             64,
         ]);
+        // 5: FUNC f (type 1, as a stand-in for its prototype)
+        push(&[s("f"), KIND_FUNC << 24, 1]);
         let mut out = vec![0x9f, 0xeb, 1, 0];
         for v in [
             24u32,
@@ -320,6 +344,8 @@ mod tests {
             btf.field_offset("nope", "a"),
             Err(BtfError::NoStruct(_))
         ));
+        assert_eq!(btf.func_id("f"), Some(5));
+        assert!(!btf.has_func("outer"), "a struct is not a function");
     }
 
     #[test]
@@ -336,5 +362,9 @@ mod tests {
         // machine does, so this runs (and must pass) there.
         let btf = Btf::from_sys().unwrap();
         super::super::offsets::kernel_offsets(&btf).unwrap();
+        assert!(!btf.has_func("tracer_no_such_function"));
+        if cfg!(target_arch = "x86_64") {
+            assert!(btf.has_func("__x64_sys_execve"));
+        }
     }
 }

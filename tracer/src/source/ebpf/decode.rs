@@ -328,6 +328,111 @@ mod tests {
         assert_eq!(dec().decode(&b), Err(DecodeError::UnknownKind(77)));
     }
 
+    fn exit_bytes(pid: u32, status: u32, flags: u32) -> Vec<u8> {
+        let ev = ExitEvent {
+            header: header(EventKind::Exit, std::mem::size_of::<ExitEvent>()),
+            pid,
+            ppid: 1,
+            auid: if pid.is_multiple_of(3) {
+                u32::MAX
+            } else {
+                1000 + pid % 7
+            },
+            ses: pid % 11,
+            uid: pid % 5,
+            exit_code: status,
+            flags,
+            _pad: 0,
+            start_boottime: pid as u64 * 1_000_003,
+            cgroup_id: pid as u64 % 4,
+            comm: *b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        };
+        // SAFETY: ExitEvent is plain data without padding (asserted in common).
+        unsafe {
+            std::slice::from_raw_parts(
+                (&ev as *const ExitEvent).cast::<u8>(),
+                std::mem::size_of::<ExitEvent>(),
+            )
+        }
+        .to_vec()
+    }
+
+    /// The wire format of decoded eBPF records, pinned: many synthetic ring
+    /// records (tricky argv bytes: invalid UTF-8, the escape block's own
+    /// characters, quotes, backslashes, controls, empty and cut arguments;
+    /// odd ttys, deep cwds, exits of every kind) decoded and serialised, line
+    /// by line against `tests/fixtures/ebpf/decoded.jsonl`. It protects the
+    /// log format across refactors of `Event` and is the reference for any
+    /// faster encoder. `WRITE_GOLDEN=1` rewrites the file (review the diff).
+    #[test]
+    fn decoded_records_match_the_golden_wire_format() {
+        let pieces: [&[u8]; 10] = [
+            b"plain",
+            b"two words",
+            b"",
+            b"caf\xe9",
+            "\u{10FF41}".as_bytes(),
+            b"\xf4\x8f",
+            b"q\"uo\\te",
+            b"\x1b[2J\x07\ttab",
+            "é\nnewline".as_bytes(),
+            b"/usr/bin/env",
+        ];
+        let mut seed: u64 = 0x7261_6365_7221;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut lines = Vec::new();
+        for i in 0..300u32 {
+            let bytes = if i % 4 == 3 {
+                let status = [0, 1 << 8, 9, 0x80 | 11, 255 << 8][next(5) as usize];
+                exit_bytes(100 + i, status, next(2) as u32)
+            } else {
+                let mut args = Vec::new();
+                for _ in 0..next(6) {
+                    for _ in 0..1 + next(3) {
+                        args.extend_from_slice(pieces[next(10) as usize]);
+                    }
+                    args.push(0);
+                }
+                let flags =
+                    [0, FLAG_ARGC_FROM_STACK, FLAG_ARGV_TRUNCATED, FLAG_FILELESS][next(4) as usize];
+                if flags == FLAG_ARGV_TRUNCATED && !args.is_empty() {
+                    args.pop();
+                }
+                let mut cwd = Vec::new();
+                for _ in 0..next(5) {
+                    cwd.extend_from_slice(pieces[next(10) as usize]);
+                    cwd.push(0);
+                }
+                let exe = pieces[next(10) as usize];
+                let mut b = exec_bytes(exe, &cwd, &args, flags);
+                if i % 5 == 0 {
+                    b[0] = EventKind::ExecFailed as u8;
+                    b[16 + 36..16 + 40].copy_from_slice(&(-2i32).to_ne_bytes());
+                }
+                b
+            };
+            lines.push(dec().decode(&bytes).unwrap().to_json());
+        }
+        let text = lines.join("\n") + "\n";
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/ebpf/decoded.jsonl");
+        if std::env::var_os("WRITE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (WRITE_GOLDEN=1 creates it)", path.display()));
+        for (n, (got, want)) in text.lines().zip(golden.lines()).enumerate() {
+            assert_eq!(got, want, "line {} of {}", n + 1, path.display());
+        }
+        assert_eq!(text.lines().count(), golden.lines().count());
+    }
+
     #[test]
     fn exit_status() {
         assert_eq!(split_status(3 << 8), (Some(3), None));

@@ -5,6 +5,7 @@
 //! about this kernel; `decode` turns bytes into events; `counters` reads the
 //! programs' per-CPU counters (losses).
 
+pub mod attach;
 pub mod btf;
 pub mod counters;
 pub mod decode;
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 use aya::{
     maps::{MapData, RingBuf},
-    programs::TracePoint,
     Ebpf, EbpfLoader,
 };
 use tokio::io::unix::AsyncFd;
@@ -30,17 +30,6 @@ use tracer_common::{
 
 use crate::event::Event;
 use decode::Decoder;
-
-/// The programs and the tracepoints they attach to, in attach order: the
-/// sys_enter hooks first so that no exec can fail unseen between attachments.
-pub const PROGRAMS: &[(&str, &str, &str)] = &[
-    ("sys_enter_execve", "syscalls", "sys_enter_execve"),
-    ("sys_enter_execveat", "syscalls", "sys_enter_execveat"),
-    ("sys_exit_execve", "syscalls", "sys_exit_execve"),
-    ("sys_exit_execveat", "syscalls", "sys_exit_execveat"),
-    ("sched_process_exec", "sched", "sched_process_exec"),
-    ("sched_process_exit", "sched", "sched_process_exit"),
-];
 
 /// Set to refuse loading, as a kernel without eBPF would (tests, and sites that
 /// want to force the audit fallback).
@@ -126,6 +115,9 @@ pub struct EbpfSource {
     counters: counters::Counters,
     decoder: Decoder,
     decode_errors: u64,
+    failed: attach::FailedHooks,
+    /// How the exec and exit programs run (`tp_btf` or `raw_tracepoint`).
+    sched_forms: Vec<&'static str>,
     /// The timed drain. Persistent (not a timeout recreated per wait), so that
     /// a busy neighbour in the caller's `select!` cannot starve it.
     poll: tokio::time::Interval,
@@ -147,19 +139,27 @@ impl EbpfSource {
             return Err(EbpfError::RingSize(opts.ring_bytes));
         }
         let btf = btf::Btf::from_sys()?;
+        // Only the last-resort failed-exec hooks read tracepoint records.
+        let (tp, tp_error) = match offsets::tracepoint_offsets() {
+            Ok(tp) => (tp, None),
+            Err(e) => (Default::default(), Some(e)),
+        };
         let config = Config {
             argv_limit: opts.argv_limit,
             // Wake the reader early only when a quarter of the ring is pending;
             // otherwise the timed poll picks records up.
             wakeup_bytes: opts.ring_bytes / 4,
             offsets: offsets::kernel_offsets(&btf)?,
-            tp: offsets::tracepoint_offsets()?,
+            tp,
             filter: opts.filter.to_kernel()?,
         };
+        let aya_btf = aya::Btf::from_sys_fs()
+            .map_err(|e| EbpfError::Other(format!("reading kernel BTF for aya: {e}")))?;
         let cpus =
             aya::util::nr_cpus().map_err(|(what, e)| EbpfError::Other(format!("{what}: {e}")))?;
         raise_memlock_limit();
         let mut bpf = EbpfLoader::new()
+            .btf(Some(&aya_btf))
             .override_global(CONFIG_GLOBAL, &config, true)
             .map_max_entries(maps::SCRATCH, cpus as u32)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
@@ -172,17 +172,10 @@ impl EbpfSource {
             }
         };
         opts.filter.populate(&mut bpf).map_err(EbpfError::Other)?;
-        for &(name, category, tp) in PROGRAMS {
-            let prog: &mut TracePoint = bpf
-                .program_mut(name)
-                .ok_or_else(|| EbpfError::Other(format!("program {name} missing from object")))?
-                .try_into()
-                .map_err(|source| EbpfError::Program { name, source })?;
-            prog.load()
-                .map_err(|source| EbpfError::Program { name, source })?;
-            prog.attach(category, tp)
-                .map_err(|source| EbpfError::Program { name, source })?;
-        }
+        // Failed-exec hooks first, so that no exec fails unseen while the
+        // others attach.
+        let failed = attach::failed_exec(&mut bpf, &aya_btf, &btf, tp_error)?;
+        let sched_forms = attach::sched(&mut bpf, &aya_btf)?;
         let ring = RingBuf::try_from(
             bpf.take_map(maps::EVENTS)
                 .ok_or_else(|| EbpfError::Other("map EVENTS missing".into()))?,
@@ -209,6 +202,8 @@ impl EbpfSource {
                 boot_to_wall_ns: boot_to_wall_ns(),
             },
             decode_errors: 0,
+            failed,
+            sched_forms,
             poll: {
                 let mut i = tokio::time::interval(opts.poll);
                 i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -256,6 +251,16 @@ impl EbpfSource {
     /// call.
     pub fn losses(&mut self) -> Option<Event> {
         self.counters.loss_event(&self.decoder.host)
+    }
+
+    /// How failed execs are hooked, and why not better (for the start record).
+    pub fn failed_hooks(&self) -> &attach::FailedHooks {
+        &self.failed
+    }
+
+    /// How the exec and exit programs are attached, in that order.
+    pub fn sched_forms(&self) -> &[&'static str] {
+        &self.sched_forms
     }
 
     /// Totals of the programs' counters (for status and benchmarks).

@@ -1,5 +1,6 @@
 //! Gathers everything the programs need to know about this kernel: struct
-//! offsets from BTF and record offsets from the tracepoints' format files.
+//! offsets from BTF and, for the syscall-tracepoint fallback only, record
+//! offsets from the tracepoints' format files.
 
 use tracer_common::config::{Offsets, TracepointOffsets};
 
@@ -44,13 +45,21 @@ pub fn kernel_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         mm_exe_file: f("mm_struct", "exe_file")?,
         file_f_inode: f("file", "f_inode")?,
         inode_nlink: f("inode", "__i_nlink").or_else(|_| f("inode", "i_nlink"))?,
-        _pad: 0,
+        task_self_exec_id: f("task_struct", "self_exec_id")?,
+        task_parent_exec_id: f("task_struct", "parent_exec_id")?,
+        bprm_filename: f("linux_binprm", "filename")?,
+        regs_di: f("pt_regs", "di")?,
+        regs_si: f("pt_regs", "si")?,
+        regs_dx: f("pt_regs", "dx")?,
+        regs_bx: f("pt_regs", "bx")?,
+        regs_cx: f("pt_regs", "cx")?,
     })
 }
 
-/// Reads the record offsets of the tracepoints the programs attach to.
+/// Reads the record offsets of the syscall tracepoints, for the last-resort
+/// failed-exec hooks (the other programs take typed arguments and need no
+/// tracefs).
 pub fn tracepoint_offsets() -> Result<TracepointOffsets, TracefsError> {
-    let exec = tracefs::format("sched", "sched_process_exec")?;
     let enter = tracefs::format("syscalls", "sys_enter_execve")?;
     let enter_at = tracefs::format("syscalls", "sys_enter_execveat")?;
     let exit = tracefs::format("syscalls", "sys_exit_execve")?;
@@ -63,8 +72,8 @@ pub fn tracepoint_offsets() -> Result<TracepointOffsets, TracefsError> {
         ));
     }
     Ok(TracepointOffsets {
-        exec_filename: exec.offset("filename")?,
-        exec_old_pid: exec.offset("old_pid")?,
+        exec_filename: 0,
+        exec_old_pid: 0,
         enter_execve_filename: enter.offset("filename")?,
         enter_execve_argv: enter.offset("argv")?,
         enter_execveat_filename: enter_at.offset("filename")?,

@@ -1,0 +1,374 @@
+//! Attaching tracer's programs, with the fallbacks of the failed-exec hooks.
+//!
+//! The exec and exit programs are `tp_btf` (else raw) tracepoints on
+//! `sched_process_exec` and `sched_process_exit`: typed arguments, no
+//! tracefs, no perf record. Failed
+//! execs need a hook on the system call itself (on kernels >= 6.8 the file is
+//! opened in `alloc_bprm()`, before anything exec-specific runs), and the way
+//! to hook it decides what every other system call pays:
+//!
+//! 1. **fexit** on `__x64_sys_execve`, `__x64_sys_execveat`,
+//!    `__ia32_compat_sys_execve`, `__ia32_compat_sys_execveat` (those the
+//!    kernel's BTF has; the `__ia32_*` ones exist only with IA32 emulation):
+//!    BPF trampolines on four functions, nothing else pays.
+//! 2. **kretprobe** on the same functions, where fexit cannot load or attach
+//!    (no BPF trampolines on this kernel or architecture).
+//! 3. **`syscalls/sys_{enter,exit}_execve{,at}`**, the last resort: attaching
+//!    any program to a `syscalls/*` tracepoint sets `TIF_SYSCALL_TRACEPOINT` on
+//!    every task, a tax on every system call of every process, and they do not
+//!    see 32-bit (`int 0x80`) calls on x86_64.
+//!
+//! A tier is all or nothing: if one of its programs fails, the ones it had
+//! attached are detached before the next tier is tried, so no failure is
+//! reported twice. Why a tier was skipped is logged once, at start-up.
+
+use aya::{
+    programs::{BtfTracePoint, FExit, KProbe, RawTracePoint, TracePoint},
+    Btf, Ebpf,
+};
+
+use super::EbpfError;
+
+/// Set to `kretprobe` or `tracepoint` to start the failed-exec hooks at that
+/// tier (tests of the fallbacks; sites whose kernel misbehaves with fexit).
+pub const FAILED_HOOK_ENV: &str = "TRACER_FAILED_EXEC_HOOK";
+
+/// The syscall entry points the fexit/kretprobe tiers hook, with the name of
+/// the program for each in tier 1 and tier 2.
+const ENTRY_POINTS: [(&str, &str, &str); 4] = [
+    (
+        "__x64_sys_execve",
+        "fexit_x64_execve",
+        "kretprobe_x64_execve",
+    ),
+    (
+        "__x64_sys_execveat",
+        "fexit_x64_execveat",
+        "kretprobe_x64_execveat",
+    ),
+    (
+        "__ia32_compat_sys_execve",
+        "fexit_ia32_execve",
+        "kretprobe_ia32_execve",
+    ),
+    (
+        "__ia32_compat_sys_execveat",
+        "fexit_ia32_execveat",
+        "kretprobe_ia32_execveat",
+    ),
+];
+
+/// Tier 3: (program, category, tracepoint), enter hooks first so that no exec
+/// fails unseen between attachments.
+const SYSCALL_TRACEPOINTS: [(&str, &str, &str); 4] = [
+    ("sys_enter_execve", "syscalls", "sys_enter_execve"),
+    ("sys_enter_execveat", "syscalls", "sys_enter_execveat"),
+    ("sys_exit_execve", "syscalls", "sys_exit_execve"),
+    ("sys_exit_execveat", "syscalls", "sys_exit_execveat"),
+];
+
+/// Tier 3a: the exit tracepoints only, reading the caller's registers.
+const SYSCALL_EXIT_TRACEPOINTS: [(&str, &str, &str); 2] = [
+    ("sys_exit_execve_regs", "syscalls", "sys_exit_execve"),
+    ("sys_exit_execveat_regs", "syscalls", "sys_exit_execveat"),
+];
+
+/// The exec and exit programs: (tracepoint, `tp_btf` program, raw
+/// tracepoint program). The `tp_btf` form reads through BTF-typed pointers
+/// with plain loads; the raw form, with a helper call per read, is the
+/// fallback where the kernel or its verifier refuses the first.
+pub const SCHED_PROGRAMS: [(&str, &str, &str); 2] = [
+    (
+        "sched_process_exec",
+        "sched_process_exec_btf",
+        "sched_process_exec",
+    ),
+    (
+        "sched_process_exit",
+        "sched_process_exit_btf",
+        "sched_process_exit",
+    ),
+];
+
+/// How failed execs are hooked on this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedHook {
+    Fexit,
+    Kretprobe,
+    Tracepoint,
+}
+
+impl FailedHook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailedHook::Fexit => "fexit",
+            FailedHook::Kretprobe => "kretprobe",
+            FailedHook::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+/// What the failed-exec tiers ended with.
+#[derive(Debug, Clone)]
+pub struct FailedHooks {
+    pub hook: FailedHook,
+    /// The syscall entry points hooked (tiers 1 and 2).
+    pub functions: Vec<&'static str>,
+    /// Whether 32-bit (`int 0x80`) execs are covered.
+    pub compat: bool,
+    /// Why the tiers above `hook` were not used.
+    pub fallback_reason: Option<String>,
+}
+
+/// The tier to start at, from the value of [`FAILED_HOOK_ENV`].
+fn first_tier(env: Option<&str>) -> Result<FailedHook, EbpfError> {
+    match env {
+        None | Some("") | Some("fexit") => Ok(FailedHook::Fexit),
+        Some("kretprobe") => Ok(FailedHook::Kretprobe),
+        Some("tracepoint") => Ok(FailedHook::Tracepoint),
+        Some(other) => Err(EbpfError::Other(format!(
+            "{FAILED_HOOK_ENV}={other:?}: expected fexit, kretprobe or tracepoint"
+        ))),
+    }
+}
+
+/// Attaches the failed-exec hooks, trying the tiers in order.
+pub fn failed_exec(
+    bpf: &mut Ebpf,
+    btf: &Btf,
+    kernel: &super::btf::Btf,
+    tracepoints_unreadable: Option<super::tracefs::TracefsError>,
+) -> Result<FailedHooks, EbpfError> {
+    let first = first_tier(std::env::var(FAILED_HOOK_ENV).ok().as_deref())?;
+    let mut reasons: Vec<String> = Vec::new();
+    if first != FailedHook::Fexit {
+        reasons.push(format!("fexit skipped ({FAILED_HOOK_ENV})"));
+    }
+    // Entry points this kernel has: a `FUNC` in its BTF (the `__ia32_*` ones
+    // exist only with CONFIG_IA32_EMULATION).
+    let present: Vec<(&str, &str, &str)> = ENTRY_POINTS
+        .iter()
+        .copied()
+        .filter(|(f, ..)| kernel.has_func(f))
+        .collect();
+    if first == FailedHook::Fexit {
+        match syscall_tier(bpf, btf, &present, FailedHook::Fexit) {
+            Ok(h) => return Ok(done(h, reasons)),
+            Err(e) => reasons.push(format!("fexit: {e}")),
+        }
+    }
+    if first != FailedHook::Tracepoint {
+        match syscall_tier(bpf, btf, &present, FailedHook::Kretprobe) {
+            Ok(h) => return Ok(done(h, reasons)),
+            Err(e) => reasons.push(format!("kretprobe: {e}")),
+        }
+    }
+    if let Some(e) = tracepoints_unreadable {
+        return Err(EbpfError::Other(format!(
+            "no way to hook failed execs: {}; syscall tracepoints: {e}",
+            reasons.join("; ")
+        )));
+    }
+    // 3a: the exit tracepoints alone (arguments from the task's registers).
+    let mut exit_only = Ok(());
+    for &(name, category, tp) in &SYSCALL_EXIT_TRACEPOINTS {
+        let prog: &mut TracePoint = program(bpf, name)?;
+        if let Err(e) = prog
+            .load()
+            .and_then(|()| prog.attach(category, tp).map(drop))
+        {
+            exit_only = Err(format!("{name}: {e}"));
+            break;
+        }
+    }
+    if let Err(e) = exit_only {
+        for &(name, ..) in &SYSCALL_EXIT_TRACEPOINTS {
+            if let Ok(Err(ue)) = program::<TracePoint>(bpf, name).map(|p| p.unload()) {
+                log::debug!("unloading {name}: {ue}");
+            }
+        }
+        reasons.push(format!("exit-only tracepoints: {e}"));
+        // 3b: enter and exit, the pointers remembered in between.
+        for &(name, category, tp) in &SYSCALL_TRACEPOINTS {
+            let prog: &mut TracePoint = program(bpf, name)?;
+            prog.load()
+                .map_err(|source| EbpfError::Program { name, source })?;
+            prog.attach(category, tp)
+                .map_err(|source| EbpfError::Program { name, source })?;
+        }
+    }
+    Ok(done(
+        FailedHooks {
+            hook: FailedHook::Tracepoint,
+            functions: Vec::new(),
+            compat: false,
+            fallback_reason: None,
+        },
+        reasons,
+    ))
+}
+
+fn done(mut h: FailedHooks, reasons: Vec<String>) -> FailedHooks {
+    if !reasons.is_empty() {
+        let why = reasons.join("; ");
+        let cost = if h.hook == FailedHook::Tracepoint {
+            " (every system call of every process now pays the syscall-tracepoint tax, and 32-bit execs that fail are not seen)"
+        } else {
+            ""
+        };
+        log::warn!(
+            "failed execs are hooked with {}: {why}{cost}",
+            h.hook.as_str()
+        );
+        h.fallback_reason = Some(why);
+    }
+    if h.hook != FailedHook::Tracepoint && !h.compat {
+        log::info!("no __ia32_compat_sys_execve* in this kernel (no IA32 emulation): no 32-bit execs to watch");
+    }
+    h
+}
+
+/// Loads and attaches tier 1 or 2 on every present entry point; on any error,
+/// unloads what it loaded (detaching it) and returns the error.
+fn syscall_tier(
+    bpf: &mut Ebpf,
+    btf: &Btf,
+    present: &[(&'static str, &'static str, &'static str)],
+    tier: FailedHook,
+) -> Result<FailedHooks, String> {
+    if !present.iter().any(|(f, ..)| *f == "__x64_sys_execve") {
+        return Err("__x64_sys_execve is not in this kernel's BTF".into());
+    }
+    let mut loaded: Vec<&'static str> = Vec::new();
+    let mut result = Ok(());
+    for &(func, fexit_name, kret_name) in present {
+        let r = match tier {
+            FailedHook::Fexit => attach_fexit(bpf, btf, fexit_name, func),
+            _ => attach_kretprobe(bpf, kret_name, func),
+        };
+        let name = if tier == FailedHook::Fexit {
+            fexit_name
+        } else {
+            kret_name
+        };
+        loaded.push(name);
+        if let Err(e) = r {
+            result = Err(format!("{func}: {e}"));
+            break;
+        }
+    }
+    if let Err(e) = result {
+        for name in loaded {
+            let unloaded = match tier {
+                FailedHook::Fexit => program::<FExit>(bpf, name).map(|p| p.unload()),
+                _ => program::<KProbe>(bpf, name).map(|p| p.unload()),
+            };
+            if let Ok(Err(ue)) = unloaded {
+                log::debug!("unloading {name}: {ue}");
+            }
+        }
+        return Err(e);
+    }
+    Ok(FailedHooks {
+        hook: tier,
+        functions: present.iter().map(|(f, ..)| *f).collect(),
+        compat: present.iter().any(|(f, ..)| f.starts_with("__ia32")),
+        fallback_reason: None,
+    })
+}
+
+fn attach_fexit(bpf: &mut Ebpf, btf: &Btf, name: &'static str, func: &str) -> Result<(), String> {
+    let prog: &mut FExit = program(bpf, name).map_err(|e| e.to_string())?;
+    prog.load(func, btf).map_err(|e| format!("load: {e}"))?;
+    prog.attach().map_err(|e| format!("attach: {e}"))?;
+    Ok(())
+}
+
+fn attach_kretprobe(bpf: &mut Ebpf, name: &'static str, func: &str) -> Result<(), String> {
+    let prog: &mut KProbe = program(bpf, name).map_err(|e| e.to_string())?;
+    prog.load().map_err(|e| format!("load: {e}"))?;
+    prog.attach(func, 0).map_err(|e| format!("attach: {e}"))?;
+    Ok(())
+}
+
+/// Attaches the exec and exit programs, each as `tp_btf` where it loads, else
+/// as a raw tracepoint. Returns the forms used, for the start record.
+pub fn sched(bpf: &mut Ebpf, btf: &Btf) -> Result<Vec<&'static str>, EbpfError> {
+    let mut forms = Vec::new();
+    for &(tp, btf_name, raw_name) in &SCHED_PROGRAMS {
+        let direct = (|| {
+            let prog: &mut BtfTracePoint = program(bpf, btf_name).map_err(|e| e.to_string())?;
+            prog.load(tp, btf).map_err(|e| format!("load: {e}"))?;
+            prog.attach().map_err(|e| format!("attach: {e}"))?;
+            Ok::<(), String>(())
+        })();
+        match direct {
+            Ok(()) => {
+                forms.push("tp_btf");
+                continue;
+            }
+            Err(e) => {
+                if let Ok(Err(ue)) = program::<BtfTracePoint>(bpf, btf_name).map(|p| p.unload()) {
+                    log::debug!("unloading {btf_name}: {ue}");
+                }
+                log::warn!(
+                    "{tp}: tp_btf program refused ({e}); using a raw tracepoint (slower reads)"
+                );
+                forms.push("raw_tracepoint");
+            }
+        }
+        let prog: &mut RawTracePoint = program(bpf, raw_name)?;
+        prog.load().map_err(|source| EbpfError::Program {
+            name: raw_name,
+            source,
+        })?;
+        prog.attach(tp).map_err(|source| EbpfError::Program {
+            name: raw_name,
+            source,
+        })?;
+    }
+    Ok(forms)
+}
+
+fn program<'a, T>(bpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, EbpfError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    bpf.program_mut(name)
+        .ok_or_else(|| EbpfError::Other(format!("program {name} missing from object")))?
+        .try_into()
+        .map_err(|source| EbpfError::Program { name, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_tier_from_the_environment() {
+        assert_eq!(first_tier(None).unwrap(), FailedHook::Fexit);
+        assert_eq!(first_tier(Some("")).unwrap(), FailedHook::Fexit);
+        assert_eq!(
+            first_tier(Some("kretprobe")).unwrap(),
+            FailedHook::Kretprobe
+        );
+        assert_eq!(
+            first_tier(Some("tracepoint")).unwrap(),
+            FailedHook::Tracepoint
+        );
+        let e = first_tier(Some("uprobe")).unwrap_err().to_string();
+        assert!(e.contains(FAILED_HOOK_ENV) && e.contains("uprobe"), "{e}");
+    }
+
+    #[test]
+    fn every_entry_point_has_both_programs() {
+        for (f, fexit, kret) in ENTRY_POINTS {
+            assert!(f.starts_with("__x64_sys_") || f.starts_with("__ia32_compat_sys_"));
+            assert!(fexit.starts_with("fexit_") && kret.starts_with("kretprobe_"));
+            assert_eq!(
+                fexit.trim_start_matches("fexit_"),
+                kret.trim_start_matches("kretprobe_")
+            );
+        }
+    }
+}
