@@ -291,6 +291,43 @@ fn a_tracer_log_cut_by_a_crash_is_incomplete_not_an_error() {
         vec![3]
     );
     assert!(err.contains("tracer.log:3"), "{err}");
+    assert!(
+        stats.incomplete_at[0].ends_with("tracer.log:3"),
+        "{:?}",
+        stats.incomplete_at
+    );
+}
+
+/// An audit log whose file stops inside an event (a crash, a copy cut short)
+/// names where that event began, in the warnings, the JSON stats and the
+/// text report's footer: records of a real execve (go-libaudit's
+/// testdata/normal.log shape) with the file ending after its EXECVE.
+#[test]
+fn an_audit_event_cut_at_the_end_of_a_file_is_named_by_file_and_line() {
+    let log = concat!(
+        "type=SYSCALL msg=audit(1700000000.100:10): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=0 items=2 ppid=1 pid=50 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm=\"ls\" exe=\"/usr/bin/ls\" key=(null)\n",
+        "type=EXECVE msg=audit(1700000000.100:10): argc=1 a0=\"ls\"\n",
+        "type=EOE msg=audit(1700000000.100:10): \n",
+        "type=SYSCALL msg=audit(1700000001.100:11): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=0 items=2 ppid=1 pid=51 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm=\"id\" exe=\"/usr/bin/id\" key=(null)\n",
+        "type=EXECVE msg=audit(1700000001.100:11): argc=1 a0=\"id\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    std::fs::write(&path, log).unwrap();
+    let (stats, out, err) = report(&path, "text");
+    assert_eq!(stats.incomplete_events, 1, "{err}");
+    assert_eq!(stats.incomplete_at.len(), 1);
+    assert!(
+        stats.incomplete_at[0].ends_with("audit.log:4"),
+        "{:?}",
+        stats.incomplete_at
+    );
+    assert!(err.contains("audit.log:4: an event begins here"), "{err}");
+    assert!(out.contains("input ended inside 1 event(s) (at "), "{out}");
+    let (_, json, _) = report(&path, "json");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let at = v["stats"]["incomplete_event_at"][0].as_str().unwrap();
+    assert!(at.ends_with("audit.log:4"), "{at}");
 }
 
 /// A tracer JSON log: one event per line, each line hostile its own way.

@@ -51,6 +51,14 @@ fn report(files: &[PathBuf]) -> (serde_json::Value, String) {
     // bad-line locations name files too. Everything else must be equal.
     if let Some(stats) = json.get_mut("stats").and_then(|s| s.as_object_mut()) {
         stats.remove("inputs");
+        // Where a cut event begins names its file too; how many there are
+        // must still agree.
+        if let Some(at) = stats.remove("incomplete_event_at") {
+            stats.insert(
+                "incomplete_event_at_count".into(),
+                at.as_array().map_or(0, Vec::len).into(),
+            );
+        }
         if let Some(samples) = stats.get_mut("bad_line_samples") {
             for s in samples.as_array_mut().into_iter().flatten() {
                 if let Some(o) = s.as_object_mut() {

@@ -311,7 +311,9 @@ fn read_run(
     for mut bad in bad_lines {
         if map.is_cut(bad.line) {
             stats.incomplete_events += 1;
-            stats.incomplete_at.push(map.at(bad.line));
+            if stats.incomplete_at.len() < stats::MAX_SAMPLES {
+                stats.incomplete_at.push(map.at(bad.line).to_string());
+            }
             bad.reason = format!(
                 "the file ends in the middle of this record ({})",
                 bad.reason
@@ -333,9 +335,13 @@ fn read_run(
         }
     }
     stats.incomplete_events += end.incomplete;
-    stats
-        .incomplete_at
-        .extend(end.incomplete_lines.iter().map(|&l| map.at(l)));
+    let room = stats::MAX_SAMPLES.saturating_sub(stats.incomplete_at.len());
+    stats.incomplete_at.extend(
+        end.incomplete_lines
+            .iter()
+            .take(room)
+            .map(|&l| map.at(l).to_string()),
+    );
     if let Some(e) = end.error {
         let file = map.last_file();
         // Corrupt or cut compressed data: keep what was read, say so.
@@ -378,6 +384,13 @@ fn warn_totals(stats: &Stats, warn: &mut dyn Write) {
             "tracer: warning: the input ended in the middle of {} event(s)",
             stats.incomplete_events
         );
+        for at in &stats.incomplete_at {
+            let _ = writeln!(
+                warn,
+                "tracer: warning: {}: an event begins here and its file ends before it does",
+                quote::sanitize_str(at)
+            );
+        }
     }
     if stats.counts.loss_records > 0 {
         let _ = writeln!(

@@ -26,10 +26,11 @@ pub struct Stats {
     pub bad_line_samples: Vec<BadLineAt>,
     /// Events the input stopped in the middle of.
     pub incomplete_events: u64,
-    /// Where each of those began (file:line of its first record or line).
-    /// Not shown yet: kept out of the JSON until the renderers show it.
-    #[serde(skip)]
-    pub incomplete_at: Vec<crate::logread::At>,
+    /// Where the first [`MAX_SAMPLES`] of them began (`file:line` of their
+    /// first record), in input order: a file cut by a crash, a rotation or
+    /// a copy names the place to look.
+    #[serde(rename = "incomplete_event_at", skip_serializing_if = "Vec::is_empty")]
+    pub incomplete_at: Vec<String>,
     /// Inputs whose reading stopped early (corrupt or cut gzip data).
     pub read_errors: Vec<String>,
 }

@@ -360,8 +360,22 @@ pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
         ));
     }
     if stats.incomplete_events > 0 {
+        let mut at: Vec<String> = stats
+            .incomplete_at
+            .iter()
+            .take(3)
+            .map(|a| super::quote::sanitize_str(a).into_owned())
+            .collect();
+        if stats.incomplete_events > at.len() as u64 && !at.is_empty() {
+            at.push("...".into());
+        }
+        let at = if at.is_empty() {
+            String::new()
+        } else {
+            format!(" (at {})", at.join(", "))
+        };
         parts.push(format!(
-            "input ended inside {} event(s)",
+            "input ended inside {} event(s){at}",
             stats.incomplete_events
         ));
     }
