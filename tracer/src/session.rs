@@ -57,6 +57,12 @@ pub trait LoginInfo {
     fn user_name(&self, _uid: u32) -> Option<String> {
         None
     }
+    /// Live processes of the session that the stream may not have shown
+    /// (forked, not exec'd: a background subshell), asked when the leader
+    /// and every known process are gone, before the session is ended.
+    fn session_members(&self, _auid: u32, _ses: u32) -> Vec<u32> {
+        Vec::new()
+    }
 }
 
 /// No lookups (audit source, tests): no address, and nothing outside the
@@ -316,7 +322,15 @@ impl<L: LoginInfo> SessionTracker<L> {
             sess.leader_gone = true;
         }
         if sess.leader_gone && sess.procs.is_empty() {
-            self.end(&key, ev.time, ev.source, EndReason::Logout, out);
+            // A job forked in the background and not exec'd (or whose exec
+            // is still on its way) keeps the login open: its exit, or the
+            // tick that finds it gone, ends the session then.
+            let alive = self.info.session_members(key.auid, key.ses);
+            if alive.is_empty() {
+                self.end(&key, ev.time, ev.source, EndReason::Logout, out);
+            } else if let Some(sess) = self.sessions.get_mut(&key) {
+                sess.procs.extend(alive);
+            }
         }
     }
 
@@ -496,6 +510,10 @@ pub struct ProcLoginInfo;
 impl LoginInfo for ProcLoginInfo {
     fn alive(&self, pid: u32) -> bool {
         crate::source::procfs::alive(pid)
+    }
+
+    fn session_members(&self, auid: u32, ses: u32) -> Vec<u32> {
+        crate::source::procfs::session_members(auid, ses)
     }
 
     /// Through NSS off the hot path ([`crate::names::NameCache`]): a first

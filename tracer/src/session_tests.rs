@@ -406,3 +406,48 @@ fn sudo_and_su_records_inside_a_login_do_not_end_it() {
     assert_eq!(starts.len(), 1);
     assert_eq!(starts[0].time, t(1));
 }
+
+/// A login's background job that never exec'd (a subshell, or a child whose
+/// exec record is still on its way) is in no exec record, but it is a live
+/// process of the session: the login stays open while `/proc` shows it, and
+/// ends at the tick that finds it gone.
+#[test]
+fn a_forked_job_that_did_not_exec_keeps_the_login_open() {
+    use std::cell::Cell;
+    struct Job(Cell<bool>);
+    impl LoginInfo for Job {
+        fn source_of(&self, _pid: u32, _ppid: u32) -> Option<(String, u16)> {
+            None
+        }
+        fn alive(&self, pid: u32) -> bool {
+            pid == 555 && self.0.get()
+        }
+        fn session_members(&self, auid: u32, ses: u32) -> Vec<u32> {
+            if (auid, ses) == (1000, 1) && self.0.get() {
+                vec![555]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+    let mut tr = SessionTracker::new(TrackerOptions::default(), Job(Cell::new(true)));
+    let out = run(
+        &mut tr,
+        vec![
+            exec(1, 101, 90, 1000, 1, 1000, "bash"),
+            exit(2, 101, 1000, 1),
+            leader_exit(3, 90, 1000, 1),
+        ],
+    );
+    assert!(
+        out.iter().all(|e| e.kind() != Kind::SessionEnd),
+        "the job is still running"
+    );
+    let mut out = Vec::new();
+    tr.expire(t(4), &mut out);
+    assert!(out.is_empty(), "still running at the tick");
+    tr.info.0.set(false);
+    tr.expire(t(9), &mut out);
+    assert_eq!(kinds(&out), vec![(Kind::SessionEnd, Some(1))]);
+    assert_eq!(tr.open_sessions(), 0);
+}

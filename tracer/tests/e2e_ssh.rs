@@ -308,7 +308,13 @@ fn ebpf_session_still_running_at_stop_is_open() {
         !lines
             .iter()
             .any(|l| l["type"] == "session_end" && l["ses"] == ses),
-        "a session with a live process must not be ended"
+        "a session with a live process must not be ended:\n{}",
+        lines
+            .iter()
+            .filter(|l| l["ses"] == ses)
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     drop(ssh);
 }

@@ -170,6 +170,25 @@ mod tests {
     }
 
     #[test]
+    fn session_members_are_found_by_loginuid_and_sessionid() {
+        let root = tempfile::tempdir().unwrap();
+        let proc = |pid: u32, auid: &str, ses: &str, state: &str| {
+            let d = root.path().join(pid.to_string());
+            fs::create_dir(&d).unwrap();
+            fs::write(d.join("loginuid"), auid).unwrap();
+            fs::write(d.join("sessionid"), ses).unwrap();
+            fs::write(d.join("stat"), format!("{pid} (sh) {state} 1 1 1 0")).unwrap();
+        };
+        proc(10, "1000", "7", "S");
+        proc(11, "1000", "8", "S");
+        proc(12, "1001", "7", "S");
+        proc(13, "1000", "7", "Z");
+        proc(14, "1000\n", "7\n", "R");
+        assert_eq!(session_members_in(root.path(), 1000, 7), vec![10, 14]);
+        assert!(session_members_in(root.path(), 5, 5).is_empty());
+    }
+
+    #[test]
     fn scans_this_process() {
         let me = std::process::id();
         let e = read_process(Path::new(&format!("/proc/{me}")), me, "h", Timestamp(0)).unwrap();
@@ -272,8 +291,41 @@ mod net_tests {
 }
 
 /// Whether `pid` exists and is not a zombie.
+/// The live processes of audit session `ses` of login uid `auid`: every
+/// `/proc/<pid>` whose `loginuid` and `sessionid` say so. A background job
+/// forked by a login and not (yet) exec'd is in no exec record; only this
+/// tells that the login still has it.
+pub fn session_members(auid: u32, ses: u32) -> Vec<u32> {
+    session_members_in(Path::new("/proc"), auid, ses)
+}
+
+pub fn session_members_in(root: &Path, auid: u32, ses: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let read = |p: &Path, f: &str| -> Option<u32> {
+        fs::read_to_string(p.join(f)).ok()?.trim().parse().ok()
+    };
+    let mut out: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let p = e.path();
+            (read(&p, "sessionid") == Some(ses) && read(&p, "loginuid") == Some(auid))
+                .then_some(pid)
+        })
+        .filter(|&pid| alive_in(root, pid))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 pub fn alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
+    alive_in(Path::new("/proc"), pid)
+}
+
+fn alive_in(root: &Path, pid: u32) -> bool {
+    fs::read_to_string(root.join(pid.to_string()).join("stat"))
         .ok()
         .and_then(|s| {
             s.rsplit_once(')')
