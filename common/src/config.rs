@@ -65,7 +65,32 @@ pub struct Offsets {
     pub regs_dx: u32,
     pub regs_bx: u32,
     pub regs_cx: u32,
+    /// The batch-job cgroup walk (see [`JOB_CGROUP_V1`]): `task_struct.cgroups`
+    /// (a `css_set *`), `cgroup_subsys_state.cgroup`, `css_set.dfl_cgrp`,
+    /// `cgroup.kn`, and `kernfs_node`'s parent (`__parent` since 6.15) and
+    /// `name`.
+    pub task_cgroups: u32,
+    pub css_cgroup: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub cgroup_kn: u32,
+    pub kn_parent: u32,
+    pub kn_name: u32,
+    /// Which cgroup the job walk reads: [`JOB_CGROUP_OFF`], [`JOB_CGROUP_V1`]
+    /// (the css at `job_css` in the `css_set`: `subsys[freezer_cgrp_id]` on
+    /// hosts where Slurm's proctrack/cgroup uses the v1 freezer) or
+    /// [`JOB_CGROUP_V2`] (`dfl_cgrp`, the unified hierarchy).
+    pub job_cgroup: u32,
+    /// Byte offset in `css_set` of the css pointer read for [`JOB_CGROUP_V1`]
+    /// (`subsys` + 8 * the subsystem's id from BTF's `enum cgroup_subsys_id`).
+    pub job_css: u32,
 }
+
+/// [`Offsets::job_cgroup`]: no job cgroup walk.
+pub const JOB_CGROUP_OFF: u32 = 0;
+/// [`Offsets::job_cgroup`]: walk a v1 hierarchy's cgroup (hybrid and v1 hosts).
+pub const JOB_CGROUP_V1: u32 = 1;
+/// [`Offsets::job_cgroup`]: walk the unified (v2) hierarchy's cgroup.
+pub const JOB_CGROUP_V2: u32 = 2;
 
 /// Offsets of the fields in the syscall tracepoints' records, from their
 /// `format` files (the last-resort failed-exec hooks).
@@ -173,10 +198,10 @@ pub struct Config {
 pub const DEFAULT_ARGV_LIMIT: u32 = 32 * 1024;
 
 const _: () = {
-    assert!(size_of::<Offsets>() == 41 * 4);
+    assert!(size_of::<Offsets>() == 49 * 4);
     assert!(size_of::<TracepointOffsets>() == 8 * 4);
     assert!(size_of::<Filter>() == 24 + 4 * FILTER_RANGES * 8);
-    assert!(size_of::<Config>() == 8 + 41 * 4 + 32 + size_of::<Filter>());
+    assert!(size_of::<Config>() == 8 + 49 * 4 + 32 + size_of::<Filter>());
     assert!(argv_limit_ok(DEFAULT_ARGV_LIMIT));
     assert!(RING_BYTES_MIN.is_power_of_two() && RING_BYTES_MAX.is_power_of_two());
 };

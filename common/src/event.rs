@@ -12,6 +12,14 @@
 //!    `/home/proj/src`); userspace reverses them. An empty segment is `/`.
 //! 3. `argv_len` bytes: the raw argument area of the new process
 //!    (`mm->arg_start..`), NUL-separated, exactly as the kernel holds it.
+//!
+//! [`ExecEvent::job_cgroup`] holds the names of the last [`JOB_DEPTH`]
+//! components of the process's batch-job cgroup (see
+//! `tracer_common::config::JOB_CGROUP_V1`), leaf first, each NUL-terminated:
+//! `"step_batch\0job_42\0uid_1003\0slurm\0"` for
+//! `/slurm/uid_1003/job_42/step_batch`. It is read in the kernel at the exec
+//! because job cgroups live only as long as the job: a userspace lookup after
+//! the fact misses short jobs.
 
 use core::mem::{offset_of, size_of};
 
@@ -52,6 +60,23 @@ pub const FLAG_FILELESS: u32 = 1 << 5;
 /// parent had another session id (it is where `pam_loginuid` set the login
 /// uid, e.g. sshd's privileged per-login process). Its exit ends the login.
 pub const EXIT_FLAG_SESSION_LEADER: u32 = 1 << 0;
+
+/// `ExecEvent::flags`: a component of the job cgroup is named `job_*`: the
+/// process runs in a batch job (the kernel-side `exclude_unattributed` filter
+/// keeps it although it has no login uid).
+pub const FLAG_IN_JOB: u32 = 1 << 6;
+/// `ExecEvent::flags`: the job cgroup was deeper than [`JOB_DEPTH`] or its
+/// names longer than [`JOB_CGROUP_LEN`]: `job_cgroup` holds the leaf end.
+pub const FLAG_JOB_CGROUP_CUT: u32 = 1 << 7;
+
+/// Bytes of [`ExecEvent::job_cgroup`].
+pub const JOB_CGROUP_LEN: usize = 128;
+/// Longest job-cgroup component name read (NUL included); longer ones are cut
+/// (Slurm's are at most 16 bytes: `step_interactive`, `job_4294967294`).
+pub const JOB_NAME_MAX: usize = 32;
+/// Most job-cgroup components walked from the leaf (Slurm v2:
+/// `task_0/user/step_0/job_N/slurmstepd.scope/system.slice`).
+pub const JOB_DEPTH: usize = 6;
 
 /// Common start of every record.
 #[repr(C)]
@@ -104,6 +129,9 @@ pub struct ExecEvent {
     pub comm: [u8; 16],
     /// `signal->tty->name` (e.g. `pts3`, `tty1`), NUL-padded; empty without a tty.
     pub tty: [u8; 32],
+    /// Job cgroup component names, leaf first (see the module docs); empty
+    /// when the walk is off or the process is in the hierarchy's root.
+    pub job_cgroup: [u8; JOB_CGROUP_LEN],
 }
 
 /// A thread-group leader exited (`sched_process_exit`).
@@ -130,7 +158,9 @@ pub struct ExitEvent {
 // field fails the build on both sides.
 const _: () = {
     assert!(size_of::<EventHeader>() == 16);
-    assert!(size_of::<ExecEvent>() == 144);
+    assert!(size_of::<ExecEvent>() == 144 + JOB_CGROUP_LEN);
+    assert!(offset_of!(ExecEvent, job_cgroup) == 144);
+    assert!(JOB_CGROUP_LEN >= JOB_NAME_MAX * 2);
     assert!(offset_of!(ExecEvent, pid) == 16);
     assert!(offset_of!(ExecEvent, ses) == 48);
     assert!(offset_of!(ExecEvent, flags) == 76);

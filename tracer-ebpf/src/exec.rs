@@ -19,6 +19,7 @@ use tracer_common::{
     event::{
         ExecEvent, ARGV_CAP, CWD_MAX, EXE_MAX, FLAG_ARGC_FROM_STACK, FLAG_ARGV_TRUNCATED,
         FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS,
+        FLAG_IN_JOB,
     },
     kind::{Counter, EventKind},
 };
@@ -198,7 +199,7 @@ pub unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bo
     }
     // SAFETY: per the contract.
     let drop = unsafe {
-        excluded_ids(f, (*ev).uid, (*ev).auid) || excluded_exec(f, &(*ev).comm, exe, exe_len)
+        excluded_ids(f, (*ev).uid, (*ev).auid, (*ev).flags & FLAG_IN_JOB != 0) || excluded_exec(f, &(*ev).comm, exe, exe_len)
     };
     if drop {
         count(Counter::Filtered);

@@ -114,7 +114,7 @@ fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         }
     };
-    if excluded_ids(&config().filter, ev.uid, ev.auid) {
+    if excluded_ids(&config().filter, ev.uid, ev.auid, false) {
         count(Counter::FilteredExit);
         return Ok(());
     }

@@ -32,8 +32,10 @@ fn in_ranges(ranges: &[IdRange; FILTER_RANGES], n: u32, id: u32) -> bool {
 
 /// Whether a process with these ids is filtered out.
 #[inline(always)]
-pub fn excluded_ids(f: &Filter, uid: u32, auid: u32) -> bool {
-    if f.flags & FILTER_EXCLUDE_UNATTRIBUTED != 0 && auid == UNSET {
+pub fn excluded_ids(f: &Filter, uid: u32, auid: u32, in_job: bool) -> bool {
+    // A batch job's processes have no login uid but are attributed to the
+    // job's user (see `FLAG_IN_JOB`): `exclude_unattributed` keeps them.
+    if f.flags & FILTER_EXCLUDE_UNATTRIBUTED != 0 && auid == UNSET && !in_job {
         return true;
     }
     if f.n_uid_include > 0 && !in_ranges(&f.uid_include, f.n_uid_include, uid) {

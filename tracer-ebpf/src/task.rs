@@ -7,8 +7,11 @@ use aya_ebpf::helpers::{
     bpf_get_current_task, bpf_ktime_get_boot_ns, generated,
 };
 use tracer_common::{
-    config::Offsets,
-    event::{ExecEvent, CWD_DEPTH, CWD_MAX},
+    config::{Offsets, JOB_CGROUP_OFF, JOB_CGROUP_V1},
+    event::{
+        ExecEvent, CWD_DEPTH, CWD_MAX, FLAG_IN_JOB, FLAG_JOB_CGROUP_CUT, JOB_CGROUP_LEN,
+        JOB_DEPTH, JOB_NAME_MAX,
+    },
 };
 
 /// Longest single path component read (`NAME_MAX` + NUL).
@@ -132,6 +135,9 @@ pub unsafe fn fill_identity<M: Mem>(
             (*ev).egid = M::rd::<u32>(cred, o.cred_egid)?;
         }
         (*ev).cgroup_id = bpf_get_current_cgroup_id();
+        // A failed walk leaves the names empty: the record is still worth
+        // sending (userspace then says the job is unknown, not absent).
+        let _ = write_job_cgroup(ev, task, o);
         (*ev).comm = bpf_get_current_comm().unwrap_or([0; 16]);
         (*ev).tty = [0; 32];
         let signal = M::rd::<u64>(task, o.task_signal)?;
@@ -142,6 +148,69 @@ pub unsafe fn fill_identity<M: Mem>(
         }
     }
     Ok(())
+}
+
+/// Writes the names of the job cgroup's last [`JOB_DEPTH`] components, leaf
+/// first, into `ev.job_cgroup` (see `tracer_common::event`), and sets
+/// `FLAG_IN_JOB` when one is named `job_*`. Which hierarchy is walked is
+/// userspace's choice (`Offsets::job_cgroup`): the v1 freezer on hybrid and
+/// v1 hosts, where Slurm's proctrack/cgroup keeps a job's processes, else the
+/// unified hierarchy. Always through probe reads: the chain crosses RCU
+/// pointers that a `tp_btf` program may not load directly.
+///
+/// # Safety
+/// `ev` must point to writable memory of at least `size_of::<ExecEvent>()`.
+#[inline(always)]
+pub unsafe fn write_job_cgroup(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Result<(), i64> {
+    // SAFETY: reads go through the faulting-safe helper; writes stay within
+    // `job_cgroup` because `len <= JOB_CGROUP_LEN - JOB_NAME_MAX` before each
+    // read of at most JOB_NAME_MAX bytes.
+    unsafe {
+        (*ev).job_cgroup = [0; JOB_CGROUP_LEN];
+        if o.job_cgroup == JOB_CGROUP_OFF {
+            return Ok(());
+        }
+        let cset = read::<u64>(task, o.task_cgroups)?;
+        let cgrp = if o.job_cgroup == JOB_CGROUP_V1 {
+            let css = read::<u64>(cset, o.job_css)?;
+            read::<u64>(css, o.css_cgroup)?
+        } else {
+            read::<u64>(cset, o.css_set_dfl_cgrp)?
+        };
+        let mut kn = read::<u64>(cgrp, o.cgroup_kn)?;
+        let dst = core::ptr::addr_of_mut!((*ev).job_cgroup).cast::<u8>();
+        let mut len: u32 = 0;
+        for _ in 0..JOB_DEPTH {
+            let parent = read::<u64>(kn, o.kn_parent)?;
+            if parent == 0 {
+                // `kn` is the hierarchy's root, which has no name to show.
+                return Ok(());
+            }
+            if len > (JOB_CGROUP_LEN - JOB_NAME_MAX) as u32 {
+                (*ev).flags |= FLAG_JOB_CGROUP_CUT;
+                return Ok(());
+            }
+            let name = read::<u64>(kn, o.kn_name)?;
+            let at = dst.add(len as usize);
+            let n = generated::bpf_probe_read_kernel_str(
+                at.cast(),
+                JOB_NAME_MAX as u32,
+                name as *const _,
+            );
+            if n <= 0 {
+                return Err(n);
+            }
+            if n > 4 && *at == b'j' && *at.add(1) == b'o' && *at.add(2) == b'b' && *at.add(3) == b'_' {
+                (*ev).flags |= FLAG_IN_JOB;
+            }
+            len += (n as u32) & (JOB_NAME_MAX as u32 * 2 - 1);
+            kn = parent;
+        }
+        if read::<u64>(kn, o.kn_parent)? != 0 {
+            (*ev).flags |= FLAG_JOB_CGROUP_CUT;
+        }
+        Ok(())
+    }
 }
 
 /// Writes the working directory of `task` (the current task) at `dst` as NUL-terminated

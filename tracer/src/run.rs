@@ -89,6 +89,7 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
     let mut pipe = Pipeline {
         tracker: SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
         cgroups: CgroupPaths::new(cgroup::cgroup2_root()),
+        jobs: cgroup::Jobs::default(),
         out: Vec::with_capacity(1024),
     };
     let mut batch = Vec::with_capacity(1024);
@@ -300,6 +301,7 @@ fn route(check: &mut Option<CrossCheck>, batch: &mut Vec<Event>, out: &mut Vec<E
 struct Pipeline {
     tracker: SessionTracker<ProcLoginInfo>,
     cgroups: CgroupPaths,
+    jobs: cgroup::Jobs,
     out: Vec<Event>,
 }
 
@@ -311,10 +313,7 @@ impl Pipeline {
                     e.task.cgroup = self.cgroups.path(id).map(str::to_string);
                 }
             }
-            let job = e.task.cgroup.as_deref().and_then(cgroup::job_of);
-            if let Some(x) = e.exec_mut() {
-                x.job = job;
-            }
+            self.jobs.fill(&mut e);
             self.tracker.observe(e, &mut self.out);
         }
         if self.out.is_empty() {

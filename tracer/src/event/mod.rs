@@ -20,6 +20,7 @@ use crate::bytes::Bytes;
 mod kinds;
 pub mod wire;
 
+pub use crate::sessions::job::Job;
 pub use kinds::*;
 
 /// The value of `auid`/`ses` when `pam_loginuid` never set them ("unset").
@@ -224,8 +225,9 @@ pub struct Exec {
     pub fileless: bool,
     /// How the exec came to run as another identity than the login user's.
     pub via: Option<Via>,
-    /// Batch job id (Slurm), from the cgroup path (`.../job_<id>/...`).
-    pub job: Option<String>,
+    /// The batch job (Slurm) the process ran in, from its cgroup (see
+    /// [`crate::sessions::job`]); wire fields `job`, `job_step`, `job_uid`.
+    pub job: Option<Job>,
     /// The login user's name as the recording host knew it (ENRICHED audit
     /// logs: `AUID="alice"`).
     pub user: Option<String>,

@@ -88,6 +88,10 @@ pub struct WireRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     job: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    job_step: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<&'a str>,
@@ -156,6 +160,8 @@ impl<'a> WireRef<'a> {
             session_leader: false,
             via: None,
             job: None,
+            job_step: None,
+            job_uid: None,
             count: None,
             cause: None,
             from: None,
@@ -185,7 +191,9 @@ impl<'a> WireRef<'a> {
         self.argv_missing = x.argv_missing;
         self.fileless = x.fileless;
         self.via = x.via.as_ref().map(Via::as_str);
-        self.job = x.job.as_deref();
+        self.job = x.job.as_ref().map(|j| j.id.as_str());
+        self.job_step = x.job.as_ref().and_then(|j| j.step.as_deref());
+        self.job_uid = x.job.as_ref().and_then(|j| j.uid);
         self.user = x.user.as_deref();
         self.serial = x.serial;
         self.key = x.key.as_deref();
@@ -357,6 +365,8 @@ pub struct Wire {
     session_leader: bool,
     via: Option<String>,
     job: Option<String>,
+    job_step: Option<String>,
+    job_uid: Option<u32>,
     count: Option<u64>,
     cause: Option<String>,
     from: Option<Timestamp>,
@@ -405,7 +415,11 @@ impl Wire {
             argv_missing: w.argv_missing,
             fileless: w.fileless,
             via: w.via.as_deref().map(Via::parse),
-            job: w.job.take(),
+            job: w.job.take().map(|id| Job {
+                id,
+                step: w.job_step.take(),
+                uid: w.job_uid,
+            }),
             user: w.user.take(),
             serial: w.serial,
             key: w.key.take(),

@@ -21,10 +21,12 @@
 //! - its start is never after its end.
 
 pub mod boot;
+pub mod job;
 pub mod kind;
 pub mod login;
 pub mod normalize;
 
 pub use boot::{BootFact, BootLabel, Boots};
+pub use job::Job;
 pub use kind::SessionKind;
 pub use login::{failed_attempt, FailedAttempt, Login, LoginFact, LoginRecord, Verdict};

@@ -1,4 +1,4 @@
-//! cgroup v2 ids to paths, and batch job ids from paths.
+//! cgroup v2 ids to paths, and the batch job of exec records.
 //!
 //! The eBPF programs record `bpf_get_current_cgroup_id()`, which is the inode
 //! number of the cgroup's directory in the cgroup2 filesystem. Paths tell an
@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use crate::event::{Body, Event, Job, Source};
+use crate::sessions::job;
 
 pub const CGROUP2_ROOT: &str = "/sys/fs/cgroup";
 
@@ -89,10 +92,48 @@ impl CgroupPaths {
     }
 }
 
-/// The Slurm job id in a cgroup path (`.../job_<id>/...`), if any: see
-/// [`crate::sessions::normalize::job_id`], the one definition.
-pub fn job_of(path: &str) -> Option<String> {
-    crate::sessions::normalize::job_id(path).map(str::to_owned)
+/// Fills in the batch job of exec records that their source could not give
+/// one (see [`crate::sessions::job`]), in this order: the eBPF programs' own
+/// reading of the job cgroup (already in the record); the record's cgroup v2
+/// path; `/proc/PID/cgroup` while the process still runs (the audit
+/// backend, whose records carry no cgroup); the parent's job, for a process
+/// already gone whose parent tracer saw in a job (a job's children stay in
+/// its cgroup: only root can move them out).
+#[derive(Default)]
+pub struct Jobs {
+    /// pid -> job of processes seen exec'ing in a job (bounded).
+    by_pid: HashMap<u32, Job>,
+}
+
+/// Most processes remembered for the parent fallback.
+const JOBS_REMEMBERED: usize = 65_536;
+
+impl Jobs {
+    pub fn fill(&mut self, e: &mut Event) {
+        let (pid, ppid, source) = (e.task.pid, e.task.ppid, e.source);
+        let cgroup = e.task.cgroup.clone();
+        let Some(x) = e.exec_mut() else {
+            if let (Body::Exit(_), Some(pid)) = (&e.body, pid) {
+                self.by_pid.remove(&pid);
+            }
+            return;
+        };
+        if x.job.is_none() {
+            x.job = cgroup.as_deref().and_then(job::from_path);
+        }
+        if x.job.is_none() && source != Source::Ebpf {
+            x.job = pid
+                .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
+                .and_then(|c| job::from_proc_cgroup(&c))
+                .or_else(|| ppid.and_then(|p| self.by_pid.get(&p).cloned()));
+        }
+        if let (Some(j), Some(pid)) = (&x.job, pid) {
+            if self.by_pid.len() >= JOBS_REMEMBERED {
+                self.by_pid.clear();
+            }
+            self.by_pid.insert(pid, j.clone());
+        }
+    }
 }
 
 /// The systemd unit a cgroup path belongs to: see
@@ -107,12 +148,6 @@ mod tests {
 
     #[test]
     fn jobs_and_units() {
-        assert_eq!(
-            job_of("/system.slice/slurmstepd.scope/job_4242/step_0/user/task_0").as_deref(),
-            Some("4242")
-        );
-        assert_eq!(job_of("/user.slice/user-1000.slice/session-3.scope"), None);
-        assert_eq!(job_of("/job_/x"), None);
         assert_eq!(unit_of("/system.slice/cron.service"), Some("cron.service"));
         assert_eq!(
             unit_of("/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope"),
@@ -132,7 +167,7 @@ mod tests {
         let mut c = CgroupPaths::new(dir.path());
         let p = c.path(ino).unwrap().to_string();
         assert_eq!(p, "/system.slice/slurmstepd.scope/job_77/step_0");
-        assert_eq!(job_of(&p).as_deref(), Some("77"));
+        assert_eq!(job::from_path(&p).map(|j| j.id).as_deref(), Some("77"));
         assert_eq!(c.path(u64::MAX - 1), None);
     }
 }

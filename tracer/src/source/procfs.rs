@@ -97,11 +97,12 @@ pub fn read_process(dir: &Path, pid: u32, host: &str, now: Timestamp) -> Option<
         t.tty = Some(tty_from_nr(tty_nr));
         t.start_boottime = start.map(|ticks| ticks * (1_000_000_000 / clock_ticks()));
     }
-    t.cgroup = fs::read_to_string(dir.join("cgroup")).ok().and_then(|c| {
-        c.lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .map(|p| p.to_string())
-    });
+    let cgroups = fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+    t.cgroup = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.to_string());
+    x.job = crate::sessions::job::from_proc_cgroup(&cgroups);
     x.outcome = Outcome::Success;
     e.body = Body::Process(x);
     Some(e)

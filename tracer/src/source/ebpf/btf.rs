@@ -83,6 +83,9 @@ pub struct Btf {
     structs: HashMap<String, u32>,
     /// (name offset, type id) of the `FUNC` types (kernel functions).
     funcs: Vec<(u32, u32)>,
+    /// (name offset, value) of every enumerator of the (32-bit) `ENUM` types:
+    /// C enumerators share one namespace, so the name alone identifies one.
+    enumerators: Vec<(u32, i64)>,
 }
 
 impl Btf {
@@ -128,6 +131,7 @@ impl Btf {
         let mut types = Vec::new();
         let mut structs = HashMap::new();
         let mut funcs = Vec::new();
+        let mut enumerators = Vec::new();
         let mut o = tstart;
         while o + 12 <= tend {
             let name = u32_at(o)?;
@@ -174,7 +178,15 @@ impl Btf {
                     o += 12;
                     Type::Other
                 }
-                KIND_ENUM | KIND_FUNC_PROTO => {
+                KIND_ENUM => {
+                    for i in 0..vlen {
+                        let e = o + i * 8;
+                        enumerators.push((u32_at(e)?, i64::from(u32_at(e + 4)? as i32)));
+                    }
+                    o += vlen * 8;
+                    Type::Other
+                }
+                KIND_FUNC_PROTO => {
                     o += vlen * 8;
                     Type::Other
                 }
@@ -197,7 +209,17 @@ impl Btf {
             types,
             structs,
             funcs,
+            enumerators,
         })
+    }
+
+    /// The value of the C enumerator `name` (`freezer_cgrp_id`), if the
+    /// kernel has it.
+    pub fn enumerator(&self, name: &str) -> Option<i64> {
+        self.enumerators
+            .iter()
+            .find(|&&(n, _)| cstr(&self.strings, n) == name)
+            .map(|&(_, v)| v)
     }
 
     /// Whether the kernel has a function of this name in its BTF (what a

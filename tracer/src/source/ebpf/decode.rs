@@ -6,6 +6,7 @@ use tracer_common::{
     event::{
         EventHeader, ExecEvent, ExitEvent, EXIT_FLAG_SESSION_LEADER, FLAG_ARGC_FROM_STACK,
         FLAG_ARGV_TRUNCATED, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS,
+        FLAG_JOB_CGROUP_CUT,
     },
     kind::EventKind,
     user::FromBytes,
@@ -13,6 +14,7 @@ use tracer_common::{
 
 use crate::bytes::Bytes;
 use crate::event::{Body, Event, Exec, Exit, Outcome, Source, Task, Timestamp};
+use crate::sessions::job;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -85,6 +87,7 @@ impl Decoder {
             truncated: ev.flags & (FLAG_ARGV_TRUNCATED | FLAG_EXE_TRUNCATED | FLAG_CWD_TRUNCATED)
                 != 0,
             fileless: ev.flags & FLAG_FILELESS != 0,
+            job: job::from_leaf_names(&ev.job_cgroup, ev.flags & FLAG_JOB_CGROUP_CUT != 0),
             ..Exec::default()
         };
         let mut e = Event::new(
@@ -227,6 +230,7 @@ mod tests {
             start_boottime: 5,
             comm: *b"echo\0\0\0\0\0\0\0\0\0\0\0\0",
             tty: *b"pts3\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            job_cgroup: [0; tracer_common::event::JOB_CGROUP_LEN],
         };
         // SAFETY: ExecEvent is plain data without padding (asserted in common).
         let raw =
@@ -281,6 +285,31 @@ mod tests {
             );
             assert!(dec().decode(&bytes).is_ok());
         }
+    }
+
+    #[test]
+    fn decodes_the_job_cgroup_the_kernel_walked() {
+        let mut b = exec_bytes(b"/bin/id", b"", b"id\0", 0);
+        let at = std::mem::offset_of!(ExecEvent, job_cgroup);
+        let names = b"step_batch\0job_42\0uid_1003\0slurm\0";
+        b[at..at + names.len()].copy_from_slice(names);
+        let e = dec().decode(&b).unwrap();
+        let j = e.exec().unwrap().job.clone().unwrap();
+        assert_eq!(
+            (j.id.as_str(), j.step.as_deref(), j.uid),
+            ("42", Some("batch"), Some(1003))
+        );
+        let json = e.to_json();
+        assert!(
+            json.contains(r#""job":"42","job_step":"batch","job_uid":1003"#),
+            "{json}"
+        );
+        // Not in a job: no job fields at all.
+        let e = dec()
+            .decode(&exec_bytes(b"/bin/id", b"", b"id\0", 0))
+            .unwrap();
+        assert_eq!(e.exec().unwrap().job, None);
+        assert!(!e.to_json().contains("job"));
     }
 
     #[test]

@@ -144,12 +144,16 @@ impl EbpfSource {
             Ok(tp) => (tp, None),
             Err(e) => (Default::default(), Some(e)),
         };
+        let mut offsets = offsets::kernel_offsets(&btf)?;
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let jobs = offsets::choose_job_hierarchy(&btf, &cgroups, &mut offsets);
+        log::info!("batch jobs are read from the {jobs} hierarchy");
         let config = Config {
             argv_limit: opts.argv_limit,
             // Wake the reader early only when a quarter of the ring is pending;
             // otherwise the timed poll picks records up.
             wakeup_bytes: opts.ring_bytes / 4,
-            offsets: offsets::kernel_offsets(&btf)?,
+            offsets,
             tp,
             filter: opts.filter.to_kernel()?,
         };

@@ -2,7 +2,9 @@
 //! offsets from BTF and, for the syscall-tracepoint fallback only, record
 //! offsets from the tracepoints' format files.
 
-use tracer_common::config::{Offsets, TracepointOffsets};
+use tracer_common::config::{
+    Offsets, TracepointOffsets, JOB_CGROUP_OFF, JOB_CGROUP_V1, JOB_CGROUP_V2,
+};
 
 use super::btf::{Btf, BtfError};
 use super::tracefs::{self, TracefsError};
@@ -53,7 +55,46 @@ pub fn kernel_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
         regs_dx: f("pt_regs", "dx")?,
         regs_bx: f("pt_regs", "bx")?,
         regs_cx: f("pt_regs", "cx")?,
+        task_cgroups: f("task_struct", "cgroups")?,
+        css_cgroup: f("cgroup_subsys_state", "cgroup")?,
+        css_set_dfl_cgrp: f("css_set", "dfl_cgrp")?,
+        cgroup_kn: f("cgroup", "kn")?,
+        // Renamed `__parent` in 6.15, when it became RCU-protected.
+        kn_parent: f("kernfs_node", "__parent").or_else(|_| f("kernfs_node", "parent"))?,
+        kn_name: f("kernfs_node", "name")?,
+        job_cgroup: JOB_CGROUP_OFF,
+        job_css: 0,
     })
+}
+
+/// Which cgroup hierarchy holds batch jobs here, from this process's
+/// `/proc/self/cgroup` (`cgroups`): the v1 freezer when it is mounted as a
+/// v1 hierarchy (cgroup v1 and hybrid hosts: Slurm's `proctrack/cgroup`
+/// keeps every process of a step in its freezer cgroup), else the unified
+/// hierarchy when there is one. Sets `o.job_cgroup` and `o.job_css`.
+pub fn choose_job_hierarchy(btf: &Btf, cgroups: &str, o: &mut Offsets) -> &'static str {
+    let v1_freezer = cgroups.lines().any(|l| {
+        let mut f = l.splitn(3, ':');
+        let (id, ctl) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+        id != "0" && ctl.split(',').any(|c| c == "freezer")
+    });
+    let subsys = btf.field_offset("css_set", "subsys").ok();
+    let freezer = btf.enumerator("freezer_cgrp_id");
+    match (v1_freezer, subsys, freezer) {
+        (true, Some(subsys), Some(id)) if (0..64).contains(&id) => {
+            o.job_cgroup = JOB_CGROUP_V1;
+            o.job_css = subsys + 8 * id as u32;
+            "cgroup v1 freezer"
+        }
+        _ if cgroups.lines().any(|l| l.starts_with("0::")) => {
+            o.job_cgroup = JOB_CGROUP_V2;
+            "cgroup v2"
+        }
+        _ => {
+            o.job_cgroup = JOB_CGROUP_OFF;
+            "none"
+        }
+    }
 }
 
 /// Reads the record offsets of the syscall tracepoints, for the last-resort
@@ -81,4 +122,40 @@ pub fn tracepoint_offsets() -> Result<TracepointOffsets, TracefsError> {
         exit_ret,
         _pad: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/proc/self/cgroup` of this VM (Debian 12, hybrid: v1 controllers
+    /// plus a `0::` unified line) and of a pure cgroup v2 host.
+    const HYBRID: &str = "9:name=systemd:/\n8:pids:/\n6:freezer:/slurm/uid_1003/job_1/step_batch\n3:cpuset:/\n0::/\n";
+    const UNIFIED: &str = "0::/user.slice/user-1000.slice/session-3.scope\n";
+
+    #[test]
+    fn picks_the_freezer_on_hybrid_hosts_and_the_unified_tree_otherwise() {
+        let Ok(btf) = Btf::from_sys() else {
+            // The choice needs the kernel's enum values; CI runs on a host
+            // with BTF (the privileged tests fail without it).
+            eprintln!("no /sys/kernel/btf/vmlinux: choose_job_hierarchy not exercised");
+            return;
+        };
+        let mut o = kernel_offsets(&btf).unwrap();
+        assert_eq!(
+            choose_job_hierarchy(&btf, HYBRID, &mut o),
+            "cgroup v1 freezer"
+        );
+        assert_eq!(o.job_cgroup, JOB_CGROUP_V1);
+        let id = btf.enumerator("freezer_cgrp_id").unwrap() as u32;
+        assert_eq!(
+            o.job_css,
+            btf.field_offset("css_set", "subsys").unwrap() + 8 * id
+        );
+        assert_eq!(choose_job_hierarchy(&btf, UNIFIED, &mut o), "cgroup v2");
+        assert_eq!(o.job_cgroup, JOB_CGROUP_V2);
+        assert_eq!(choose_job_hierarchy(&btf, "", &mut o), "none");
+        assert_eq!(o.job_cgroup, JOB_CGROUP_OFF);
+        assert!(o.kn_name != o.kn_parent);
+    }
 }
