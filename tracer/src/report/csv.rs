@@ -13,7 +13,7 @@ use super::display::{self, Ctx};
 use super::memo::Memo;
 use super::model::{GroupKey, Report, NONE};
 
-pub const HEADER: [&str; 18] = [
+pub const HEADER: [&str; 19] = [
     "group_kind",
     "host",
     "user",
@@ -32,6 +32,7 @@ pub const HEADER: [&str; 18] = [
     "exe",
     "command",
     "job",
+    "job_step",
 ];
 
 pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
@@ -46,14 +47,12 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
         }
     };
     for g in &report.groups {
-        let (kind, host, group) = match g.key {
-            GroupKey::Session { host, .. } => ("session", host, String::new()),
-            GroupKey::Unattributed { host, service } => {
-                ("unattributed", host, display::text(s, service))
-            }
-            GroupKey::Job { host, job } => ("job", host, display::text(s, job)),
+        let (kind, group) = match g.key {
+            GroupKey::Session { .. } => ("session", String::new()),
+            GroupKey::Unattributed { service, .. } => ("unattributed", display::text(s, service)),
+            GroupKey::Job { job } => ("job", display::text(s, job)),
         };
-        let host = display::text(s, host);
+        let host = display::text(s, g.host());
         memo.clear();
         for c in &g.cmds {
             memo.prepare(ctx, s, c);
@@ -62,7 +61,8 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
             } else {
                 memo.user(c).0.as_str()
             };
-            let row: [Cow<'_, str>; 18] = [
+            let step = display::text(s, c.step);
+            let row: [Cow<'_, str>; 19] = [
                 kind.into(),
                 host.as_str().into(),
                 user.into(),
@@ -81,6 +81,7 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
                 memo.path(c.exe).0.as_str().into(),
                 memo.line(c).0.as_str().into(),
                 display::text(s, c.job).into(),
+                step.as_str().into(),
             ];
             write_row(out, row.iter())?;
         }

@@ -22,7 +22,8 @@ use crate::event::UNSET;
 use super::display::{self, Ctx};
 use super::memo::Memo;
 use super::model::{
-    unpack_argv, Command, Group, GroupBy, GroupKey, Report, NONE, PREEXISTING, TRUNCATED, USER_CMD,
+    unpack_argv, Command, Group, GroupBy, GroupKey, Report, Submit, Sym, NONE, PREEXISTING,
+    TRUNCATED, USER_CMD,
 };
 use super::quote::is_printable;
 use super::stats::Stats;
@@ -63,6 +64,7 @@ impl Serialize for Doc<'_> {
             m.serialize_entry("jobs", &of(|k| matches!(k, GroupKey::Job { .. })))?;
         } else {
             m.serialize_entry("sessions", &of(|k| matches!(k, GroupKey::Session { .. })))?;
+            m.serialize_entry("jobs", &of(|k| matches!(k, GroupKey::Job { .. })))?;
             m.serialize_entry(
                 "unattributed",
                 &of(|k| matches!(k, GroupKey::Unattributed { .. })),
@@ -138,9 +140,27 @@ impl Serialize for GroupSer<'_> {
                     &strings.get_opt(service).map(String::from_utf8_lossy),
                 )?;
             }
-            GroupKey::Job { host, job } => {
-                m.serialize_entry("host", &strings.str(host))?;
+            GroupKey::Job { job } => {
+                let j = &g.job;
+                let user = j.uid.and_then(|u| self.ctx.session_user(u, None));
+                let names = |v: &[Sym]| v.iter().map(|&n| strings.str(n)).collect::<Vec<_>>();
+                m.serialize_entry("host", &strings.str(g.host()))?;
                 m.serialize_entry("job", &strings.str(job))?;
+                m.serialize_entry("kind", g.kind().as_str())?;
+                m.serialize_entry("user", &user.as_ref().map(|u| &u.0))?;
+                m.serialize_entry("user_from", &user.as_ref().map(|u| u.1.as_str()))?;
+                m.serialize_entry("uid", &j.uid)?;
+                m.serialize_entry("nodes", &names(&j.nodes))?;
+                m.serialize_entry("steps", &names(&j.steps))?;
+                m.serialize_entry("start", &g.start)?;
+                m.serialize_entry("end", &g.end)?;
+                m.serialize_entry(
+                    "submitted_from",
+                    &j.submit.map(|s| SubmitSer {
+                        report: self.report,
+                        s,
+                    }),
+                )?;
             }
         }
         m.serialize_entry("first", &g.first)?;
@@ -162,6 +182,31 @@ impl Serialize for GroupSer<'_> {
                 memo: &memo,
             },
         )?;
+        m.end()
+    }
+}
+
+/// The login session a job was (likely) submitted from.
+struct SubmitSer<'a> {
+    report: &'a Report,
+    s: Submit,
+}
+
+impl Serialize for SubmitSer<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let (s, strings) = (&self.s, &self.report.strings);
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("host", &strings.str(s.host))?;
+        m.serialize_entry("boot", &strings.str(s.boot))?;
+        m.serialize_entry("auid", &s.auid)?;
+        m.serialize_entry("ses", &opt(s.ses))?;
+        m.serialize_entry("time", &s.time)?;
+        let argv: Vec<String> = unpack_argv(strings.get(s.argv))
+            .into_iter()
+            .map(encode)
+            .collect();
+        m.serialize_entry("argv", &argv)?;
+        m.serialize_entry("link", "likely")?;
         m.end()
     }
 }
@@ -236,6 +281,9 @@ impl Serialize for CommandSer<'_> {
             m.serialize_entry("preexisting", &true)?;
         }
         m.serialize_entry("job", &strings.get_opt(c.job).map(String::from_utf8_lossy))?;
+        if c.step != NONE {
+            m.serialize_entry("job_step", &String::from_utf8_lossy(strings.get(c.step)))?;
+        }
         m.end()
     }
 }

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use crate::event::{Kind, Timestamp, UNSET};
 use crate::sessions::{
-    failed_attempt, normalize, BootFact, BootLabel, Boots, Login, LoginFact, LoginRecord,
+    failed_attempt, job, normalize, BootFact, BootLabel, Boots, Login, LoginFact, LoginRecord,
     SessionKind, Verdict,
 };
 
@@ -52,7 +52,7 @@ pub const VIA_SETUID: u8 = 64;
 /// be that command (sudo forks and execs at once; the slack covers clocks).
 const USER_CMD_MERGE_NS: i64 = 10 * 1_000_000_000;
 
-/// One selected exec (or sudo command), 56 bytes. Numbers that may be
+/// One selected exec (or sudo command), 64 bytes. Numbers that may be
 /// unknown use [`NONE`].
 #[derive(Debug, Clone, Copy)]
 pub struct Command {
@@ -67,6 +67,8 @@ pub struct Command {
     pub cwd: Sym,
     pub exe: Sym,
     pub job: Sym,
+    /// The job step (`batch`, `0`, ...).
+    pub step: Sym,
     /// The user sudo/su ran the command as, by name, when the log says.
     pub target: Sym,
     /// The negative errno of a failed exec (clamped to i16; errnos are < 4096).
@@ -74,7 +76,7 @@ pub struct Command {
     pub flags: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<Command>() == 56);
+const _: () = assert!(std::mem::size_of::<Command>() == 64);
 
 impl Command {
     pub fn failed(&self) -> bool {
@@ -116,15 +118,46 @@ pub enum GroupKey {
         ses: u32,
     },
     /// Processes with no login uid, by systemd unit (or [`NONE`]).
-    Unattributed {
-        host: Sym,
-        service: Sym,
-    },
-    Job {
-        host: Sym,
-        job: Sym,
-    },
+    Unattributed { host: Sym, service: Sym },
+    /// A batch job, across every node it ran on (`--by job`; and, by
+    /// session, the processes of a job that have no login uid).
+    Job { job: Sym },
 }
+
+/// What is known about a batch job (see [`crate::sessions::job`]).
+#[derive(Debug, Clone, Default)]
+pub struct JobInfo {
+    /// The job's owner: the uid its cgroup names (v1), else the non-root
+    /// uid its processes run as.
+    pub uid: Option<u32>,
+    /// Steps, in order of first appearance.
+    pub steps: Vec<Sym>,
+    /// Hosts the job ran on, in order of first appearance.
+    pub nodes: Vec<Sym>,
+    /// The last exit of a process of the job the log has.
+    pub last_exit: Option<Timestamp>,
+    /// The login session that most likely submitted it.
+    pub submit: Option<Submit>,
+}
+
+/// A Slurm client command (`sbatch`, `srun`, `salloc`) run in a login
+/// session: what links a job to the login that made it.
+#[derive(Debug, Clone, Copy)]
+pub struct Submit {
+    pub time: Timestamp,
+    pub auid: u32,
+    pub host: Sym,
+    pub boot: Sym,
+    pub ses: u32,
+    /// The packed argv (see [`pack_argv`]).
+    pub argv: Sym,
+}
+
+/// How early before a job's first process its submission may be: a week
+/// (jobs wait in the queue; older submissions are not linked).
+const SUBMIT_WINDOW_NS: i64 = 7 * 24 * 3600 * 1_000_000_000;
+/// Clock slack between the login node that submitted and the job's nodes.
+const SUBMIT_SLACK_NS: i64 = 2 * 1_000_000_000;
 
 /// A session, an unattributed group or a job, with what is known about it.
 #[derive(Debug, Clone)]
@@ -151,6 +184,8 @@ pub struct Group {
     pub top: HashMap<Sym, u64>,
     /// The selected commands, in time order once finished.
     pub cmds: Vec<Command>,
+    /// Batch jobs only.
+    pub job: JobInfo,
 }
 
 impl Group {
@@ -170,12 +205,35 @@ impl Group {
             failed: 0,
             top: HashMap::new(),
             cmds: Vec::new(),
+            job: JobInfo::default(),
         }
     }
 
-    /// The session's kind (`Unknown` for other groups).
+    /// The session's kind (`Batch` for jobs, `Unknown` for unattributed
+    /// groups).
     pub fn kind(&self) -> SessionKind {
-        self.login.kind
+        match self.key {
+            GroupKey::Job { .. } => SessionKind::Batch,
+            _ => self.login.kind,
+        }
+    }
+
+    /// The host of a session or unattributed group; a job's first node.
+    pub fn host(&self) -> Sym {
+        match self.key {
+            GroupKey::Session { host, .. } | GroupKey::Unattributed { host, .. } => host,
+            GroupKey::Job { .. } => self.job.nodes.first().copied().unwrap_or(NONE),
+        }
+    }
+
+    /// The user a group belongs to: the login uid of a session, the owner
+    /// of a job.
+    pub fn owner(&self) -> Option<u32> {
+        match self.key {
+            GroupKey::Session { auid, .. } => Some(auid),
+            GroupKey::Job { .. } => self.job.uid,
+            GroupKey::Unattributed { .. } => None,
+        }
     }
 }
 
@@ -255,6 +313,10 @@ pub struct Builder {
     pending: HashMap<(u32, u32), PendingCmd>,
     failed: HashMap<FailedKey, FailedLogins>,
     log_names: HashMap<u32, String>,
+    /// Slurm client commands run in login sessions, in input order.
+    submits: Vec<Submit>,
+    /// (host, pid) of job processes -> their job group (for job ends).
+    job_pids: HashMap<(Sym, u32), u32>,
 }
 
 impl Builder {
@@ -273,6 +335,8 @@ impl Builder {
             pending: HashMap::new(),
             failed: HashMap::new(),
             log_names: HashMap::new(),
+            submits: Vec::new(),
+            job_pids: HashMap::new(),
         }
     }
 
@@ -297,7 +361,13 @@ impl Builder {
             }
             Kind::Discrepancy => self.counts.discrepancies += 1,
             Kind::Unknown => self.counts.unknown_records += 1,
-            Kind::Exit | Kind::Tracer => {}
+            Kind::Exit => {
+                if let Some(&gi) = ev.pid.and_then(|p| self.job_pids.get(&(host, p))) {
+                    let j = &mut self.groups[gi as usize].job;
+                    j.last_exit = Some(j.last_exit.map_or(ev.time, |t| t.max(ev.time)));
+                }
+            }
+            Kind::Tracer => {}
         }
     }
 
@@ -546,6 +616,7 @@ impl Builder {
                 cwd,
                 exe,
                 job: NONE,
+                step: NONE,
                 target: NONE,
                 ret: 0,
                 flags,
@@ -620,7 +691,31 @@ impl Builder {
         self.counts.failed_execs += u64::from(failed);
         let no_argv = Vec::new();
         let argv = ev.argv.as_ref().unwrap_or(&no_argv);
-        let job = ev.cgroup.as_deref().and_then(normalize::job_id);
+        // The job from the record's own fields, else (logs of tracer before
+        // 0.3, cgroup v2 paths) from its cgroup path.
+        let parsed;
+        let (job, step, job_uid) = match ev.job.as_deref() {
+            Some(id) => (Some(id), ev.job_step.as_deref(), ev.job_uid),
+            None => {
+                parsed = ev.cgroup.as_deref().and_then(job::from_path);
+                match &parsed {
+                    Some(j) => (Some(j.id.as_str()), j.step.as_deref(), j.uid),
+                    None => (None, None, None),
+                }
+            }
+        };
+        if let (Some(auid), Some(argv0)) = (ev.login_uid(), argv.first()) {
+            if !failed && job.is_none() && job::is_submit(argv0) {
+                self.submits.push(Submit {
+                    time: ev.time,
+                    auid,
+                    host,
+                    boot,
+                    ses: ev.session_id().unwrap_or(UNSET),
+                    argv: self.strings.intern(&pack_argv(argv)),
+                });
+            }
+        }
         let view = CommandView {
             host: &ev.host,
             auid: ev.login_uid(),
@@ -634,26 +729,47 @@ impl Builder {
         if !self.filter.matches(&view) {
             return;
         }
+        let step = step.map_or(NONE, |j| self.strings.intern(j.as_bytes()));
         let job = job.map_or(NONE, |j| self.strings.intern(j.as_bytes()));
         let key = match (self.by, ev.login_uid()) {
             (GroupBy::Job, _) if job == NONE => {
                 self.counts.not_in_job += 1;
                 return;
             }
-            (GroupBy::Job, _) => GroupKey::Job { host, job },
+            (GroupBy::Job, _) => GroupKey::Job { job },
             (GroupBy::Session, Some(auid)) => GroupKey::Session {
                 auid,
                 host,
                 boot,
                 ses: ev.ses.unwrap_or(UNSET),
             },
+            // A job's processes have no login uid: the job is their session.
+            (GroupBy::Session, None) if job != NONE => GroupKey::Job { job },
             (GroupBy::Session, None) => {
-                let service = ev.cgroup.as_deref().and_then(normalize::unit);
+                // The unit, else the cgroup itself (`/`): "no cgroup
+                // recorded" only when there was none.
+                let cg = ev.cgroup.as_deref();
+                let service = cg.and_then(normalize::unit).or(cg);
                 let service = service.map_or(NONE, |s| self.strings.intern(s.as_bytes()));
                 GroupKey::Unattributed { host, service }
             }
         };
         let gi = self.group_index(key);
+        if let GroupKey::Job { .. } = key {
+            let j = &mut self.groups[gi as usize].job;
+            if j.uid.is_none() {
+                j.uid = job_uid.or(ev.uid.filter(|&u| u != 0 && u != UNSET));
+            }
+            if step != NONE && !j.steps.contains(&step) {
+                j.steps.push(step);
+            }
+            if !j.nodes.contains(&host) {
+                j.nodes.push(host);
+            }
+            if let Some(pid) = ev.pid {
+                self.job_pids.insert((host, pid), gi);
+            }
+        }
         let argv0 = argv.first().map(|a| &a[..]).or(view.exe).unwrap_or(b"?");
         let merged = if matches!(key, GroupKey::Session { .. }) {
             self.take_pending(gi, ev, argv0)
@@ -704,6 +820,7 @@ impl Builder {
                 cwd,
                 exe,
                 job,
+                step,
                 target: NONE,
                 ret: ev
                     .ret
@@ -765,6 +882,7 @@ impl Builder {
             failed,
             log_names,
             boot_syms,
+            submits,
             ..
         } = self;
         counts.boots = {
@@ -792,7 +910,15 @@ impl Builder {
                     g.user = g.login.user.clone();
                 }
             }
+            if let GroupKey::Job { .. } = g.key {
+                g.start = g.first;
+                g.end = match (g.last, g.job.last_exit) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+            }
         }
+        link_submissions(&mut groups, &strings, submits);
         let shown = |g: &Group| -> bool {
             if g.commands > 0 {
                 return true;
@@ -814,10 +940,9 @@ impl Builder {
                 )
                 && filter.matches_span(start, g.end)
         };
-        let host_of = |k: &GroupKey| match *k {
-            GroupKey::Session { host, .. }
-            | GroupKey::Unattributed { host, .. }
-            | GroupKey::Job { host, .. } => host,
+        let host_of = |g: &Group| match g.key {
+            GroupKey::Session { host, .. } | GroupKey::Unattributed { host, .. } => host,
+            GroupKey::Job { .. } => g.job.nodes.first().copied().unwrap_or(NONE),
         };
         let mut order: Vec<usize> = (0..groups.len()).filter(|&i| shown(&groups[i])).collect();
         order.sort_by(|&a, &b| {
@@ -829,27 +954,30 @@ impl Builder {
                 GroupKey::Unattributed { service, .. } => {
                     (1, 0, None, 0, strings.get(service).to_vec())
                 }
-                GroupKey::Job { job, .. } => (2, 0, None, 0, job_sort_key(strings.get(job))),
+                // By session, a job sits with its owner's sessions, in time
+                // order; jobs of no known owner come after every user's.
+                GroupKey::Job { job } if by == GroupBy::Session => (
+                    0,
+                    g.job.uid.unwrap_or(UNSET),
+                    g.first,
+                    0,
+                    job_sort_key(strings.get(job)),
+                ),
+                GroupKey::Job { job } => (2, 0, None, 0, job_sort_key(strings.get(job))),
             };
             let (ra, rb) = (rank(ga), rank(gb));
-            (ra.0, ra.1, ra.2, strings.get(host_of(&ga.key)), ra.3, &ra.4).cmp(&(
+            (ra.0, ra.1, ra.2, strings.get(host_of(ga)), ra.3, &ra.4).cmp(&(
                 rb.0,
                 rb.1,
                 rb.2,
-                strings.get(host_of(&gb.key)),
+                strings.get(host_of(gb)),
                 rb.3,
                 &rb.4,
             ))
         });
         let mut out: Vec<Group> = Vec::with_capacity(order.len());
         for i in order {
-            let mut g = std::mem::replace(
-                &mut groups[i],
-                Group::new(GroupKey::Job {
-                    host: NONE,
-                    job: NONE,
-                }),
-            );
+            let mut g = std::mem::replace(&mut groups[i], Group::new(GroupKey::Job { job: NONE }));
             // Input is nearly in time order already; a stable sort keeps
             // input order for equal times.
             g.cmds.sort_by_key(|c| c.time);
@@ -894,9 +1022,9 @@ impl Report {
     pub fn retain_user(&mut self, name: &str, uid_of: impl Fn(&str) -> Option<u32>) {
         let uid = uid_of(name);
         for g in &mut self.groups {
-            // `--by job`: only that user's commands in each job (a summary
-            // keeps no commands to filter: its jobs stay whole).
-            if matches!(g.key, GroupKey::Job { .. }) && !g.cmds.is_empty() {
+            // A job of someone else: only that user's commands in it (a
+            // summary keeps no commands to filter: its jobs stay whole).
+            if matches!(g.key, GroupKey::Job { .. }) && !g.cmds.is_empty() && g.job.uid != uid {
                 g.cmds.retain(|c| Some(c.auid) == uid);
                 g.commands = g.cmds.len() as u64;
                 g.failed = g.cmds.iter().filter(|c| c.failed()).count() as u64;
@@ -906,19 +1034,60 @@ impl Report {
             GroupKey::Session { auid, .. } => {
                 g.user.as_deref() == Some(name) || (g.user.is_none() && Some(auid) == uid)
             }
-            GroupKey::Job { .. } => g.commands > 0,
+            GroupKey::Job { .. } => g.job.uid.is_some() && g.job.uid == uid || g.commands > 0,
             GroupKey::Unattributed { .. } => false,
         });
         self.failed_logins
             .retain(|f| f.user.as_deref() == Some(name));
     }
 
-    /// Keeps the sessions whose kind `keep` accepts (other groups stay).
+    /// Keeps the sessions and jobs (`batch_job`) whose kind `keep` accepts
+    /// (unattributed groups stay; `--by job` keeps every job).
     pub fn retain_kinds(&mut self, keep: impl Fn(SessionKind) -> bool) {
+        let by = self.by;
         self.groups.retain(|g| match g.key {
             GroupKey::Session { .. } => keep(g.kind()),
-            _ => true,
+            GroupKey::Job { .. } => by == GroupBy::Job || keep(g.kind()),
+            GroupKey::Unattributed { .. } => true,
         });
+    }
+}
+
+/// Links each job to the login session that most likely submitted it: the
+/// earliest `sbatch`/`srun`/`salloc` of the job's owner, run in a login
+/// session at most a week (and [`SUBMIT_SLACK_NS`] of clock skew) before
+/// the job's first process, that no job with a smaller id took. Slurm
+/// numbers jobs in submission order, so taking jobs by id and submissions
+/// by time pairs them up; an `srun` that only made a step of an allocation
+/// the user already had, or a rejected submission, can shift the pairing
+/// (the report says "likely"). Slurm's own record (`scontrol show job`,
+/// `sacct`) is authoritative where it is kept.
+fn link_submissions(groups: &mut [Group], strings: &Interner, submits: Vec<Submit>) {
+    if submits.is_empty() {
+        return;
+    }
+    let mut jobs: Vec<usize> = (0..groups.len())
+        .filter(|&i| matches!(groups[i].key, GroupKey::Job { .. }) && groups[i].job.uid.is_some())
+        .collect();
+    jobs.sort_by_cached_key(|&i| match groups[i].key {
+        GroupKey::Job { job } => job_sort_key(strings.get(job)),
+        _ => Vec::new(),
+    });
+    let mut taken = vec![false; submits.len()];
+    for i in jobs {
+        let (Some(uid), Some(first)) = (groups[i].job.uid, groups[i].first) else {
+            continue;
+        };
+        let pick = submits.iter().enumerate().position(|(k, s)| {
+            !taken[k]
+                && s.auid == uid
+                && s.time.0 <= first.0 + SUBMIT_SLACK_NS
+                && s.time.0 >= first.0 - SUBMIT_WINDOW_NS
+        });
+        if let Some(k) = pick {
+            taken[k] = true;
+            groups[i].job.submit = Some(submits[k]);
+        }
     }
 }
 
@@ -970,6 +1139,80 @@ mod tests {
     const CMD: &str = r#"{"type":"exec","time":"2024-05-01T09:00:05Z","host":"h","source":"audit","auid":1000,"ses":7,"uid":0,"euid":0,"pid":9,"argv":["id"]}"#;
     const END: &str = r#"{"type":"login","time":"2024-05-01T09:10:00Z","host":"h","source":"audit","auid":1000,"ses":7,"detail":{"record_type":"USER_END"}}"#;
     const DAEMON: &str = r#"{"type":"exec","time":"2024-05-01T09:00:01Z","host":"h","source":"audit","auid":4294967295,"ses":4294967295,"pid":3,"argv":["x"],"cgroup":"/system.slice/foo.service"}"#;
+
+    const SBATCH: &str = r#"{"type":"exec","time":"2024-05-01T09:00:03Z","host":"login1","source":"ebpf","auid":1000,"ses":7,"uid":1000,"pid":20,"argv":["sbatch","job.sh"]}"#;
+    const JOB_A: &str = r#"{"type":"exec","time":"2024-05-01T09:00:04Z","host":"node1","source":"ebpf","auid":4294967295,"ses":4294967295,"uid":1000,"pid":30,"argv":["/bin/hostname"],"job":"11","job_step":"batch","job_uid":1000}"#;
+    const JOB_B: &str = r#"{"type":"exec","time":"2024-05-01T09:00:05Z","host":"node2","source":"ebpf","auid":4294967295,"ses":4294967295,"uid":1000,"pid":31,"argv":["./sim"],"job":"11","job_step":"0","job_uid":1000}"#;
+    const JOB_EXIT: &str = r#"{"type":"exit","time":"2024-05-01T09:00:09Z","host":"node2","source":"ebpf","auid":4294967295,"ses":4294967295,"uid":1000,"pid":31,"exit_code":0}"#;
+    const V2_JOB: &str = r#"{"type":"exec","time":"2024-05-01T09:00:06Z","host":"node3","source":"ebpf","auid":4294967295,"ses":4294967295,"uid":1001,"pid":40,"argv":["id"],"cgroup":"/system.slice/slurmstepd.scope/job_12/step_0/user/task_0"}"#;
+
+    #[test]
+    fn jobs_are_sessions_of_their_owner_across_nodes() {
+        let r = build(
+            &[SBATCH, JOB_A, JOB_B, JOB_EXIT, V2_JOB, DAEMON],
+            Filter::default(),
+            GroupBy::Session,
+        );
+        let jobs: Vec<&Group> = r
+            .groups
+            .iter()
+            .filter(|g| matches!(g.key, GroupKey::Job { .. }))
+            .collect();
+        assert_eq!(jobs.len(), 2, "{:?}", r.groups);
+        let j = jobs[0];
+        assert_eq!(j.kind(), SessionKind::Batch);
+        assert_eq!(j.job.uid, Some(1000));
+        assert_eq!(j.commands, 2, "both nodes' processes are one job");
+        let names = |v: &[Sym]| {
+            v.iter()
+                .map(|&n| r.strings.str(n).into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&j.job.nodes), ["node1", "node2"]);
+        assert_eq!(names(&j.job.steps), ["batch", "0"]);
+        assert_eq!(
+            j.end.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2024-05-01T09:00:09.000000000Z"),
+            "the job ends with its last process's exit"
+        );
+        let sub = j.job.submit.expect("linked to the sbatch");
+        assert_eq!((sub.auid, sub.ses), (1000, 7));
+        assert_eq!(r.strings.str(sub.host), "login1");
+        // The v2 job: no uid in the path, owner from the process's uid, and
+        // no submission of that user to link.
+        assert_eq!(jobs[1].job.uid, Some(1001));
+        assert!(jobs[1].job.submit.is_none());
+        // The job sits right after its owner's session.
+        let pos = |k: fn(&GroupKey) -> bool| r.groups.iter().position(|g| k(&g.key)).unwrap();
+        assert!(
+            pos(|k| matches!(k, GroupKey::Session { .. }))
+                < pos(|k| matches!(k, GroupKey::Job { .. }))
+        );
+        assert!(matches!(
+            r.groups.last().unwrap().key,
+            GroupKey::Unattributed { .. }
+        ));
+    }
+
+    #[test]
+    fn a_users_report_has_their_jobs() {
+        let mut r = build(
+            &[SBATCH, JOB_A, V2_JOB],
+            Filter::default(),
+            GroupBy::Session,
+        );
+        r.retain_user("alice", |n| (n == "alice").then_some(1000));
+        assert_eq!(
+            r.groups.len(),
+            2,
+            "alice's session and her job: {:?}",
+            r.groups
+        );
+        let mut r = build(&[SBATCH, JOB_A, V2_JOB], Filter::default(), GroupBy::Job);
+        r.retain_user("bob", |n| (n == "bob").then_some(1001));
+        assert_eq!(r.groups.len(), 1);
+        assert!(matches!(r.groups[0].key, GroupKey::Job { .. }));
+    }
 
     #[test]
     fn audit_login_records_make_sessions() {

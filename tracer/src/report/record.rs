@@ -69,6 +69,11 @@ pub struct Record<'a> {
     pub uid_name: Option<Cow<'a, str>>,
     /// How an exec changed identity (`via`: sudo, su, setuid).
     pub via: Option<Cow<'a, str>>,
+    /// The batch job, its step and its owner's uid (`job`, `job_step`,
+    /// `job_uid`).
+    pub job: Option<Cow<'a, str>>,
+    pub job_step: Option<Cow<'a, str>>,
+    pub job_uid: Option<u32>,
 }
 
 impl<'a> Record<'a> {
@@ -110,6 +115,9 @@ impl<'a> Record<'a> {
             service: None,
             uid_name: None,
             via: None,
+            job: None,
+            job_step: None,
+            job_uid: None,
         };
         match &e.body {
             Body::Exec(x) | Body::Process(x) => {
@@ -125,6 +133,11 @@ impl<'a> Record<'a> {
                 r.serial = x.serial;
                 r.user = s(&x.user);
                 r.via = x.via.as_ref().map(|v| Cow::Borrowed(v.as_str()));
+                if let Some(j) = &x.job {
+                    r.job = Some(Cow::Borrowed(j.id.as_str()));
+                    r.job_step = j.step.as_deref().map(Cow::Borrowed);
+                    r.job_uid = j.uid;
+                }
             }
             Body::Login(l) => {
                 r.cwd = b(&l.cwd);
@@ -205,6 +218,9 @@ impl<'a> Record<'a> {
             service: w.service.map(|s| s.0),
             uid_name: None,
             via: w.via.map(|s| s.0),
+            job: w.job.map(|s| s.0),
+            job_step: w.job_step.map(|s| s.0),
+            job_uid: w.job_uid,
             record_type: None,
             res: None,
             acct: None,
@@ -295,6 +311,12 @@ struct Wire<'a> {
     service: Option<Str<'a>>,
     #[serde(borrow, default)]
     via: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    job: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    job_step: Option<Str<'a>>,
+    #[serde(default)]
+    job_uid: Option<u32>,
 }
 
 /// A JSON string, borrowed from the input when it has no escapes.

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::event::{Timestamp, UNSET};
 
 use super::display::{self, Ctx};
-use super::model::{Group, GroupKey, Report, Sym};
+use super::model::{Group, GroupBy, GroupKey, Report, Sym};
 use super::stats::Stats;
 use super::{csv, json as json_out, text, OutputFormat};
 
@@ -45,6 +45,7 @@ fn sections(report: &Report) -> Vec<Section<'_>> {
     for g in &report.groups {
         let auid = match g.key {
             GroupKey::Session { auid, .. } => Some(auid),
+            GroupKey::Job { .. } if report.by == GroupBy::Session => g.job.uid,
             _ => None,
         };
         match out.last_mut() {
@@ -101,7 +102,7 @@ fn render_text(
             (Some(a), _) => ctx.user_label(
                 a,
                 s.groups[0].user.as_deref(),
-                &report.strings.str(host_sym(&s.groups[0].key)),
+                &report.strings.str(s.groups[0].host()),
             ),
             (None, GroupKey::Job { .. }) => "jobs".into(),
             (None, _) => "unattributed (no login uid)".into(),
@@ -164,9 +165,21 @@ fn group_json(report: &Report, g: &Group, ctx: &Ctx<'_>) -> Value {
                 json!(s.get_opt(service).map(String::from_utf8_lossy)),
             );
         }
-        GroupKey::Job { host, job } => {
-            o.insert("host".into(), json!(s.str(host)));
+        GroupKey::Job { job } => {
+            o.insert("host".into(), json!(s.str(g.host())));
             o.insert("job".into(), json!(s.str(job)));
+            o.insert("kind".into(), json!(g.kind().as_str()));
+            o.insert("uid".into(), json!(g.job.uid));
+            o.insert(
+                "nodes".into(),
+                json!(g.job.nodes.iter().map(|&n| s.str(n)).collect::<Vec<_>>()),
+            );
+            o.insert(
+                "steps".into(),
+                json!(g.job.steps.iter().map(|&n| s.str(n)).collect::<Vec<_>>()),
+            );
+            o.insert("start".into(), json!(g.start));
+            o.insert("end".into(), json!(g.end));
         }
     }
     if !matches!(g.key, GroupKey::Session { .. }) {
@@ -241,7 +254,7 @@ fn render_csv(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
             GroupKey::Unattributed { host, service } => {
                 ("unattributed", host, None, UNSET, display::text(s, service))
             }
-            GroupKey::Job { host, job } => ("job", host, None, UNSET, display::text(s, job)),
+            GroupKey::Job { job } => ("job", g.host(), g.job.uid, UNSET, display::text(s, job)),
         };
         let tops: Vec<String> = top(report, &[g], TOP)
             .into_iter()
@@ -277,12 +290,4 @@ fn render_csv(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
         csv::write_row(out, row.into_iter())?;
     }
     Ok(())
-}
-
-fn host_sym(k: &GroupKey) -> super::model::Sym {
-    match *k {
-        GroupKey::Session { host, .. }
-        | GroupKey::Unattributed { host, .. }
-        | GroupKey::Job { host, .. } => host,
-    }
 }

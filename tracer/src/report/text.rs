@@ -48,9 +48,20 @@ pub fn render(
                     current_user = Some(label);
                 }
             }
+            // By session, a job is shown under the user who owns it.
+            GroupKey::Job { .. } if report.by == GroupBy::Session => {
+                let label = match g.job.uid {
+                    Some(uid) => ctx.user_label(uid, None, &report.strings.str(g.host())),
+                    None => "jobs of unknown owner".into(),
+                };
+                if current_user.as_deref() != Some(&label) {
+                    writeln!(out, "{}", paint(BOLD, &label))?;
+                    current_user = Some(label);
+                }
+            }
             GroupKey::Unattributed { .. } if !in_unattributed => {
                 in_unattributed = true;
-                let title = "unattributed: processes with no login uid (entry points without pam_loginuid?)";
+                let title = "unattributed: processes with no login uid, in no batch job (entry points without pam_loginuid?)";
                 writeln!(out, "{}", paint(MAGENTA, title))?;
             }
             _ => {}
@@ -58,7 +69,16 @@ pub fn render(
         writeln!(out, "  {}", paint(CYAN, &group_header(report, g, ctx)))?;
         let cmds = &g.cmds;
         if !cmds.is_empty() {
-            table(report, cmds, ctx, report.by == GroupBy::Job, &mut memo, out)?;
+            let job = matches!(g.key, GroupKey::Job { .. });
+            table(
+                report,
+                cmds,
+                ctx,
+                report.by == GroupBy::Job,
+                job,
+                &mut memo,
+                out,
+            )?;
         }
         writeln!(out)?;
     }
@@ -156,11 +176,20 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
                 .map_or("no cgroup recorded".into(), |_| display::text(s, service));
             format!("{svc} on {}", display::host(s, host))
         }
-        GroupKey::Job { host, job } => format!(
-            "job {} on {}",
-            display::text(s, job),
-            display::host(s, host)
-        ),
+        GroupKey::Job { job } => {
+            let nodes: Vec<String> = g.job.nodes.iter().map(|&n| display::host(s, n)).collect();
+            let steps = if g.job.steps.is_empty() {
+                String::new()
+            } else {
+                let v: Vec<String> = g.job.steps.iter().map(|&n| display::text(s, n)).collect();
+                format!(", steps {}", v.join(" "))
+            };
+            format!(
+                "batch job {} on {}{steps}",
+                display::text(s, job),
+                nodes.join(", ")
+            )
+        }
     };
     if let Some(addr) = &g.addr {
         h.push_str(&format!(" from {}", super::quote::sanitize_str(addr)));
@@ -186,6 +215,14 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
             }
         });
         h.push_str(&format!(": {start}, {end}"));
+    } else if let GroupKey::Job { .. } = g.key {
+        if let (Some(f), Some(l)) = (g.start, g.end) {
+            h.push_str(&format!(
+                ": first process {}, last {}",
+                ctx.time(f),
+                ctx.time(l)
+            ));
+        }
     } else if let (Some(f), Some(l)) = (g.first, g.last) {
         h.push_str(&format!(": {} to {}", ctx.time(f), ctx.time(l)));
     }
@@ -199,6 +236,19 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
         g.commands,
         plural(g.commands)
     ));
+    if let Some(sub) = &g.job.submit {
+        let ses = if sub.ses == UNSET {
+            "a login with no session id".to_owned()
+        } else {
+            format!("session {}", sub.ses)
+        };
+        let line = super::quote::quote_argv(&super::model::unpack_argv(s.get(sub.argv)));
+        h.push_str(&format!(
+            "; likely submitted from {ses} on {} at {}: {line}",
+            display::host(s, sub.host),
+            ctx.time(sub.time)
+        ));
+    }
     h
 }
 
@@ -207,25 +257,32 @@ fn table(
     cmds: &[Command],
     ctx: &Ctx<'_>,
     with_user: bool,
+    with_step: bool,
     memo: &mut Memo,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let s = &report.strings;
     memo.clear();
-    let (mut wpid, mut wuser, mut was, mut wcwd) = (3, 4, 2, 3);
+    let (mut wpid, mut wuser, mut was, mut wcwd, mut wstep) = (3, 4, 2, 3, 4);
     for c in cmds {
         memo.prepare(ctx, s, c);
+        if with_step {
+            wstep = wstep.max(display::text(s, c.step).chars().count());
+        }
         wpid = wpid.max(Command::opt(c.pid).map_or(1, digits));
         wuser = wuser.max(memo.user(c).1);
         was = was.max(memo.ran_as(c).1);
         wcwd = wcwd.max(memo.path(c.cwd).1);
     }
     let wcwd = wcwd.min(MAX_CWD_WIDTH);
-    let user_head = if with_user {
+    let mut user_head = if with_user {
         format!("{:<wuser$}  ", "USER")
     } else {
         String::new()
     };
+    if with_step {
+        user_head.push_str(&format!("{:<wstep$}  ", "STEP"));
+    }
     writeln!(
         out,
         "    {:<19}  {:>wpid$}  {user_head}{:<was$}  {:<wcwd$}  COMMAND",
@@ -240,6 +297,10 @@ fn table(
         if with_user {
             pad(out, memo.user(c), wuser)?;
             out.write_all(b"  ")?;
+        }
+        if with_step {
+            let t = display::text(s, c.step);
+            write!(out, "{t:<wstep$}  ")?;
         }
         let ident = memo.ran_as(c);
         if ctx.color && ident.1 > 0 {

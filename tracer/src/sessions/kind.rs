@@ -18,7 +18,7 @@ pub enum SessionKind {
     SystemdUser,
     /// Any other PAM service that opened a session (atd, vsftpd, run0...).
     Service,
-    /// Reserved: a batch job's session.
+    /// A batch job (Slurm): its processes, by job (see [`super::job`]).
     Batch,
     /// Nothing in the log says (commands seen, no login record).
     #[default]
@@ -55,7 +55,10 @@ impl SessionKind {
     /// Shown by the text report without `--all`: logins by people, and
     /// sessions nothing says are anything else.
     pub fn shown_by_default(self) -> bool {
-        matches!(self, SessionKind::Interactive | SessionKind::Unknown)
+        matches!(
+            self,
+            SessionKind::Interactive | SessionKind::Batch | SessionKind::Unknown
+        )
     }
 
     /// The kind of session a login program opens, `None` when the program
