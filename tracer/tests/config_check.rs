@@ -79,6 +79,19 @@ fn check_config_prints_the_effective_configuration_with_flags_applied() {
     let ex = workspace_root().join("rules/tracer.toml.example");
     let out = tracer(&["run", "--config", ex.to_str().unwrap(), "--check-config"]);
     assert!(out.status.success(), "{out:?}");
+    // So is the compute-node preset, and it keeps job processes while it
+    // drops other unattributed ones (the kernel side: ebpf_jobs.rs).
+    let preset = workspace_root().join("rules/compute-node.toml");
+    let out = tracer(&[
+        "run",
+        "--config",
+        preset.to_str().unwrap(),
+        "--check-config",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let v: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(v["filter"]["exclude_unattributed"].as_bool(), Some(true));
+    assert_eq!(v["capture"]["ring_size"].as_str(), Some("64M"));
 }
 
 #[test]

@@ -101,6 +101,14 @@ pub fn records_sql(db: &str, suffix: &str, f: &Filter, by: GroupBy) -> String {
     if f.failed {
         exec.push("(type = 'exec_failed' OR ret < 0)".into());
     }
+    if let Some(j) = &f.job {
+        // Records of tracer before 0.3 have the job only in the cgroup path.
+        exec.push(format!(
+            "(job = {0} OR cgroup LIKE {1})",
+            quote(j),
+            quote(&format!("%/job\\_{j}/%"))
+        ));
+    }
     exec.push(format!("type IN {EXEC_TYPES}"));
     let mut login = login_conds(f);
     login.push(format!("auid != {UNSET} AND ses != {UNSET}"));

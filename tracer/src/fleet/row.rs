@@ -55,7 +55,7 @@ pub fn line_hash(b: &[u8]) -> u64 {
 
 const NUMBERS: &[&str] = &["pid", "ppid", "uid", "euid", "ret", "count", "port"];
 const STRINGS: &[&str] = &[
-    "host", "boot", "type", "source", "tty", "cgroup", "job", "via", "cause", "addr",
+    "host", "boot", "type", "source", "tty", "cgroup", "job", "job_step", "via", "cause", "addr",
 ];
 const BYTES: &[&str] = &["comm", "exe", "cwd"];
 
@@ -94,7 +94,7 @@ pub fn append_row(line: &[u8], out: &mut Vec<u8>) -> Result<RowInfo, RowError> {
             push_value(out, k, v);
         }
     }
-    for k in ["auid", "ses"] {
+    for k in ["auid", "ses", "job_uid"] {
         match m.get(k).filter(|v| !v.is_null()) {
             Some(v) => push_value(out, k, v),
             None => {

@@ -53,6 +53,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("ret", "Int64"),
     ("cgroup", "String"),
     ("job", "String"),
+    ("job_step", "String"),
+    ("job_uid", "UInt32"),
     ("via", "String"),
     ("count", "UInt64"),
     ("cause", "String"),

@@ -1,0 +1,133 @@
+//! Privileged: the exec program's job-cgroup walk on the real kernel,
+//! without Slurm (`slurm_jobs.rs` runs the real thing). A cgroup shaped like
+//! Slurm's is made by hand in the hierarchy tracer reads jobs from (the v1
+//! freezer on this hybrid host, else the unified tree), a shell is moved
+//! into it, and what it runs must carry the job, step and owner; with
+//! `--exclude-unattributed` a job's processes (no login uid) are kept and
+//! other unattributed ones dropped.
+
+#![cfg(feature = "privileged")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+/// A Slurm-shaped cgroup, removed on drop (after its processes are gone).
+struct JobCgroup {
+    /// Directories made, innermost last.
+    made: Vec<PathBuf>,
+    leaf: PathBuf,
+}
+
+impl JobCgroup {
+    /// `/slurm/uid_<uid>/job_<job>/step_batch` in the v1 freezer, or
+    /// `/system.slice/slurmstepd.scope/job_<job>/step_batch/user/task_0` on
+    /// a cgroup v2-only host.
+    fn make(uid: u32, job: u32) -> JobCgroup {
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let freezer = Path::new("/sys/fs/cgroup/freezer");
+        let v1 = cgroups.lines().any(|l| l.contains(":freezer:")) && freezer.is_dir();
+        let (root, parts): (PathBuf, Vec<String>) = if v1 {
+            (
+                freezer.into(),
+                vec![
+                    "slurm".into(),
+                    format!("uid_{uid}"),
+                    format!("job_{job}"),
+                    "step_batch".into(),
+                ],
+            )
+        } else {
+            (
+                "/sys/fs/cgroup".into(),
+                vec![
+                    "system.slice".into(),
+                    "slurmstepd.scope".into(),
+                    format!("job_{job}"),
+                    "step_batch".into(),
+                    "user".into(),
+                    "task_0".into(),
+                ],
+            )
+        };
+        let mut made = Vec::new();
+        let mut dir = root;
+        for p in parts {
+            dir.push(p);
+            if !dir.exists() {
+                std::fs::create_dir(&dir)
+                    .unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+                made.push(dir.clone());
+            }
+        }
+        JobCgroup { made, leaf: dir }
+    }
+}
+
+impl Drop for JobCgroup {
+    fn drop(&mut self) {
+        for d in self.made.iter().rev() {
+            // The shell that was in it has exited; retry briefly while the
+            // kernel lets go of it.
+            for _ in 0..50 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+#[test]
+fn job_processes_carry_their_job_and_survive_exclude_unattributed() {
+    let _g = global_lock();
+    let job = JobCgroup::make(4321, 987_654);
+    let t = Tracer::start(&["--no-proc-scan", "--exclude-unattributed"]);
+    let procs = job.leaf.join("cgroup.procs");
+    // The shell moves itself into the job, then runs two marked commands;
+    // the second exec is also unattributed but outside the job.
+    let script = format!(
+        "echo $$ > {}; /bin/echo tracer-job-inside; /usr/bin/true tracer-job-inside-2",
+        procs.display()
+    );
+    let st = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let st = Command::new("/bin/echo")
+        .arg("tracer-job-outside")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(400));
+    let lines = t.stop();
+    let marked = |m: &str| {
+        lines
+            .iter()
+            .find(|l| l["type"] == "exec" && argv_of(l).iter().any(|a| a == m))
+            .cloned()
+    };
+    for m in ["tracer-job-inside", "tracer-job-inside-2"] {
+        let ev = marked(m).unwrap_or_else(|| {
+            panic!("no exec of {m}: exclude_unattributed dropped a job process")
+        });
+        assert_eq!(ev["auid"], 4294967295u32, "{ev}");
+        assert_eq!(ev["job"], "987654", "{ev}");
+        assert_eq!(ev["job_step"], "batch", "{ev}");
+        if job.leaf.starts_with("/sys/fs/cgroup/freezer") {
+            assert_eq!(ev["job_uid"], 4321, "{ev}");
+        }
+    }
+    assert!(
+        marked("tracer-job-outside").is_none(),
+        "an unattributed process in no job passed --exclude-unattributed"
+    );
+    drop(job);
+}
