@@ -340,7 +340,11 @@ impl Node {
         let x = e.exec_mut().unwrap();
         x.argv = Some(argv.iter().map(|a| Bytes::from(a.to_vec())).collect());
         x.cwd = Some(Bytes::from("/home/u"));
-        x.job = job.map(str::to_owned);
+        x.job = job.map(|j| tracer::event::Job {
+            id: j.to_owned(),
+            step: Some("0".into()),
+            uid: None,
+        });
         self.push(&e);
         e
     }
