@@ -56,16 +56,19 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
         memo.clear();
         for c in &g.cmds {
             memo.prepare(ctx, s, c);
-            let user = if c.auid == UNSET {
-                ""
+            // A job's processes have no login user: the job's owner is theirs.
+            let user = if c.auid != UNSET {
+                Cow::Borrowed(memo.user(c).0.as_str())
+            } else if let (GroupKey::Job { .. }, Some(uid)) = (g.key, g.job.uid) {
+                Cow::Owned(ctx.name(uid).unwrap_or_default())
             } else {
-                memo.user(c).0.as_str()
+                Cow::Borrowed("")
             };
             let step = display::text(s, c.step);
             let row: [Cow<'_, str>; 19] = [
                 kind.into(),
                 host.as_str().into(),
-                user.into(),
+                user.clone(),
                 num(c.auid),
                 num(c.ses),
                 group.as_str().into(),

@@ -171,9 +171,12 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
             format!("{ses} on {}{boot} ({kind})", display::host(s, host))
         }
         GroupKey::Unattributed { host, service } => {
-            let svc = s
-                .get_opt(service)
-                .map_or("no cgroup recorded".into(), |_| display::text(s, service));
+            // A unit by name; a cgroup that is no unit's by its path.
+            let svc = match s.get_opt(service) {
+                None => "no cgroup recorded".into(),
+                Some(v) if v.starts_with(b"/") => format!("cgroup {}", display::text(s, service)),
+                Some(_) => display::text(s, service),
+            };
             format!("{svc} on {}", display::host(s, host))
         }
         GroupKey::Job { job } => {
