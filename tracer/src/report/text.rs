@@ -187,8 +187,15 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
                 let v: Vec<String> = g.job.steps.iter().map(|&n| display::text(s, n)).collect();
                 format!(", steps {}", v.join(" "))
             };
+            // By session the owner heads the section already.
+            let owner = match g.job.uid {
+                Some(u) if report.by == GroupBy::Job => {
+                    format!(" of {}", ctx.user_label(u, None, &s.str(g.host())))
+                }
+                _ => String::new(),
+            };
             format!(
-                "batch job {} on {}{steps}",
+                "batch job {}{owner} on {}{steps}",
                 display::text(s, job),
                 nodes.join(", ")
             )
@@ -374,17 +381,24 @@ fn plural(n: u64) -> &'static str {
 pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
     let c = &stats.counts;
     let lines: u64 = stats.inputs.iter().map(|i| i.lines).sum();
-    let (n, what) = if stats.jobs > 0 || stats.sessions == 0 && stats.counts.not_in_job > 0 {
-        (stats.jobs, "job")
+    let count = |n: u64, what: &str| format!("{n} {what}{}", plural(n));
+    // By job: jobs only; by session: sessions, and the jobs beside them.
+    let shown_in = if stats.counts.not_in_job > 0 || stats.sessions == 0 && stats.jobs > 0 {
+        count(stats.jobs, "job")
+    } else if stats.jobs > 0 {
+        format!(
+            "{} and {}",
+            count(stats.sessions, "session"),
+            count(stats.jobs, "job")
+        )
     } else {
-        (stats.sessions, "session")
+        count(stats.sessions, "session")
     };
     let mut parts = vec![format!(
-        "-- {} of {} command{} shown in {n} {what}{}",
+        "-- {} of {} command{} shown in {shown_in}",
         c.selected,
         c.execs + c.user_cmds - c.user_cmds_merged,
         plural(c.execs + c.user_cmds - c.user_cmds_merged),
-        plural(n)
     )];
     if stats.hidden_sessions > 0 {
         parts.push(format!(
