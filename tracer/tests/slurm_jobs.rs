@@ -337,3 +337,172 @@ fn slurm_harness_parsers() {
     assert_eq!(parse_job_id("17;tracertest\n").unwrap(), 17);
     assert!(parse_job_id("sbatch: error").is_err());
 }
+
+/// How this host mounts cgroups, as the fixture names say it.
+fn host_layout() -> &'static str {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let types: Vec<(String, String)> = mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2).then(|| (f[1].to_string(), f[2].to_string()))
+        })
+        .collect();
+    let v1 = types.iter().any(|(_, t)| t == "cgroup");
+    let v2 = types.iter().any(|(_, t)| t == "cgroup2");
+    match (v1, v2) {
+        (true, true) => "hybrid",
+        (true, false) => "legacy-v1",
+        _ => "v2",
+    }
+}
+
+/// The Slurm part of a `/proc/PID/cgroup`: controller list -> path, for the
+/// lines Slurm placed (hierarchy ids and the host's own cgroups differ from
+/// machine to machine), with the uid, job id and node name replaced.
+fn slurm_layout(content: &str, node: &str) -> BTreeMap<String, String> {
+    let digits = |s: &str, key: &str| -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find(key) {
+            out.push_str(&rest[..i + key.len()]);
+            rest = &rest[i + key.len()..];
+            let n = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if n > 0 {
+                out.push('N');
+            }
+            rest = &rest[n..];
+        }
+        out.push_str(rest);
+        out
+    };
+    content
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_id, ctrl, path) = (it.next()?, it.next()?, it.next()?);
+            path.contains("slurm").then(|| {
+                let p = path
+                    .replace(&format!("slurm_{node}/"), "slurm_NODE/")
+                    .replace(
+                        &format!("/{node}_slurmstepd.scope"),
+                        "/NODE_slurmstepd.scope",
+                    );
+                (ctrl.to_string(), digits(&digits(&p, "uid_"), "job_"))
+            })
+        })
+        .collect()
+}
+
+/// The real `/proc/PID/cgroup` of job processes (batch step, numbered steps
+/// with one and two tasks, the batch and extern slurmstepd, an interactive
+/// srun) match `tests/fixtures/cgroup/slurm22.05-debian12-<layout>-*.cgroup`
+/// in what Slurm placed; `WRITE_FIXTURES=1` records them from this host.
+#[test]
+fn slurm_job_cgroups_match_fixtures() {
+    let _g = global_lock();
+    let user = common::slurm::TestUser::ensure("tracer-slurm-fixture").unwrap();
+    let slurm = Slurm::start().unwrap_or_else(|e| panic!("starting Slurm: {e:#}"));
+    let out = slurm.jobs_dir().join("cg");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let o = out.display();
+    let script = format!(
+        "#!/bin/sh\n\
+         cat /proc/self/cgroup > {o}/batch.cgroup\n\
+         /usr/bin/srun -n1 /bin/sh -c 'cat /proc/self/cgroup > {o}/step0.cgroup'\n\
+         /usr/bin/srun -n2 /bin/sh -c 'cat /proc/self/cgroup > {o}/step1-task$SLURM_PROCID.cgroup'\n\
+         touch {o}/ready\n\
+         i=0; while [ ! -e {o}/go ] && [ $i -lt 300 ]; do /bin/sleep 0.1; i=$((i+1)); done\n"
+    );
+    let job = slurm
+        .sbatch_as_with(&user.name, &script, &["-n2", "-J", "tracer-cgroups"])
+        .unwrap_or_else(|e| panic!("sbatch: {e:#}"));
+    common::daemon::wait_for("the job's steps", JOB_TIMEOUT, || {
+        out.join("ready").exists()
+    });
+    // The job's slurmstepds, found through the job's own cgroup (the freezer
+    // one on v1: proctrack/cgroup keeps every process of the job there).
+    let mut stepds = BTreeMap::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        for step in ["batch", "extern"] {
+            if cmd.trim() == format!("slurmstepd: [{job}.{step}]") {
+                let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+                stepds.insert(format!("{step}-stepd"), cg);
+            }
+        }
+    }
+    std::fs::write(out.join("go"), "").unwrap();
+    assert_eq!(
+        slurm.wait_job(job, JOB_TIMEOUT).unwrap(),
+        "COMPLETED",
+        "{}",
+        slurm.logs()
+    );
+    let inter = slurm
+        .srun_as(&user.name, &["/bin/cat", "/proc/self/cgroup"])
+        .unwrap_or_else(|e| panic!("srun: {e:#}"));
+
+    let mut live: BTreeMap<String, String> = stepds;
+    for case in ["batch", "step0", "step1-task0", "step1-task1"] {
+        let c = std::fs::read_to_string(out.join(format!("{case}.cgroup")))
+            .unwrap_or_else(|e| panic!("{case}.cgroup from the job: {e}"));
+        live.insert(case.to_string(), c);
+    }
+    live.insert(
+        "interactive".to_string(),
+        String::from_utf8(inter.stdout).unwrap(),
+    );
+    assert_eq!(live.len(), 7, "every case recorded: {:?}", live.keys());
+
+    let dir = workspace_root().join("tracer/tests/fixtures/cgroup");
+    let layout = host_layout();
+    for (case, content) in &live {
+        let path = dir.join(format!("slurm22.05-debian12-{layout}-{case}.cgroup"));
+        if std::env::var_os("WRITE_FIXTURES").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, content).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; no fixture for a {layout} host: record them with WRITE_FIXTURES=1 \
+                 and say where they came from in SOURCES.md",
+                path.display()
+            )
+        });
+        let (got, want) = (
+            slurm_layout(content, &slurm.node),
+            slurm_layout(&want, &slurm.node),
+        );
+        assert!(!got.is_empty(), "{case}: no Slurm cgroup in {content}");
+        assert_eq!(
+            got,
+            want,
+            "{case}: the live layout differs from {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn slurm_layout_normalises_ids_and_node() {
+    let v1 = "6:freezer:/slurm_vm/uid_1001/job_12/step_batch\n5:devices:/\n\
+              4:memory:/slurm_vm/uid_1001/job_12/step_batch/task_0\n";
+    let l = slurm_layout(v1, "vm");
+    assert_eq!(l.len(), 2);
+    assert_eq!(l["freezer"], "/slurm_NODE/uid_N/job_N/step_batch");
+    assert_eq!(l["memory"], "/slurm_NODE/uid_N/job_N/step_batch/task_0");
+    let v2 = "0::/system.slice/cn1_slurmstepd.scope/job_840392/step_0/user/task_0\n";
+    assert_eq!(
+        slurm_layout(v2, "cn1")[""],
+        "/system.slice/NODE_slurmstepd.scope/job_N/step_0/user/task_0"
+    );
+}
