@@ -41,6 +41,7 @@ const MARKERS: &[(&str, &[&str])] = &[
         "interactive_echo",
         &["/bin/echo", "tracer-interactive-marker"],
     ),
+    ("salloc_echo", &["/bin/echo", "tracer-salloc-marker"]),
     ("login_echo", &["/bin/echo", "tracer-login-marker"]),
     ("ssh_job_echo", &["/bin/echo", "tracer-ssh-job-marker"]),
 ];
@@ -67,6 +68,8 @@ struct JobRun {
     batch_job: u32,
     /// The job `srun` created for the interactive step.
     interactive_job: u32,
+    /// The job `salloc` created; its shell ran in the interactive step.
+    salloc_job: u32,
     /// The job submitted from the ssh login.
     ssh_job: u32,
     /// The audit session of that ssh login (from its `/bin/echo` exec).
@@ -213,6 +216,28 @@ fn run_scenario() -> JobRun {
         "COMPLETED"
     );
 
+    // salloc: the user's shell in the job's interactive step, a command
+    // typed into it.
+    let term = slurm
+        .salloc_shell_as(
+            USER,
+            &["-J", "tracer-salloc"],
+            "/bin/echo tracer-salloc-marker",
+        )
+        .unwrap_or_else(|e| panic!("salloc: {e:#}"));
+    assert!(
+        // A line of output, not the echo of the typed line; bash's terminal
+        // escapes (bracketed paste) may precede it.
+        term.lines()
+            .any(|l| l.trim_end().ends_with("tracer-salloc-marker") && !l.contains("/bin/echo")),
+        "the typed command's output: {term}"
+    );
+    let salloc_job = find_job(&slurm, "tracer-salloc");
+    assert_eq!(
+        slurm.wait_job(salloc_job, JOB_TIMEOUT).unwrap(),
+        "COMPLETED"
+    );
+
     // A job submitted from a real login session.
     let script = slurm.jobs_dir().join("ssh-job.sh");
     std::fs::write(&script, SSH_JOB_SCRIPT).unwrap();
@@ -256,6 +281,7 @@ fn run_scenario() -> JobRun {
         node,
         batch_job,
         interactive_job,
+        salloc_job,
         ssh_job,
         login_ses,
     }
@@ -287,6 +313,7 @@ fn ebpf_slurm_job_commands_are_recorded() {
         "batch_sleep",
         "step_echo",
         "interactive_echo",
+        "salloc_echo",
         "ssh_job_echo",
     ] {
         let e = execs[name];
@@ -304,7 +331,15 @@ fn ebpf_slurm_job_commands_are_recorded() {
     let sbatch = run.login_sbatch();
     assert_eq!(sbatch["auid"], run.uid, "the login's sbatch: {sbatch}");
     assert_eq!(sbatch["ses"], run.login_ses, "the login's sbatch: {sbatch}");
-    assert!(run.batch_job != run.interactive_job && run.interactive_job != run.ssh_job);
+    let mut jobs = vec![
+        run.batch_job,
+        run.interactive_job,
+        run.salloc_job,
+        run.ssh_job,
+    ];
+    jobs.sort_unstable();
+    jobs.dedup();
+    assert_eq!(jobs.len(), 4, "four jobs: {jobs:?}");
     assert!(!run.node.is_empty());
     // The report finds the sbatch in the user's login session.
     let doc = run.report_json(&["-u", USER]);
@@ -398,7 +433,7 @@ fn slurm_layout(content: &str, node: &str) -> BTreeMap<String, String> {
 
 /// The real `/proc/PID/cgroup` of job processes (batch step, numbered steps
 /// with one and two tasks, the batch and extern slurmstepd, an interactive
-/// srun) match `tests/fixtures/cgroup/slurm22.05-debian12-<layout>-*.cgroup`
+/// srun, a shell in salloc's interactive step) match `tests/fixtures/cgroup/slurm22.05-debian12-<layout>-*.cgroup`
 /// in what Slurm placed; `WRITE_FIXTURES=1` records them from this host.
 #[test]
 fn slurm_job_cgroups_match_fixtures() {
@@ -450,8 +485,19 @@ fn slurm_job_cgroups_match_fixtures() {
         .srun_as(&user.name, &["/bin/cat", "/proc/self/cgroup"])
         .unwrap_or_else(|e| panic!("srun: {e:#}"));
 
+    let typed = format!("cat /proc/self/cgroup > {o}/salloc-interactive.cgroup");
+    slurm
+        .salloc_shell_as(&user.name, &["-J", "tracer-salloc"], &typed)
+        .unwrap_or_else(|e| panic!("salloc: {e:#}"));
+
     let mut live: BTreeMap<String, String> = stepds;
-    for case in ["batch", "step0", "step1-task0", "step1-task1"] {
+    for case in [
+        "batch",
+        "step0",
+        "step1-task0",
+        "step1-task1",
+        "salloc-interactive",
+    ] {
         let c = std::fs::read_to_string(out.join(format!("{case}.cgroup")))
             .unwrap_or_else(|e| panic!("{case}.cgroup from the job: {e}"));
         live.insert(case.to_string(), c);
@@ -460,7 +506,7 @@ fn slurm_job_cgroups_match_fixtures() {
         "interactive".to_string(),
         String::from_utf8(inter.stdout).unwrap(),
     );
-    assert_eq!(live.len(), 7, "every case recorded: {:?}", live.keys());
+    assert_eq!(live.len(), 8, "every case recorded: {:?}", live.keys());
 
     let dir = workspace_root().join("tracer/tests/fixtures/cgroup");
     let layout = host_layout();

@@ -479,6 +479,9 @@ impl Slurm {
              JobAcctGatherType=jobacct_gather/cgroup\n\
              # An extern step per job (what pam_slurm_adopt adopts ssh logins into).\n\
              PrologFlags=contain\n\
+             # salloc runs the user's shell in the job's interactive step on the\n\
+             # node (opt-in in slurm.conf, as many sites set it).\n\
+             LaunchParameters=use_interactive_step\n\
              SchedulerType=sched/builtin\n\
              SelectType=select/cons_tres\n\
              SelectTypeParameters=CR_Core\n\
@@ -549,6 +552,88 @@ impl Slurm {
     /// returns its output; an error if srun fails.
     pub fn srun_as(&self, user: &str, args: &[&str]) -> Result<Output> {
         checked(self.command_as(user, "srun").args(args))
+    }
+
+    /// Runs `salloc OPTS` as `user` on a pseudo-terminal (`script`), the way a
+    /// user types it: with `LaunchParameters=use_interactive_step` salloc
+    /// starts the user's shell in the job's `interactive` step on the node.
+    /// Once the shell prompts, `commands` are typed, then `exit`. Returns
+    /// everything the terminal showed. `opts` are passed through a shell
+    /// command line, so they must not need quoting.
+    pub fn salloc_shell_as(&self, user: &str, opts: &[&str], commands: &str) -> Result<String> {
+        use std::io::{Read, Write};
+        use std::sync::{Arc, Mutex};
+        let mut child = self
+            .command_as(user, "script")
+            .arg("-qec")
+            .arg(format!("salloc {}", opts.join(" ")))
+            .arg("/dev/null")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running script(1) for salloc (util-linux)")?;
+        let seen = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let mut out = child.stdout.take().expect("piped stdout");
+        let reader = {
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = out.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        let text =
+            |seen: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&seen.lock().unwrap()).to_string();
+        // The shell is reading once it has printed a prompt after salloc's
+        // "ready for job" (input typed before that may be flushed when
+        // salloc sets up the terminal).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let t = text(&seen);
+            if t.find("ready for job")
+                .is_some_and(|i| t[i..].contains("$ "))
+            {
+                break;
+            }
+            if child.try_wait()?.is_some() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "salloc's shell did not prompt within 30 s; the terminal showed:\n{t}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(format!("{commands}\nexit\n").as_bytes())?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "salloc did not end within 30 s of exit; the terminal showed:\n{}",
+                    text(&seen)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        drop(stdin);
+        let _ = reader.join();
+        let t = text(&seen);
+        if !status.success() {
+            bail!("salloc exited with {status}; the terminal showed:\n{t}");
+        }
+        Ok(t)
     }
 
     /// Waits until job `id` has ended; returns its final state (`COMPLETED`,
