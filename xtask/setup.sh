@@ -4,7 +4,9 @@
 #
 #   xtask/setup.sh          build and run: host toolchain + the eBPF toolchain
 #   xtask/setup.sh test     also what the tests use: auditd, openssh-server,
-#                           sudo, rsyslog (started only by the tests themselves)
+#                           sudo, rsyslog, ClickHouse, Slurm (slurm-wlm: slurmctld,
+#                           slurmd, client) and munge (started only by the
+#                           tests themselves, with their own configuration)
 #
 # The eBPF toolchain is the "debian route" of `cargo xtask build-ebpf`:
 # Debian's rustc-web (LLVM 22) with its prebuilt `core` for bpfel-unknown-none,
@@ -24,7 +26,25 @@ if [ "$profile" = test ]; then
   pkgs+=(auditd openssh-server openssh-client sudo rsyslog systemd bpftool passwd procps util-linux)
   # The fleet tests (tests/fleet_*.rs) start their own ClickHouse servers.
   pkgs+=(clickhouse-server clickhouse-client)
+  # The Slurm job tests (tests/slurm_jobs.rs) run a single-node Slurm with
+  # its own munged, all configured in temp dirs (tests/common/slurm.rs).
+  pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge)
 fi
+
+# Daemons of these packages must not be left running by their postinst: the
+# tests start their own, and on a machine without systemd as PID 1 nothing
+# would ever stop them. (Debian's postinsts go through invoke-rc.d, which a
+# policy-rc.d answering 101 turns off; this also covers machines without one.)
+daemons=(/usr/sbin/munged /usr/sbin/slurmd /usr/sbin/slurmctld)
+running_daemons() {
+  local d p
+  for p in /proc/[0-9]*; do
+    for d in "${daemons[@]}"; do
+      [ "$(readlink "$p/exe" 2>/dev/null)" = "$d" ] && echo "${p#/proc/}"
+    done
+  done
+  return 0
+}
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -32,8 +52,16 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}"
+  before=" $(running_daemons | tr '\n' ' ') "
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
+  # Stop, by pid, only what this install started.
+  for pid in $(running_daemons); do
+    case "$before" in *" $pid "*) continue ;; esac
+    echo "setup.sh: stopping $(readlink "/proc/$pid/exe" 2>/dev/null) (pid $pid), started by its package's postinst"
+    kill "$pid" 2>/dev/null || true
+  done
 fi
 
 # A cargo for host builds: rustup's if present, else Debian's cargo-web.

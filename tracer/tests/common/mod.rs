@@ -1,6 +1,7 @@
 //! Shared support for tracer's integration tests: one place for what several
 //! test files need (the tracer binary, a running tracer, a shell with its own
-//! login uid, reading logs; `audit`, `daemon`, `ssh` for the privileged ones).
+//! login uid, reading logs; `audit`, `daemon`, `slurm`, `ssh` for the privileged
+//! ones).
 //!
 //! Privileged test files start with `#![cfg(feature = "privileged")]`, so a
 //! plain `cargo test` leaves them out; `cargo xtask test` turns the feature on.
@@ -13,6 +14,7 @@
 
 pub mod audit;
 pub mod daemon;
+pub mod slurm;
 pub mod ssh;
 
 use std::fs::File;
