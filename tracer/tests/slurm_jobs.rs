@@ -355,6 +355,118 @@ fn ebpf_slurm_job_commands_are_recorded() {
             })
     });
     assert!(in_login, "the login's sbatch in the report: {doc:#}");
+
+    // Job identity, from the kernel's cgroup membership: every command of
+    // every job carries its job, its step and (v1: the cgroup names it) its
+    // owner; commands of the login carry none.
+    let expect = [
+        ("batch_echo", run.batch_job, "batch"),
+        ("batch_id", run.batch_job, "batch"),
+        ("batch_sleep", run.batch_job, "batch"),
+        ("step_echo", run.batch_job, "0"),
+        ("interactive_echo", run.interactive_job, "0"),
+        ("salloc_echo", run.salloc_job, "interactive"),
+        ("ssh_job_echo", run.ssh_job, "batch"),
+    ];
+    let v1 = host_layout() != "v2";
+    for (name, job, step) in expect {
+        let e = execs[name];
+        assert_eq!(e["job"], job.to_string(), "{name}: {e}");
+        assert_eq!(e["job_step"], step, "{name}: {e}");
+        if v1 {
+            assert_eq!(e["job_uid"], run.uid, "{name}: {e}");
+        }
+    }
+    for name in ["login_echo"] {
+        assert!(execs[name].get("job").is_none(), "{name}: {}", execs[name]);
+    }
+
+    // The report: each job is a batch_job session of its owner (found by
+    // `-u`), with its steps, its node and its commands; the job submitted
+    // from the ssh login is linked to that login.
+    let jobs = doc["jobs"].as_array().expect("jobs in the report");
+    let job_of = |id: u32| -> &Value {
+        jobs.iter()
+            .find(|j| j["job"] == id.to_string())
+            .unwrap_or_else(|| panic!("job {id} in `report -u {USER}`: {doc:#}"))
+    };
+    let host = execs["batch_echo"]["host"].clone();
+    let per_job: [(u32, &[&str], &[&str]); 4] = [
+        (
+            run.batch_job,
+            &["batch_echo", "batch_id", "batch_sleep", "step_echo"],
+            &["batch", "0"],
+        ),
+        (run.interactive_job, &["interactive_echo"], &["0"]),
+        (run.salloc_job, &["salloc_echo"], &["interactive"]),
+        (run.ssh_job, &["ssh_job_echo"], &["batch"]),
+    ];
+    for (id, markers, steps) in per_job {
+        let j = job_of(id);
+        assert_eq!(j["kind"], "batch_job", "{j:#}");
+        assert_eq!(j["uid"], run.uid, "{j:#}");
+        assert_eq!(j["user"], USER, "{j:#}");
+        assert_eq!(j["nodes"], serde_json::json!([host]), "{j:#}");
+        let got: Vec<&str> = j["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for s in steps {
+            assert!(got.contains(s), "job {id}: step {s} in {got:?}");
+        }
+        let cmds = j["commands"].as_array().unwrap();
+        for m in markers {
+            let want = &execs[m]["argv"];
+            let c = cmds
+                .iter()
+                .find(|c| &c["argv"] == want)
+                .unwrap_or_else(|| panic!("job {id}: {m} among its commands: {j:#}"));
+            assert_eq!(c["job"], id.to_string(), "{c:#}");
+        }
+        assert!(j["start"].is_string() && j["end"].is_string(), "{j:#}");
+        assert!(j["start"].as_str() <= j["end"].as_str(), "{j:#}");
+    }
+    let linked = &job_of(run.ssh_job)["submitted_from"];
+    assert_eq!(
+        linked["ses"], run.login_ses,
+        "the ssh job's login: {linked:#}"
+    );
+    assert_eq!(linked["auid"], run.uid, "{linked:#}");
+    assert_eq!(linked["link"], "likely", "{linked:#}");
+    assert!(
+        linked["argv"].as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .ends_with("sbatch"),
+        "{linked:#}"
+    );
+    // Submitted with runuser, outside any login: nothing to link.
+    for id in [run.batch_job, run.interactive_job, run.salloc_job] {
+        assert!(
+            job_of(id)["submitted_from"].is_null(),
+            "job {id}: {:#}",
+            job_of(id)
+        );
+    }
+
+    // `--by job --job N`: one job, every command of it with its step.
+    let id = run.batch_job.to_string();
+    let by_job = run.report_json(&["--by", "job", "--job", &id]);
+    let only = by_job["jobs"].as_array().unwrap();
+    assert_eq!(only.len(), 1, "{by_job:#}");
+    let step_of = |m: &str| {
+        only[0]["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["argv"] == execs[m]["argv"])
+            .map(|c| c["job_step"].clone())
+    };
+    assert_eq!(step_of("batch_echo"), Some(Value::from("batch")));
+    assert_eq!(step_of("step_echo"), Some(Value::from("0")));
+    assert_eq!(step_of("interactive_echo"), None, "another job's command");
     eprintln!("scenario and checks took {:?}", started.elapsed());
 }
 

@@ -239,6 +239,121 @@ mod tests {
         assert_eq!(from_proc_cgroup("garbage"), None);
     }
 
+    /// Real `/proc/PID/cgroup` of Slurm job processes
+    /// (`tracer/tests/fixtures/cgroup/`, sources in its SOURCES.md): what
+    /// userspace reads for the audit backend and `process` records, and
+    /// (through the leaf-first names the kernel walk would give for the
+    /// hierarchy it reads) what the exec program sends.
+    #[test]
+    fn real_slurm_cgroups() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup");
+        let cases: &[(&str, Option<(&str, Option<&str>, Option<u32>)>)] = &[
+            (
+                "slurm22.05-debian12-hybrid-batch-stepd",
+                Some(("1", None, Some(1001))),
+            ),
+            (
+                "slurm22.05-debian12-hybrid-batch",
+                Some(("1", Some("batch"), Some(1001))),
+            ),
+            (
+                "slurm22.05-debian12-hybrid-extern-stepd",
+                Some(("1", None, Some(1001))),
+            ),
+            (
+                "slurm22.05-debian12-hybrid-interactive",
+                Some(("2", Some("0"), Some(1001))),
+            ),
+            (
+                "slurm22.05-debian12-hybrid-salloc-interactive",
+                Some(("3", Some("interactive"), Some(1001))),
+            ),
+            (
+                "slurm22.05-debian12-hybrid-step0",
+                Some(("1", Some("0"), Some(1001))),
+            ),
+            (
+                "slurm22.05-debian12-hybrid-step1-task0",
+                Some(("1", Some("1"), Some(1001))),
+            ),
+            (
+                "slurm22.05-debian12-hybrid-step1-task1",
+                Some(("1", Some("1"), Some(1001))),
+            ),
+            (
+                "v1-caviness-step0-task0",
+                Some(("11811379", Some("0"), Some(2179))),
+            ),
+            (
+                "v1-sonar-ex3-slurm21-step0",
+                Some(("748468", Some("0"), Some(7319))),
+            ),
+            (
+                "v1-sonar-interactive-devices-line",
+                Some(("280678", Some("interactive"), Some(2101171))),
+            ),
+            (
+                "v2-schedmd-docs-extern-task0",
+                Some(("3385", Some("extern"), None)),
+            ),
+            (
+                "v2-schedmd-docs-interactive-task0",
+                Some(("3385", Some("interactive"), None)),
+            ),
+            ("v2-schedmd-docs-slurmd-manual-start", None),
+            (
+                "v2-schedmd-docs-step0-stepd",
+                Some(("3385", Some("0"), None)),
+            ),
+            (
+                "v2-schedmd-docs-step0-task0",
+                Some(("3385", Some("0"), None)),
+            ),
+            ("v2-schedmd-docs-stepd-infinity", None),
+            (
+                "v2-sonar-fox-step0-task0",
+                Some(("1392969", Some("0"), None)),
+            ),
+        ];
+        for (name, want) in cases {
+            let path = dir.join(format!("{name}.cgroup"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let want = want.map(|(id, step, uid)| Job {
+                id: id.into(),
+                step: step.map(Into::into),
+                uid,
+            });
+            assert_eq!(from_proc_cgroup(&text), want, "{name}");
+            // The kernel's view: the freezer line where there is one (v1),
+            // else the unified line; the last JOB_DEPTH components, leaf
+            // first, NUL-terminated.
+            let line = text
+                .lines()
+                .find(|l| {
+                    l.split(':')
+                        .nth(1)
+                        .is_some_and(|c| c.split(',').any(|c| c == "freezer"))
+                })
+                .or_else(|| text.lines().find(|l| l.starts_with("0::")));
+            if let Some(line) = line {
+                let path = line.splitn(3, ':').nth(2).unwrap();
+                let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+                let cut = comps.len() > tracer_common::event::JOB_DEPTH;
+                let mut buf = Vec::new();
+                for c in comps.iter().rev().take(tracer_common::event::JOB_DEPTH) {
+                    buf.extend_from_slice(c.as_bytes());
+                    buf.push(0);
+                }
+                assert_eq!(
+                    from_leaf_names(&buf, cut),
+                    from_path(path),
+                    "{name}: kernel view"
+                );
+            }
+        }
+    }
+
     #[test]
     fn owners_and_submitters() {
         let j = from_path("/slurm/uid_1003/job_1/step_batch").unwrap();
