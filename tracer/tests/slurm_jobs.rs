@@ -377,9 +377,8 @@ fn ebpf_slurm_job_commands_are_recorded() {
             assert_eq!(e["job_uid"], run.uid, "{name}: {e}");
         }
     }
-    for name in ["login_echo"] {
-        assert!(execs[name].get("job").is_none(), "{name}: {}", execs[name]);
-    }
+    let login = execs["login_echo"];
+    assert!(login.get("job").is_none(), "login_echo: {login}");
 
     // The report: each job is a batch_job session of its owner (found by
     // `-u`), with its steps, its node and its commands; the job submitted
@@ -387,7 +386,7 @@ fn ebpf_slurm_job_commands_are_recorded() {
     let jobs = doc["jobs"].as_array().expect("jobs in the report");
     let job_of = |id: u32| -> &Value {
         jobs.iter()
-            .find(|j| j["job"] == id.to_string())
+            .find(|j| j["job"].as_str() == Some(id.to_string().as_str()))
             .unwrap_or_else(|| panic!("job {id} in `report -u {USER}`: {doc:#}"))
     };
     let host = execs["batch_echo"]["host"].clone();

@@ -247,7 +247,8 @@ mod tests {
     #[test]
     fn real_slurm_cgroups() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup");
-        let cases: &[(&str, Option<(&str, Option<&str>, Option<u32>)>)] = &[
+        type Want = Option<(&'static str, Option<&'static str>, Option<u32>)>;
+        let cases: &[(&str, Want)] = &[
             (
                 "slurm22.05-debian12-hybrid-batch-stepd",
                 Some(("1", None, Some(1001))),
