@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::audit::AuditRestore;
 use common::*;
 
 /// A Slurm-shaped cgroup, removed on drop (after its processes are gone).
@@ -129,5 +130,41 @@ fn job_processes_carry_their_job_and_survive_exclude_unattributed() {
         marked("tracer-job-outside").is_none(),
         "an unattributed process in no job passed --exclude-unattributed"
     );
+    drop(job);
+}
+
+/// The audit backend has no cgroup in its records: the job comes from
+/// `/proc/PID/cgroup` while the process runs, else from its parent's job.
+/// The first command is still running when its record arrives; the second
+/// exits at once, and its parent (the job's shell, as a batch script's is
+/// while its commands run) gives the job.
+#[test]
+fn audit_backend_names_the_job_from_proc() {
+    let _g = global_lock();
+    let _restore = AuditRestore::capture();
+    let job = JobCgroup::make(4322, 987_655);
+    let t = Tracer::start(&["--backend", "audit", "--no-proc-scan"]);
+    let procs = job.leaf.join("cgroup.procs");
+    let script = format!(
+        "echo $$ > {}; /bin/sleep 0.31; /bin/true tracer-audit-job-2; /bin/sleep 1.5",
+        procs.display()
+    );
+    let st = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = t.stop();
+    for m in ["0.31", "tracer-audit-job-2"] {
+        let ev = lines
+            .iter()
+            .find(|l| l["type"] == "exec" && argv_of(l).iter().any(|a| a == m))
+            .unwrap_or_else(|| panic!("no audit exec of {m}"));
+        assert_eq!(ev["source"], "audit", "{ev}");
+        assert_eq!(ev["job"], "987655", "{m}: {ev}");
+        assert_eq!(ev["job_step"], "batch", "{m}: {ev}");
+    }
     drop(job);
 }

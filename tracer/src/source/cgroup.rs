@@ -122,10 +122,16 @@ impl Jobs {
             x.job = cgroup.as_deref().and_then(job::from_path);
         }
         if x.job.is_none() && source != Source::Ebpf {
-            x.job = pid
-                .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
-                .and_then(|c| job::from_proc_cgroup(&c))
-                .or_else(|| ppid.and_then(|p| self.by_pid.get(&p).cloned()));
+            let of_proc = |p: Option<u32>| {
+                p.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
+                    .and_then(|c| job::from_proc_cgroup(&c))
+            };
+            // The process itself, else (gone already) its parent as tracer
+            // saw it, else its parent as /proc has it now: a child starts
+            // in its parent's cgroup and only root can move it.
+            x.job = of_proc(pid)
+                .or_else(|| ppid.and_then(|p| self.by_pid.get(&p).cloned()))
+                .or_else(|| of_proc(ppid));
         }
         if let (Some(j), Some(pid)) = (&x.job, pid) {
             if self.by_pid.len() >= JOBS_REMEMBERED {
