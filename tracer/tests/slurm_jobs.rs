@@ -427,6 +427,9 @@ fn ebpf_slurm_job_commands_are_recorded() {
         assert!(j["start"].is_string() && j["end"].is_string(), "{j:#}");
         assert!(j["start"].as_str() <= j["end"].as_str(), "{j:#}");
     }
+    // The ancestry cross-check: no exec left the job its parent ran in.
+    let all = run.report_json(&[]);
+    assert!(all["stats"].get("left_job").is_none(), "{:#}", all["stats"]);
     let linked = &job_of(run.ssh_job)["submitted_from"];
     assert_eq!(
         linked["ses"], run.login_ses,

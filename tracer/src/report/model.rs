@@ -268,6 +268,11 @@ pub struct Counts {
     pub unknown_records: u64,
     /// `--by job`: selected execs that ran in no job.
     pub not_in_job: u64,
+    /// The ancestry cross-check of job identity: execs in no job whose
+    /// parent (an exec of the same host, not yet exited) ran in one. Only
+    /// root can move a process out of its job's cgroup.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_job: u64,
     /// Boots seen (named by tracer or inferred from the log), all hosts.
     pub boots: u64,
 }
@@ -362,7 +367,7 @@ impl Builder {
             Kind::Discrepancy => self.counts.discrepancies += 1,
             Kind::Unknown => self.counts.unknown_records += 1,
             Kind::Exit => {
-                if let Some(&gi) = ev.pid.and_then(|p| self.job_pids.get(&(host, p))) {
+                if let Some(gi) = ev.pid.and_then(|p| self.job_pids.remove(&(host, p))) {
                     let j = &mut self.groups[gi as usize].job;
                     j.last_exit = Some(j.last_exit.map_or(ev.time, |t| t.max(ev.time)));
                 }
@@ -704,6 +709,13 @@ impl Builder {
                 }
             }
         };
+        if job.is_none()
+            && ev
+                .ppid
+                .is_some_and(|p| self.job_pids.contains_key(&(host, p)))
+        {
+            self.counts.left_job += 1;
+        }
         if let (Some(auid), Some(argv0)) = (ev.login_uid(), argv.first()) {
             if !failed && job.is_none() && job::is_submit(argv0) {
                 self.submits.push(Submit {
@@ -1053,6 +1065,10 @@ impl Report {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// Links each job to the login session that most likely submitted it: the
 /// earliest `sbatch`/`srun`/`salloc` of the job's owner, run in a login
 /// session at most a week (and [`SUBMIT_SLACK_NS`] of clock skew) before
@@ -1192,6 +1208,17 @@ mod tests {
             r.groups.last().unwrap().key,
             GroupKey::Unattributed { .. }
         ));
+    }
+
+    #[test]
+    fn a_child_outside_its_parents_job_is_counted() {
+        let child = r#"{"type":"exec","time":"2024-05-01T09:00:06Z","host":"node1","source":"ebpf","auid":4294967295,"ses":4294967295,"uid":0,"pid":35,"ppid":30,"argv":["/bin/sh"]}"#;
+        let r = build(&[JOB_A, child], Filter::default(), GroupBy::Session);
+        assert_eq!(r.counts.left_job, 1);
+        // Once the parent has exited, its pid says nothing more.
+        let exit = r#"{"type":"exit","time":"2024-05-01T09:00:05Z","host":"node1","source":"ebpf","pid":30,"exit_code":0}"#;
+        let r = build(&[JOB_A, exit, child], Filter::default(), GroupBy::Session);
+        assert_eq!(r.counts.left_job, 0);
     }
 
     #[test]

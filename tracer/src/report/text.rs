@@ -425,6 +425,13 @@ pub fn footer(stats: &Stats, ctx: &Ctx<'_>) -> String {
     if c.not_in_job > 0 {
         parts.push(format!("{} not in any job", c.not_in_job));
     }
+    if c.left_job > 0 {
+        parts.push(format!(
+            "{} exec{} in no job although the parent ran in one (moved out of the job's cgroup: only root can)",
+            c.left_job,
+            plural(c.left_job)
+        ));
+    }
     parts.push(format!(
         "{} input{}, {lines} lines",
         stats.inputs.len(),
