@@ -200,6 +200,14 @@ pub unsafe fn write_job_cgroup(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Re
             if n <= 0 {
                 return Err(n);
             }
+            // A leaf that is a systemd unit (`session-3.scope`,
+            // `cron.service`) is no job's: a job's leaf is `task_N`, `user`,
+            // `slurm`, `step_*` or `job_*`. Stop there: most processes of a
+            // cgroup v2 host cost one name read, not a walk to the root.
+            if len == 0 && is_unit(at, n as u32) {
+                *at = 0;
+                return Ok(());
+            }
             if n > 4 && *at == b'j' && *at.add(1) == b'o' && *at.add(2) == b'b' && *at.add(3) == b'_' {
                 (*ev).flags |= FLAG_IN_JOB;
             }
@@ -211,6 +219,33 @@ pub unsafe fn write_job_cgroup(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Re
         }
         Ok(())
     }
+}
+
+/// Whether the NUL-terminated name of `n` bytes (NUL included) at `at`
+/// ends in `.scope` or `.service`.
+///
+/// # Safety
+/// `at` is readable for `JOB_NAME_MAX` bytes and `n <= JOB_NAME_MAX`.
+#[inline(always)]
+unsafe fn is_unit(at: *const u8, n: u32) -> bool {
+    let ends = |suffix: &[u8]| -> bool {
+        let k = suffix.len() as u32;
+        if n < k + 2 {
+            return false;
+        }
+        let start = n - 1 - k;
+        let mut i = 0;
+        while i < suffix.len() {
+            let idx = (start + i as u32) as usize & (JOB_NAME_MAX - 1);
+            // SAFETY: idx < JOB_NAME_MAX, within the caller's guarantee.
+            if unsafe { *at.add(idx) } != suffix[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    };
+    ends(b".scope") || ends(b".service")
 }
 
 /// Writes the working directory of `task` (the current task) at `dst` as NUL-terminated

@@ -32,6 +32,13 @@ impl JobCgroup {
         let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap();
         let freezer = Path::new("/sys/fs/cgroup/freezer");
         let v1 = cgroups.lines().any(|l| l.contains(":freezer:")) && freezer.is_dir();
+        Self::make_in(uid, job, v1)
+    }
+
+    /// In the v1 freezer (`v1`) or in the unified tree, wherever it is
+    /// mounted (`/sys/fs/cgroup/unified` on hybrid hosts).
+    fn make_in(uid: u32, job: u32, v1: bool) -> JobCgroup {
+        let freezer = Path::new("/sys/fs/cgroup/freezer");
         let (root, parts): (PathBuf, Vec<String>) = if v1 {
             (
                 freezer.into(),
@@ -44,7 +51,7 @@ impl JobCgroup {
             )
         } else {
             (
-                "/sys/fs/cgroup".into(),
+                unified_root(),
                 vec![
                     "system.slice".into(),
                     "slurmstepd.scope".into(),
@@ -67,6 +74,18 @@ impl JobCgroup {
         }
         JobCgroup { made, leaf: dir }
     }
+}
+
+/// Where cgroup2 is mounted, from the mount table.
+fn unified_root() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    mounts
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2 && f[2] == "cgroup2").then(|| PathBuf::from(f[1]))
+        })
+        .expect("a cgroup2 mount")
 }
 
 impl Drop for JobCgroup {
@@ -166,5 +185,39 @@ fn audit_backend_names_the_job_from_proc() {
         assert_eq!(ev["job"], "987655", "{m}: {ev}");
         assert_eq!(ev["job_step"], "batch", "{m}: {ev}");
     }
+    drop(job);
+}
+
+/// `capture.jobs = "unified"`: the walk of the unified tree, as on a cgroup
+/// v2-only host (Slurm's cgroup/v2 layout, made by hand in the unified
+/// mount, which a hybrid host has too): job and step from the path; no
+/// owner in it (v2 names none), so no `job_uid`.
+#[test]
+fn the_unified_tree_walk_finds_v2_jobs() {
+    let _g = global_lock();
+    let job = JobCgroup::make_in(0, 987_656, false);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("t.toml");
+    std::fs::write(&conf, "[capture]\njobs = \"unified\"\n").unwrap();
+    let t = Tracer::start(&["--no-proc-scan", "--config", conf.to_str().unwrap()]);
+    let script = format!(
+        "echo $$ > {}; /bin/echo tracer-v2-job; /bin/sleep 0.01",
+        job.leaf.join("cgroup.procs").display()
+    );
+    let st = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(400));
+    let lines = t.stop();
+    let ev = lines
+        .iter()
+        .find(|l| l["type"] == "exec" && argv_of(l).iter().any(|a| a == "tracer-v2-job"))
+        .unwrap_or_else(|| panic!("no exec of the v2 job's echo"));
+    assert_eq!(ev["job"], "987656", "{ev}");
+    assert_eq!(ev["job_step"], "batch", "{ev}");
+    assert!(ev.get("job_uid").is_none(), "{ev}");
     drop(job);
 }

@@ -55,10 +55,29 @@ pub enum Backend {
     Both,
 }
 
+/// Which cgroup hierarchy the exec program reads batch jobs from (see
+/// README, "Batch jobs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobHierarchy {
+    /// The v1 freezer where it is mounted (v1 and hybrid hosts), else the
+    /// unified tree.
+    #[default]
+    Auto,
+    /// The v1 freezer.
+    Freezer,
+    /// The unified (v2) tree.
+    Unified,
+    /// No job walk (hosts that run no batch jobs save a few probe reads
+    /// per exec).
+    Off,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureConfig {
     pub backend: Backend,
+    pub jobs: JobHierarchy,
     pub argv_limit: u32,
     pub ring_size: Size,
     pub poll_ms: u64,
@@ -71,6 +90,7 @@ impl Default for CaptureConfig {
         let e = crate::source::ebpf::EbpfOptions::default();
         Self {
             backend: Backend::Auto,
+            jobs: JobHierarchy::Auto,
             argv_limit: e.argv_limit,
             ring_size: Size(e.ring_bytes.into()),
             poll_ms: e.poll.as_millis() as u64,

@@ -147,6 +147,7 @@ pub fn resolve(explicit: Option<&Path>, flags: &Flags) -> Result<Settings, Confi
             // Checked: at most RING_BYTES_MAX, a u32.
             ring_bytes: c.capture.ring_size.0 as u32,
             poll: Duration::from_millis(c.capture.poll_ms),
+            jobs: c.capture.jobs,
         },
         audit: AuditOptions {
             daemon: flags.audit_daemon,

@@ -78,6 +78,8 @@ pub struct EbpfOptions {
     pub ring_bytes: u32,
     /// How often the reader drains the ring buffer without being woken.
     pub poll: Duration,
+    /// Where batch jobs are read from.
+    pub jobs: crate::config::JobHierarchy,
 }
 
 impl Default for EbpfOptions {
@@ -87,6 +89,7 @@ impl Default for EbpfOptions {
             ring_bytes: 32 << 20,
             poll: Duration::from_millis(50),
             filter: filter::FilterSpec::default(),
+            jobs: crate::config::JobHierarchy::Auto,
         }
     }
 }
@@ -146,7 +149,7 @@ impl EbpfSource {
         };
         let mut offsets = offsets::kernel_offsets(&btf)?;
         let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        let jobs = offsets::choose_job_hierarchy(&btf, &cgroups, &mut offsets);
+        let jobs = offsets::choose_job_hierarchy(&btf, opts.jobs, &cgroups, &mut offsets);
         log::info!("batch jobs are read from the {jobs} hierarchy");
         let config = Config {
             argv_limit: opts.argv_limit,

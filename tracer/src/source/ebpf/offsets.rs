@@ -8,6 +8,7 @@ use tracer_common::config::{
 
 use super::btf::{Btf, BtfError};
 use super::tracefs::{self, TracefsError};
+use crate::config::JobHierarchy;
 
 /// Reads every struct offset the programs use. Fails naming the first field
 /// this kernel lacks.
@@ -72,12 +73,26 @@ pub fn kernel_offsets(btf: &Btf) -> Result<Offsets, BtfError> {
 /// v1 hierarchy (cgroup v1 and hybrid hosts: Slurm's `proctrack/cgroup`
 /// keeps every process of a step in its freezer cgroup), else the unified
 /// hierarchy when there is one. Sets `o.job_cgroup` and `o.job_css`.
-pub fn choose_job_hierarchy(btf: &Btf, cgroups: &str, o: &mut Offsets) -> &'static str {
-    let v1_freezer = cgroups.lines().any(|l| {
-        let mut f = l.splitn(3, ':');
-        let (id, ctl) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
-        id != "0" && ctl.split(',').any(|c| c == "freezer")
-    });
+/// `want` (the `capture.jobs` setting) overrides the choice.
+pub fn choose_job_hierarchy(
+    btf: &Btf,
+    want: JobHierarchy,
+    cgroups: &str,
+    o: &mut Offsets,
+) -> &'static str {
+    let v1_freezer = match want {
+        JobHierarchy::Freezer => true,
+        JobHierarchy::Unified => false,
+        JobHierarchy::Off => {
+            o.job_cgroup = JOB_CGROUP_OFF;
+            return "none (capture.jobs = \"off\")";
+        }
+        JobHierarchy::Auto => cgroups.lines().any(|l| {
+            let mut f = l.splitn(3, ':');
+            let (id, ctl) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+            id != "0" && ctl.split(',').any(|c| c == "freezer")
+        }),
+    };
     let subsys = btf.field_offset("css_set", "subsys").ok();
     let freezer = btf.enumerator("freezer_cgrp_id");
     match (v1_freezer, subsys, freezer) {
@@ -86,7 +101,7 @@ pub fn choose_job_hierarchy(btf: &Btf, cgroups: &str, o: &mut Offsets) -> &'stat
             o.job_css = subsys + 8 * id as u32;
             "cgroup v1 freezer"
         }
-        _ if cgroups.lines().any(|l| l.starts_with("0::")) => {
+        _ if want == JobHierarchy::Unified || cgroups.lines().any(|l| l.starts_with("0::")) => {
             o.job_cgroup = JOB_CGROUP_V2;
             "cgroup v2"
         }
@@ -143,7 +158,7 @@ mod tests {
         };
         let mut o = kernel_offsets(&btf).unwrap();
         assert_eq!(
-            choose_job_hierarchy(&btf, HYBRID, &mut o),
+            choose_job_hierarchy(&btf, JobHierarchy::Auto, HYBRID, &mut o),
             "cgroup v1 freezer"
         );
         assert_eq!(o.job_cgroup, JOB_CGROUP_V1);
@@ -152,9 +167,21 @@ mod tests {
             o.job_css,
             btf.field_offset("css_set", "subsys").unwrap() + 8 * id
         );
-        assert_eq!(choose_job_hierarchy(&btf, UNIFIED, &mut o), "cgroup v2");
+        assert_eq!(
+            choose_job_hierarchy(&btf, JobHierarchy::Auto, UNIFIED, &mut o),
+            "cgroup v2"
+        );
         assert_eq!(o.job_cgroup, JOB_CGROUP_V2);
-        assert_eq!(choose_job_hierarchy(&btf, "", &mut o), "none");
+        assert_eq!(
+            choose_job_hierarchy(&btf, JobHierarchy::Auto, "", &mut o),
+            "none"
+        );
+        assert_eq!(o.job_cgroup, JOB_CGROUP_OFF);
+        choose_job_hierarchy(&btf, JobHierarchy::Unified, HYBRID, &mut o);
+        assert_eq!(o.job_cgroup, JOB_CGROUP_V2);
+        choose_job_hierarchy(&btf, JobHierarchy::Freezer, UNIFIED, &mut o);
+        assert_eq!(o.job_cgroup, JOB_CGROUP_V1);
+        choose_job_hierarchy(&btf, JobHierarchy::Off, HYBRID, &mut o);
         assert_eq!(o.job_cgroup, JOB_CGROUP_OFF);
         assert!(o.kn_name != o.kn_parent);
     }
