@@ -50,13 +50,13 @@ pub struct WireRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     tty: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    comm: Option<&'a Bytes>,
+    comm: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    exe: Option<&'a Bytes>,
+    exe: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    argv: Option<&'a [Bytes]>,
+    argv: Option<Argv<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cwd: Option<&'a Bytes>,
+    cwd: Option<Cwd<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ret: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,14 +119,187 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// A byte string written as [`crate::bytes::encode`] writes it.
+#[derive(Clone, Copy)]
+pub struct Text<'a>(pub &'a [u8]);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::bytes::serialize_encoded(self.0, s)
+    }
+}
+
+/// An argument vector: owned, or the raw NUL-separated argument area of a
+/// process as the kernel holds it (split as
+/// [`crate::source::ebpf::decode::split_args`] splits it: every argument
+/// ends with a NUL, a cut last one is kept, empty ones are kept).
+#[derive(Clone, Copy)]
+pub enum Argv<'a> {
+    Owned(&'a [Bytes]),
+    Raw(&'a [u8]),
+}
+
+impl Serialize for Argv<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Argv::Owned(v) => s.collect_seq(v),
+            Argv::Raw(area) if area.is_empty() => s.collect_seq(std::iter::empty::<Text>()),
+            Argv::Raw(area) => {
+                let body = area.strip_suffix(&[0]).unwrap_or(area);
+                s.collect_seq(body.split(|&b| b == 0).map(Text))
+            }
+        }
+    }
+}
+
+/// A working directory: owned, or as the eBPF program sends it (path
+/// components from the leaf up, each followed by a NUL; empty is `/`),
+/// joined as [`crate::source::ebpf::decode::join_cwd`] joins it.
+#[derive(Clone, Copy)]
+pub enum Cwd<'a> {
+    Owned(&'a [u8]),
+    LeafFirst(&'a [u8]),
+}
+
+impl Serialize for Cwd<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Cwd::Owned(b) => crate::bytes::serialize_encoded(b, s),
+            Cwd::LeafFirst(c) => {
+                let body = c.strip_suffix(&[0]).unwrap_or(c);
+                if body.is_empty() {
+                    return s.serialize_str("/");
+                }
+                // Components are separated by `/` (ASCII) once joined, so
+                // encoding each on its own is encoding the whole path.
+                if body
+                    .split(|&b| b == 0)
+                    .all(|p| crate::bytes::plain(p).is_some())
+                {
+                    return s.collect_str(&JoinedPlain(body));
+                }
+                s.collect_str(&JoinedEncoded(body))
+            }
+        }
+    }
+}
+
+struct JoinedPlain<'a>(&'a [u8]);
+
+impl fmt::Display for JoinedPlain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in self.0.split(|&b| b == 0).rev() {
+            f.write_str("/")?;
+            f.write_str(std::str::from_utf8(p).map_err(|_| fmt::Error)?)?;
+        }
+        Ok(())
+    }
+}
+
+struct JoinedEncoded<'a>(&'a [u8]);
+
+impl fmt::Display for JoinedEncoded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in self.0.split(|&b| b == 0).rev() {
+            f.write_str("/")?;
+            crate::bytes::write_encoded(f, p)?;
+        }
+        Ok(())
+    }
+}
+
+/// The task header of a record, borrowed: from a [`Task`]
+/// ([`Task::as_ref`]) or straight from a ring-buffer record. Every field of
+/// [`Task`] is here, so that a field added there must be added here and
+/// then set by every producer (the compiler says where).
+#[derive(Clone, Copy, Default)]
+pub struct TaskRef<'a> {
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    pub gid: Option<u32>,
+    pub egid: Option<u32>,
+    pub auid: Option<u32>,
+    pub ses: Option<u32>,
+    pub tty: Option<&'a str>,
+    pub comm: Option<&'a [u8]>,
+    pub exe: Option<&'a [u8]>,
+    pub cgroup_id: Option<u64>,
+    pub cgroup: Option<&'a str>,
+    pub start_boottime: Option<u64>,
+}
+
+impl Task {
+    pub fn as_ref(&self) -> TaskRef<'_> {
+        TaskRef {
+            pid: self.pid,
+            tid: self.tid,
+            ppid: self.ppid,
+            uid: self.uid,
+            euid: self.euid,
+            gid: self.gid,
+            egid: self.egid,
+            auid: self.auid,
+            ses: self.ses,
+            tty: self.tty.as_deref(),
+            comm: self.comm.as_ref().map(Bytes::as_slice),
+            exe: self.exe.as_ref().map(Bytes::as_slice),
+            cgroup_id: self.cgroup_id,
+            cgroup: self.cgroup.as_deref(),
+            start_boottime: self.start_boottime,
+        }
+    }
+}
+
+/// An exec body, borrowed: from an [`Exec`] ([`Exec::as_ref`]) or straight
+/// from a ring-buffer record. Like [`TaskRef`], it has every field of
+/// [`Exec`], so the hot path cannot miss one.
+#[derive(Clone, Copy)]
+pub struct ExecRef<'a> {
+    pub argv: Option<Argv<'a>>,
+    pub cwd: Option<Cwd<'a>>,
+    pub outcome: Outcome,
+    pub argc: Option<u32>,
+    pub args_size: Option<u64>,
+    pub truncated: bool,
+    pub argv_missing: bool,
+    pub fileless: bool,
+    pub via: Option<&'a Via>,
+    pub job: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub serial: Option<u64>,
+    pub key: Option<&'a str>,
+}
+
+impl Exec {
+    pub fn as_ref(&self) -> ExecRef<'_> {
+        ExecRef {
+            argv: self.argv.as_deref().map(Argv::Owned),
+            cwd: self.cwd.as_ref().map(|c| Cwd::Owned(c.as_slice())),
+            outcome: self.outcome,
+            argc: self.argc,
+            args_size: self.args_size,
+            truncated: self.truncated,
+            argv_missing: self.argv_missing,
+            fileless: self.fileless,
+            via: self.via.as_ref(),
+            job: self.job.as_deref(),
+            user: self.user.as_deref(),
+            serial: self.serial,
+            key: self.key.as_deref(),
+        }
+    }
+}
+
 impl<'a> WireRef<'a> {
-    fn header(e: &'a Event) -> Self {
-        let t = &e.task;
+    fn header(kind: Kind, time: Timestamp, host: &'a str, source: Source, t: TaskRef<'a>) -> Self {
         Self {
-            kind: e.kind(),
-            time: e.time,
-            host: &e.host,
-            source: e.source,
+            kind,
+            time,
+            host,
+            source,
             pid: t.pid,
             tid: t.tid,
             ppid: t.ppid,
@@ -136,9 +309,9 @@ impl<'a> WireRef<'a> {
             egid: t.egid,
             auid: t.auid,
             ses: t.ses,
-            tty: t.tty.as_deref(),
-            comm: t.comm.as_ref(),
-            exe: t.exe.as_ref(),
+            tty: t.tty,
+            comm: t.comm.map(Text),
+            exe: t.exe.map(Text),
             argv: None,
             cwd: None,
             ret: None,
@@ -149,7 +322,7 @@ impl<'a> WireRef<'a> {
             argv_missing: false,
             fileless: false,
             cgroup_id: t.cgroup_id,
-            cgroup: t.cgroup.as_deref(),
+            cgroup: t.cgroup,
             start_boottime: t.start_boottime,
             exit_code: None,
             signal: None,
@@ -172,9 +345,9 @@ impl<'a> WireRef<'a> {
         }
     }
 
-    fn exec(&mut self, x: &'a Exec, with_ret: bool) {
-        self.argv = x.argv.as_deref();
-        self.cwd = x.cwd.as_ref();
+    fn exec(&mut self, x: ExecRef<'a>, with_ret: bool) {
+        self.argv = x.argv;
+        self.cwd = x.cwd;
         if with_ret {
             self.ret = x.outcome.ret();
             self.outcome = (x.outcome == Outcome::Unknown).then_some("unknown");
@@ -184,11 +357,51 @@ impl<'a> WireRef<'a> {
         self.truncated = x.truncated;
         self.argv_missing = x.argv_missing;
         self.fileless = x.fileless;
-        self.via = x.via.as_ref().map(Via::as_str);
-        self.job = x.job.as_deref();
-        self.user = x.user.as_deref();
+        self.via = x.via.map(Via::as_str);
+        self.job = x.job;
+        self.user = x.user;
         self.serial = x.serial;
-        self.key = x.key.as_deref();
+        self.key = x.key;
+    }
+
+    fn exit(&mut self, x: &Exit) {
+        self.exit_code = x.exit_code;
+        self.signal = x.signal;
+        self.session_leader = x.session_leader;
+    }
+
+    /// An `exec`/`exec_failed` record from borrowed parts: what the owned
+    /// path writes for `Body::Exec` (the daemon's hot path writes ring-buffer
+    /// records with it, without building an [`Event`]).
+    pub fn exec_record(
+        time: Timestamp,
+        host: &'a str,
+        source: Source,
+        task: TaskRef<'a>,
+        exec: ExecRef<'a>,
+    ) -> Self {
+        let mut w = Self::header(exec_kind(exec.outcome), time, host, source, task);
+        w.exec(exec, true);
+        w
+    }
+
+    /// An `exit` record from borrowed parts, as the owned path writes it.
+    pub fn exit_record(
+        time: Timestamp,
+        host: &'a str,
+        source: Source,
+        task: TaskRef<'a>,
+        exit: &Exit,
+    ) -> Self {
+        let mut w = Self::header(Kind::Exit, time, host, source, task);
+        w.exit(exit);
+        w
+    }
+
+    /// Appends the JSON line (no newline) to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail, and every key is a string.
+        let _ = serde_json::to_writer(out, self);
     }
 }
 
@@ -204,15 +417,11 @@ fn put_opt<T: Into<Value>>(d: &mut Map<String, Value>, k: &str, v: Option<T>) {
 
 impl<'a> From<&'a Event> for WireRef<'a> {
     fn from(e: &'a Event) -> Self {
-        let mut w = Self::header(e);
+        let mut w = Self::header(e.kind(), e.time, &e.host, e.source, e.task.as_ref());
         match &e.body {
-            Body::Exec(x) => w.exec(x, true),
-            Body::Process(x) => w.exec(x, false),
-            Body::Exit(x) => {
-                w.exit_code = x.exit_code;
-                w.signal = x.signal;
-                w.session_leader = x.session_leader;
-            }
+            Body::Exec(x) => w.exec(x.as_ref(), true),
+            Body::Process(x) => w.exec(x.as_ref(), false),
+            Body::Exit(x) => w.exit(x),
             Body::Loss(l) => {
                 w.count = l.count;
                 w.cause = Some(l.cause.as_str());
@@ -226,7 +435,7 @@ impl<'a> From<&'a Event> for WireRef<'a> {
                 w.detail = (!d.is_empty()).then_some(Value::Object(d));
             }
             Body::Login(l) => {
-                w.cwd = l.cwd.as_ref();
+                w.cwd = l.cwd.as_ref().map(|c| Cwd::Owned(c.as_slice()));
                 w.addr = l.addr.as_deref();
                 w.port = l.port;
                 w.serial = l.serial;
@@ -272,7 +481,7 @@ impl<'a> From<&'a Event> for WireRef<'a> {
                 w.detail = Some(serde_json::json!({"reason": s.reason.as_str()}));
             }
             Body::Discrepancy(d) => {
-                w.exec(&d.exec, false);
+                w.exec(d.exec.as_ref(), false);
                 let mut m = Map::new();
                 put(&mut m, "kind", d.what.as_str());
                 put(&mut m, "seen_by", d.seen_by.as_str());
@@ -308,8 +517,7 @@ impl<'a> From<&'a Event> for WireRef<'a> {
 
 /// Writes `e`'s JSON line into `out` (no newline).
 pub fn write(e: &Event, out: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail, and every key is a string.
-    let _ = serde_json::to_writer(out, &WireRef::from(e));
+    WireRef::from(e).write(out);
 }
 
 /// Reads one JSON line.

@@ -46,6 +46,16 @@ impl CgroupPaths {
         }
     }
 
+    /// Knows exactly `paths` and never walks a hierarchy (tests, replays).
+    pub fn fixed(paths: impl IntoIterator<Item = (u64, String)>) -> Self {
+        Self {
+            root: PathBuf::new(),
+            cache: paths.into_iter().collect(),
+            last_scan: Some(Instant::now()),
+            rescan_interval: Duration::MAX,
+        }
+    }
+
     /// The path of cgroup `id` relative to the cgroup2 root (`/` for the root).
     pub fn path(&mut self, id: u64) -> Option<&str> {
         if !self.cache.contains_key(&id)
