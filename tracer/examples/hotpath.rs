@@ -125,10 +125,7 @@ fn records(n: usize) -> Vec<Vec<u8>> {
 fn pipeline() -> Pipeline<NoLoginInfo> {
     Pipeline::new(
         SessionTracker::new(TrackerOptions::default(), NoLoginInfo),
-        CgroupPaths::fixed([(
-            2,
-            "/user.slice/user-1000.slice/session-5.scope".to_string(),
-        )]),
+        CgroupPaths::fixed([(2, "/user.slice/user-1000.slice/session-5.scope".to_string())]),
     )
 }
 

@@ -51,7 +51,7 @@ pub enum KeyError {
 /// The HMAC key, with the HMAC state after the key (its inner and outer
 /// pad blocks) computed once: each record then costs only its own blocks.
 #[derive(Clone)]
-pub struct ChainKey([u8; 32], Hmac<Sha256>);
+pub struct ChainKey(Hmac<Sha256>);
 
 impl std::fmt::Debug for ChainKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,12 +63,12 @@ impl ChainKey {
     pub fn from_bytes(b: [u8; 32]) -> Self {
         // HMAC takes keys of any length: this cannot fail.
         let m = <Hmac<Sha256> as Mac>::new_from_slice(&b).expect("HMAC takes any key");
-        Self(b, m)
+        Self(m)
     }
 
     /// `hex(HMAC-SHA256(key, prev || body))`.
     pub fn mac(&self, prev: &[u8], body: &[u8]) -> [u8; 64] {
-        let mut m = self.1.clone();
+        let mut m = self.0.clone();
         m.update(prev);
         m.update(body);
         hex(&m.finalize().into_bytes())
@@ -423,7 +423,7 @@ mod tests {
         let p = dir.path().join("k/chain.key");
         let k = load_or_create_key(&p).unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o400);
-        assert_eq!(load_key(&p).unwrap().0, k.0);
+        assert_eq!(load_key(&p).unwrap().mac(b"p", b"b"), k.mac(b"p", b"b"));
         let l = dir.path().join("link");
         std::os::unix::fs::symlink(&p, &l).unwrap();
         assert!(load_key(&l)
