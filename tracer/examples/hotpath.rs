@@ -40,7 +40,7 @@ fn exec(i: u32, boot_ns: u64) -> Vec<u8> {
         (b"/usr/bin/git", b"git\0status\0--short\0"),
         (
             b"/usr/bin/python3",
-            b"python3\0train.py\0--epochs\0100\0--lr=3e-4\0",
+            b"python3\0train.py\0--epochs\x00100\0--lr=3e-4\0",
         ),
     ];
     let (exe, args) = cmds[i as usize % cmds.len()];

@@ -439,7 +439,7 @@ fn hot_path_writes_what_the_owned_path_writes() {
 
     // The hot path's log is sealed: the chain verifies.
     let key = load_key(&hot.cfg.log.chain_key).unwrap();
-    let v = tracer::verify::verify(&key, &[hot.cfg.log.file.clone()]).unwrap();
+    let v = tracer::verify::verify(&key, std::slice::from_ref(&hot.cfg.log.file)).unwrap();
     assert!(v.intact(), "{:?}", v.findings);
     assert_eq!(v.records as usize, hot.text().lines().count());
 }

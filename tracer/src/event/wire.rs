@@ -143,7 +143,7 @@ impl Serialize for Argv<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match *self {
             Argv::Owned(v) => s.collect_seq(v),
-            Argv::Raw(area) if area.is_empty() => s.collect_seq(std::iter::empty::<Text>()),
+            Argv::Raw([]) => s.collect_seq(std::iter::empty::<Text>()),
             Argv::Raw(area) => {
                 let body = area.strip_suffix(&[0]).unwrap_or(area);
                 s.collect_seq(body.split(|&b| b == 0).map(Text))
