@@ -398,10 +398,303 @@ impl<'a> WireRef<'a> {
         w
     }
 
-    /// Appends the JSON line (no newline) to `out`.
+    /// Appends the JSON line (no newline) to `out`: exactly what the
+    /// derived `Serialize` gives through serde_json (the tests hold them
+    /// equal), written by hand because this is the daemon's hot path:
+    /// static keys, no serializer state machine, strings scanned for
+    /// escapes a word at a time. The destructuring below names every field,
+    /// so a field added to `WireRef` does not compile until it is written.
     pub fn write(&self, out: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail, and every key is a string.
-        let _ = serde_json::to_writer(out, self);
+        let WireRef {
+            kind,
+            time,
+            host,
+            source,
+            pid,
+            tid,
+            ppid,
+            uid,
+            euid,
+            gid,
+            egid,
+            auid,
+            ses,
+            tty,
+            comm,
+            exe,
+            argv,
+            cwd,
+            ret,
+            outcome,
+            argc,
+            args_size,
+            truncated,
+            argv_missing,
+            fileless,
+            cgroup_id,
+            cgroup,
+            start_boottime,
+            exit_code,
+            signal,
+            session_leader,
+            via,
+            job,
+            count,
+            cause,
+            from,
+            until,
+            addr,
+            port,
+            user,
+            session_kind,
+            service,
+            boot,
+            serial,
+            key,
+            detail,
+        } = self;
+        out.extend_from_slice(b"{\"type\":");
+        json::str(out, kind.as_str());
+        out.extend_from_slice(b",\"time\":");
+        json::time(out, *time);
+        out.extend_from_slice(b",\"host\":");
+        json::str(out, host);
+        out.extend_from_slice(b",\"source\":");
+        json::str(out, source.as_str());
+        let mut w = json::Fields(out);
+        w.uint("pid", *pid);
+        w.uint("tid", *tid);
+        w.uint("ppid", *ppid);
+        w.uint("uid", *uid);
+        w.uint("euid", *euid);
+        w.uint("gid", *gid);
+        w.uint("egid", *egid);
+        w.uint("auid", *auid);
+        w.uint("ses", *ses);
+        w.str("tty", *tty);
+        w.text("comm", *comm);
+        w.text("exe", *exe);
+        if let Some(a) = argv {
+            w.key("argv");
+            json::argv(w.0, *a);
+        }
+        if let Some(c) = cwd {
+            w.key("cwd");
+            json::cwd(w.0, *c);
+        }
+        w.int("ret", *ret);
+        w.str("outcome", *outcome);
+        w.uint("argc", *argc);
+        w.uint("args_size", *args_size);
+        w.flag("truncated", *truncated);
+        w.flag("argv_missing", *argv_missing);
+        w.flag("fileless", *fileless);
+        w.uint("cgroup_id", *cgroup_id);
+        w.str("cgroup", *cgroup);
+        w.uint("start_boottime", *start_boottime);
+        w.int("exit_code", *exit_code);
+        w.int("signal", *signal);
+        w.flag("session_leader", *session_leader);
+        w.str("via", *via);
+        w.str("job", *job);
+        w.uint("count", *count);
+        w.str("cause", *cause);
+        w.time("from", *from);
+        w.time("until", *until);
+        w.str("addr", *addr);
+        w.uint("port", *port);
+        w.str("user", *user);
+        w.str("session_kind", *session_kind);
+        w.str("service", *service);
+        w.str("boot", *boot);
+        w.uint("serial", *serial);
+        w.str("key", *key);
+        if let Some(d) = detail {
+            w.key("detail");
+            // Writing into a Vec cannot fail, and every key is a string.
+            let _ = serde_json::to_writer(&mut *w.0, d);
+        }
+        w.0.push(b'}');
+    }
+}
+
+/// The JSON writing of [`WireRef::write`], byte for byte as serde_json's
+/// compact formatter writes the same values.
+mod json {
+    use super::{Argv, Cwd, Text, Timestamp};
+    use crate::event::rfc3339;
+
+    /// The fields after the fixed head, each only when set.
+    pub struct Fields<'o>(pub &'o mut Vec<u8>);
+
+    impl Fields<'_> {
+        pub fn key(&mut self, k: &str) {
+            self.0.extend_from_slice(b",\"");
+            self.0.extend_from_slice(k.as_bytes());
+            self.0.extend_from_slice(b"\":");
+        }
+        pub fn uint<T: Into<u64>>(&mut self, k: &str, v: Option<T>) {
+            if let Some(v) = v {
+                self.key(k);
+                uint(self.0, v.into());
+            }
+        }
+        pub fn int<T: Into<i64>>(&mut self, k: &str, v: Option<T>) {
+            if let Some(v) = v {
+                self.key(k);
+                let v: i64 = v.into();
+                if v < 0 {
+                    self.0.push(b'-');
+                }
+                uint(self.0, v.unsigned_abs());
+            }
+        }
+        pub fn str(&mut self, k: &str, v: Option<&str>) {
+            if let Some(v) = v {
+                self.key(k);
+                str(self.0, v);
+            }
+        }
+        pub fn text(&mut self, k: &str, v: Option<Text>) {
+            if let Some(v) = v {
+                self.key(k);
+                text(self.0, v.0);
+            }
+        }
+        pub fn flag(&mut self, k: &str, v: bool) {
+            if v {
+                self.key(k);
+                self.0.extend_from_slice(b"true");
+            }
+        }
+        pub fn time(&mut self, k: &str, v: Option<Timestamp>) {
+            if let Some(v) = v {
+                self.key(k);
+                time(self.0, v);
+            }
+        }
+    }
+
+    pub fn uint(out: &mut Vec<u8>, mut v: u64) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        loop {
+            i -= 1;
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&d[i..]);
+    }
+
+    pub fn time(out: &mut Vec<u8>, t: Timestamp) {
+        out.push(b'"');
+        out.extend_from_slice(&rfc3339::format(t.0));
+        out.push(b'"');
+    }
+
+    /// A JSON string: serde_json's escapes (`\"`, `\\`, `\b`, `\f`,
+    /// `\n`, `\r`, `\t`, `\u00xx` for other controls; everything else,
+    /// DEL and non-ASCII included, as it is).
+    pub fn str(out: &mut Vec<u8>, s: &str) {
+        out.push(b'"');
+        escaped(out, s.as_bytes());
+        out.push(b'"');
+    }
+
+    /// Bytes as [`crate::bytes::encode`] gives them, as a JSON string.
+    pub fn text(out: &mut Vec<u8>, b: &[u8]) {
+        match crate::bytes::plain(b) {
+            Some(s) => str(out, s),
+            None => str(out, &crate::bytes::encode(b)),
+        }
+    }
+
+    pub fn argv(out: &mut Vec<u8>, a: Argv) {
+        out.push(b'[');
+        match a {
+            Argv::Owned(v) => {
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    text(out, x.as_slice());
+                }
+            }
+            Argv::Raw([]) => {}
+            Argv::Raw(area) => {
+                let body = area.strip_suffix(&[0]).unwrap_or(area);
+                for (i, x) in body.split(|&b| b == 0).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    text(out, x);
+                }
+            }
+        }
+        out.push(b']');
+    }
+
+    pub fn cwd(out: &mut Vec<u8>, c: Cwd) {
+        match c {
+            Cwd::Owned(b) => text(out, b),
+            Cwd::LeafFirst(c) => {
+                let body = c.strip_suffix(&[0]).unwrap_or(c);
+                if body.is_empty() {
+                    return str(out, "/");
+                }
+                out.push(b'"');
+                // Components are separated by `/` (ASCII) once joined, so
+                // encoding each on its own is encoding the whole path.
+                for p in body.split(|&b| b == 0).rev() {
+                    out.push(b'/');
+                    match crate::bytes::plain(p) {
+                        Some(s) => escaped(out, s.as_bytes()),
+                        None => escaped(out, crate::bytes::encode(p).as_bytes()),
+                    }
+                }
+                out.push(b'"');
+            }
+        }
+    }
+
+    fn needs_escape(b: u8) -> bool {
+        b < 0x20 || b == b'"' || b == b'\\'
+    }
+
+    fn escaped(out: &mut Vec<u8>, s: &[u8]) {
+        // Most strings need no escape: one branch-free pass (vectorized),
+        // then one copy.
+        if !s.iter().fold(false, |acc, &b| acc | needs_escape(b)) {
+            out.extend_from_slice(s);
+            return;
+        }
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut start = 0;
+        for (i, &b) in s.iter().enumerate() {
+            if !needs_escape(b) {
+                continue;
+            }
+            out.extend_from_slice(&s[start..i]);
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                _ => {
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[(b >> 4) as usize]);
+                    out.push(HEX[(b & 15) as usize]);
+                }
+            }
+            start = i + 1;
+        }
+        out.extend_from_slice(&s[start..]);
     }
 }
 
