@@ -360,26 +360,27 @@ ring-buffer program at 0.41 µs on a quiet VM, so on this machine the floor itse
 What remains: a cwd cache (the same directory for most execs of a job) and the argv/record copy.\n\
 - **Daemon CPU per event.** Since issue 13 the eBPF exec and exit records take a hot path \
 (`tracer/src/pipeline.rs`): read in place from the ring, the session tracker fed a borrowed view, the JSON \
-line written from a borrowed `WireRef` into a reused buffer, sealed, one write(2) per drain; no `Event` and no \
-allocation per record, the time's seconds prefix cached, cgroup paths from a cache that also remembers gone \
-ids, the HMAC key's pad blocks hashed once. Its lines are byte-identical to the owned path's \
-(`tracer/tests/ebpf_hot_path.rs`). Measured side by side while writing this (2 vCPUs shared with other builds, \
-load average 8-10; `tracer run --backend ebpf`, chain and session tracking on, log on ext4; 2-worker fork \
-storm of `tiny` for 4 s, interleaved before/after, `schedstat` of all the daemon's threads): before 15.3, \
-16.1, 12.2, 11.3 µs per exec (at 1067, 750, 1247, 1784 execs/s), after 10.4, 12.4, 9.1, 9.6 µs (at 1050, 852, \
-1290, 1186 execs/s). About 3 ms of CPU per second is spent with no exec at all (the 50 ms ring poll, tokio's \
-timers and epoll on a loaded machine, the status file rewritten every second); net of it, 9.3-11.9 µs per exec \
-before, 6.8-7.5 µs after (-35 %). What remains per exec, from `perf` (the daemon handles two records per exec: \
-exec and exit): the kernel's part of writing ~1.3 KB of sealed log per exec to ext4 (~15 % of the daemon's \
-time in `ext4_buffered_write_iter`, ~5 % in the fsync thread), serde_json's byte-at-a-time string escaping \
-(~12 %), SHA-256 for the chain (~12 %: ~10 blocks per exec), copies (~9 %), serde glue (~10 %). User space \
-alone, the same records replayed without a kernel (`cargo run --release -p tracer --example hotpath`: exec + \
-exit per exec, chain and tracker on, log on disk, same loaded machine): 5.7-7.0 µs per exec on the hot path \
-against 7.2-8.1 µs on the owned path (which itself got the allocation-free encoding, time formatting and HMAC \
-changes). At 10,000 execs/s the fixed cost would add only ~0.3 µs per exec; the ≤ 1 µs goal is **missed** here \
-by the per-record work itself. Next steps, in order of gain: a hand-written JSON writer for `WireRef` (one for \
-both paths: static keys, `itoa`, a word-at-a-time escaper), sealing in place in the log buffer (one copy \
-less), and a shorter exit record.\n\
+line written from a borrowed `WireRef` by a hand-written writer (static keys, a branch-free scan for escapes) \
+into a reused buffer, sealed, one write(2) per drain; no `Event` and no allocation per record, the time's \
+seconds prefix cached, cgroup paths from a cache that also remembers gone ids, the HMAC key's pad blocks \
+hashed once. Its lines are byte-identical to the owned path's (`tracer/tests/ebpf_hot_path.rs`; the \
+hand-written writer is held equal to serde's on every fixture record). Measured side by side while writing \
+this (2 vCPUs shared with other builds, load average 10; `tracer run --backend ebpf`, chain and session \
+tracking on, log on ext4; 2-worker fork storm of `tiny` for 4 s, interleaved before/after twice, `schedstat` \
+of all the daemon's threads): before 15.5 and 15.2 µs per exec (at 1254 and 1187 execs/s), after 10.0 and 8.8 \
+µs (at 1215 and 1384 execs/s), -38 %. About 4 ms of CPU per second is spent with no exec at all (the 50 ms \
+ring poll, tokio's timers and epoll on a loaded machine, the status file rewritten every second); net of it, \
+11.9 and 11.2 µs per exec before, 6.5 and 5.9 µs after (-46 %). What remains per exec, from `perf` (the daemon \
+handles two records per exec: exec and exit): the kernel's part of writing ~1.3 KB of sealed log per exec to \
+ext4 (~15 % of the daemon's time in `ext4_buffered_write_iter`, ~5 % in the fsync thread), SHA-256 for the \
+chain (~12 %: ~10 blocks per exec), string escaping and copies, epoll and scheduling. User space alone, the \
+same records replayed without a kernel (`cargo run --release -p tracer --example hotpath`: exec + exit per \
+exec, chain and tracker on, log on disk, same loaded machine): 5.3-6.2 µs per exec on the hot path against \
+7.0-8.3 µs on the owned path (which shares the writer, the encoding, the time formatting and the HMAC \
+changes). At 10,000 execs/s the fixed cost would add only ~0.4 µs per exec; the ≤ 1 µs goal is **missed** here \
+by the per-record work itself, on a machine where everything runs several times slower than on a quiet one \
+(SHA-NI HMAC of a ~600-byte record alone measures ~0.4 µs). Next steps: sealing in place in the log buffer \
+(one copy less), a shorter exit record, and measuring on a quiet machine.\n\
 - **Audit backend vs auditd.** Not profiled in detail yet. tracer-audit receives the same text records as \
 auditd (multicast), then parses, coalesces and re-serializes them as JSON and runs the session tracker; \
 auditd formats and appends them. Both share the kernel-side cost (kauditd formatting every record), which \
