@@ -20,33 +20,45 @@ const ESCAPE_BASE: u32 = 0x10FF00;
 
 /// Encodes `bytes` as a string that [`decode`] turns back into the same bytes.
 pub fn encode(bytes: &[u8]) -> String {
-    // Fast path: valid UTF-8 without any character from the escape block.
-    if let Ok(s) = std::str::from_utf8(bytes) {
-        if !s.chars().any(is_escape) {
-            return s.to_owned();
-        }
+    if let Some(s) = plain(bytes) {
+        return s.to_owned();
     }
     let mut out = String::with_capacity(bytes.len() + 8);
+    // Writing into a String cannot fail.
+    let _ = write_encoded(&mut out, bytes);
+    out
+}
+
+/// `bytes` as text when [`encode`] leaves them as they are: valid UTF-8
+/// without any character of the escape block (the common case, checked
+/// without decoding characters when no byte 0xF4 is present).
+pub fn plain(bytes: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    // Every escape-block character starts with byte 0xF4 in UTF-8.
+    (!bytes.contains(&0xF4) || !s.chars().any(is_escape)).then_some(s)
+}
+
+/// Writes [`encode`]'s form of `bytes` into `out` without allocating: the
+/// one implementation of the encoding (JSON writers stream it through
+/// `collect_str`).
+pub fn write_encoded<W: fmt::Write + ?Sized>(out: &mut W, bytes: &[u8]) -> fmt::Result {
     let mut rest = bytes;
     while !rest.is_empty() {
         match std::str::from_utf8(rest) {
-            Ok(s) => {
-                push_valid(&mut out, s);
-                break;
-            }
+            Ok(s) => return push_valid(out, s),
             Err(e) => {
                 let (valid, after) = rest.split_at(e.valid_up_to());
                 // SAFETY: `valid_up_to` guarantees the prefix is valid UTF-8.
-                push_valid(&mut out, unsafe { std::str::from_utf8_unchecked(valid) });
+                push_valid(out, unsafe { std::str::from_utf8_unchecked(valid) })?;
                 let bad = e.error_len().unwrap_or(after.len());
                 for &b in &after[..bad] {
-                    out.push(escape(b));
+                    out.write_char(escape(b))?;
                 }
                 rest = &after[bad..];
             }
         }
     }
-    out
+    Ok(())
 }
 
 /// Decodes a string made by [`encode`] back into bytes.
@@ -66,16 +78,38 @@ pub fn decode(s: &str) -> Vec<u8> {
     out
 }
 
-fn push_valid(out: &mut String, s: &str) {
+fn push_valid<W: fmt::Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
+    if !s.as_bytes().contains(&0xF4) {
+        return out.write_str(s);
+    }
     for c in s.chars() {
         if is_escape(c) {
             let mut buf = [0u8; 4];
             for &b in c.encode_utf8(&mut buf).as_bytes() {
-                out.push(escape(b));
+                out.write_char(escape(b))?;
             }
         } else {
-            out.push(c);
+            out.write_char(c)?;
         }
+    }
+    Ok(())
+}
+
+/// [`encode`]'s form of a byte string, for `Display` (and so for serde's
+/// `collect_str`, which serde_json escapes as it writes: no allocation).
+pub struct Encoded<'a>(pub &'a [u8]);
+
+impl fmt::Display for Encoded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_encoded(f, self.0)
+    }
+}
+
+/// Serializes `bytes` as [`encode`] writes them, without allocating.
+pub fn serialize_encoded<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    match plain(bytes) {
+        Some(v) => s.serialize_str(v),
+        None => s.collect_str(&Encoded(bytes)),
     }
 }
 
@@ -130,10 +164,7 @@ impl fmt::Debug for Bytes {
 
 impl Serialize for Bytes {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(&self.0) {
-            Ok(v) if !v.chars().any(is_escape) => s.serialize_str(v),
-            _ => s.serialize_str(&encode(&self.0)),
-        }
+        serialize_encoded(&self.0, s)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod event;
 pub mod fleet;
 pub mod logread;
 pub mod names;
+pub mod pipeline;
 pub mod report;
 pub mod run;
 pub mod session;

@@ -9,6 +9,7 @@ use crate::config::{Backend, ConfigError, Settings};
 use crate::crosscheck::CrossCheck;
 use crate::daemon::Daemon;
 use crate::event::{Body, Event, Source, Timestamp, TracerStatus};
+use crate::pipeline::Pipeline;
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
 use crate::sink::{SinkError, Sinks};
 use crate::source::audit::live::AuditLive;
@@ -86,12 +87,10 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
     if let Some(r) = daemon.drop_capabilities(audit.is_some()) {
         sink.write(&r)?;
     }
-    let mut pipe = Pipeline {
-        tracker: SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
-        cgroups: CgroupPaths::new(cgroup::cgroup2_root()),
-        jobs: cgroup::Jobs::default(),
-        out: Vec::with_capacity(1024),
-    };
+    let mut pipe = Pipeline::new(
+        SessionTracker::new(TrackerOptions::default(), ProcLoginInfo),
+        CgroupPaths::new(cgroup::cgroup2_root()),
+    );
     let mut batch = Vec::with_capacity(1024);
     if cfg.proc_scan {
         batch.extend(procfs::scan(&host));
@@ -105,7 +104,9 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
         tokio::select! {
             _ = ebpf_wait(&mut ebpf) => {
                 if let Some(s) = ebpf.as_mut() {
-                    s.drain(&mut batch);
+                    if drain_ebpf(s, check.is_none(), &mut pipe, &mut sink, &mut batch)? > 0 {
+                        sink.flush()?;
+                    }
                 }
             }
             alive = audit_recv(&mut audit, &mut batch) => {
@@ -121,7 +122,7 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
                 // has delivered everything up to this instant.
                 let drained_at = Timestamp::now();
                 if let Some(s) = ebpf.as_mut() {
-                    s.drain(&mut batch);
+                    drain_ebpf(s, check.is_none(), &mut pipe, &mut sink, &mut batch)?;
                 }
                 if let Some(l) = ebpf.as_mut().and_then(EbpfSource::losses) {
                     if let Body::Loss(x) = &l.body {
@@ -295,34 +296,21 @@ fn route(check: &mut Option<CrossCheck>, batch: &mut Vec<Event>, out: &mut Vec<E
     }
 }
 
-/// What happens to events between the source and the sink: cgroup paths and
-/// job ids are resolved, then the session tracker adds session records and
-/// identity marks.
-struct Pipeline {
-    tracker: SessionTracker<ProcLoginInfo>,
-    cgroups: CgroupPaths,
-    jobs: cgroup::Jobs,
-    out: Vec<Event>,
-}
-
-impl Pipeline {
-    fn write(&mut self, sink: &mut Sinks, batch: &mut Vec<Event>) -> Result<(), RunError> {
-        for mut e in batch.drain(..) {
-            if e.task.cgroup.is_none() {
-                if let Some(id) = e.task.cgroup_id {
-                    e.task.cgroup = self.cgroups.path(id).map(str::to_string);
-                }
-            }
-            self.jobs.fill(&mut e);
-            self.tracker.observe(e, &mut self.out);
-        }
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        for e in self.out.drain(..) {
-            sink.write(&e)?;
-        }
-        Ok(sink.flush()?)
+/// Reads the eBPF ring. Without the cross-check and with outputs that take
+/// bare lines, exec and exit records take the hot path (written as they are
+/// read, one write per drain); otherwise they become owned events in
+/// `batch`.
+fn drain_ebpf(
+    s: &mut EbpfSource,
+    hot: bool,
+    pipe: &mut Pipeline<ProcLoginInfo>,
+    sink: &mut Sinks,
+    batch: &mut Vec<Event>,
+) -> Result<usize, RunError> {
+    if hot && batch.is_empty() && sink.takes_lines() {
+        Ok(s.drain_with(|d, r| pipe.ebpf_record(d, r, sink))?)
+    } else {
+        Ok(s.drain(batch))
     }
 }
 

@@ -27,6 +27,7 @@
 //! the report ties records to boots with the `boot` of tracer's records.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::event::{
     Body, EndReason, Event, Kind, SessionEnd, SessionKind, SessionStart, Source, Timestamp, Via,
@@ -40,7 +41,8 @@ fn wire_kind(k: sessions::SessionKind) -> Option<SessionKind> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
-    pub host: String,
+    /// Shared: a key is made per exec, the host rarely changes.
+    pub host: Arc<str>,
     pub auid: u32,
     pub ses: u32,
 }
@@ -119,8 +121,110 @@ struct Session {
 struct Proc {
     key: SessionKey,
     ppid: u32,
-    comm: Vec<u8>,
+    comm: Comm,
     start_boottime: Option<u64>,
+}
+
+/// A process name kept inline (no allocation per exec): the kernel's
+/// `comm` is at most 15 bytes; a longer one (from a log) is cut, which
+/// cannot make it equal `sudo` or `su`.
+#[derive(Debug, Clone, Copy)]
+struct Comm {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl Comm {
+    fn new(c: &[u8]) -> Self {
+        let n = c.len().min(16);
+        let mut bytes = [0u8; 16];
+        bytes[..n].copy_from_slice(&c[..n]);
+        Self {
+            len: n as u8,
+            bytes,
+        }
+    }
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// What the tracker needs of an exec, exec_failed or process record,
+/// borrowed: from an [`Event`] ([`ProcView::of`]) or straight from a
+/// ring-buffer record (the daemon's hot path builds no `Event` per exec).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcView<'a> {
+    /// `Exec`, `ExecFailed` or `Process`.
+    pub kind: Kind,
+    pub time: Timestamp,
+    pub source: Source,
+    pub host: &'a str,
+    pub pid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    pub auid: Option<u32>,
+    pub ses: Option<u32>,
+    pub tty: Option<&'a str>,
+    pub comm: Option<&'a [u8]>,
+    pub cgroup: Option<&'a str>,
+    pub start_boottime: Option<u64>,
+}
+
+impl<'a> ProcView<'a> {
+    pub fn of(ev: &'a Event) -> Self {
+        let t = &ev.task;
+        Self {
+            kind: ev.kind(),
+            time: ev.time,
+            source: ev.source,
+            host: &ev.host,
+            pid: t.pid,
+            ppid: t.ppid,
+            uid: t.uid,
+            euid: t.euid,
+            auid: t.auid,
+            ses: t.ses,
+            tty: t.tty.as_deref(),
+            comm: t.comm.as_ref().map(|c| c.as_slice()),
+            cgroup: t.cgroup.as_deref(),
+            start_boottime: t.start_boottime,
+        }
+    }
+}
+
+/// What the tracker needs of an exit record, borrowed (see [`ProcView`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ExitView<'a> {
+    pub time: Timestamp,
+    pub source: Source,
+    pub host: &'a str,
+    pub pid: Option<u32>,
+    pub auid: Option<u32>,
+    pub ses: Option<u32>,
+    pub start_boottime: Option<u64>,
+    pub session_leader: bool,
+}
+
+impl<'a> ExitView<'a> {
+    /// `None` when `ev` is not an exit.
+    pub fn of(ev: &'a Event) -> Option<Self> {
+        let Body::Exit(x) = &ev.body else { return None };
+        Some(Self {
+            time: ev.time,
+            source: ev.source,
+            host: &ev.host,
+            pid: ev.task.pid,
+            auid: ev.task.auid,
+            ses: ev.task.ses,
+            start_boottime: ev.task.start_boottime,
+            session_leader: x.session_leader,
+        })
+    }
+}
+
+fn unset(v: Option<u32>) -> Option<u32> {
+    v.filter(|&x| x != crate::event::UNSET)
 }
 
 pub struct SessionTracker<L: LoginInfo = NoLoginInfo> {
@@ -132,6 +236,8 @@ pub struct SessionTracker<L: LoginInfo = NoLoginInfo> {
     /// (an event completed late: audit logs have no EOE) does not open it
     /// again. Bounded like `sessions`.
     ended: HashMap<SessionKey, Timestamp>,
+    /// The host of the last key made (keys share it).
+    host: Arc<str>,
 }
 
 impl<L: LoginInfo> SessionTracker<L> {
@@ -142,6 +248,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             sessions: HashMap::new(),
             procs: HashMap::new(),
             ended: HashMap::new(),
+            host: Arc::from(""),
         }
     }
 
@@ -154,10 +261,20 @@ impl<L: LoginInfo> SessionTracker<L> {
     /// for identity changes), and a `session_end` if it closes one.
     pub fn observe(&mut self, mut ev: Event, out: &mut Vec<Event>) {
         match ev.kind() {
-            Kind::Exec | Kind::Process | Kind::ExecFailed => self.on_process(&mut ev, out),
+            Kind::Exec | Kind::Process | Kind::ExecFailed => {
+                if let Some(via) = self.observe_process(&ProcView::of(&ev), out) {
+                    if let Some(x) = ev.exec_mut() {
+                        x.via = via;
+                    }
+                }
+            }
             Kind::Exit => {
-                out.push(ev.clone());
-                self.on_exit(&ev, out);
+                let at = out.len();
+                if let Some(v) = ExitView::of(&ev) {
+                    self.observe_exit(&v, out);
+                }
+                // The exit goes before the session end it caused.
+                out.insert(at, ev);
                 return;
             }
             Kind::Login => {
@@ -168,34 +285,42 @@ impl<L: LoginInfo> SessionTracker<L> {
         out.push(ev);
     }
 
-    fn key_of(ev: &Event) -> Option<SessionKey> {
+    fn key(&mut self, host: &str, auid: Option<u32>, ses: Option<u32>) -> Option<SessionKey> {
+        let (auid, ses) = (unset(auid)?, unset(ses)?);
+        if *self.host != *host {
+            self.host = Arc::from(host);
+        }
         Some(SessionKey {
-            host: ev.host.clone(),
-            auid: ev.login_uid()?,
-            ses: ev.session_id()?,
+            host: self.host.clone(),
+            auid,
+            ses,
         })
     }
 
-    fn on_process(&mut self, ev: &mut Event, out: &mut Vec<Event>) {
-        let (Some(key), Some(pid)) = (Self::key_of(ev), ev.task.pid) else {
-            return;
+    fn key_of(&mut self, ev: &Event) -> Option<SessionKey> {
+        self.key(&ev.host, ev.task.auid, ev.task.ses)
+    }
+
+    /// Feeds an exec, exec_failed or process record: pushes into `out` the
+    /// `session_start` it opens, if any (it goes before the record), and
+    /// returns the record's `via` (`None` when the tracker has nothing to
+    /// say: no login uid, session or pid; leave the record as it is).
+    pub fn observe_process(&mut self, ev: &ProcView, out: &mut Vec<Event>) -> Option<Option<Via>> {
+        let (Some(key), Some(pid)) = (self.key(ev.host, ev.auid, ev.ses), ev.pid) else {
+            return None;
         };
         if !self.sessions.contains_key(&key) && self.ended.get(&key).is_some_and(|&t| ev.time <= t)
         {
-            let via = self.identity_change(ev, &key);
-            if let Some(x) = ev.exec_mut() {
-                x.via = via;
-            }
-            return;
+            return Some(self.identity_change(ev, &key));
         }
         if !self.sessions.contains_key(&key) {
             self.make_room(ev.time, out);
-            let resumed = ev.kind() == Kind::Process;
-            let addr = self.info.source_of(pid, ev.task.ppid.unwrap_or(0));
+            let resumed = ev.kind == Kind::Process;
+            let addr = self.info.source_of(pid, ev.ppid.unwrap_or(0));
             let start = ev.time;
             let mut login = Login::default();
             login.started(start);
-            login.saw_process(ev.task.cgroup.as_deref(), ev.task.tty.as_deref());
+            login.saw_process(ev.cgroup, ev.tty);
             let user = self.info.user_name(key.auid);
             let kind = wire_kind(login.kind);
             self.sessions.insert(
@@ -203,7 +328,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                 Session {
                     start,
                     last: ev.time,
-                    tty: ev.task.tty.clone().filter(|t| !t.is_empty()),
+                    tty: ev.tty.filter(|t| !t.is_empty()).map(str::to_owned),
                     addr: addr.as_ref().map(|a| a.0.clone()),
                     login,
                     user: user.clone(),
@@ -219,7 +344,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             let mut s = Event::new(
                 ev.source,
                 start,
-                ev.host.clone(),
+                ev.host,
                 Body::SessionStart(SessionStart {
                     addr,
                     port,
@@ -232,46 +357,38 @@ impl<L: LoginInfo> SessionTracker<L> {
             s.task.auid = Some(key.auid);
             s.task.ses = Some(key.ses);
             s.task.pid = Some(pid);
-            s.task.tty = ev.task.tty.clone();
+            s.task.tty = ev.tty.map(str::to_owned);
             out.push(s);
         }
         let sess = self.sessions.get_mut(&key).expect("inserted above");
         sess.last = sess.last.max(ev.time);
         if sess.tty.is_none() {
-            sess.tty = ev.task.tty.clone().filter(|t| !t.is_empty());
+            sess.tty = ev.tty.filter(|t| !t.is_empty()).map(str::to_owned);
         }
-        if ev.kind() != Kind::ExecFailed {
+        if ev.kind != Kind::ExecFailed {
             sess.procs.insert(pid);
             sess.had_procs = true;
             self.procs.insert(
                 pid,
                 Proc {
                     key: key.clone(),
-                    ppid: ev.task.ppid.unwrap_or(0),
-                    comm: ev
-                        .task
-                        .comm
-                        .as_ref()
-                        .map(|c| c.0.clone())
-                        .unwrap_or_default(),
-                    start_boottime: ev.task.start_boottime,
+                    ppid: ev.ppid.unwrap_or(0),
+                    comm: Comm::new(ev.comm.unwrap_or_default()),
+                    start_boottime: ev.start_boottime,
                 },
             );
         }
-        let via = self.identity_change(ev, &key);
-        if let Some(x) = ev.exec_mut() {
-            x.via = via;
-        }
+        Some(self.identity_change(ev, &key))
     }
 
     /// `sudo`/`su` when such a process is among the exec's ancestors in the
     /// session, `setuid` otherwise, `None` when the exec runs as the login user.
-    fn identity_change(&self, ev: &Event, key: &SessionKey) -> Option<Via> {
-        let (uid, euid) = (ev.task.uid?, ev.task.euid.unwrap_or(ev.task.uid?));
+    fn identity_change(&self, ev: &ProcView, key: &SessionKey) -> Option<Via> {
+        let (uid, euid) = (ev.uid?, ev.euid.unwrap_or(ev.uid?));
         if uid == key.auid && euid == key.auid {
             return None;
         }
-        let mut pid = ev.task.ppid.unwrap_or(0);
+        let mut pid = ev.ppid.unwrap_or(0);
         // Also the process itself: `sudo` execs its target in place on some
         // setups (and `su -c` runs a shell whose parent is su).
         for _ in 0..16 {
@@ -289,14 +406,16 @@ impl<L: LoginInfo> SessionTracker<L> {
         Some(Via::Setuid)
     }
 
-    fn on_exit(&mut self, ev: &Event, out: &mut Vec<Event>) {
-        let Some(pid) = ev.task.pid else { return };
+    /// Feeds an exit record: pushes into `out` the `session_end` it causes,
+    /// if any (it goes after the record).
+    pub fn observe_exit(&mut self, ev: &ExitView, out: &mut Vec<Event>) {
+        let Some(pid) = ev.pid else { return };
         let key = match self.procs.get(&pid) {
             // Pid reuse: the exit of another process with this pid (start
             // times differ by more than the /proc clock-tick granularity).
             Some(p)
                 if p.start_boottime
-                    .zip(ev.task.start_boottime)
+                    .zip(ev.start_boottime)
                     .is_some_and(|(a, b)| a.abs_diff(b) > 20_000_000) =>
             {
                 return
@@ -308,7 +427,7 @@ impl<L: LoginInfo> SessionTracker<L> {
             }
             // A process the stream never showed (it did not exec), e.g. the
             // session leader itself (sshd's per-login process).
-            None => match Self::key_of(ev) {
+            None => match self.key(ev.host, ev.auid, ev.ses) {
                 Some(k) if self.sessions.contains_key(&k) => k,
                 _ => return,
             },
@@ -318,7 +437,7 @@ impl<L: LoginInfo> SessionTracker<L> {
         };
         sess.procs.remove(&pid);
         sess.last = sess.last.max(ev.time);
-        if matches!(&ev.body, Body::Exit(x) if x.session_leader) {
+        if ev.session_leader {
             sess.leader_gone = true;
         }
         if sess.leader_gone && sess.procs.is_empty() {
@@ -339,7 +458,7 @@ impl<L: LoginInfo> SessionTracker<L> {
     /// address), its USER_END/USER_LOGOUT close it; sudo's and su's records
     /// inside the session do neither.
     fn on_login(&mut self, ev: &Event, out: &mut Vec<Event>) {
-        let Some(key) = Self::key_of(ev) else { return };
+        let Some(key) = self.key_of(ev) else { return };
         let Body::Login(l) = &ev.body else { return };
         let acct = l.acct.as_ref().map(|a| String::from_utf8_lossy(&a.0));
         let fact = LoginFact {
@@ -440,7 +559,7 @@ impl<L: LoginInfo> SessionTracker<L> {
         let mut e = Event::new(
             source,
             time,
-            key.host.clone(),
+            &*key.host,
             Body::SessionEnd(SessionEnd {
                 addr: sess.addr,
                 from: Some(sess.start),

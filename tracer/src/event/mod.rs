@@ -12,12 +12,13 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bytes::Bytes;
 
 mod kinds;
+pub mod rfc3339;
 pub mod wire;
 
 pub use crate::sessions::job::Job;
@@ -126,8 +127,7 @@ impl Timestamp {
         DateTime::from_timestamp(self.secs(), self.subsec_nanos()).unwrap_or_default()
     }
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime()
-            .to_rfc3339_opts(SecondsFormat::Nanos, true)
+        rfc3339::as_str(&rfc3339::format(self.0)).to_owned()
     }
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         let dt = DateTime::parse_from_rfc3339(s).ok()?;
@@ -140,19 +140,19 @@ impl Timestamp {
 
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        f.write_str(rfc3339::as_str(&rfc3339::format(self.0)))
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        f.write_str(rfc3339::as_str(&rfc3339::format(self.0)))
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_rfc3339())
+        s.serialize_str(rfc3339::as_str(&rfc3339::format(self.0)))
     }
 }
 
@@ -416,6 +416,15 @@ pub enum Body {
     Unknown,
 }
 
+/// The kind of an exec record with `outcome`.
+pub fn exec_kind(outcome: Outcome) -> Kind {
+    if matches!(outcome, Outcome::Failed(_)) {
+        Kind::ExecFailed
+    } else {
+        Kind::Exec
+    }
+}
+
 /// One record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -486,8 +495,7 @@ impl Event {
 
     pub fn kind(&self) -> Kind {
         match &self.body {
-            Body::Exec(e) if matches!(e.outcome, Outcome::Failed(_)) => Kind::ExecFailed,
-            Body::Exec(_) => Kind::Exec,
+            Body::Exec(e) => exec_kind(e.outcome),
             Body::Process(_) => Kind::Process,
             Body::Exit(_) => Kind::Exit,
             Body::Loss(_) => Kind::Loss,

@@ -91,3 +91,58 @@ fn login_types_open_and_close() {
     );
     assert_eq!(LoginType::parse("NEW_TYPE").as_str(), "NEW_TYPE");
 }
+
+/// `WireRef::write` (hand-written, the hot path's) and the derived
+/// `Serialize` through serde_json write the same bytes: on every record of
+/// the repository's tracer logs (all kinds, hostile argv), and on strings
+/// with every control character and escape-block byte.
+#[test]
+fn hand_written_writer_matches_serde() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let mut n = 0;
+    for f in [
+        "ebpf/decoded.jsonl",
+        "ebpf/records.jsonl",
+        "report/mixed/tracer.log",
+    ] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        for line in text.lines() {
+            let Ok(e) = Event::from_json(line) else {
+                continue;
+            };
+            let w = wire::WireRef::from(&e);
+            let mut hand = Vec::new();
+            w.write(&mut hand);
+            assert_eq!(
+                String::from_utf8(hand).unwrap(),
+                serde_json::to_string(&w).unwrap(),
+                "{f}: {line}"
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 700, "only {n} records");
+    let all: Vec<u8> = (0u8..=255).collect();
+    let mut e = Event::new(
+        Source::Audit,
+        Timestamp(-1),
+        "h\u{1}\"\\\u{7f}é",
+        Body::Exec(Exec {
+            argv: Some(vec![Bytes(all.clone()), Bytes::from("\u{10FF00}")]),
+            cwd: Some(Bytes(all.clone())),
+            outcome: Outcome::Failed(-13),
+            via: Some(Via::Other("x\ny".into())),
+            ..Exec::default()
+        }),
+    );
+    e.task.tty = Some(String::from_utf8_lossy(&all).into_owned());
+    e.task.comm = Some(Bytes(all));
+    e.task.pid = Some(u32::MAX);
+    let w = wire::WireRef::from(&e);
+    let mut hand = Vec::new();
+    w.write(&mut hand);
+    assert_eq!(
+        String::from_utf8(hand).unwrap(),
+        serde_json::to_string(&w).unwrap()
+    );
+}

@@ -50,13 +50,13 @@ pub struct WireRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     tty: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    comm: Option<&'a Bytes>,
+    comm: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    exe: Option<&'a Bytes>,
+    exe: Option<Text<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    argv: Option<&'a [Bytes]>,
+    argv: Option<Argv<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cwd: Option<&'a Bytes>,
+    cwd: Option<Cwd<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ret: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,14 +123,187 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// A byte string written as [`crate::bytes::encode`] writes it.
+#[derive(Clone, Copy)]
+pub struct Text<'a>(pub &'a [u8]);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::bytes::serialize_encoded(self.0, s)
+    }
+}
+
+/// An argument vector: owned, or the raw NUL-separated argument area of a
+/// process as the kernel holds it (split as
+/// [`crate::source::ebpf::decode::split_args`] splits it: every argument
+/// ends with a NUL, a cut last one is kept, empty ones are kept).
+#[derive(Clone, Copy)]
+pub enum Argv<'a> {
+    Owned(&'a [Bytes]),
+    Raw(&'a [u8]),
+}
+
+impl Serialize for Argv<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Argv::Owned(v) => s.collect_seq(v),
+            Argv::Raw([]) => s.collect_seq(std::iter::empty::<Text>()),
+            Argv::Raw(area) => {
+                let body = area.strip_suffix(&[0]).unwrap_or(area);
+                s.collect_seq(body.split(|&b| b == 0).map(Text))
+            }
+        }
+    }
+}
+
+/// A working directory: owned, or as the eBPF program sends it (path
+/// components from the leaf up, each followed by a NUL; empty is `/`),
+/// joined as [`crate::source::ebpf::decode::join_cwd`] joins it.
+#[derive(Clone, Copy)]
+pub enum Cwd<'a> {
+    Owned(&'a [u8]),
+    LeafFirst(&'a [u8]),
+}
+
+impl Serialize for Cwd<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Cwd::Owned(b) => crate::bytes::serialize_encoded(b, s),
+            Cwd::LeafFirst(c) => {
+                let body = c.strip_suffix(&[0]).unwrap_or(c);
+                if body.is_empty() {
+                    return s.serialize_str("/");
+                }
+                // Components are separated by `/` (ASCII) once joined, so
+                // encoding each on its own is encoding the whole path.
+                if body
+                    .split(|&b| b == 0)
+                    .all(|p| crate::bytes::plain(p).is_some())
+                {
+                    return s.collect_str(&JoinedPlain(body));
+                }
+                s.collect_str(&JoinedEncoded(body))
+            }
+        }
+    }
+}
+
+struct JoinedPlain<'a>(&'a [u8]);
+
+impl fmt::Display for JoinedPlain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in self.0.split(|&b| b == 0).rev() {
+            f.write_str("/")?;
+            f.write_str(std::str::from_utf8(p).map_err(|_| fmt::Error)?)?;
+        }
+        Ok(())
+    }
+}
+
+struct JoinedEncoded<'a>(&'a [u8]);
+
+impl fmt::Display for JoinedEncoded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in self.0.split(|&b| b == 0).rev() {
+            f.write_str("/")?;
+            crate::bytes::write_encoded(f, p)?;
+        }
+        Ok(())
+    }
+}
+
+/// The task header of a record, borrowed: from a [`Task`]
+/// ([`Task::as_ref`]) or straight from a ring-buffer record. Every field of
+/// [`Task`] is here, so that a field added there must be added here and
+/// then set by every producer (the compiler says where).
+#[derive(Clone, Copy, Default)]
+pub struct TaskRef<'a> {
+    pub pid: Option<u32>,
+    pub tid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    pub gid: Option<u32>,
+    pub egid: Option<u32>,
+    pub auid: Option<u32>,
+    pub ses: Option<u32>,
+    pub tty: Option<&'a str>,
+    pub comm: Option<&'a [u8]>,
+    pub exe: Option<&'a [u8]>,
+    pub cgroup_id: Option<u64>,
+    pub cgroup: Option<&'a str>,
+    pub start_boottime: Option<u64>,
+}
+
+impl Task {
+    pub fn as_ref(&self) -> TaskRef<'_> {
+        TaskRef {
+            pid: self.pid,
+            tid: self.tid,
+            ppid: self.ppid,
+            uid: self.uid,
+            euid: self.euid,
+            gid: self.gid,
+            egid: self.egid,
+            auid: self.auid,
+            ses: self.ses,
+            tty: self.tty.as_deref(),
+            comm: self.comm.as_ref().map(Bytes::as_slice),
+            exe: self.exe.as_ref().map(Bytes::as_slice),
+            cgroup_id: self.cgroup_id,
+            cgroup: self.cgroup.as_deref(),
+            start_boottime: self.start_boottime,
+        }
+    }
+}
+
+/// An exec body, borrowed: from an [`Exec`] ([`Exec::as_ref`]) or straight
+/// from a ring-buffer record. Like [`TaskRef`], it has every field of
+/// [`Exec`], so the hot path cannot miss one.
+#[derive(Clone, Copy)]
+pub struct ExecRef<'a> {
+    pub argv: Option<Argv<'a>>,
+    pub cwd: Option<Cwd<'a>>,
+    pub outcome: Outcome,
+    pub argc: Option<u32>,
+    pub args_size: Option<u64>,
+    pub truncated: bool,
+    pub argv_missing: bool,
+    pub fileless: bool,
+    pub via: Option<&'a Via>,
+    pub job: Option<&'a Job>,
+    pub user: Option<&'a str>,
+    pub serial: Option<u64>,
+    pub key: Option<&'a str>,
+}
+
+impl Exec {
+    pub fn as_ref(&self) -> ExecRef<'_> {
+        ExecRef {
+            argv: self.argv.as_deref().map(Argv::Owned),
+            cwd: self.cwd.as_ref().map(|c| Cwd::Owned(c.as_slice())),
+            outcome: self.outcome,
+            argc: self.argc,
+            args_size: self.args_size,
+            truncated: self.truncated,
+            argv_missing: self.argv_missing,
+            fileless: self.fileless,
+            via: self.via.as_ref(),
+            job: self.job.as_ref(),
+            user: self.user.as_deref(),
+            serial: self.serial,
+            key: self.key.as_deref(),
+        }
+    }
+}
+
 impl<'a> WireRef<'a> {
-    fn header(e: &'a Event) -> Self {
-        let t = &e.task;
+    fn header(kind: Kind, time: Timestamp, host: &'a str, source: Source, t: TaskRef<'a>) -> Self {
         Self {
-            kind: e.kind(),
-            time: e.time,
-            host: &e.host,
-            source: e.source,
+            kind,
+            time,
+            host,
+            source,
             pid: t.pid,
             tid: t.tid,
             ppid: t.ppid,
@@ -140,9 +313,9 @@ impl<'a> WireRef<'a> {
             egid: t.egid,
             auid: t.auid,
             ses: t.ses,
-            tty: t.tty.as_deref(),
-            comm: t.comm.as_ref(),
-            exe: t.exe.as_ref(),
+            tty: t.tty,
+            comm: t.comm.map(Text),
+            exe: t.exe.map(Text),
             argv: None,
             cwd: None,
             ret: None,
@@ -153,7 +326,7 @@ impl<'a> WireRef<'a> {
             argv_missing: false,
             fileless: false,
             cgroup_id: t.cgroup_id,
-            cgroup: t.cgroup.as_deref(),
+            cgroup: t.cgroup,
             start_boottime: t.start_boottime,
             exit_code: None,
             signal: None,
@@ -178,9 +351,9 @@ impl<'a> WireRef<'a> {
         }
     }
 
-    fn exec(&mut self, x: &'a Exec, with_ret: bool) {
-        self.argv = x.argv.as_deref();
-        self.cwd = x.cwd.as_ref();
+    fn exec(&mut self, x: ExecRef<'a>, with_ret: bool) {
+        self.argv = x.argv;
+        self.cwd = x.cwd;
         if with_ret {
             self.ret = x.outcome.ret();
             self.outcome = (x.outcome == Outcome::Unknown).then_some("unknown");
@@ -190,13 +363,350 @@ impl<'a> WireRef<'a> {
         self.truncated = x.truncated;
         self.argv_missing = x.argv_missing;
         self.fileless = x.fileless;
-        self.via = x.via.as_ref().map(Via::as_str);
-        self.job = x.job.as_ref().map(|j| j.id.as_str());
-        self.job_step = x.job.as_ref().and_then(|j| j.step.as_deref());
-        self.job_uid = x.job.as_ref().and_then(|j| j.uid);
-        self.user = x.user.as_deref();
+        self.via = x.via.map(Via::as_str);
+        self.job = x.job.map(|j| j.id.as_str());
+        self.job_step = x.job.and_then(|j| j.step.as_deref());
+        self.job_uid = x.job.and_then(|j| j.uid);
+        self.user = x.user;
         self.serial = x.serial;
-        self.key = x.key.as_deref();
+        self.key = x.key;
+    }
+
+    fn exit(&mut self, x: &Exit) {
+        self.exit_code = x.exit_code;
+        self.signal = x.signal;
+        self.session_leader = x.session_leader;
+    }
+
+    /// An `exec`/`exec_failed` record from borrowed parts: what the owned
+    /// path writes for `Body::Exec` (the daemon's hot path writes ring-buffer
+    /// records with it, without building an [`Event`]).
+    pub fn exec_record(
+        time: Timestamp,
+        host: &'a str,
+        source: Source,
+        task: TaskRef<'a>,
+        exec: ExecRef<'a>,
+    ) -> Self {
+        let mut w = Self::header(exec_kind(exec.outcome), time, host, source, task);
+        w.exec(exec, true);
+        w
+    }
+
+    /// An `exit` record from borrowed parts, as the owned path writes it.
+    pub fn exit_record(
+        time: Timestamp,
+        host: &'a str,
+        source: Source,
+        task: TaskRef<'a>,
+        exit: &Exit,
+    ) -> Self {
+        let mut w = Self::header(Kind::Exit, time, host, source, task);
+        w.exit(exit);
+        w
+    }
+
+    /// Appends the JSON line (no newline) to `out`: exactly what the
+    /// derived `Serialize` gives through serde_json (the tests hold them
+    /// equal), written by hand because this is the daemon's hot path:
+    /// static keys, no serializer state machine, strings scanned for
+    /// escapes a word at a time. The destructuring below names every field,
+    /// so a field added to `WireRef` does not compile until it is written.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let WireRef {
+            kind,
+            time,
+            host,
+            source,
+            pid,
+            tid,
+            ppid,
+            uid,
+            euid,
+            gid,
+            egid,
+            auid,
+            ses,
+            tty,
+            comm,
+            exe,
+            argv,
+            cwd,
+            ret,
+            outcome,
+            argc,
+            args_size,
+            truncated,
+            argv_missing,
+            fileless,
+            cgroup_id,
+            cgroup,
+            start_boottime,
+            exit_code,
+            signal,
+            session_leader,
+            via,
+            job,
+            job_step,
+            job_uid,
+            count,
+            cause,
+            from,
+            until,
+            addr,
+            port,
+            user,
+            session_kind,
+            service,
+            boot,
+            serial,
+            key,
+            detail,
+        } = self;
+        out.extend_from_slice(b"{\"type\":");
+        json::str(out, kind.as_str());
+        out.extend_from_slice(b",\"time\":");
+        json::time(out, *time);
+        out.extend_from_slice(b",\"host\":");
+        json::str(out, host);
+        out.extend_from_slice(b",\"source\":");
+        json::str(out, source.as_str());
+        let mut w = json::Fields(out);
+        w.uint("pid", *pid);
+        w.uint("tid", *tid);
+        w.uint("ppid", *ppid);
+        w.uint("uid", *uid);
+        w.uint("euid", *euid);
+        w.uint("gid", *gid);
+        w.uint("egid", *egid);
+        w.uint("auid", *auid);
+        w.uint("ses", *ses);
+        w.str("tty", *tty);
+        w.text("comm", *comm);
+        w.text("exe", *exe);
+        if let Some(a) = argv {
+            w.key("argv");
+            json::argv(w.0, *a);
+        }
+        if let Some(c) = cwd {
+            w.key("cwd");
+            json::cwd(w.0, *c);
+        }
+        w.int("ret", *ret);
+        w.str("outcome", *outcome);
+        w.uint("argc", *argc);
+        w.uint("args_size", *args_size);
+        w.flag("truncated", *truncated);
+        w.flag("argv_missing", *argv_missing);
+        w.flag("fileless", *fileless);
+        w.uint("cgroup_id", *cgroup_id);
+        w.str("cgroup", *cgroup);
+        w.uint("start_boottime", *start_boottime);
+        w.int("exit_code", *exit_code);
+        w.int("signal", *signal);
+        w.flag("session_leader", *session_leader);
+        w.str("via", *via);
+        w.str("job", *job);
+        w.str("job_step", *job_step);
+        w.uint("job_uid", *job_uid);
+        w.uint("count", *count);
+        w.str("cause", *cause);
+        w.time("from", *from);
+        w.time("until", *until);
+        w.str("addr", *addr);
+        w.uint("port", *port);
+        w.str("user", *user);
+        w.str("session_kind", *session_kind);
+        w.str("service", *service);
+        w.str("boot", *boot);
+        w.uint("serial", *serial);
+        w.str("key", *key);
+        if let Some(d) = detail {
+            w.key("detail");
+            // Writing into a Vec cannot fail, and every key is a string.
+            let _ = serde_json::to_writer(&mut *w.0, d);
+        }
+        w.0.push(b'}');
+    }
+}
+
+/// The JSON writing of [`WireRef::write`], byte for byte as serde_json's
+/// compact formatter writes the same values.
+mod json {
+    use super::{Argv, Cwd, Text, Timestamp};
+    use crate::event::rfc3339;
+
+    /// The fields after the fixed head, each only when set.
+    pub struct Fields<'o>(pub &'o mut Vec<u8>);
+
+    impl Fields<'_> {
+        pub fn key(&mut self, k: &str) {
+            self.0.extend_from_slice(b",\"");
+            self.0.extend_from_slice(k.as_bytes());
+            self.0.extend_from_slice(b"\":");
+        }
+        pub fn uint<T: Into<u64>>(&mut self, k: &str, v: Option<T>) {
+            if let Some(v) = v {
+                self.key(k);
+                uint(self.0, v.into());
+            }
+        }
+        pub fn int<T: Into<i64>>(&mut self, k: &str, v: Option<T>) {
+            if let Some(v) = v {
+                self.key(k);
+                let v: i64 = v.into();
+                if v < 0 {
+                    self.0.push(b'-');
+                }
+                uint(self.0, v.unsigned_abs());
+            }
+        }
+        pub fn str(&mut self, k: &str, v: Option<&str>) {
+            if let Some(v) = v {
+                self.key(k);
+                str(self.0, v);
+            }
+        }
+        pub fn text(&mut self, k: &str, v: Option<Text>) {
+            if let Some(v) = v {
+                self.key(k);
+                text(self.0, v.0);
+            }
+        }
+        pub fn flag(&mut self, k: &str, v: bool) {
+            if v {
+                self.key(k);
+                self.0.extend_from_slice(b"true");
+            }
+        }
+        pub fn time(&mut self, k: &str, v: Option<Timestamp>) {
+            if let Some(v) = v {
+                self.key(k);
+                time(self.0, v);
+            }
+        }
+    }
+
+    pub fn uint(out: &mut Vec<u8>, mut v: u64) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        loop {
+            i -= 1;
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(&d[i..]);
+    }
+
+    pub fn time(out: &mut Vec<u8>, t: Timestamp) {
+        out.push(b'"');
+        out.extend_from_slice(&rfc3339::format(t.0));
+        out.push(b'"');
+    }
+
+    /// A JSON string: serde_json's escapes (`\"`, `\\`, `\b`, `\f`,
+    /// `\n`, `\r`, `\t`, `\u00xx` for other controls; everything else,
+    /// DEL and non-ASCII included, as it is).
+    pub fn str(out: &mut Vec<u8>, s: &str) {
+        out.push(b'"');
+        escaped(out, s.as_bytes());
+        out.push(b'"');
+    }
+
+    /// Bytes as [`crate::bytes::encode`] gives them, as a JSON string.
+    pub fn text(out: &mut Vec<u8>, b: &[u8]) {
+        match crate::bytes::plain(b) {
+            Some(s) => str(out, s),
+            None => str(out, &crate::bytes::encode(b)),
+        }
+    }
+
+    pub fn argv(out: &mut Vec<u8>, a: Argv) {
+        out.push(b'[');
+        match a {
+            Argv::Owned(v) => {
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    text(out, x.as_slice());
+                }
+            }
+            Argv::Raw([]) => {}
+            Argv::Raw(area) => {
+                let body = area.strip_suffix(&[0]).unwrap_or(area);
+                for (i, x) in body.split(|&b| b == 0).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    text(out, x);
+                }
+            }
+        }
+        out.push(b']');
+    }
+
+    pub fn cwd(out: &mut Vec<u8>, c: Cwd) {
+        match c {
+            Cwd::Owned(b) => text(out, b),
+            Cwd::LeafFirst(c) => {
+                let body = c.strip_suffix(&[0]).unwrap_or(c);
+                if body.is_empty() {
+                    return str(out, "/");
+                }
+                out.push(b'"');
+                // Components are separated by `/` (ASCII) once joined, so
+                // encoding each on its own is encoding the whole path.
+                for p in body.split(|&b| b == 0).rev() {
+                    out.push(b'/');
+                    match crate::bytes::plain(p) {
+                        Some(s) => escaped(out, s.as_bytes()),
+                        None => escaped(out, crate::bytes::encode(p).as_bytes()),
+                    }
+                }
+                out.push(b'"');
+            }
+        }
+    }
+
+    fn needs_escape(b: u8) -> bool {
+        b < 0x20 || b == b'"' || b == b'\\'
+    }
+
+    fn escaped(out: &mut Vec<u8>, s: &[u8]) {
+        // Most strings need no escape: one branch-free pass (vectorized),
+        // then one copy.
+        if !s.iter().fold(false, |acc, &b| acc | needs_escape(b)) {
+            out.extend_from_slice(s);
+            return;
+        }
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut start = 0;
+        for (i, &b) in s.iter().enumerate() {
+            if !needs_escape(b) {
+                continue;
+            }
+            out.extend_from_slice(&s[start..i]);
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                _ => {
+                    out.extend_from_slice(b"\\u00");
+                    out.push(HEX[(b >> 4) as usize]);
+                    out.push(HEX[(b & 15) as usize]);
+                }
+            }
+            start = i + 1;
+        }
+        out.extend_from_slice(&s[start..]);
     }
 }
 
@@ -212,15 +722,11 @@ fn put_opt<T: Into<Value>>(d: &mut Map<String, Value>, k: &str, v: Option<T>) {
 
 impl<'a> From<&'a Event> for WireRef<'a> {
     fn from(e: &'a Event) -> Self {
-        let mut w = Self::header(e);
+        let mut w = Self::header(e.kind(), e.time, &e.host, e.source, e.task.as_ref());
         match &e.body {
-            Body::Exec(x) => w.exec(x, true),
-            Body::Process(x) => w.exec(x, false),
-            Body::Exit(x) => {
-                w.exit_code = x.exit_code;
-                w.signal = x.signal;
-                w.session_leader = x.session_leader;
-            }
+            Body::Exec(x) => w.exec(x.as_ref(), true),
+            Body::Process(x) => w.exec(x.as_ref(), false),
+            Body::Exit(x) => w.exit(x),
             Body::Loss(l) => {
                 w.count = l.count;
                 w.cause = Some(l.cause.as_str());
@@ -234,7 +740,7 @@ impl<'a> From<&'a Event> for WireRef<'a> {
                 w.detail = (!d.is_empty()).then_some(Value::Object(d));
             }
             Body::Login(l) => {
-                w.cwd = l.cwd.as_ref();
+                w.cwd = l.cwd.as_ref().map(|c| Cwd::Owned(c.as_slice()));
                 w.addr = l.addr.as_deref();
                 w.port = l.port;
                 w.serial = l.serial;
@@ -280,7 +786,7 @@ impl<'a> From<&'a Event> for WireRef<'a> {
                 w.detail = Some(serde_json::json!({"reason": s.reason.as_str()}));
             }
             Body::Discrepancy(d) => {
-                w.exec(&d.exec, false);
+                w.exec(d.exec.as_ref(), false);
                 let mut m = Map::new();
                 put(&mut m, "kind", d.what.as_str());
                 put(&mut m, "seen_by", d.seen_by.as_str());
@@ -316,8 +822,7 @@ impl<'a> From<&'a Event> for WireRef<'a> {
 
 /// Writes `e`'s JSON line into `out` (no newline).
 pub fn write(e: &Event, out: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail, and every key is a string.
-    let _ = serde_json::to_writer(out, &WireRef::from(e));
+    WireRef::from(e).write(out);
 }
 
 /// Reads one JSON line.

@@ -15,6 +15,7 @@ use std::io::{self, BufWriter, Stdout, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::event::wire::WireRef;
 use crate::event::{Body, Event, LossCause, Source, Timestamp, TracerStatus};
 use file::Ending;
 use logfile::LogFile;
@@ -120,14 +121,39 @@ impl Sinks {
                     .or_default() += l.count.unwrap_or(0);
             }
         }
+        self.push_line(exec)?;
+        if let Some(s) = &mut self.syslog {
+            s.push(e, &self.line[..self.line.len() - 1]);
+        }
+        Ok(())
+    }
+
+    /// Whether [`Self::write_wire`] may be used: every output takes the JSON
+    /// line alone (syslog also needs the event, for its header).
+    pub fn takes_lines(&self) -> bool {
+        self.syslog.is_none()
+    }
+
+    /// Writes an exec or exit record given as a borrowed wire view (the
+    /// daemon's hot path), exactly as [`Self::write`] writes the same record
+    /// as an [`Event`]. Only when [`Self::takes_lines`].
+    pub fn write_wire(&mut self, w: &WireRef, exec: bool) -> Result<(), SinkError> {
+        debug_assert!(self.takes_lines(), "write_wire with syslog on");
+        self.line.clear();
+        w.write(&mut self.line);
+        self.line.push(b'\n');
+        self.stats.records += 1;
+        self.stats.execs += exec as u64;
+        self.push_line(exec)
+    }
+
+    /// `self.line` to the file and standard output.
+    fn push_line(&mut self, exec: bool) -> Result<(), SinkError> {
         if let Some(f) = &mut self.file {
             f.push(&self.line, exec)?;
         }
         if let Some(o) = &mut self.stdout {
             o.write_all(&self.line).map_err(SinkError::Stdout)?;
-        }
-        if let Some(s) = &mut self.syslog {
-            s.push(e, &self.line[..self.line.len() - 1]);
         }
         Ok(())
     }

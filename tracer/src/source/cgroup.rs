@@ -7,7 +7,7 @@
 //! so ids are resolved by walking the hierarchy, cached, and the walk is
 //! redone at most once per `rescan_interval` when an unknown id shows up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,6 +35,10 @@ pub fn cgroup2_root() -> std::path::PathBuf {
 pub struct CgroupPaths {
     root: PathBuf,
     cache: HashMap<u64, String>,
+    /// Ids that a walk made after they were first seen did not find: their
+    /// cgroup is gone (ids are never reused), so asking again would only
+    /// walk the hierarchy once a second for nothing.
+    gone: HashSet<u64>,
     last_scan: Option<Instant>,
     rescan_interval: Duration,
 }
@@ -44,25 +48,46 @@ impl CgroupPaths {
         Self {
             root: root.into(),
             cache: HashMap::new(),
+            gone: HashSet::new(),
             last_scan: None,
             rescan_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Knows exactly `paths` and never walks a hierarchy (tests, replays).
+    pub fn fixed(paths: impl IntoIterator<Item = (u64, String)>) -> Self {
+        Self {
+            root: PathBuf::new(),
+            cache: paths.into_iter().collect(),
+            gone: HashSet::new(),
+            last_scan: Some(Instant::now()),
+            rescan_interval: Duration::MAX,
         }
     }
 
     /// The path of cgroup `id` relative to the cgroup2 root (`/` for the root).
     pub fn path(&mut self, id: u64) -> Option<&str> {
         if !self.cache.contains_key(&id)
+            && !self.gone.contains(&id)
             && self
                 .last_scan
                 .is_none_or(|t| t.elapsed() >= self.rescan_interval)
         {
-            self.scan();
+            let complete = self.scan();
+            if complete && !self.cache.contains_key(&id) {
+                if self.gone.len() >= 100_000 {
+                    self.gone.clear();
+                }
+                self.gone.insert(id);
+            }
         }
         self.cache.get(&id).map(String::as_str)
     }
 
-    fn scan(&mut self) {
+    /// Walks the hierarchy; `false` when a bound cut the walk short.
+    fn scan(&mut self) -> bool {
         self.last_scan = Some(Instant::now());
+        let mut complete = true;
         // Bounded: cgroup trees are small, but never walk without limit.
         let mut stack = vec![(self.root.clone(), 0usize)];
         let mut seen = 0usize;
@@ -72,6 +97,7 @@ impl CgroupPaths {
         while let Some((dir, depth)) = stack.pop() {
             seen += 1;
             if seen > 200_000 {
+                complete = false;
                 break;
             }
             if let Ok(md) = std::fs::metadata(&dir) {
@@ -79,6 +105,7 @@ impl CgroupPaths {
                 self.cache.insert(md.ino(), format!("/{}", rel.display()));
             }
             if depth >= 32 {
+                complete = false;
                 continue;
             }
             if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -89,6 +116,7 @@ impl CgroupPaths {
                 }
             }
         }
+        complete
     }
 }
 
@@ -175,5 +203,18 @@ mod tests {
         assert_eq!(p, "/system.slice/slurmstepd.scope/job_77/step_0");
         assert_eq!(job::from_path(&p).map(|j| j.id).as_deref(), Some("77"));
         assert_eq!(c.path(u64::MAX - 1), None);
+        // A gone id costs no further walk; a new cgroup is still found.
+        c.rescan_interval = Duration::ZERO;
+        assert_eq!(c.path(u64::MAX - 1), None);
+        let walked = c.last_scan;
+        assert_eq!(c.path(u64::MAX - 1), None);
+        assert_eq!(c.last_scan, walked, "walked again for a gone cgroup");
+        let step1 = job.with_file_name("step_1");
+        std::fs::create_dir(&step1).unwrap();
+        let ino = std::fs::metadata(&step1).unwrap().ino();
+        assert_eq!(
+            c.path(ino),
+            Some("/system.slice/slurmstepd.scope/job_77/step_1")
+        );
     }
 }

@@ -5,15 +5,18 @@
 use tracer_common::{
     event::{
         EventHeader, ExecEvent, ExitEvent, EXIT_FLAG_SESSION_LEADER, FLAG_ARGC_FROM_STACK,
-        FLAG_ARGV_TRUNCATED, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS,
+        FLAG_ARGV_TRUNCATED, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS, FLAG_IN_JOB,
         FLAG_JOB_CGROUP_CUT,
     },
     kind::EventKind,
     user::FromBytes,
 };
 
+use std::borrow::Cow;
+
 use crate::bytes::Bytes;
-use crate::event::{Body, Event, Exec, Exit, Outcome, Source, Task, Timestamp};
+use crate::event::wire::{Argv, Cwd, ExecRef, TaskRef};
+use crate::event::{Body, Event, Exec, Exit, Outcome, Source, Task, Timestamp, Via};
 use crate::sessions::job;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -24,6 +27,193 @@ pub enum DecodeError {
     UnknownKind(u32),
     #[error("ring-buffer record's segment lengths ({0} bytes) exceed its size ({1} bytes)")]
     BadLengths(usize, usize),
+}
+
+/// A ring-buffer record, parsed and checked but not copied: the daemon's
+/// hot path writes it without building an [`Event`]; [`Decoder::decode`]
+/// makes the owned event from it for everything else.
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'a> {
+    Exec(ExecRecord<'a>),
+    Exit(ExitRecord),
+}
+
+/// An exec or failed-exec record: the fixed part and the payload segments.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecRecord<'a> {
+    pub ev: ExecEvent,
+    /// The executed path (no NUL).
+    pub exe: &'a [u8],
+    /// The cwd as leaf-first NUL-terminated components ([`join_cwd`]).
+    pub cwd: &'a [u8],
+    /// The raw argument area ([`split_args`]).
+    pub args: &'a [u8],
+}
+
+/// An exit record.
+#[derive(Debug, Clone, Copy)]
+pub struct ExitRecord {
+    pub ev: ExitEvent,
+}
+
+impl<'a> Record<'a> {
+    /// Checks `data` and splits it into its parts.
+    pub fn parse(data: &'a [u8]) -> Result<Self, DecodeError> {
+        let hdr = EventHeader::read_from_prefix(data).ok_or(DecodeError::TooShort(data.len()))?;
+        match EventKind::from_u32(hdr.kind) {
+            Some(EventKind::Exec) | Some(EventKind::ExecFailed) => {
+                ExecRecord::parse(data).map(Record::Exec)
+            }
+            Some(EventKind::Exit) => {
+                let ev =
+                    ExitEvent::read_from_prefix(data).ok_or(DecodeError::TooShort(data.len()))?;
+                Ok(Record::Exit(ExitRecord { ev }))
+            }
+            None => Err(DecodeError::UnknownKind(hdr.kind)),
+        }
+    }
+}
+
+impl<'a> ExecRecord<'a> {
+    fn parse(data: &'a [u8]) -> Result<Self, DecodeError> {
+        let ev = ExecEvent::read_from_prefix(data).ok_or(DecodeError::TooShort(data.len()))?;
+        let hdr = std::mem::size_of::<ExecEvent>();
+        let (exe_len, cwd_len, argv_len) = (
+            ev.exe_len as usize,
+            ev.cwd_len as usize,
+            ev.argv_len as usize,
+        );
+        let end = hdr + exe_len + cwd_len + argv_len;
+        if end > data.len() {
+            return Err(DecodeError::BadLengths(end, data.len()));
+        }
+        Ok(Self {
+            ev,
+            exe: &data[hdr..hdr + exe_len],
+            cwd: &data[hdr + exe_len..hdr + exe_len + cwd_len],
+            args: &data[hdr + exe_len + cwd_len..end],
+        })
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        let ret = self.ev.ret as i64;
+        if self.ev.header.kind == EventKind::ExecFailed as u32 {
+            Outcome::Failed(ret)
+        } else {
+            Outcome::from_ret(ret)
+        }
+    }
+
+    /// The real argument count: from the stack when the program read it,
+    /// else the number of captured arguments.
+    pub fn argc(&self) -> u32 {
+        if self.ev.flags & FLAG_ARGC_FROM_STACK != 0 {
+            self.ev.argc
+        } else {
+            count_args(self.args) as u32
+        }
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.ev.flags & (FLAG_ARGV_TRUNCATED | FLAG_EXE_TRUNCATED | FLAG_CWD_TRUNCATED) != 0
+    }
+
+    pub fn fileless(&self) -> bool {
+        self.ev.flags & FLAG_FILELESS != 0
+    }
+
+    pub fn comm(&self) -> &[u8] {
+        cstr(&self.ev.comm)
+    }
+
+    /// The thread that exec'd, when it was not the leader.
+    pub fn tid(&self) -> Option<u32> {
+        let ev = &self.ev;
+        (ev.tid != ev.pid && ev.tid != 0).then_some(ev.tid)
+    }
+
+    /// The task header, borrowed. `tty` from [`tty_into`]; `cgroup` is the
+    /// resolved path, if any.
+    pub fn task<'b>(&'b self, tty: &'b str, cgroup: Option<&'b str>) -> TaskRef<'b> {
+        let ev = &self.ev;
+        TaskRef {
+            pid: Some(ev.pid),
+            tid: self.tid(),
+            ppid: Some(ev.ppid),
+            uid: Some(ev.uid),
+            euid: Some(ev.euid),
+            gid: Some(ev.gid),
+            egid: Some(ev.egid),
+            auid: Some(ev.auid),
+            ses: Some(ev.ses),
+            tty: Some(tty),
+            comm: Some(self.comm()),
+            exe: Some(self.exe),
+            cgroup_id: Some(ev.cgroup_id),
+            cgroup,
+            start_boottime: Some(ev.start_boottime),
+        }
+    }
+
+    /// The batch job the kernel read from the job cgroup (see
+    /// [`crate::sessions::job`]); nothing to parse unless a component is
+    /// named `job_*` (`FLAG_IN_JOB`), so no allocation outside jobs.
+    pub fn job(&self) -> Option<job::Job> {
+        let ev = &self.ev;
+        if ev.flags & FLAG_IN_JOB == 0 {
+            return None;
+        }
+        job::from_leaf_names(&ev.job_cgroup, ev.flags & FLAG_JOB_CGROUP_CUT != 0)
+    }
+
+    /// The exec body, borrowed, with what the pipeline adds (`via`, `job`).
+    pub fn exec<'b>(&'b self, via: Option<&'b Via>, job: Option<&'b job::Job>) -> ExecRef<'b> {
+        ExecRef {
+            argv: Some(Argv::Raw(self.args)),
+            cwd: Some(Cwd::LeafFirst(self.cwd)),
+            outcome: self.outcome(),
+            argc: Some(self.argc()),
+            args_size: Some(self.ev.args_size as u64),
+            truncated: self.truncated(),
+            argv_missing: false,
+            fileless: self.fileless(),
+            via,
+            job,
+            user: None,
+            serial: None,
+            key: None,
+        }
+    }
+}
+
+impl ExitRecord {
+    pub fn comm(&self) -> &[u8] {
+        cstr(&self.ev.comm)
+    }
+
+    pub fn task(&self) -> TaskRef<'_> {
+        let ev = &self.ev;
+        TaskRef {
+            pid: Some(ev.pid),
+            ppid: Some(ev.ppid),
+            uid: Some(ev.uid),
+            auid: Some(ev.auid),
+            ses: Some(ev.ses),
+            comm: Some(self.comm()),
+            start_boottime: Some(ev.start_boottime),
+            cgroup_id: Some(ev.cgroup_id),
+            ..TaskRef::default()
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        let (exit_code, signal) = split_status(self.ev.exit_code);
+        Exit {
+            exit_code,
+            signal,
+            session_leader: self.ev.flags & EXIT_FLAG_SESSION_LEADER != 0,
+        }
+    }
 }
 
 /// Turns records into events. Holds what is constant per host and the offset
@@ -38,56 +228,33 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn decode(&self, data: &[u8]) -> Result<Event, DecodeError> {
-        let hdr = EventHeader::read_from_prefix(data).ok_or(DecodeError::TooShort(data.len()))?;
-        match EventKind::from_u32(hdr.kind) {
-            Some(EventKind::Exec) | Some(EventKind::ExecFailed) => self.exec(data),
-            Some(EventKind::Exit) => self.exit(data),
-            None => Err(DecodeError::UnknownKind(hdr.kind)),
+        Ok(self.owned(&Record::parse(data)?))
+    }
+
+    /// The owned event of a parsed record.
+    pub fn owned(&self, r: &Record) -> Event {
+        match r {
+            Record::Exec(x) => self.exec(x),
+            Record::Exit(x) => self.exit(x),
         }
     }
 
-    fn time(&self, boot_ns: u64) -> Timestamp {
+    /// The wall-clock time of a record made at `boot_ns`.
+    pub fn time(&self, boot_ns: u64) -> Timestamp {
         Timestamp((boot_ns as i64).saturating_add(self.boot_to_wall_ns))
     }
 
-    fn exec(&self, data: &[u8]) -> Result<Event, DecodeError> {
-        let ev = ExecEvent::read_from_prefix(data).ok_or(DecodeError::TooShort(data.len()))?;
-        let hdr = std::mem::size_of::<ExecEvent>();
-        let (exe_len, cwd_len, argv_len) = (
-            ev.exe_len as usize,
-            ev.cwd_len as usize,
-            ev.argv_len as usize,
-        );
-        let end = hdr + exe_len + cwd_len + argv_len;
-        if end > data.len() {
-            return Err(DecodeError::BadLengths(end, data.len()));
-        }
-        let exe = &data[hdr..hdr + exe_len];
-        let cwd = &data[hdr + exe_len..hdr + exe_len + cwd_len];
-        let args = &data[hdr + exe_len + cwd_len..end];
-
-        let failed = ev.header.kind == EventKind::ExecFailed as u32;
-        let argv = split_args(args);
-        let argc = if ev.flags & FLAG_ARGC_FROM_STACK != 0 {
-            ev.argc
-        } else {
-            argv.len() as u32
-        };
-        let ret = ev.ret as i64;
+    fn exec(&self, r: &ExecRecord) -> Event {
+        let ev = &r.ev;
         let body = Exec {
-            argv: Some(argv),
-            cwd: Some(Bytes(join_cwd(cwd))),
-            outcome: if failed {
-                Outcome::Failed(ret)
-            } else {
-                Outcome::from_ret(ret)
-            },
-            argc: Some(argc),
+            argv: Some(split_args(r.args)),
+            cwd: Some(Bytes(join_cwd(r.cwd))),
+            outcome: r.outcome(),
+            argc: Some(r.argc()),
             args_size: Some(ev.args_size as u64),
-            truncated: ev.flags & (FLAG_ARGV_TRUNCATED | FLAG_EXE_TRUNCATED | FLAG_CWD_TRUNCATED)
-                != 0,
-            fileless: ev.flags & FLAG_FILELESS != 0,
-            job: job::from_leaf_names(&ev.job_cgroup, ev.flags & FLAG_JOB_CGROUP_CUT != 0),
+            truncated: r.truncated(),
+            fileless: r.fileless(),
+            job: r.job(),
             ..Exec::default()
         };
         let mut e = Event::new(
@@ -98,7 +265,7 @@ impl Decoder {
         );
         e.task = Task {
             pid: Some(ev.pid),
-            tid: (ev.tid != ev.pid && ev.tid != 0).then_some(ev.tid),
+            tid: r.tid(),
             ppid: Some(ev.ppid),
             uid: Some(ev.uid),
             euid: Some(ev.euid),
@@ -107,27 +274,22 @@ impl Decoder {
             auid: Some(ev.auid),
             ses: Some(ev.ses),
             tty: Some(tty_name(&ev.tty)),
-            comm: Some(Bytes::from(cstr(&ev.comm))),
-            exe: Some(Bytes::from(exe)),
+            comm: Some(Bytes::from(r.comm())),
+            exe: Some(Bytes::from(r.exe)),
             cgroup_id: Some(ev.cgroup_id),
             cgroup: None,
             start_boottime: Some(ev.start_boottime),
         };
-        Ok(e)
+        e
     }
 
-    fn exit(&self, data: &[u8]) -> Result<Event, DecodeError> {
-        let ev = ExitEvent::read_from_prefix(data).ok_or(DecodeError::TooShort(data.len()))?;
-        let (exit_code, signal) = split_status(ev.exit_code);
+    fn exit(&self, r: &ExitRecord) -> Event {
+        let ev = &r.ev;
         let mut e = Event::new(
             Source::Ebpf,
             self.time(ev.header.boot_ns),
             self.host.clone(),
-            Body::Exit(Exit {
-                exit_code,
-                signal,
-                session_leader: ev.flags & EXIT_FLAG_SESSION_LEADER != 0,
-            }),
+            Body::Exit(r.exit()),
         );
         e.task = Task {
             pid: Some(ev.pid),
@@ -135,12 +297,12 @@ impl Decoder {
             uid: Some(ev.uid),
             auid: Some(ev.auid),
             ses: Some(ev.ses),
-            comm: Some(Bytes::from(cstr(&ev.comm))),
+            comm: Some(Bytes::from(r.comm())),
             start_boottime: Some(ev.start_boottime),
             cgroup_id: Some(ev.cgroup_id),
             ..Task::default()
         };
-        Ok(e)
+        e
     }
 }
 
@@ -179,6 +341,15 @@ pub fn join_cwd(components: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How many arguments [`split_args`] finds in `area`, without splitting.
+pub fn count_args(area: &[u8]) -> usize {
+    if area.is_empty() {
+        return 0;
+    }
+    let body = area.strip_suffix(&[0]).unwrap_or(area);
+    body.iter().filter(|&&b| b == 0).count() + 1
+}
+
 fn cstr(b: &[u8]) -> &[u8] {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     &b[..end]
@@ -187,7 +358,34 @@ fn cstr(b: &[u8]) -> &[u8] {
 /// `pts3` -> `pts/3` (the kernel names pty slaves without the slash that
 /// `/dev/pts/3` and ps(1) show); other names as they are; "" without a tty.
 pub fn tty_name(raw: &[u8]) -> String {
-    let name = String::from_utf8_lossy(cstr(raw)).into_owned();
+    tty_into(raw, &mut [0; TTY_BUF]).into_owned()
+}
+
+/// Room for any tty name [`tty_into`] writes into its buffer.
+pub const TTY_BUF: usize = 40;
+
+/// [`tty_name`] without allocating for valid UTF-8 names: borrowed from
+/// `raw`, or written into `buf` (`pts/N`).
+pub fn tty_into<'b>(raw: &'b [u8], buf: &'b mut [u8; TTY_BUF]) -> Cow<'b, str> {
+    let raw = cstr(raw);
+    let name = match std::str::from_utf8(raw) {
+        Ok(s) => s,
+        Err(_) => return Cow::Owned(tty_owned(String::from_utf8_lossy(raw).into_owned())),
+    };
+    match name.strip_prefix("pts") {
+        Some(n)
+            if !n.is_empty() && n.len() + 4 <= TTY_BUF && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            buf[..4].copy_from_slice(b"pts/");
+            buf[4..4 + n.len()].copy_from_slice(n.as_bytes());
+            // ASCII digits after "pts/".
+            Cow::Borrowed(std::str::from_utf8(&buf[..4 + n.len()]).unwrap_or(name))
+        }
+        _ => Cow::Borrowed(name),
+    }
+}
+
+fn tty_owned(name: String) -> String {
     match name.strip_prefix("pts") {
         Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => format!("pts/{n}"),
         _ => name,
@@ -289,7 +487,7 @@ mod tests {
 
     #[test]
     fn decodes_the_job_cgroup_the_kernel_walked() {
-        let mut b = exec_bytes(b"/bin/id", b"", b"id\0", 0);
+        let mut b = exec_bytes(b"/bin/id", b"", b"id\0", FLAG_IN_JOB);
         let at = std::mem::offset_of!(ExecEvent, job_cgroup);
         let names = b"step_batch\0job_42\0uid_1003\0slurm\0";
         b[at..at + names.len()].copy_from_slice(names);

@@ -254,6 +254,33 @@ impl EbpfSource {
         n
     }
 
+    /// Hands every pending record to `f`, parsed but not copied (the
+    /// daemon's hot path: see [`crate::pipeline`]), in ring order. Records
+    /// that do not parse are counted and logged, as by [`Self::drain`]. Stops
+    /// at the first error of `f` (the records after it stay in the ring).
+    pub fn drain_with<E>(
+        &mut self,
+        mut f: impl FnMut(&Decoder, decode::Record<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        self.decoder.boot_to_wall_ns = boot_to_wall_ns();
+        let ring = self.ring.get_mut();
+        let mut n = 0;
+        while let Some(item) = ring.next() {
+            n += 1;
+            match decode::Record::parse(&item) {
+                Ok(r) => f(&self.decoder, r)?,
+                Err(e) => {
+                    self.decode_errors += 1;
+                    log::warn!("dropping undecodable ring-buffer record: {e}");
+                }
+            }
+        }
+        if let Some(l) = self.logger.as_mut() {
+            l.flush();
+        }
+        Ok(n)
+    }
+
     /// A `loss` record when the programs counted new losses since the last
     /// call.
     pub fn losses(&mut self) -> Option<Event> {
