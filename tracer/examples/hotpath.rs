@@ -72,6 +72,7 @@ fn exec(i: u32, boot_ns: u64) -> Vec<u8> {
         start_boottime: boot_ns - 1000,
         comm: fixed(exe.rsplit(|&b| b == b'/').next().unwrap_or(exe)),
         tty: fixed(b"pts3"),
+        job_cgroup: [0; tracer_common::event::JOB_CGROUP_LEN],
     };
     // SAFETY: ExecEvent is plain data without padding (asserted in common).
     let raw = unsafe { std::slice::from_raw_parts((&ev as *const ExecEvent).cast::<u8>(), hdr) };
