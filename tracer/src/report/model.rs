@@ -867,7 +867,7 @@ impl Builder {
                 g.failed += u64::from(failed);
                 g.first = Some(g.first.map_or(ev.time, |f| f.min(ev.time)));
                 g.last = Some(g.last.map_or(ev.time, |l| l.max(ev.time)));
-                if g.tty.is_none() {
+                if g.tty.is_none() && !matches!(key, GroupKey::Job { .. }) {
                     g.tty = ev
                         .tty
                         .as_deref()
@@ -923,6 +923,11 @@ impl Builder {
                 }
             }
             if let GroupKey::Job { .. } = g.key {
+                // In an order that does not depend on the input's (files
+                // and the fleet's ClickHouse give the same report): nodes
+                // by name, steps batch/extern/interactive then by number.
+                g.job.nodes.sort_by(|a, b| strings.get(*a).cmp(strings.get(*b)));
+                g.job.steps.sort_by_cached_key(|s| step_order(strings.get(*s)));
                 g.start = g.first;
                 g.end = match (g.last, g.job.last_exit) {
                     (Some(a), Some(b)) => Some(a.max(b)),
@@ -1065,6 +1070,20 @@ impl Report {
     }
 }
 
+/// Sort key of a step name: Slurm's named steps first, then numbers in
+/// numeric order, then anything else by bytes.
+fn step_order(step: &[u8]) -> (u8, u64, Vec<u8>) {
+    match step {
+        b"batch" => (0, 0, Vec::new()),
+        b"extern" => (1, 0, Vec::new()),
+        b"interactive" => (2, 0, Vec::new()),
+        _ => match std::str::from_utf8(step).ok().and_then(|s| s.parse().ok()) {
+            Some(n) => (3, n, Vec::new()),
+            None => (4, 0, step.to_vec()),
+        },
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -1089,6 +1108,8 @@ fn link_submissions(groups: &mut [Group], strings: &Interner, submits: Vec<Submi
         GroupKey::Job { job } => job_sort_key(strings.get(job)),
         _ => Vec::new(),
     });
+    let mut submits = submits;
+    submits.sort_by_key(|s| s.time);
     let mut taken = vec![false; submits.len()];
     for i in jobs {
         let (Some(uid), Some(first)) = (groups[i].job.uid, groups[i].first) else {
