@@ -53,8 +53,8 @@ pub const MAX_AUDIT_LINE: usize = DEFAULT_MAX_LINE - 1;
 pub enum AuditItem {
     /// An exec, compact: the report reads it borrowed, without an `Event`.
     Exec(ExecRecord),
-    /// Any other event (logins).
-    Event(Event),
+    /// Any other event (logins; rare, boxed to keep items small).
+    Event(Box<Event>),
     /// A line that is not a record: (stream line number, why).
     Bad(u64, String),
 }
@@ -63,7 +63,7 @@ impl From<Coalesced> for AuditItem {
     fn from(c: Coalesced) -> Self {
         match c {
             Coalesced::Exec(r) => AuditItem::Exec(r),
-            Coalesced::Event(e) => AuditItem::Event(e),
+            Coalesced::Event(e) => AuditItem::Event(Box::new(e)),
         }
     }
 }
@@ -194,6 +194,14 @@ impl Work for AuditWork {
             }
         }
         let saw_eoe = d.saw_eoe;
+        let mut execs: Vec<&mut ExecRecord> = items
+            .iter_mut()
+            .filter_map(|(_, i)| match i {
+                AuditItem::Exec(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        ExecRecord::share(&mut execs);
         AuditOut {
             chunk,
             items,
@@ -320,7 +328,7 @@ mod tests {
         let items = r
             .by_ref()
             .map(|i| match i.unwrap() {
-                ReadItem::Event(e) => AuditItem::Event(e),
+                ReadItem::Event(e) => AuditItem::Event(Box::new(e)),
                 ReadItem::BadLine(b) => AuditItem::Bad(b.line, b.reason),
             })
             .collect();
@@ -338,7 +346,7 @@ mod tests {
     /// Execs as the owned events the reference reader gives.
     fn owned(i: AuditItem) -> AuditItem {
         match i {
-            AuditItem::Exec(r) => AuditItem::Event(r.to_event()),
+            AuditItem::Exec(r) => AuditItem::Event(Box::new(r.to_event())),
             other => other,
         }
     }

@@ -272,7 +272,10 @@ mod tests {
             assert_eq!(i.get(s), format!("/home/user{n}/some/where").as_bytes());
             assert_eq!(i.intern(format!("/home/user{n}/some/where").as_bytes()), s);
         }
-        assert_eq!(i.intern_argv(&["ls", "-l"]), i.intern(&pack_argv(&["ls", "-l"])));
+        assert_eq!(
+            i.intern_argv(&["ls", "-l"]),
+            i.intern(&pack_argv(&["ls", "-l"]))
+        );
         assert_eq!(i.get(NONE), b"");
         assert_eq!(i.get_opt(NONE), None);
     }

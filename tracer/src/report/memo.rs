@@ -56,8 +56,7 @@ impl Memo {
 
     /// Quotes whatever of `c` is not memoized yet.
     pub fn prepare(&mut self, ctx: &Ctx<'_>, strings: &Interner, c: &Command) {
-        if self.paths.len() + self.lines.len() + self.idents.len() + self.users.len()
-            >= MAX_ENTRIES
+        if self.paths.len() + self.lines.len() + self.idents.len() + self.users.len() >= MAX_ENTRIES
         {
             self.clear();
         }

@@ -320,7 +320,12 @@ impl Coalescer {
         }
     }
 
-    fn scan<O: From<Coalesced>>(&mut self, now: Option<Timestamp>, by_window: bool, out: &mut Vec<O>) {
+    fn scan<O: From<Coalesced>>(
+        &mut self,
+        now: Option<Timestamp>,
+        by_window: bool,
+        out: &mut Vec<O>,
+    ) {
         if self.open.is_empty() {
             return;
         }

@@ -19,6 +19,8 @@
 //! pieces add up to `aN_len` (which counts hex digits for hex-encoded
 //! arguments).
 
+use std::sync::Arc;
+
 use super::parse::Record;
 use super::rtype::RecordType;
 use super::value::{decode_hex_into, parse_u64, Value};
@@ -323,15 +325,20 @@ impl PartialExec {
         if self.path0.is_some() {
             return;
         }
-        let mut item0 = false;
-        let mut name = None;
+        let (mut item, mut name) = (None, None);
+        // The kernel writes `item=N name=...` first: the dozen fields after
+        // them (inode, dev, mode, ouid, caps...) need no scanning.
         for f in rec.fields() {
             match f.name {
-                b"item" => item0 = f.value.raw() == b"0",
+                b"item" => item = Some(f.value.raw() == b"0"),
                 b"name" => name = Some(f.value),
                 _ => {}
             }
+            if item.is_some() && name.is_some() {
+                break;
+            }
         }
+        let item0 = item == Some(true);
         if item0 {
             self.path0 = name.and_then(|v| push_untrusted(&v, &mut self.buf).map(|s| s.0));
         }
@@ -367,6 +374,13 @@ impl PartialExec {
         let start = self.buf.len();
         self.buf.extend_from_slice(host.as_bytes());
         let host = Span::of(&self.buf, start);
+        // The argument spans go into the buffer too: one allocation per
+        // record, whichever thread frees it.
+        let argv_at = self.buf.len() as u32;
+        for a in &argv {
+            self.buf.extend_from_slice(&a.start.to_le_bytes());
+            self.buf.extend_from_slice(&a.end.to_le_bytes());
+        }
         let s = self.syscall.unwrap_or_default();
         // A failed exec's SYSCALL `exe` is the caller's program; the file it
         // tried to run is PATH item 0 (what the eBPF source calls `exe`).
@@ -399,8 +413,9 @@ impl PartialExec {
             cwd: self.cwd,
             key: s.key,
             user: s.auid_name,
-            argv,
-            buf: self.buf,
+            argv_at,
+            argv_len: argv.len() as u32,
+            store: Store::Own(self.buf),
         })
     }
 }
@@ -411,7 +426,7 @@ impl PartialExec {
 /// owned `Event` with a dozen allocations per exec; [`ExecRecord::to_event`]
 /// makes the `Event` (the live source, `tracer check`), so there is one
 /// assembly of an audit exec, whoever reads it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ExecRecord {
     pub time: Timestamp,
     pub serial: u64,
@@ -434,8 +449,29 @@ pub struct ExecRecord {
     cwd: Option<Span>,
     key: Option<Span>,
     user: Option<Span>,
-    argv: Vec<Span>,
-    buf: Vec<u8>,
+    /// Where in the bytes the argument spans are (8 bytes each: start, end
+    /// as little-endian u32), and how many.
+    argv_at: u32,
+    argv_len: u32,
+    store: Store,
+}
+
+/// Where an [`ExecRecord`]'s bytes are.
+#[derive(Debug, Clone)]
+enum Store {
+    /// Its own buffer, as assembled.
+    Own(Vec<u8>),
+    /// At an offset of a buffer shared by the records of one chunk (see
+    /// [`ExecRecord::share`]).
+    Shared(Arc<[u8]>, u32),
+}
+
+/// Records are equal when they say the same: where their bytes are stored
+/// does not matter.
+impl PartialEq for ExecRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_event() == other.to_event()
+    }
 }
 
 /// UTF-8 by construction (spans written by `push_lossy`, `push_tty`,
@@ -445,11 +481,45 @@ fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
 }
 
 impl ExecRecord {
+    fn bytes(&self) -> &[u8] {
+        match &self.store {
+            Store::Own(b) => b,
+            Store::Shared(b, at) => &b[*at as usize..],
+        }
+    }
+
+    /// Moves the bytes of `records` into one buffer that they share.
+    ///
+    /// Why: records are made by the report's worker threads and dropped by
+    /// the thread that feeds the model. A buffer per record freed on
+    /// another thread than the one that allocated it is slow with glibc's
+    /// allocator (arena locks, `malloc_consolidate`): profiled as most of
+    /// the extra CPU two threads cost over one (issue 14). Here the
+    /// per-record buffers are freed where they were made, and one shared
+    /// buffer per chunk crosses threads.
+    pub fn share(records: &mut [&mut ExecRecord]) {
+        let total: usize = records.iter().map(|r| r.bytes().len()).sum();
+        if total == 0 {
+            return;
+        }
+        let mut all = Vec::with_capacity(total);
+        for r in records.iter() {
+            all.extend_from_slice(r.bytes());
+        }
+        let all: Arc<[u8]> = all.into();
+        let mut at = 0usize;
+        for r in records.iter_mut() {
+            let n = r.bytes().len();
+            r.store = Store::Shared(all.clone(), at as u32);
+            at += n;
+        }
+    }
+
     fn opt(&self, s: Option<Span>) -> Option<&[u8]> {
-        s.map(|s| s.get(&self.buf))
+        s.map(|s| s.get(self.bytes()))
     }
     pub fn host(&self) -> std::borrow::Cow<'_, str> {
-        utf8(self.host.get(&self.buf))
+        utf8(self.host.get(self.bytes()))
     }
     pub fn tty(&self) -> Option<std::borrow::Cow<'_, str>> {
         self.opt(self.tty).map(utf8)
@@ -466,7 +536,17 @@ impl ExecRecord {
     }
     /// The arguments, in order.
     pub fn argv(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.argv.iter().map(|s| s.get(&self.buf))
+        let b = self.bytes();
+        let at = self.argv_at as usize;
+        let spans = &b[at..at + 8 * self.argv_len as usize];
+        spans.chunks_exact(8).map(move |c| {
+            let n = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+            Span {
+                start: n(0),
+                end: n(4),
+            }
+            .get(b)
+        })
     }
 
     /// The owned event.
