@@ -27,6 +27,12 @@ const BLOCK: usize = 1 << 20;
 
 /// [`Loc::block`] of a string in [`Interner::big`].
 const BIG: u32 = 1 << 31;
+/// [`Loc::block`] of a compressed command line in [`Interner::zipped`].
+const ZIP: u32 = 1 << 30;
+/// Packed command lines longer than this are kept deflated: the long
+/// arguments of real logs (include lists, pasted blobs, several KB each)
+/// were half of a big report's memory, and they compress well.
+const ZIP_MIN: usize = 1024;
 
 /// Where one string's bytes are: `blocks[block][start..start + len]`.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +55,9 @@ pub struct Interner {
     /// Strings longer than a quarter block, each on its own
     /// ([`Loc::block`] is `BIG | index`).
     big: Vec<Box<[u8]>>,
+    /// Long command lines, deflated, with their hash (to rehash without
+    /// inflating). Read them with [`Interner::argv`].
+    zipped: Vec<(u64, Box<[u8]>)>,
     /// Scratch for [`Interner::intern_argv`].
     scratch: Vec<u8>,
 }
@@ -61,6 +70,7 @@ impl Default for Interner {
             locs: Vec::new(),
             blocks: Vec::new(),
             big: Vec::new(),
+            zipped: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -68,6 +78,10 @@ impl Default for Interner {
 
 impl Interner {
     pub fn intern(&mut self, b: &[u8]) -> Sym {
+        self.intern_as(b, false)
+    }
+
+    fn intern_as(&mut self, b: &[u8], zip: bool) -> Sym {
         let h = self.hasher.hash_one(b);
         let tag = h & 0xffff_ffff_0000_0000;
         let mask = self.table.len() - 1;
@@ -79,7 +93,7 @@ impl Interner {
             }
             if slot & 0xffff_ffff_0000_0000 == tag {
                 let sym = (slot as u32) - 1;
-                if self.get(sym) == b {
+                if *self.argv(sym) == *b {
                     return sym;
                 }
             }
@@ -91,7 +105,10 @@ impl Interner {
             // rather than wrap (as the old interner did).
             return NONE - 1;
         }
-        let loc = self.store(b);
+        let loc = match zip && b.len() > ZIP_MIN {
+            true => self.store_zipped(b, h),
+            false => self.store(b),
+        };
         self.locs.push(loc);
         self.table[i] = tag | u64::from(sym + 1);
         if self.locs.len() * 4 > self.table.len() * 3 {
@@ -100,12 +117,13 @@ impl Interner {
         sym
     }
 
-    /// Interns argv packed as by [`pack_argv`], without allocating.
+    /// Interns argv packed as by [`pack_argv`], without allocating; a
+    /// long one is kept deflated. Read it back with [`Interner::argv`].
     pub fn intern_argv<A: AsRef<[u8]>>(&mut self, argv: &[A]) -> Sym {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         pack_argv_into(argv, &mut buf);
-        let sym = self.intern(&buf);
+        let sym = self.intern_as(&buf, true);
         self.scratch = buf;
         sym
     }
@@ -138,12 +156,53 @@ impl Interner {
         }
     }
 
+    fn store_zipped(&mut self, b: &[u8], hash: u64) -> Loc {
+        use std::io::Write as _;
+        let mut z = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(b.len() / 3),
+            flate2::Compression::fast(),
+        );
+        // Writing to a Vec cannot fail; should it, keep the bytes as they are.
+        let data = match z.write_all(b).and_then(|()| z.finish()) {
+            Ok(d) => d,
+            Err(_) => return self.store(b),
+        };
+        self.zipped.push((hash, data.into_boxed_slice()));
+        Loc {
+            block: ZIP | (self.zipped.len() - 1) as u32,
+            start: 0,
+            len: b.len() as u32,
+        }
+    }
+
+    /// The bytes of a string interned by [`Interner::intern_argv`] (or any
+    /// other): inflated when it was kept deflated.
+    pub fn argv(&self, sym: Sym) -> std::borrow::Cow<'_, [u8]> {
+        match self.locs.get(sym as usize) {
+            Some(l) if l.block & BIG == 0 && l.block & ZIP != 0 => {
+                use std::io::Read as _;
+                let data = &self.zipped[(l.block & !ZIP) as usize].1;
+                let mut out = Vec::with_capacity(l.len as usize);
+                let mut z = flate2::read::DeflateDecoder::new(&data[..]);
+                // Our own deflate output, in memory: it inflates.
+                let _ = z.read_to_end(&mut out);
+                std::borrow::Cow::Owned(out)
+            }
+            _ => std::borrow::Cow::Borrowed(self.get(sym)),
+        }
+    }
+
     fn grow(&mut self) {
         let size = self.table.len() * 2;
         let mask = size - 1;
         let mut table = vec![0u64; size];
         for sym in 0..self.locs.len() as u32 {
-            let h = self.hasher.hash_one(self.get(sym));
+            let h = match self.locs[sym as usize] {
+                l if l.block & BIG == 0 && l.block & ZIP != 0 => {
+                    self.zipped[(l.block & !ZIP) as usize].0
+                }
+                _ => self.hasher.hash_one(self.get(sym)),
+            };
             let mut i = (h as usize) & mask;
             while table[i] != 0 {
                 i = (i + 1) & mask;
@@ -153,10 +212,15 @@ impl Interner {
         self.table = table;
     }
 
-    /// The bytes of `sym`; empty for [`NONE`].
+    /// The bytes of `sym`; empty for [`NONE`]. Command lines are read with
+    /// [`Interner::argv`] (a long one is deflated: this gives it empty).
     pub fn get(&self, sym: Sym) -> &[u8] {
         match self.locs.get(sym as usize) {
             Some(l) if l.block & BIG != 0 => &self.big[(l.block & !BIG) as usize],
+            Some(l) if l.block & ZIP != 0 => {
+                debug_assert!(false, "a deflated command line read with get()");
+                &[]
+            }
             Some(l) => {
                 let start = l.start as usize;
                 &self.blocks[l.block as usize][start..start + l.len as usize]
@@ -276,6 +340,19 @@ mod tests {
             i.intern_argv(&["ls", "-l"]),
             i.intern(&pack_argv(&["ls", "-l"]))
         );
+        // Long command lines are kept deflated, found again, read back whole.
+        let long: Vec<String> = (0..50)
+            .map(|n| format!("-I/opt/pkg/{n}/include:").repeat(n))
+            .collect();
+        let a = i.intern_argv(&long);
+        assert_eq!(i.intern_argv(&long), a);
+        assert_eq!(&*i.argv(a), &pack_argv(&long)[..]);
+        assert!(i.zipped.len() == 1 && i.zipped[0].1.len() < pack_argv(&long).len() / 4);
+        let mut other = long.clone();
+        other[49].push('x');
+        let b = i.intern_argv(&other);
+        assert_ne!(a, b);
+        assert_eq!(&*i.argv(b), &pack_argv(&other)[..]);
         assert_eq!(i.get(NONE), b"");
         assert_eq!(i.get_opt(NONE), None);
     }

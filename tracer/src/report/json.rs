@@ -251,10 +251,9 @@ impl Serialize for CommandSer<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (c, strings) = (self.c, &self.report.strings);
         let enc = |sym| strings.get_opt(sym).map(encode_cow);
-        let argv: Vec<std::borrow::Cow<'_, str>> = unpack_argv(strings.get(c.argv))
-            .into_iter()
-            .map(encode_cow)
-            .collect();
+        let packed = strings.argv(c.argv);
+        let argv: Vec<std::borrow::Cow<'_, str>> =
+            unpack_argv(&packed).into_iter().map(encode_cow).collect();
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("time", &display::rfc3339(c.time))?;
         if self.report.by == GroupBy::Job {
