@@ -63,7 +63,7 @@ impl From<Coalesced> for AuditItem {
     fn from(c: Coalesced) -> Self {
         match c {
             Coalesced::Exec(r) => AuditItem::Exec(r),
-            Coalesced::Event(e) => AuditItem::Event(Box::new(e)),
+            Coalesced::Event(e) => AuditItem::Event(e),
         }
     }
 }

@@ -121,17 +121,21 @@ impl Hasher for Mix {
 /// [`ExecRecord`]), or another event. Callers collect into a `Vec` of
 /// anything `From<Coalesced>`: `Event` for the live source, the report's
 /// reader keeps execs compact.
+// Execs are the common case: boxing them would cost an allocation per exec;
+// the rare logins are boxed instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Coalesced {
     Exec(ExecRecord),
-    Event(Event),
+    /// Logins: rare, boxed to keep the common variant small.
+    Event(Box<Event>),
 }
 
 impl From<Coalesced> for Event {
     fn from(c: Coalesced) -> Event {
         match c {
             Coalesced::Exec(r) => r.to_event(),
-            Coalesced::Event(e) => e,
+            Coalesced::Event(e) => *e,
         }
     }
 }
@@ -229,10 +233,10 @@ impl Coalescer {
             }
         } else if is_login_type(t) {
             let node = self.node_index(rec.node);
-            out.push(O::from(Coalesced::Event(login_event(
+            out.push(O::from(Coalesced::Event(Box::new(login_event(
                 rec,
                 &self.hosts[node as usize],
-            ))));
+            )))));
             self.stats.login_events += 1;
         } else if PartialExec::wants(t) {
             let key = self.key(rec);
