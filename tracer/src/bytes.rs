@@ -18,6 +18,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// First code point of the escape block.
 const ESCAPE_BASE: u32 = 0x10FF00;
 
+/// [`encode`], borrowing `bytes` when they are their own encoding (valid
+/// UTF-8 without U+10FFxx, whose UTF-8 is the only one to start with
+/// 0xF4 0x8F 0xBC..0xBF): what nearly every argument and path is.
+pub fn encode_cow(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if memchr::memchr(0xF4, bytes).is_none() {
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            return std::borrow::Cow::Borrowed(s);
+        }
+    }
+    std::borrow::Cow::Owned(encode(bytes))
+}
+
 /// Encodes `bytes` as a string that [`decode`] turns back into the same bytes.
 pub fn encode(bytes: &[u8]) -> String {
     if let Some(s) = plain(bytes) {
@@ -179,6 +191,21 @@ impl<'de> Deserialize<'de> for Bytes {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn encode_cow_is_encode() {
+        for b in [
+            &b""[..],
+            b"plain",
+            b"x\xc3\x28y",
+            "\u{10ff41}".as_bytes(),
+            "\u{10fe41}".as_bytes(),
+            b"\xf4",
+            "é".as_bytes(),
+        ] {
+            assert_eq!(encode_cow(b), encode(b), "{b:?}");
+        }
+    }
 
     #[test]
     fn plain_text_is_unchanged() {

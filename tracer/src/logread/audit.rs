@@ -32,7 +32,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use crate::event::Event;
-use crate::source::audit::coalesce::{Coalescer, CoalescerConfig, Mix};
+use crate::source::audit::coalesce::{Coalesced, Coalescer, CoalescerConfig, Mix};
+use crate::source::audit::exec::ExecRecord;
 use crate::source::audit::exec::PartialExec;
 use crate::source::audit::parse::parse_line;
 use crate::source::audit::reader::DEFAULT_MAX_LINE;
@@ -50,15 +51,27 @@ pub const MAX_AUDIT_LINE: usize = DEFAULT_MAX_LINE - 1;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuditItem {
-    Event(Event),
+    /// An exec, compact: the report reads it borrowed, without an `Event`.
+    Exec(ExecRecord),
+    /// Any other event (logins; rare, boxed to keep items small).
+    Event(Box<Event>),
     /// A line that is not a record: (stream line number, why).
     Bad(u64, String),
+}
+
+impl From<Coalesced> for AuditItem {
+    fn from(c: Coalesced) -> Self {
+        match c {
+            Coalesced::Exec(r) => AuditItem::Exec(r),
+            Coalesced::Event(e) => AuditItem::Event(e),
+        }
+    }
 }
 
 /// The coalescer, fed line by line, remembering where open events started.
 pub struct Driver {
     coalescer: Coalescer,
-    scratch: Vec<Event>,
+    scratch: Vec<Coalesced>,
     /// Line of the first record of each event opened since the last
     /// quiescent point, by (serial, time).
     first_line: HashMap<(u64, i64), u64, BuildHasherDefault<Mix>>,
@@ -112,7 +125,7 @@ impl Driver {
                 out.extend(
                     self.scratch
                         .drain(..)
-                        .map(|e| (l.index, AuditItem::Event(e))),
+                        .map(|e| (l.index, AuditItem::from(e))),
                 );
                 if self.quiescent() && !self.first_line.is_empty() {
                     self.first_line.clear();
@@ -129,7 +142,7 @@ impl Driver {
     pub fn finish(mut self, saw_eoe: bool, out: &mut Vec<AuditItem>) -> Cut {
         let keys = self.coalescer.open_keys();
         self.coalescer.flush(&mut self.scratch);
-        out.extend(self.scratch.drain(..).map(AuditItem::Event));
+        out.extend(self.scratch.drain(..).map(AuditItem::from));
         if !(saw_eoe || self.saw_eoe) {
             return Cut::default();
         }
@@ -181,6 +194,14 @@ impl Work for AuditWork {
             }
         }
         let saw_eoe = d.saw_eoe;
+        let mut execs: Vec<&mut ExecRecord> = items
+            .iter_mut()
+            .filter_map(|(_, i)| match i {
+                AuditItem::Exec(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        ExecRecord::share(&mut execs);
         AuditOut {
             chunk,
             items,
@@ -307,7 +328,7 @@ mod tests {
         let items = r
             .by_ref()
             .map(|i| match i.unwrap() {
-                ReadItem::Event(e) => AuditItem::Event(e),
+                ReadItem::Event(e) => AuditItem::Event(Box::new(e)),
                 ReadItem::BadLine(b) => AuditItem::Bad(b.line, b.reason),
             })
             .collect();
@@ -322,6 +343,14 @@ mod tests {
         }
     }
 
+    /// Execs as the owned events the reference reader gives.
+    fn owned(i: AuditItem) -> AuditItem {
+        match i {
+            AuditItem::Exec(r) => AuditItem::Event(Box::new(r.to_event())),
+            other => other,
+        }
+    }
+
     fn chunked(input: &[u8], threads: usize, chunk_bytes: usize) -> (Vec<AuditItem>, Cut) {
         let opts = ChunkOpts {
             threads,
@@ -332,15 +361,18 @@ mod tests {
         let cut = if threads <= 1 {
             let mut s = Serial::new("h");
             chunk::run(input, opts, &Keep, &mut |c| {
-                s.push(&c, &mut |i| items.push(i))
+                s.push(&c, &mut |i| items.push(owned(i)))
             })
             .unwrap();
-            s.finish(&mut |i| items.push(i))
+            s.finish(&mut |i| items.push(owned(i)))
         } else {
             let mut m = Merge::new("h");
             let w = AuditWork { host: "h".into() };
-            chunk::run(input, opts, &w, &mut |o| m.push(o, &mut |i| items.push(i))).unwrap();
-            m.finish(&mut |i| items.push(i))
+            chunk::run(input, opts, &w, &mut |o| {
+                m.push(o, &mut |i| items.push(owned(i)))
+            })
+            .unwrap();
+            m.finish(&mut |i| items.push(owned(i)))
         };
         (items, cut)
     }

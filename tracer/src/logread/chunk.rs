@@ -113,7 +113,7 @@ pub struct ChunkOpts {
 }
 
 impl ChunkOpts {
-    /// All cores, 1 MiB chunks.
+    /// All cores, 512 KiB chunks.
     pub fn new(threads: usize, max_line: usize) -> Self {
         let threads = if threads == 0 {
             available_cores()
@@ -122,7 +122,7 @@ impl ChunkOpts {
         };
         Self {
             threads,
-            chunk_bytes: 1 << 20,
+            chunk_bytes: 512 << 10,
             max_line,
         }
     }
@@ -286,7 +286,9 @@ where
         }
         return Ok(());
     }
-    let in_flight = 2 * opts.threads + 2;
+    // Enough to keep every worker busy while the caller takes results in
+    // order; each costs a chunk and its results in memory.
+    let in_flight = opts.threads + 2;
     let (job_tx, job_rx) = sync_channel::<Chunk>(in_flight);
     let jobs: Mutex<Receiver<Chunk>> = Mutex::new(job_rx);
     let jobs = &jobs;

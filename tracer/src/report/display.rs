@@ -156,7 +156,7 @@ impl<'a> Ctx<'a> {
 /// The command line as it would be typed.
 pub fn command_line(strings: &Interner, c: &Command) -> String {
     let mut out = String::new();
-    for (i, a) in unpack_argv(strings.get(c.argv)).into_iter().enumerate() {
+    for (i, a) in unpack_argv(&strings.argv(c.argv)).into_iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }

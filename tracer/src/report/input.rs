@@ -37,7 +37,10 @@ impl Default for ReadOpts {
     fn default() -> Self {
         Self {
             threads: 0,
-            chunk_bytes: 1 << 20,
+            // Half a MiB: small enough that the chunks in flight cost a few
+            // MB (issue 14's memory bound), big enough that handing one
+            // over costs nothing next to parsing it.
+            chunk_bytes: 512 << 10,
         }
     }
 }
@@ -83,6 +86,7 @@ pub fn read_stream(
         }),
         Format::Audit => {
             let mut emit = |item: AuditItem| match item {
+                AuditItem::Exec(x) => f(Ok(Record::from_audit_exec(&x))),
                 AuditItem::Event(e) => f(Ok(Record::from_event(&e))),
                 AuditItem::Bad(line, reason) => f(Err(BadLine { line, reason })),
             };

@@ -1,8 +1,12 @@
 //! Per-group memo of the renderers' quoted strings. A session repeats the
 //! same directories, commands and identities many times; quoting each once
 //! (and measuring its display width once) instead of once per row is most of
-//! the rendering cost saved. Renderers clear it between groups, so it holds
-//! at most one group's distinct strings.
+//! the rendering cost saved. Renderers clear it between groups, and it
+//! forgets everything when it holds more than [`MAX_ENTRIES`] strings: a
+//! busy user's session has hundreds of thousands of distinct command lines,
+//! and memoizing them all cost tens of MB at the end of a big report for
+//! lines that never come again (issue 14). The output does not change: a
+//! forgotten string is quoted again.
 
 use std::collections::HashMap;
 
@@ -27,6 +31,9 @@ fn shown(s: String) -> Shown {
     (s, w)
 }
 
+/// Most strings remembered at once (all maps together).
+pub const MAX_ENTRIES: usize = 4096;
+
 const EMPTY: &Shown = &(String::new(), 0);
 
 fn ident_key(c: &Command) -> (u32, u32, u32, Sym, u8) {
@@ -49,6 +56,10 @@ impl Memo {
 
     /// Quotes whatever of `c` is not memoized yet.
     pub fn prepare(&mut self, ctx: &Ctx<'_>, strings: &Interner, c: &Command) {
+        if self.paths.len() + self.lines.len() + self.idents.len() + self.users.len() >= MAX_ENTRIES
+        {
+            self.clear();
+        }
         for sym in [c.cwd, c.exe] {
             self.paths
                 .entry(sym)

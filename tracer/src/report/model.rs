@@ -607,7 +607,7 @@ impl Builder {
         let row = if self.keep {
             let cwd = ev.cwd.as_deref().map_or(NONE, |c| self.strings.intern(c));
             let exe = ev.exe.as_deref().map_or(NONE, |e| self.strings.intern(e));
-            let argv = self.strings.intern(&pack_argv(&argv));
+            let argv = self.strings.intern_argv(&argv);
             let g = &mut self.groups[group as usize];
             g.cmds.push(Command {
                 time: ev.time,
@@ -819,7 +819,7 @@ impl Builder {
                 |b: &Option<Cow<'_, [u8]>>| b.as_deref().map_or(NONE, |b| self.strings.intern(b));
             let cwd = sym(&ev.cwd);
             let exe = sym(&ev.exe);
-            let argv = self.strings.intern(&pack_argv(argv));
+            let argv = self.strings.intern_argv(argv);
             Some(Command {
                 time: ev.time,
                 pid: ev.pid.unwrap_or(NONE),

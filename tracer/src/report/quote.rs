@@ -44,6 +44,20 @@ pub fn push_arg(out: &mut String, arg: &[u8]) {
         out.push_str("''");
         return;
     }
+    // Most arguments are plain ASCII words: checked byte-wise first.
+    let ascii_bare = |b: &u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+            )
+    };
+    if arg[0] != b'=' && arg.iter().all(ascii_bare) {
+        if let Ok(s) = std::str::from_utf8(arg) {
+            out.push_str(s);
+            return;
+        }
+    }
     match std::str::from_utf8(arg) {
         Ok(s) if !s.starts_with('=') && s.chars().all(is_bare) => out.push_str(s),
         Ok(s) if s.chars().all(is_printable) => {

@@ -18,7 +18,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::bytes;
-use crate::event::{Body, Event, Kind, Timestamp};
+use crate::event::{Body, Event, Kind, Outcome, Timestamp};
+use crate::source::audit::exec::ExecRecord;
 
 /// What the report reads from one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +180,49 @@ impl<'a> Record<'a> {
             Body::Exit(_) | Body::Unknown => {}
         }
         r
+    }
+
+    /// Borrows the report's fields from a compact audit exec: the same
+    /// record as `from_event(&x.to_event())` (tested), without the event.
+    pub fn from_audit_exec(x: &'a ExecRecord) -> Self {
+        Self {
+            kind: if matches!(x.outcome, Outcome::Failed(_)) {
+                Kind::ExecFailed
+            } else {
+                Kind::Exec
+            },
+            time: x.time,
+            host: x.host(),
+            pid: x.pid,
+            ppid: x.ppid,
+            uid: x.uid,
+            euid: x.euid,
+            auid: x.auid,
+            ses: x.ses,
+            tty: x.tty(),
+            exe: x.exe().map(Cow::Borrowed),
+            argv: Some(x.argv().map(Cow::Borrowed).collect()),
+            cwd: x.cwd().map(Cow::Borrowed),
+            ret: x.outcome.ret(),
+            truncated: x.truncated,
+            cgroup: None,
+            addr: None,
+            port: None,
+            count: None,
+            record_type: None,
+            res: None,
+            acct: None,
+            terminal: None,
+            cmd: None,
+            reason: None,
+            serial: Some(x.serial),
+            boot: None,
+            user: x.user(),
+            session_kind: None,
+            service: None,
+            uid_name: None,
+            via: None,
+        }
     }
 
     /// Parses one line of tracer's JSON log.
@@ -599,6 +643,51 @@ mod tests {
             let line = e.to_json();
             let parsed: Event = serde_json::from_str(&line).unwrap();
             prop_assert_eq!(Record::from_json(line.as_bytes()).unwrap(), Record::from_event(&parsed));
+        }
+    }
+
+    proptest! {
+        /// The compact audit exec's view is the record of its event.
+        #[test]
+        fn audit_exec_view_is_the_event_record(
+            args in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..10), 0u8..4), 0..5),
+            cwd in proptest::collection::vec(any::<u8>(), 0..10),
+            tty in "(pts[0-9]{1,2}|tty1|\\(none\\)|pts)",
+            failed in any::<bool>(),
+            enriched in any::<bool>(),
+        ) {
+            use crate::source::audit::exec::PartialExec;
+            use crate::source::audit::parse::parse_line;
+            let hex = |b: &[u8]| b.iter().map(|c| format!("{c:02X}")).collect::<String>();
+            let h = "msg=audit(1700000000.123:77):";
+            let mut lines = vec![format!(
+                "type=SYSCALL {h} arch=c000003e syscall=59 success={} exit={} ppid=1 pid=2 auid=1000 uid=0 gid=0 euid=0 ses=3 tty={tty} comm=\"ls\" exe=\"/bin/ls\" key=6578656301{}",
+                if failed { "no" } else { "yes" },
+                if failed { -2 } else { 0 },
+                if enriched { "\u{1d}AUID=\"al\u{e9}\" UID=\"root\"" } else { "" },
+            )];
+            let mut execve = format!("type=EXECVE {h} argc={}", args.len());
+            for (i, (a, how)) in args.iter().enumerate() {
+                match how {
+                    0 => execve += &format!(" a{i}={}", hex(a)),
+                    1 if !a.is_empty() => {
+                        let (x, y) = a.split_at(a.len() / 2);
+                        execve += &format!(" a{i}_len={} a{i}[0]={} a{i}[1]={}", a.len() * 2, hex(x), hex(y));
+                    }
+                    _ => execve += &format!(" a{i}=\"{}\"", String::from_utf8_lossy(a).replace(['"', ' '], "_")),
+                }
+            }
+            lines.push(execve);
+            lines.push(format!("type=CWD {h} cwd={}", hex(&cwd)));
+            lines.push(format!("type=PATH {h} item=0 name=\"/usr/bin/x\" nametype=NORMAL"));
+            let mut p: Option<PartialExec> = None;
+            for l in &lines {
+                let rec = parse_line(l.as_bytes()).unwrap();
+                p.get_or_insert_with(|| PartialExec::new(rec.time, rec.serial)).add(&rec);
+            }
+            let x = p.unwrap().finish_record("node1").unwrap();
+            let e = x.to_event();
+            prop_assert_eq!(Record::from_audit_exec(&x), Record::from_event(&e));
         }
     }
 

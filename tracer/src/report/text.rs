@@ -299,6 +299,9 @@ fn table(
         "TIME", "PID", "AS", "CWD"
     )?;
     for c in cmds {
+        // The memo forgets when full (see `memo::MAX_ENTRIES`): make sure
+        // this row's strings are there (a lookup when they are).
+        memo.prepare(ctx, s, c);
         write!(out, "    {}  ", ctx.time(c.time))?;
         match Command::opt(c.pid) {
             Some(p) => write!(out, "{p:>wpid$}  ")?,

@@ -63,7 +63,7 @@ impl Rng {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Generated {
     pub audit_bytes: u64,
     pub audit_execs: u64,

@@ -60,6 +60,12 @@ pub struct BenchArgs {
     /// Do not rewrite BENCHMARKS.md and the plot (results.json only).
     #[arg(long)]
     pub no_doc: bool,
+    /// Keep the report benchmark's generated logs in DIR (outside the
+    /// repository, e.g. /var/tmp/tracer-bench) and reuse them on the next
+    /// run when they are there with the same size target: generating 1.2 GB
+    /// takes longer than reading it.
+    #[arg(long, value_name = "DIR")]
+    pub report_logs: Option<PathBuf>,
     /// Sub-benchmarks to run (default: all).
     #[arg(value_enum)]
     pub names: Vec<Name>,
@@ -72,6 +78,8 @@ pub struct Opts {
     pub nproc: usize,
     /// Scratch directory on disk (the daemons' logs go here).
     pub work: PathBuf,
+    /// Where the report benchmark keeps its logs between runs (`--report-logs`).
+    pub report_logs: Option<PathBuf>,
 }
 
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
@@ -102,6 +110,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         reps: args.reps.unwrap_or(if args.quick { 1 } else { 5 }).max(1),
         nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
         work: work.clone(),
+        report_logs: args.report_logs.clone(),
     };
     let mut results = Results {
         started: utc_now(),

@@ -21,11 +21,63 @@ use super::Opts;
 
 pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ReportResults> {
     let target = if o.quick { 20 << 20 } else { 1 << 30 };
+    if let Some(dir) = &o.report_logs {
+        std::fs::create_dir_all(dir)?;
+        return run_in(g, t, o, dir, target);
+    }
     let dir = o.work.join("report");
     std::fs::create_dir_all(&dir)?;
     let r = run_in(g, t, o, &dir, target);
     let _ = std::fs::remove_dir_all(&dir);
     r
+}
+
+/// What a kept log directory holds: the generator's parameters and counts,
+/// written after both logs are complete (so that an interrupted generation
+/// is redone, never reused).
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct Kept {
+    target: u64,
+    enriched: auditgen::Generated,
+    raw: auditgen::Generated,
+}
+
+/// Generates the ENRICHED and RAW logs into `dir`, or reuses them when
+/// `dir/generated.json` says they were made for the same target.
+fn generate_or_reuse(
+    dir: &Path,
+    target: u64,
+) -> Result<(auditgen::Generated, auditgen::Generated)> {
+    let audit = dir.join("audit.log");
+    let jsonl = dir.join("tracer.jsonl");
+    let raw = dir.join("audit-raw.log");
+    let raw_jsonl = dir.join("tracer-raw.jsonl");
+    let marker = dir.join("generated.json");
+    if let Some(k) = std::fs::read(&marker)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Kept>(&b).ok())
+    {
+        let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        if k.target == target
+            && len(&audit) == k.enriched.audit_bytes
+            && len(&jsonl) == k.enriched.tracer_bytes
+            && len(&raw) == k.raw.audit_bytes
+        {
+            eprintln!("bench report: reusing the logs in {}", dir.display());
+            return Ok((k.enriched, k.raw));
+        }
+    }
+    let _ = std::fs::remove_file(&marker);
+    let gen = auditgen::generate(&audit, &jsonl, target, 0x7261_6365_7221, Style::Enriched)?;
+    let raw_gen = auditgen::generate(&raw, &raw_jsonl, target / 8, 0x7261_7721, Style::Raw)?;
+    let _ = std::fs::remove_file(&raw_jsonl);
+    let k = Kept {
+        target,
+        enriched: gen,
+        raw: raw_gen,
+    };
+    std::fs::write(&marker, serde_json::to_vec(&k)?)?;
+    Ok((gen, raw_gen))
 }
 
 struct Job {
@@ -40,11 +92,8 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
     let audit = dir.join("audit.log");
     let jsonl = dir.join("tracer.jsonl");
     let raw = dir.join("audit-raw.log");
-    let raw_jsonl = dir.join("tracer-raw.jsonl");
     let t0 = Instant::now();
-    let gen = auditgen::generate(&audit, &jsonl, target, 0x7261_6365_7221, Style::Enriched)?;
-    let raw_gen = auditgen::generate(&raw, &raw_jsonl, target / 8, 0x7261_7721, Style::Raw)?;
-    let _ = std::fs::remove_file(&raw_jsonl);
+    let (gen, raw_gen) = generate_or_reuse(dir, target)?;
     let mut res = ReportResults {
         audit_log_bytes: gen.audit_bytes,
         audit_log_execs: gen.audit_execs,

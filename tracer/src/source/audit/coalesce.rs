@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::exec::PartialExec;
+use super::exec::{ExecRecord, PartialExec};
 use super::login::{is_login_type, login_event};
 use super::parse::Record;
 use super::rtype::RecordType;
@@ -117,6 +117,29 @@ impl Hasher for Mix {
     }
 }
 
+/// What the coalescer emits: an exec in its compact form (see
+/// [`ExecRecord`]), or another event. Callers collect into a `Vec` of
+/// anything `From<Coalesced>`: `Event` for the live source, the report's
+/// reader keeps execs compact.
+// Execs are the common case: boxing them would cost an allocation per exec;
+// the rare logins are boxed instead.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Coalesced {
+    Exec(ExecRecord),
+    /// Logins: rare, boxed to keep the common variant small.
+    Event(Box<Event>),
+}
+
+impl From<Coalesced> for Event {
+    fn from(c: Coalesced) -> Event {
+        match c {
+            Coalesced::Exec(r) => r.to_event(),
+            Coalesced::Event(e) => *e,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
     node: u32,
@@ -197,7 +220,7 @@ impl Coalescer {
     }
 
     /// Takes one record; appends the events it completes to `out`.
-    pub fn push(&mut self, rec: &Record<'_>, out: &mut Vec<Event>) {
+    pub fn push<O: From<Coalesced>>(&mut self, rec: &Record<'_>, out: &mut Vec<O>) {
         self.stats.records += 1;
         self.records += 1;
         let t = rec.rtype;
@@ -210,7 +233,10 @@ impl Coalescer {
             }
         } else if is_login_type(t) {
             let node = self.node_index(rec.node);
-            out.push(login_event(rec, &self.hosts[node as usize]));
+            out.push(O::from(Coalesced::Event(Box::new(login_event(
+                rec,
+                &self.hosts[node as usize],
+            )))));
             self.stats.login_events += 1;
         } else if PartialExec::wants(t) {
             let key = self.key(rec);
@@ -238,14 +264,14 @@ impl Coalescer {
     /// Closes events older than `now - timeout`: for a live source, call it
     /// now and then with the wall clock so a quiet system still gets its last
     /// events out.
-    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+    pub fn expire<O: From<Coalesced>>(&mut self, now: Timestamp, out: &mut Vec<O>) {
         self.scan(Some(now), false, out);
     }
 
     /// Closes every open event (end of input, shutdown) and returns how many
     /// were surely incomplete: when the input has EOE records, every event
     /// still open lacks its EOE; when it has none, nothing can tell, so 0.
-    pub fn flush(&mut self, out: &mut Vec<Event>) -> u64 {
+    pub fn flush<O: From<Coalesced>>(&mut self, out: &mut Vec<O>) -> u64 {
         let mut all: Vec<(Key, Slot)> = self.open.drain().collect();
         all.sort_by_key(|(_, s)| s.opened);
         let n = all.len() as u64;
@@ -289,7 +315,7 @@ impl Coalescer {
     /// Runs [`Coalescer::scan`] every few records (more rarely when many
     /// events are open, to keep the cost per record constant), and at once
     /// when over a memory bound.
-    fn maybe_scan(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+    fn maybe_scan<O: From<Coalesced>>(&mut self, now: Timestamp, out: &mut Vec<O>) {
         let over = self.open.len() > self.cfg.max_open || self.bytes > self.cfg.max_bytes;
         let interval = 1 + self.open.len() as u64 / 8;
         if over || self.records - self.last_scan >= interval {
@@ -298,7 +324,12 @@ impl Coalescer {
         }
     }
 
-    fn scan(&mut self, now: Option<Timestamp>, by_window: bool, out: &mut Vec<Event>) {
+    fn scan<O: From<Coalesced>>(
+        &mut self,
+        now: Option<Timestamp>,
+        by_window: bool,
+        out: &mut Vec<O>,
+    ) {
         if self.open.is_empty() {
             return;
         }
@@ -348,7 +379,7 @@ impl Coalescer {
         }
     }
 
-    fn close(&mut self, key: Key, slot: Slot, how: Close, out: &mut Vec<Event>) {
+    fn close<O: From<Coalesced>>(&mut self, key: Key, slot: Slot, how: Close, out: &mut Vec<O>) {
         self.bytes -= slot.size;
         match how {
             Close::Eoe => {}
@@ -356,10 +387,10 @@ impl Coalescer {
             Close::Evicted => self.stats.evicted += 1,
             Close::Flushed => self.stats.flushed += 1,
         }
-        match slot.partial.finish(&self.hosts[key.node as usize]) {
+        match slot.partial.finish_record(&self.hosts[key.node as usize]) {
             Some(e) => {
                 self.stats.exec_events += 1;
-                out.push(e);
+                out.push(O::from(Coalesced::Exec(e)));
             }
             None => self.stats.other_events += 1,
         }

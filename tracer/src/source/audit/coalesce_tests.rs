@@ -57,7 +57,7 @@ fn interleaved_events_close_on_their_eoe() {
     let out = feed(&mut c, &lines);
     assert_eq!(serials(&out), [2, 1]);
     assert_eq!(c.open_events(), 0);
-    assert_eq!(c.flush(&mut Vec::new()), 0);
+    assert_eq!(c.flush(&mut Vec::<Event>::new()), 0);
     assert_eq!(c.stats().exec_events, 2);
 }
 

@@ -19,9 +19,11 @@
 //! pieces add up to `aN_len` (which counts hex digits for hex-encoded
 //! arguments).
 
+use std::sync::Arc;
+
 use super::parse::Record;
 use super::rtype::RecordType;
-use super::value::{parse_u64, Value};
+use super::value::{decode_hex_into, parse_u64, Value};
 use crate::bytes::Bytes;
 use crate::event::{Body, Event, Exec, Outcome, Source, Task, Timestamp};
 
@@ -40,7 +42,67 @@ const EXEC_SYSCALLS: &[(u32, [u32; 2])] = &[
     (0xc000_00f3, [221, 281]),                             // riscv64
 ];
 
-/// What a SYSCALL record says about an event.
+/// A byte range of a [`PartialExec`]'s or [`ExecRecord`]'s buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn of(buf: &[u8], start: usize) -> Self {
+        Self {
+            start: start as u32,
+            end: buf.len() as u32,
+        }
+    }
+    fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+    fn get(self, buf: &[u8]) -> &[u8] {
+        &buf[self.start as usize..self.end as usize]
+    }
+}
+
+/// Appends an untrusted string's bytes to `buf` (see [`Value::untrusted`]):
+/// `None` for `(null)`, else its span and whether it was hex-decoded.
+fn push_untrusted(v: &Value<'_>, buf: &mut Vec<u8>) -> Option<(Span, bool)> {
+    let start = buf.len();
+    match *v {
+        Value::Quoted(s) => buf.extend_from_slice(s),
+        Value::Bare(b"(null)") => return None,
+        Value::Bare(s) => {
+            if decode_hex_into(s, buf) {
+                return Some((Span::of(buf, start), true));
+            }
+            buf.extend_from_slice(s);
+        }
+    }
+    Some((Span::of(buf, start), false))
+}
+
+/// Like [`push_untrusted`], `(null)` kept as the text `(null)` (argv).
+fn push_untrusted_or_raw(v: &Value<'_>, buf: &mut Vec<u8>) -> (Span, bool) {
+    push_untrusted(v, buf).unwrap_or_else(|| {
+        let start = buf.len();
+        buf.extend_from_slice(v.raw());
+        (Span::of(buf, start), false)
+    })
+}
+
+/// Appends `s` to `buf` as UTF-8, invalid sequences replaced (as
+/// `String::from_utf8_lossy`).
+fn push_lossy(s: &[u8], buf: &mut Vec<u8>) -> Span {
+    let start = buf.len();
+    match String::from_utf8_lossy(s) {
+        std::borrow::Cow::Borrowed(t) => buf.extend_from_slice(t.as_bytes()),
+        std::borrow::Cow::Owned(t) => buf.extend_from_slice(t.as_bytes()),
+    }
+    Span::of(buf, start)
+}
+
+/// What a SYSCALL record says about an event; strings are spans of the
+/// event's buffer.
 #[derive(Debug, Default)]
 struct Syscall {
     success: Option<bool>,
@@ -53,12 +115,14 @@ struct Syscall {
     egid: Option<u32>,
     auid: Option<u32>,
     ses: Option<u32>,
-    tty: Option<String>,
-    comm: Option<Vec<u8>>,
-    exe: Option<Vec<u8>>,
-    key: Option<String>,
-    /// ENRICHED `AUID=`: the login user's name on the recording host.
-    auid_name: Option<String>,
+    /// UTF-8.
+    tty: Option<Span>,
+    comm: Option<Span>,
+    exe: Option<Span>,
+    /// UTF-8.
+    key: Option<Span>,
+    /// ENRICHED `AUID=`: the login user's name on the recording host (UTF-8).
+    auid_name: Option<Span>,
 }
 
 /// One piece of an argument: a whole `aN`, or chunk `aN[i]`.
@@ -70,14 +134,17 @@ struct ArgPiece {
     /// Written hex-encoded: the kernel's `aN_len` then counts hex digits,
     /// two per byte.
     hex: bool,
-    data: Vec<u8>,
+    data: Span,
 }
 
-/// The records of one syscall event seen so far.
+/// The records of one syscall event seen so far. Every string it keeps is
+/// a span of one buffer, so folding a record allocates nothing but that
+/// buffer's (and the piece list's) growth.
 #[derive(Debug)]
 pub struct PartialExec {
     pub time: Timestamp,
     pub serial: u64,
+    buf: Vec<u8>,
     syscall: Option<Syscall>,
     /// A SYSCALL of a known arch for a syscall other than exec: the event is
     /// not an exec, whatever else arrives.
@@ -90,8 +157,8 @@ pub struct PartialExec {
     arg_lens: Vec<(u32, u64)>,
     arg_bytes: usize,
     args_dropped: bool,
-    cwd: Option<Vec<u8>>,
-    path0: Option<Vec<u8>>,
+    cwd: Option<Span>,
+    path0: Option<Span>,
 }
 
 impl PartialExec {
@@ -99,6 +166,7 @@ impl PartialExec {
         Self {
             time,
             serial,
+            buf: Vec::new(),
             syscall: None,
             not_exec: false,
             exec_syscall: false,
@@ -116,10 +184,8 @@ impl PartialExec {
     /// Bytes held, roughly: for the coalescer's memory bound.
     pub fn size(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.arg_bytes
+            + self.buf.len()
             + self.args.len() * std::mem::size_of::<ArgPiece>()
-            + self.cwd.as_ref().map_or(0, Vec::len)
-            + self.path0.as_ref().map_or(0, Vec::len)
     }
 
     /// Whether records of type `t` are folded by [`PartialExec::add`].
@@ -135,14 +201,19 @@ impl PartialExec {
         if self.not_exec {
             return;
         }
+        if self.buf.capacity() == 0 {
+            // One exec's strings are a few hundred bytes: one allocation
+            // for most events.
+            self.buf.reserve(512);
+        }
         match rec.rtype {
             RecordType::SYSCALL => self.add_syscall(rec),
             RecordType::EXECVE => self.add_execve(rec),
             RecordType::CWD if self.cwd.is_none() => {
                 self.cwd = rec
                     .get(b"cwd")
-                    .and_then(|v| v.untrusted())
-                    .map(|c| c.into_owned());
+                    .and_then(|v| push_untrusted(&v, &mut self.buf))
+                    .map(|s| s.0);
             }
             RecordType::PATH => self.add_path(rec),
             _ => {}
@@ -155,6 +226,7 @@ impl PartialExec {
         }
         let mut s = Syscall::default();
         let (mut arch, mut nr) = (None, None);
+        let buf = &mut self.buf;
         for f in rec.fields() {
             let v = f.value;
             match f.name {
@@ -170,16 +242,14 @@ impl PartialExec {
                 b"egid" => s.egid = v.to_u32(),
                 b"auid" => s.auid = v.to_id(),
                 b"ses" => s.ses = v.to_id(),
-                b"tty" => s.tty = syscall_tty(v.raw()),
-                b"comm" => s.comm = v.untrusted().map(|c| c.into_owned()),
-                b"exe" => s.exe = v.untrusted().map(|c| c.into_owned()),
-                b"key" => s.key = key(&v),
+                b"tty" => s.tty = push_tty(v.raw(), buf),
+                b"comm" => s.comm = push_untrusted(&v, buf).map(|x| x.0),
+                b"exe" => s.exe = push_untrusted(&v, buf).map(|x| x.0),
+                b"key" => s.key = push_key(&v, buf),
                 _ => {}
             }
         }
-        s.auid_name = rec
-            .enriched_name(b"AUID")
-            .map(|n| String::from_utf8_lossy(n).into_owned());
+        s.auid_name = rec.enriched_name(b"AUID").map(|n| push_lossy(n, buf));
         match exec_syscall(arch, nr) {
             Some(false) => {
                 self.not_exec = true;
@@ -193,6 +263,7 @@ impl PartialExec {
     }
 
     fn drop_contents(&mut self) {
+        self.buf = Vec::new();
         self.args = Vec::new();
         self.arg_lens = Vec::new();
         self.arg_bytes = 0;
@@ -233,10 +304,10 @@ impl PartialExec {
                     None => continue,
                 },
             };
-            let data = f.value.untrusted_or_raw();
-            let hex =
-                matches!(f.value, Value::Bare(_)) && matches!(data, std::borrow::Cow::Owned(_));
+            let mark = self.buf.len();
+            let (data, hex) = push_untrusted_or_raw(&f.value, &mut self.buf);
             if self.arg_bytes + data.len() > MAX_ARG_BYTES {
+                self.buf.truncate(mark);
                 self.args_dropped = true;
                 continue;
             }
@@ -245,7 +316,7 @@ impl PartialExec {
                 index,
                 chunk,
                 hex,
-                data: data.into_owned(),
+                data,
             });
         }
     }
@@ -254,22 +325,34 @@ impl PartialExec {
         if self.path0.is_some() {
             return;
         }
-        let mut item0 = false;
-        let mut name = None;
+        let (mut item, mut name) = (None, None);
+        // The kernel writes `item=N name=...` first: the dozen fields after
+        // them (inode, dev, mode, ouid, caps...) need no scanning.
         for f in rec.fields() {
             match f.name {
-                b"item" => item0 = f.value.raw() == b"0",
-                b"name" => name = f.value.untrusted().map(|c| c.into_owned()),
+                b"item" => item = Some(f.value.raw() == b"0"),
+                b"name" => name = Some(f.value),
                 _ => {}
             }
+            if item.is_some() && name.is_some() {
+                break;
+            }
         }
+        let item0 = item == Some(true);
         if item0 {
-            self.path0 = name;
+            self.path0 = name.and_then(|v| push_untrusted(&v, &mut self.buf).map(|s| s.0));
         }
     }
 
     /// The event, if this was an exec: `host` is the node's name.
     pub fn finish(self, host: &str) -> Option<Event> {
+        self.finish_record(host).map(|r| r.to_event())
+    }
+
+    /// The exec, if this was one, as an [`ExecRecord`]: the event's
+    /// content in one buffer (taken over from the partial event, not
+    /// copied), for readers that need no owned [`Event`].
+    pub fn finish_record(mut self, host: &str) -> Option<ExecRecord> {
         if self.not_exec || !(self.has_execve || self.exec_syscall) {
             return None;
         }
@@ -285,55 +368,220 @@ impl PartialExec {
             },
         };
         let failed = matches!(outcome, Outcome::Failed(_));
-        let (argv, mut truncated) = assemble_argv(self.args, &self.arg_lens, self.argc);
+        let (argv, mut truncated) =
+            assemble_argv(&mut self.buf, self.args, &self.arg_lens, self.argc);
         truncated |= self.args_dropped;
-        // No EXECVE record (failed execs log none; a rule set may exclude
-        // them): the arguments were not recorded, and are not guessed from
-        // the path, the exe or the caller's PROCTITLE.
-        let argv_missing = !self.has_execve;
-        let mut task = Task::default();
-        let mut key = None;
-        let mut user = None;
-        if let Some(s) = self.syscall {
-            user = s.auid_name;
-            task = Task {
-                pid: s.pid,
-                ppid: s.ppid,
-                uid: s.uid,
-                euid: s.euid,
-                gid: s.gid,
-                egid: s.egid,
-                auid: s.auid,
-                ses: s.ses,
-                tty: s.tty,
-                comm: s.comm.map(Bytes),
-                exe: s.exe.map(Bytes),
-                ..Task::default()
-            };
-            key = s.key;
+        let start = self.buf.len();
+        self.buf.extend_from_slice(host.as_bytes());
+        let host = Span::of(&self.buf, start);
+        // The argument spans go into the buffer too: one allocation per
+        // record, whichever thread frees it.
+        let argv_at = self.buf.len() as u32;
+        for a in &argv {
+            self.buf.extend_from_slice(&a.start.to_le_bytes());
+            self.buf.extend_from_slice(&a.end.to_le_bytes());
         }
+        let s = self.syscall.unwrap_or_default();
         // A failed exec's SYSCALL `exe` is the caller's program; the file it
         // tried to run is PATH item 0 (what the eBPF source calls `exe`).
-        if failed {
-            if let Some(p) = self.path0 {
-                task.exe = Some(Bytes(p));
-            }
-        }
-        let body = Exec {
-            argv: Some(argv.into_iter().map(Bytes).collect()),
-            cwd: self.cwd.map(Bytes),
+        let exe = match (failed, self.path0) {
+            (true, Some(p)) => Some(p),
+            _ => s.exe,
+        };
+        Some(ExecRecord {
+            time: self.time,
+            serial: self.serial,
             outcome,
             argc: self.argc,
             truncated,
-            argv_missing,
-            user,
+            // No EXECVE record (failed execs log none; a rule set may
+            // exclude them): the arguments were not recorded, and are not
+            // guessed from the path, the exe or the caller's PROCTITLE.
+            argv_missing: !self.has_execve,
+            pid: s.pid,
+            ppid: s.ppid,
+            uid: s.uid,
+            euid: s.euid,
+            gid: s.gid,
+            egid: s.egid,
+            auid: s.auid,
+            ses: s.ses,
+            host,
+            tty: s.tty,
+            comm: s.comm,
+            exe,
+            cwd: self.cwd,
+            key: s.key,
+            user: s.auid_name,
+            argv_at,
+            argv_len: argv.len() as u32,
+            store: Store::Own(self.buf),
+        })
+    }
+}
+
+/// A finished audit exec event: what [`Event`] an exec would be, its
+/// strings in one buffer. The report reads it as a borrowed view
+/// (`report::Record::from_audit_exec`) instead of building and dropping an
+/// owned `Event` with a dozen allocations per exec; [`ExecRecord::to_event`]
+/// makes the `Event` (the live source, `tracer check`), so there is one
+/// assembly of an audit exec, whoever reads it.
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub time: Timestamp,
+    pub serial: u64,
+    pub outcome: Outcome,
+    pub argc: Option<u32>,
+    pub truncated: bool,
+    pub argv_missing: bool,
+    pub pid: Option<u32>,
+    pub ppid: Option<u32>,
+    pub uid: Option<u32>,
+    pub euid: Option<u32>,
+    pub gid: Option<u32>,
+    pub egid: Option<u32>,
+    pub auid: Option<u32>,
+    pub ses: Option<u32>,
+    host: Span,
+    tty: Option<Span>,
+    comm: Option<Span>,
+    exe: Option<Span>,
+    cwd: Option<Span>,
+    key: Option<Span>,
+    user: Option<Span>,
+    /// Where in the bytes the argument spans are (8 bytes each: start, end
+    /// as little-endian u32), and how many.
+    argv_at: u32,
+    argv_len: u32,
+    store: Store,
+}
+
+/// Where an [`ExecRecord`]'s bytes are.
+#[derive(Debug, Clone)]
+enum Store {
+    /// Its own buffer, as assembled.
+    Own(Vec<u8>),
+    /// At an offset of a buffer shared by the records of one chunk (see
+    /// [`ExecRecord::share`]).
+    Shared(Arc<[u8]>, u32),
+}
+
+/// Records are equal when they say the same: where their bytes are stored
+/// does not matter.
+impl PartialEq for ExecRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_event() == other.to_event()
+    }
+}
+
+/// UTF-8 by construction (spans written by `push_lossy`, `push_tty`,
+/// `push_key`, or a host `&str`); lossy all the same, never a panic.
+fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+impl ExecRecord {
+    fn bytes(&self) -> &[u8] {
+        match &self.store {
+            Store::Own(b) => b,
+            Store::Shared(b, at) => &b[*at as usize..],
+        }
+    }
+
+    /// Moves the bytes of `records` into one buffer that they share.
+    ///
+    /// Why: records are made by the report's worker threads and dropped by
+    /// the thread that feeds the model. A buffer per record freed on
+    /// another thread than the one that allocated it is slow with glibc's
+    /// allocator (arena locks, `malloc_consolidate`): profiled as most of
+    /// the extra CPU two threads cost over one (issue 14). Here the
+    /// per-record buffers are freed where they were made, and one shared
+    /// buffer per chunk crosses threads.
+    pub fn share(records: &mut [&mut ExecRecord]) {
+        let total: usize = records.iter().map(|r| r.bytes().len()).sum();
+        if total == 0 {
+            return;
+        }
+        let mut all = Vec::with_capacity(total);
+        for r in records.iter() {
+            all.extend_from_slice(r.bytes());
+        }
+        let all: Arc<[u8]> = all.into();
+        let mut at = 0usize;
+        for r in records.iter_mut() {
+            let n = r.bytes().len();
+            r.store = Store::Shared(all.clone(), at as u32);
+            at += n;
+        }
+    }
+
+    fn opt(&self, s: Option<Span>) -> Option<&[u8]> {
+        s.map(|s| s.get(self.bytes()))
+    }
+    pub fn host(&self) -> std::borrow::Cow<'_, str> {
+        utf8(self.host.get(self.bytes()))
+    }
+    pub fn tty(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.opt(self.tty).map(utf8)
+    }
+    pub fn exe(&self) -> Option<&[u8]> {
+        self.opt(self.exe)
+    }
+    pub fn cwd(&self) -> Option<&[u8]> {
+        self.opt(self.cwd)
+    }
+    /// The ENRICHED login user name.
+    pub fn user(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.opt(self.user).map(utf8)
+    }
+    /// The arguments, in order.
+    pub fn argv(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        let b = self.bytes();
+        let at = self.argv_at as usize;
+        let spans = &b[at..at + 8 * self.argv_len as usize];
+        spans.chunks_exact(8).map(move |c| {
+            let n = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+            Span {
+                start: n(0),
+                end: n(4),
+            }
+            .get(b)
+        })
+    }
+
+    /// The owned event.
+    pub fn to_event(&self) -> Event {
+        let bytes = |s: Option<Span>| self.opt(s).map(|b| Bytes(b.to_vec()));
+        let text = |s: Option<Span>| self.opt(s).map(|b| utf8(b).into_owned());
+        let task = Task {
+            pid: self.pid,
+            ppid: self.ppid,
+            uid: self.uid,
+            euid: self.euid,
+            gid: self.gid,
+            egid: self.egid,
+            auid: self.auid,
+            ses: self.ses,
+            tty: text(self.tty),
+            comm: bytes(self.comm),
+            exe: bytes(self.exe),
+            ..Task::default()
+        };
+        let body = Exec {
+            argv: Some(self.argv().map(|a| Bytes(a.to_vec())).collect()),
+            cwd: bytes(self.cwd),
+            outcome: self.outcome,
+            argc: self.argc,
+            truncated: self.truncated,
+            argv_missing: self.argv_missing,
+            user: text(self.user),
             serial: Some(self.serial),
-            key,
+            key: text(self.key),
             ..Exec::default()
         };
-        let mut e = Event::new(Source::Audit, self.time, host, Body::Exec(body));
+        let mut e = Event::new(Source::Audit, self.time, self.host(), Body::Exec(body));
         e.task = task;
-        Some(e)
+        e
     }
 }
 
@@ -354,20 +602,22 @@ fn exec_syscall(arch: Option<u32>, nr: Option<u32>) -> Option<bool> {
     known.then_some(false)
 }
 
-/// Puts argument pieces in order: whole `aN`, or `aN[0]`, `aN[1]`... joined.
-/// Returns argv and whether it is incomplete: fewer than `argc` arguments, a
-/// missing chunk, or chunks not adding up to `aN_len`. Stops at the first
-/// missing index rather than shifting later arguments into its place.
+/// Puts argument pieces in order: whole `aN`, or `aN[0]`, `aN[1]`... joined
+/// (appended to `buf`). Returns argv and whether it is incomplete: fewer
+/// than `argc` arguments, a missing chunk, or chunks not adding up to
+/// `aN_len`. Stops at the first missing index rather than shifting later
+/// arguments into its place.
 fn assemble_argv(
+    buf: &mut Vec<u8>,
     mut pieces: Vec<ArgPiece>,
     lens: &[(u32, u64)],
     argc: Option<u32>,
-) -> (Vec<Vec<u8>>, bool) {
+) -> (Vec<Span>, bool) {
     let key = |p: &ArgPiece| (p.index, p.chunk.map_or(0, |c| u64::from(c) + 1));
     if !pieces.windows(2).all(|w| key(&w[0]) <= key(&w[1])) {
         pieces.sort_by_key(key);
     }
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(pieces.len());
+    let mut argv: Vec<Span> = Vec::with_capacity(pieces.len());
     let mut truncated = false;
     let mut it = pieces.into_iter().peekable();
     while let Some(first) = it.next() {
@@ -388,15 +638,25 @@ fn assemble_argv(
         if let Some(c0) = first.chunk {
             let mut next_chunk = c0 + 1;
             truncated |= c0 != 0;
+            // Where the joined argument starts in `buf`, once a second
+            // chunk shows that there is something to join.
+            let mut joined: Option<usize> = None;
             while let Some(p) = it.next_if(|p| p.index == index) {
                 match p.chunk {
                     Some(c) if c == next_chunk => {
-                        arg.extend_from_slice(&p.data);
+                        if joined.is_none() {
+                            joined = Some(buf.len());
+                            buf.extend_from_within(arg.start as usize..arg.end as usize);
+                        }
+                        buf.extend_from_within(p.data.start as usize..p.data.end as usize);
                         next_chunk += 1;
                     }
                     Some(c) if c < next_chunk => {} // duplicate chunk
                     _ => truncated = true,
                 }
+            }
+            if let Some(start) = joined {
+                arg = Span::of(buf, start);
             }
             if let Some(&(_, len)) = lens.iter().find(|(i, _)| *i == index) {
                 let logged = arg.len() as u64 * if hex { 2 } else { 1 };
@@ -414,6 +674,45 @@ fn assemble_argv(
     (argv, truncated)
 }
 
+/// [`syscall_tty`], appended to `buf`.
+fn push_tty(v: &[u8], buf: &mut Vec<u8>) -> Option<Span> {
+    match v {
+        b"(none)" | b"" | b"?" => None,
+        _ => {
+            if let Some(n) = v.strip_prefix(b"pts") {
+                if !n.is_empty() && n.iter().all(u8::is_ascii_digit) {
+                    let start = buf.len();
+                    buf.extend_from_slice(b"pts/");
+                    buf.extend_from_slice(n);
+                    return Some(Span::of(buf, start));
+                }
+            }
+            Some(push_lossy(v, buf))
+        }
+    }
+}
+
+/// `key="a"`, `key=(null)`, or hex of several keys separated by 0x01
+/// (`-k a -k b`), written here separated by commas; appended to `buf`.
+fn push_key(v: &Value<'_>, buf: &mut Vec<u8>) -> Option<Span> {
+    let (span, _) = push_untrusted(v, buf)?;
+    let start = span.start as usize;
+    if std::str::from_utf8(&buf[start..]).is_err() {
+        // Rare: lossy text of the decoded bytes (0x01 is ASCII, so
+        // replacing it after the lossy conversion is the same as joining
+        // the lossy parts).
+        let text = String::from_utf8_lossy(&buf[start..]).into_owned();
+        buf.truncate(start);
+        buf.extend_from_slice(text.as_bytes());
+    }
+    for c in &mut buf[start..] {
+        if *c == 0x01 {
+            *c = b',';
+        }
+    }
+    Some(Span::of(buf, start))
+}
+
 /// SYSCALL's `tty=pts1` -> `pts/1`; `(none)` -> None.
 pub(crate) fn syscall_tty(v: &[u8]) -> Option<String> {
     match v {
@@ -428,17 +727,6 @@ pub(crate) fn syscall_tty(v: &[u8]) -> Option<String> {
             }
         }
     }
-}
-
-/// `key="a"`, `key=(null)`, or hex of several keys separated by 0x01
-/// (`-k a -k b`), written here separated by commas.
-fn key(v: &Value<'_>) -> Option<String> {
-    let k = v.untrusted()?;
-    let parts: Vec<std::borrow::Cow<'_, str>> = k
-        .split(|&c| c == 0x01)
-        .map(String::from_utf8_lossy)
-        .collect();
-    Some(parts.join(","))
 }
 
 #[cfg(test)]

@@ -124,15 +124,46 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 /// Decodes non-empty, even-length hex; `None` if `v` is not that.
 pub fn decode_hex(v: &[u8]) -> Option<Vec<u8>> {
-    if v.is_empty() || !v.len().is_multiple_of(2) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(v.len() / 2);
-    for pair in v.chunks_exact(2) {
-        out.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
-    }
-    Some(out)
+    let mut out = Vec::new();
+    decode_hex_into(v, &mut out).then_some(out)
 }
+
+/// [`decode_hex`] appending to `out`; on `false` (not non-empty,
+/// even-length hex) `out` is as it was.
+pub fn decode_hex_into(v: &[u8], out: &mut Vec<u8>) -> bool {
+    if v.is_empty() || !v.len().is_multiple_of(2) {
+        return false;
+    }
+    let start = out.len();
+    out.reserve(v.len() / 2);
+    for pair in v.chunks_exact(2) {
+        match (HEX[pair[0] as usize], HEX[pair[1] as usize]) {
+            (hi, lo) if hi | lo < 16 => out.push(hi << 4 | lo),
+            _ => {
+                out.truncate(start);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Hex digit values, 0xff for bytes that are not hex digits.
+static HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = match c {
+            b'0'..=b'9' => c - b'0',
+            b'A'..=b'F' => c - b'A' + 10,
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => 0xff,
+        };
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
