@@ -249,9 +249,10 @@ impl Serialize for SubmitSer<'_> {
         m.serialize_entry("auid", &s.auid)?;
         m.serialize_entry("ses", &opt(s.ses))?;
         m.serialize_entry("time", &s.time)?;
-        let argv: Vec<String> = unpack_argv(strings.get(s.argv))
+        let packed = strings.argv(s.argv);
+        let argv: Vec<String> = unpack_argv(&packed)
             .into_iter()
-            .map(encode)
+            .map(|a| encode_cow(a).into_owned())
             .collect();
         m.serialize_entry("argv", &argv)?;
         m.serialize_entry("link", "likely")?;

@@ -724,7 +724,7 @@ impl Builder {
                     host,
                     boot,
                     ses: ev.session_id().unwrap_or(UNSET),
-                    argv: self.strings.intern(&pack_argv(argv)),
+                    argv: self.strings.intern_argv(argv),
                 });
             }
         }
@@ -926,8 +926,12 @@ impl Builder {
                 // In an order that does not depend on the input's (files
                 // and the fleet's ClickHouse give the same report): nodes
                 // by name, steps batch/extern/interactive then by number.
-                g.job.nodes.sort_by(|a, b| strings.get(*a).cmp(strings.get(*b)));
-                g.job.steps.sort_by_cached_key(|s| step_order(strings.get(*s)));
+                g.job
+                    .nodes
+                    .sort_by(|a, b| strings.get(*a).cmp(strings.get(*b)));
+                g.job
+                    .steps
+                    .sort_by_cached_key(|s| step_order(strings.get(*s)));
                 g.start = g.first;
                 g.end = match (g.last, g.job.last_exit) {
                     (Some(a), Some(b)) => Some(a.max(b)),

@@ -222,6 +222,10 @@ impl<'a> Record<'a> {
             service: None,
             uid_name: None,
             via: None,
+            // Raw audit logs carry no cgroup: no job.
+            job: None,
+            job_step: None,
+            job_uid: None,
         }
     }
 

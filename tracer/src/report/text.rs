@@ -252,7 +252,7 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
         } else {
             format!("session {}", sub.ses)
         };
-        let line = super::quote::quote_argv(&super::model::unpack_argv(s.get(sub.argv)));
+        let line = super::quote::quote_argv(&super::model::unpack_argv(&s.argv(sub.argv)));
         h.push_str(&format!(
             "; likely submitted from {ses} on {} at {}: {line}",
             display::host(s, sub.host),
