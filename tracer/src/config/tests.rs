@@ -427,7 +427,11 @@ fn rule_fleet_urls_and_files() {
     assert_eq!(f.credentials.as_deref(), Some(Path::new("/etc/tracer/c")));
     assert_eq!(f.ca.as_deref(), Some(Path::new("/etc/other-ca.pem")));
     assert_eq!(s.config.log.file, Path::new("/var/log/x/x.log"));
-    assert!(s.to_toml().contains("# fleet.ca: set by --ca"), "{}", s.to_toml());
+    assert!(
+        s.to_toml().contains("# fleet.ca: set by --ca"),
+        "{}",
+        s.to_toml()
+    );
 }
 
 #[test]

@@ -97,7 +97,10 @@ mod tests {
     fn ca_files_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ca.pem");
-        assert!(TlsConfig::load(&p).unwrap_err().to_string().contains("ca.pem"));
+        assert!(TlsConfig::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("ca.pem"));
         std::fs::write(&p, "not a certificate\n").unwrap();
         assert!(TlsConfig::load(&p)
             .unwrap_err()
