@@ -22,8 +22,9 @@ fi
 pkgs=(build-essential pkg-config ca-certificates rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22-dev zlib1g-dev libzstd-dev)
 if [ "$profile" = test ]; then
   pkgs+=(auditd openssh-server openssh-client sudo rsyslog systemd bpftool passwd procps util-linux)
-  # The fleet tests (tests/fleet_*.rs) start their own ClickHouse servers.
-  pkgs+=(clickhouse-server clickhouse-client)
+  # The fleet tests (tests/fleet_*.rs) start their own ClickHouse servers;
+  # openssl makes the test CA and the server certificate of the HTTPS test.
+  pkgs+=(clickhouse-server clickhouse-client openssl)
 fi
 
 missing=()
