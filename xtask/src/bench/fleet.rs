@@ -440,7 +440,7 @@ pub fn run(root: &Path, quick: bool, no_doc: bool) -> Result<()> {
     let (hosts, login_nodes, days, scale) = if quick {
         (50, 2, 7, 200.0)
     } else {
-        (1000, 8, 7, 40.0)
+        (1000, 8, 7, 80.0)
     };
     eprintln!("bench fleet: generating {hosts} hosts x {days} days (volume / {scale})");
     let logs = work.join("hosts");
