@@ -24,8 +24,9 @@ fi
 pkgs=(build-essential pkg-config ca-certificates rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22-dev zlib1g-dev libzstd-dev)
 if [ "$profile" = test ]; then
   pkgs+=(auditd openssh-server openssh-client sudo rsyslog systemd bpftool passwd procps util-linux)
-  # The fleet tests (tests/fleet_*.rs) start their own ClickHouse servers.
-  pkgs+=(clickhouse-server clickhouse-client)
+  # The fleet tests (tests/fleet_*.rs) start their own ClickHouse servers;
+  # openssl makes the test CA and the server certificate of the HTTPS test.
+  pkgs+=(clickhouse-server clickhouse-client openssl)
   # The Slurm job tests (tests/slurm_jobs.rs) run a single-node Slurm with
   # its own munged, all configured in temp dirs (tests/common/slurm.rs).
   pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge)

@@ -251,3 +251,110 @@ fn two_shards_behind_a_distributed_table() {
     assert_same(&a.url("fleet"), &files);
     assert_same(&b.url("fleet"), &files);
 }
+
+/// `tracer ship` and `tracer report` over HTTPS (ClickHouse 18.16's
+/// `https_port`, a certificate from a CA made for the test), told where
+/// to go by the configuration file's `[fleet]` section rather than flags;
+/// a CA that did not sign the server's certificate is refused, and a bad
+/// `[fleet]` value is named by file, line and key.
+#[test]
+fn https_with_the_fleet_from_the_config_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let ch = ClickHouse::start_tls();
+    let url = ch.https_url("fleet");
+    let ca = ch.pki_file("ca.crt");
+    let o = tracer(&["fleet", "init", &url, "--ca", &ca]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tmp = tempfile::tempdir().unwrap();
+    let nodes = fleet(tmp.path());
+    // Credentials inside TLS: the password-protected user.
+    let cred = tmp.path().join("credentials");
+    std::fs::write(&cred, "user = tracer\npassword = fleet-secret\n").unwrap();
+    std::fs::set_permissions(&cred, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = tmp.path().join("tracer.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[log]\nfile = {:?}\n\n[fleet]\nurl = {url:?}\nreport_from = {url:?}\ncredentials = {cred:?}\nca = {ca:?}\n",
+            nodes[0].log
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    // Node 0: everything from the file (server, CA, credentials, log).
+    let st = tmp.path().join("n0.ship");
+    let sts = st.display().to_string();
+    let o = tracer(&[
+        "ship",
+        "--config",
+        &cfg_s,
+        "--state-dir",
+        &sts,
+        "--status-file",
+        &format!("{sts}/ship.json"),
+        "--daemon-status",
+        &format!("{sts}/none.json"),
+        "--once",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Node 1: flags override the file (its own log, the same server).
+    let st1 = tmp.path().join("n1.ship");
+    let mut args = ship_args(&url, &nodes[1], &st1);
+    args.extend(["--config".into(), cfg_s.clone(), "--once".into()]);
+    let o = tracer(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        ch.count(
+            "fleet",
+            "SELECT count() FROM (SELECT DISTINCT host FROM fleet.execs)"
+        ),
+        2
+    );
+
+    // The report with no inputs reads the fleet the file names, over TLS.
+    let files: Vec<String> = nodes.iter().flat_map(Node::files).collect();
+    for f in [
+        &[][..],
+        &["--format", "json"],
+        &["--user", "1000", "--summary"],
+    ] {
+        let json = f.contains(&"json");
+        let mut a = f.to_vec();
+        a.extend(files.iter().map(String::as_str));
+        let mut b = f.to_vec();
+        b.extend(["--config", cfg_s.as_str()]);
+        let (x, y) = (report(&a), report(&b));
+        assert!(x.lines().count() > 2);
+        assert_eq!(normalize(&x, json), normalize(&y, json), "{f:?}");
+    }
+
+    // Another CA: the server's certificate is refused, nothing is read.
+    let other = ch.pki_file("other-ca.crt");
+    let o = tracer(&[
+        "report",
+        "--from",
+        &url,
+        "--ca",
+        &other,
+        "--credentials",
+        &cred.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("certificate"), "{err}");
+    assert!(o.stdout.is_empty());
+
+    // A bad [fleet] value: file, line, key.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[fleet]\n\nreport_from = \"https://ch.example\"\n").unwrap();
+    let o = tracer(&["report", "--config", &bad.display().to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&format!(
+            "{}:3: key `fleet.report_from`: \"https://ch.example\": no database",
+            bad.display()
+        )),
+        "{err}"
+    );
+}

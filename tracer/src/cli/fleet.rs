@@ -15,7 +15,7 @@ pub struct FleetArgs {
 pub enum FleetCommand {
     /// Create the database and tables, or add what an older schema lacks (idempotent).
     Init {
-        /// clickhouse://HOST[:PORT]/DATABASE
+        /// clickhouse://HOST[:PORT]/DATABASE or https://HOST[:PORT]/DATABASE
         url: String,
         /// Also create `<table>_all` Distributed tables over this cluster (from the server's remote_servers).
         #[arg(long, value_name = "NAME")]
@@ -26,6 +26,9 @@ pub enum FleetCommand {
         /// user = / password = file (mode 600) [default: /etc/tracer/clickhouse.credentials if it exists]
         #[arg(long, value_name = "FILE")]
         credentials: Option<PathBuf>,
+        /// CA certificates (PEM) for an https:// URL [default: the system bundle]
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
     },
     /// Drop daily partitions older than DAYS days (retention).
     Prune {
@@ -34,27 +37,35 @@ pub enum FleetCommand {
         keep_days: u32,
         #[arg(long, value_name = "FILE")]
         credentials: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
     },
 }
 
 /// Ship this node's log to ClickHouse (runs until stopped).
 #[derive(Debug, Args)]
 pub struct ShipArgs {
-    /// clickhouse://HOST[:PORT]/DATABASE of this node's shard.
-    pub url: String,
-    /// The log file tracer run writes (its rotations .1, .2, ... are read first).
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/var/log/tracer/tracer.log"
-    )]
-    pub log: PathBuf,
+    /// clickhouse://HOST[:PORT]/DATABASE or https://HOST[:PORT]/DATABASE of
+    /// this node's shard [default: fleet.url of the configuration file].
+    pub url: Option<String>,
+    /// The configuration file (its [fleet] section and log.file) [default:
+    /// /etc/tracer/tracer.toml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The log file tracer run writes (its rotations .1, .2, ... are read
+    /// first) [default: log.file of the configuration file, /var/log/tracer/tracer.log].
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// Checkpoint and set-aside records.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/tracer/ship")]
     pub state_dir: PathBuf,
-    /// user = / password = file (mode 600) [default: /etc/tracer/clickhouse.credentials if it exists]
+    /// user = / password = file (mode 600) [default: fleet.credentials, else
+    /// /etc/tracer/clickhouse.credentials if it exists]
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
+    /// CA certificates (PEM) for an https:// URL [default: fleet.ca, else the system bundle]
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// Most records per INSERT.
     #[arg(long, default_value_t = 20_000)]
     pub batch_rows: usize,

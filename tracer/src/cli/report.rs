@@ -93,12 +93,22 @@ pub struct ReportArgs {
     /// Never draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
-    /// Read the fleet's records from ClickHouse (clickhouse://HOST:PORT/DB) instead of files.
+    /// Read the fleet's records from ClickHouse (clickhouse://HOST:PORT/DB or
+    /// https://HOST:PORT/DB) instead of files [default without INPUTs:
+    /// fleet.report_from of the configuration file, if set].
     #[arg(long, value_name = "URL", conflicts_with = "inputs")]
     pub from: Option<String>,
-    /// ClickHouse credentials file for --from (user = / password =, mode 600).
-    #[arg(long, value_name = "FILE", requires = "from")]
+    /// ClickHouse credentials file (user = / password =, mode 600) [default:
+    /// fleet.credentials, else /etc/tracer/clickhouse.credentials if it exists].
+    #[arg(long, value_name = "FILE", conflicts_with = "inputs")]
     pub credentials: Option<PathBuf>,
+    /// CA certificates (PEM) for an https:// URL [default: fleet.ca, else the system bundle].
+    #[arg(long, value_name = "FILE", conflicts_with = "inputs")]
+    pub ca: Option<PathBuf>,
+    /// The configuration file whose [fleet] section says where the fleet is
+    /// (read only without INPUTs) [default: /etc/tracer/tracer.toml if it exists].
+    #[arg(long, value_name = "FILE", conflicts_with = "inputs")]
+    pub config: Option<PathBuf>,
     /// Threads reading the logs (0: one per core). The report is the same
     /// whatever the number.
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -119,6 +119,7 @@ impl RunArgs {
             exclude_auid: self.exclude_auid.clone(),
             exclude_comm: self.exclude_comm.clone(),
             exclude_exe_prefix: self.exclude_exe_prefix.clone(),
+            ..Flags::default()
         }
     }
 }

@@ -133,5 +133,17 @@ pub fn problems(c: &Config) -> Vec<Found> {
     for (field, msg) in c.filter.problems() {
         bad(&format!("filter.{field}"), msg);
     }
+
+    let f = &c.fleet;
+    for (key, url) in [("fleet.url", &f.url), ("fleet.report_from", &f.report_from)] {
+        if let Some(Err(e)) = url.as_deref().map(crate::fleet::url::Endpoint::parse) {
+            bad(key, e.to_string());
+        }
+    }
+    for (key, path) in [("fleet.credentials", &f.credentials), ("fleet.ca", &f.ca)] {
+        if let Some(p) = path.as_deref().filter(|p| !p.is_absolute()) {
+            bad(key, format!("{} is not an absolute path", p.display()));
+        }
+    }
     out
 }

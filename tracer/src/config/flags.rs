@@ -32,6 +32,16 @@ pub struct Flags {
     pub exclude_auid: Vec<String>,
     pub exclude_comm: Vec<String>,
     pub exclude_exe_prefix: Vec<String>,
+    /// `tracer ship URL`.
+    pub fleet_url: Option<String>,
+    /// `tracer report --from URL`.
+    pub report_from: Option<String>,
+    /// `--credentials FILE` of `tracer ship` / `tracer report`.
+    pub fleet_credentials: Option<PathBuf>,
+    /// `--ca FILE` of `tracer ship` / `tracer report`.
+    pub fleet_ca: Option<PathBuf>,
+    /// `tracer ship --log FILE`: the log it ships.
+    pub ship_log: Option<PathBuf>,
 }
 
 /// Which flags set each dotted key (a list key can be set by the file and
@@ -104,6 +114,26 @@ impl Flags {
         if let Some(p) = &self.chain_key {
             c.log.chain_key = absolute(p);
             set("log.chain_key", "--chain-key");
+        }
+        if let Some(u) = &self.fleet_url {
+            c.fleet.url = Some(u.clone());
+            set("fleet.url", "URL");
+        }
+        if let Some(u) = &self.report_from {
+            c.fleet.report_from = Some(u.clone());
+            set("fleet.report_from", "--from");
+        }
+        if let Some(p) = &self.fleet_credentials {
+            c.fleet.credentials = Some(absolute(p));
+            set("fleet.credentials", "--credentials");
+        }
+        if let Some(p) = &self.fleet_ca {
+            c.fleet.ca = Some(absolute(p));
+            set("fleet.ca", "--ca");
+        }
+        if let Some(p) = &self.ship_log {
+            c.log.file = absolute(p);
+            set("log.file", "--log");
         }
         let f = &mut c.filter;
         if self.exclude_unattributed {

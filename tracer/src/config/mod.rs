@@ -39,6 +39,30 @@ pub struct Config {
     /// Kernel-side filters: what the programs drop before it crosses into
     /// userspace (counted, not lost). The type the eBPF loader takes.
     pub filter: FilterSpec,
+    /// The ClickHouse fleet: where `tracer ship` sends this node's log and
+    /// where `tracer report` reads the fleet's records.
+    pub fleet: FleetConfig,
+}
+
+/// `[fleet]`: ClickHouse URLs (`clickhouse://HOST[:PORT]/DB` or
+/// `https://HOST[:PORT]/DB`) and the files that go with them. `tracer run`
+/// reads none of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetConfig {
+    /// This node's shard: what `tracer ship` sends to when no URL is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// What `tracer report` reads when given neither input files nor
+    /// `--from` (a server with the `*_all` Distributed tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_from: Option<String>,
+    /// `user =` / `password =` file (root-only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<PathBuf>,
+    /// CA certificates (PEM) for `https://` URLs; default: the system bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 /// Which capture sources run.

@@ -385,6 +385,56 @@ fn rule_crosscheck_window() {
 }
 
 #[test]
+fn rule_fleet_urls_and_files() {
+    one(
+        "[fleet]\nurl = \"clickhouse://ch1:8123/tracer\"\nreport_from = \"ftp://ch/db\"\n",
+        &none(),
+        "t.toml:3: key `fleet.report_from`: \"ftp://ch/db\": unknown scheme",
+    );
+    one(
+        "[fleet]\nca = \"ca.pem\"\n",
+        &none(),
+        "t.toml:2: key `fleet.ca`: ca.pem is not an absolute path",
+    );
+    // A flag replaces the file's value and is named instead of its line.
+    one(
+        "[fleet]\nurl = \"clickhouse://ch1:8123/tracer\"\n",
+        &Flags {
+            fleet_url: Some("clickhouse://u:p@ch2/tracer".into()),
+            ..none()
+        },
+        "URL: key `fleet.url`: \"clickhouse://u:p@ch2/tracer\": credentials belong in the credentials file",
+    );
+    one(
+        "",
+        &Flags {
+            report_from: Some("https://ch".into()),
+            ..none()
+        },
+        "--from: key `fleet.report_from`: \"https://ch\": no database",
+    );
+    let s = ok(
+        "[log]\nfile = \"/var/log/t/t.log\"\n[fleet]\nurl = \"https://ch1/tracer\"\nreport_from = \"clickhouse://q:8123/tracer\"\ncredentials = \"/etc/tracer/c\"\nca = \"/etc/tracer/ca.pem\"\n",
+        &Flags {
+            fleet_ca: Some("/etc/other-ca.pem".into()),
+            ship_log: Some("/var/log/x/x.log".into()),
+            ..none()
+        },
+    );
+    let f = &s.config.fleet;
+    assert_eq!(f.url.as_deref(), Some("https://ch1/tracer"));
+    assert_eq!(f.report_from.as_deref(), Some("clickhouse://q:8123/tracer"));
+    assert_eq!(f.credentials.as_deref(), Some(Path::new("/etc/tracer/c")));
+    assert_eq!(f.ca.as_deref(), Some(Path::new("/etc/other-ca.pem")));
+    assert_eq!(s.config.log.file, Path::new("/var/log/x/x.log"));
+    assert!(
+        s.to_toml().contains("# fleet.ca: set by --ca"),
+        "{}",
+        s.to_toml()
+    );
+}
+
+#[test]
 fn rule_filter_ranges() {
     let list = |n: usize| {
         (0..n)

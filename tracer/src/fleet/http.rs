@@ -4,9 +4,9 @@
 //! stream (chunked or not), so a large query result is never held whole.
 //!
 //! Why hand-written: the shipper sends a handful of POSTs per second to one
-//! server; a client crate (and its TLS stack) would more than double the
-//! build for that. HTTPS is not supported here: put a TLS proxy on the node
-//! (see README "Cluster").
+//! server; a client crate (with hyper and tokio-rustls) would more than
+//! double the build for that. HTTPS is the same exchange over a rustls
+//! stream ([`super::tls`]).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -26,6 +26,41 @@ pub enum HttpError {
     },
     #[error("{addr}: malformed HTTP response: {what}")]
     Protocol { addr: String, what: String },
+    #[error("{addr}: {source}")]
+    Tls {
+        addr: String,
+        source: super::tls::TlsError,
+    },
+}
+
+/// The connection: plain TCP or TLS over it.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
 }
 
 /// A response whose body has not been read yet.
@@ -86,6 +121,19 @@ pub fn post(
         .and_then(|()| stream.set_write_timeout(Some(t.io)))
         .map_err(io_err("setting timeouts"))?;
     let _ = stream.set_nodelay(true);
+    let mut stream = if ep.secure {
+        let tls = ep.tls.as_ref().ok_or_else(|| HttpError::Tls {
+            addr: addr.clone(),
+            source: super::tls::TlsError::Setup("no CA loaded for this https:// endpoint".into()),
+        })?;
+        let conn = tls.connect(&ep.host).map_err(|source| HttpError::Tls {
+            addr: addr.clone(),
+            source,
+        })?;
+        Conn::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+    } else {
+        Conn::Plain(stream)
+    };
     let mut head = format!(
         "POST {path_query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -96,10 +144,18 @@ pub fn post(
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
-    let mut w = &stream;
-    w.write_all(head.as_bytes())
-        .and_then(|()| w.write_all(body))
-        .and_then(|()| w.flush())
+    // One write for small requests: with TLS each write is a record.
+    let sent = if body.len() <= 64 << 10 {
+        let mut all = Vec::with_capacity(head.len() + body.len());
+        all.extend_from_slice(head.as_bytes());
+        all.extend_from_slice(body);
+        stream.write_all(&all)
+    } else {
+        stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body))
+    };
+    sent.and_then(|()| stream.flush())
         .map_err(io_err("sending the request"))?;
     let mut r = BufReader::with_capacity(1 << 16, stream);
     let mut line = String::new();
@@ -147,9 +203,9 @@ pub fn post(
 /// A response body: read it with [`Read`] or [`BufRead`].
 pub enum Body {
     /// Until the length or end of stream.
-    Plain(BufReader<TcpStream>, u64),
+    Plain(BufReader<Conn>, u64),
     Chunked {
-        r: BufReader<TcpStream>,
+        r: BufReader<Conn>,
         left: u64,
         done: bool,
     },

@@ -12,7 +12,7 @@
 //! - [`spool`], [`checkpoint`], [`ship`]: the shipper;
 //! - [`query`]: the report's [`RecordSource`](crate::report::source::RecordSource) over ClickHouse;
 //! - [`metrics`]: Prometheus text for node_exporter and an opt-in endpoint;
-//! - [`client`], [`http`], [`url`]: talking to the server.
+//! - [`client`], [`http`], [`tls`], [`url`]: talking to the server (HTTP or HTTPS).
 //!
 //! Nothing here reads `Event` itself: the shipper ships JSON lines as the
 //! sink wrote them and the report reads them back, so the wire format is the
@@ -27,4 +27,5 @@ pub mod row;
 pub mod schema;
 pub mod ship;
 pub mod spool;
+pub mod tls;
 pub mod url;

@@ -1,5 +1,7 @@
 //! Where the ClickHouse server is: `clickhouse://HOST[:PORT]/DB` (or
-//! `http://…`, the same thing), and the credentials file that goes with it.
+//! `http://…`, the same thing; `https://HOST[:PORT]/DB` for TLS, port 8443 by
+//! default, the server's certificate checked against a CA file, see
+//! [`super::tls`]), and the credentials file that goes with it.
 //!
 //! Credentials never sit in a URL, a command line or a unit file (all of
 //! which other users can read): they come from a file that only its owner,
@@ -10,12 +12,14 @@ use std::path::Path;
 
 /// ClickHouse's HTTP port.
 pub const DEFAULT_PORT: u16 = 8123;
+/// ClickHouse's HTTPS port (`https_port` in its config).
+pub const DEFAULT_TLS_PORT: u16 = 8443;
 /// Where `tracer ship` and `tracer report --from` look for credentials.
 pub const DEFAULT_CREDENTIALS: &str = "/etc/tracer/clickhouse.credentials";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
-    #[error("{url:?}: {problem} (expected clickhouse://HOST[:PORT]/DATABASE)")]
+    #[error("{url:?}: {problem} (expected clickhouse://HOST[:PORT]/DATABASE or https://HOST[:PORT]/DATABASE)")]
     Bad { url: String, problem: String },
     #[error("credentials file {path}: {problem}")]
     Credentials { path: String, problem: String },
@@ -40,6 +44,10 @@ pub struct Endpoint {
     pub port: u16,
     pub database: String,
     pub credentials: Option<Credentials>,
+    /// `https://`: TLS, with the server's certificate checked against
+    /// `tls` (loaded by [`Endpoint::load_tls`] before the first request).
+    pub secure: bool,
+    pub tls: Option<super::tls::TlsConfig>,
 }
 
 impl Endpoint {
@@ -48,14 +56,12 @@ impl Endpoint {
             url: url.to_owned(),
             problem: problem.to_owned(),
         };
-        let rest = if let Some(r) = url.strip_prefix("clickhouse://") {
-            r
+        let (rest, secure) = if let Some(r) = url.strip_prefix("clickhouse://") {
+            (r, false)
         } else if let Some(r) = url.strip_prefix("http://") {
-            r
-        } else if url.starts_with("https://") {
-            return Err(bad(
-                "HTTPS is not built in; reach the server through a local TLS proxy",
-            ));
+            (r, false)
+        } else if let Some(r) = url.strip_prefix("https://") {
+            (r, true)
         } else {
             return Err(bad("unknown scheme"));
         };
@@ -76,6 +82,7 @@ impl Endpoint {
             Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
                 (h, p.parse::<u16>().map_err(|_| bad("bad port"))?)
             }
+            _ if secure => (authority, DEFAULT_TLS_PORT),
             _ => (authority, DEFAULT_PORT),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -87,12 +94,27 @@ impl Endpoint {
             port,
             database: db.to_owned(),
             credentials: None,
+            secure,
+            tls: None,
         })
     }
 
-    /// `clickhouse://host:port/db`, for messages and report inputs.
+    /// For `https://`: the CA certificates (PEM) that the server's
+    /// certificate must chain to; `None`: the system's bundle
+    /// ([`super::tls::SYSTEM_CA`]). Nothing for plain HTTP.
+    pub fn load_tls(&mut self, ca: Option<&Path>) -> Result<(), super::tls::TlsError> {
+        if self.secure {
+            let ca = ca.unwrap_or(Path::new(super::tls::SYSTEM_CA));
+            self.tls = Some(super::tls::TlsConfig::load(ca)?);
+        }
+        Ok(())
+    }
+
+    /// `clickhouse://host:port/db` (`https://…` with TLS), for messages and
+    /// report inputs.
     pub fn display(&self) -> String {
-        format!("clickhouse://{}:{}/{}", self.host, self.port, self.database)
+        let scheme = if self.secure { "https" } else { "clickhouse" };
+        format!("{scheme}://{}:{}/{}", self.host, self.port, self.database)
     }
 }
 
@@ -158,13 +180,17 @@ mod tests {
         assert_eq!((e.port, e.database.as_str()), (DEFAULT_PORT, "fleet"));
         let e = Endpoint::parse("clickhouse://[::1]:8124/db").unwrap();
         assert_eq!((e.host.as_str(), e.port), ("::1", 8124));
+        let e = Endpoint::parse("https://ch.example/fleet").unwrap();
+        assert_eq!((e.port, e.secure), (DEFAULT_TLS_PORT, true));
+        assert_eq!(e.display(), "https://ch.example:8443/fleet");
+        assert!(!Endpoint::parse("clickhouse://x/db").unwrap().secure);
         for bad in [
             "ch://x/db",
             "clickhouse://x",
             "clickhouse://x:99999/db",
             "clickhouse://u:p@x/db",
             "clickhouse://x/db;drop",
-            "https://x/db",
+            "https://x",
             "clickhouse:///db",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");

@@ -37,7 +37,104 @@ pub struct ClickHouse {
     pub dir: tempfile::TempDir,
     pub http: u16,
     pub tcp: u16,
+    /// `https_port`, for [`ClickHouse::start_tls`].
+    pub https: Option<u16>,
+    /// The test CA (`ca.crt`), a CA that did not sign the server's
+    /// certificate (`other-ca.crt`), and the server's key and certificate.
+    pub pki: Option<tempfile::TempDir>,
     child: Option<Child>,
+}
+
+/// Runs openssl(1) with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl(1) (xtask/setup.sh test installs it)");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A CA made for the test and a server certificate it signed for
+/// 127.0.0.1 and localhost; and a second CA that signed nothing.
+pub fn make_pki() -> tempfile::TempDir {
+    let pki = tempfile::Builder::new()
+        .prefix("tracer-pki-")
+        .tempdir()
+        .unwrap();
+    let d = pki.path();
+    for (key, crt, cn) in [
+        ("ca.key", "ca.crt", "tracer test CA"),
+        ("other-ca.key", "other-ca.crt", "some other CA"),
+    ] {
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                key,
+                "-out",
+                crt,
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+    }
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    pki
 }
 
 /// `<remote_servers>` for a cluster `tracer_fleet` of one-replica shards at
@@ -55,6 +152,38 @@ pub fn cluster_xml(tcp_ports: &[u16]) -> String {
 impl ClickHouse {
     pub fn start() -> Self {
         Self::start_with(free_port(), free_port(), "")
+    }
+
+    /// A server that also serves HTTPS (`https_port`) with a certificate
+    /// signed by a CA made for the test (`pki/ca.crt`).
+    pub fn start_tls() -> Self {
+        let pki = make_pki();
+        let https = free_port();
+        let d = pki.path().display();
+        let extra = format!(
+            "<https_port>{https}</https_port>
+  <openSSL><server><certificateFile>{d}/server.crt</certificateFile><privateKeyFile>{d}/server.key</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols><preferServerCiphers>true</preferServerCiphers></server></openSSL>"
+        );
+        let mut ch = Self::start_with(free_port(), free_port(), &extra);
+        ch.https = Some(https);
+        ch.pki = Some(pki);
+        ch
+    }
+
+    /// `https://127.0.0.1:PORT/db` of [`ClickHouse::start_tls`].
+    pub fn https_url(&self, db: &str) -> String {
+        format!("https://127.0.0.1:{}/{db}", self.https.unwrap())
+    }
+
+    /// A file of the test PKI ([`make_pki`]).
+    pub fn pki_file(&self, name: &str) -> String {
+        self.pki
+            .as_ref()
+            .unwrap()
+            .path()
+            .join(name)
+            .display()
+            .to_string()
     }
 
     pub fn start_with(http: u16, tcp: u16, extra: &str) -> Self {
@@ -114,6 +243,8 @@ impl ClickHouse {
             dir,
             http,
             tcp,
+            https: None,
+            pki: None,
             child: None,
         };
         ch.spawn();

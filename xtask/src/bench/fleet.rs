@@ -1,9 +1,14 @@
 //! `cargo xtask bench fleet`: a simulated cluster shipped into ClickHouse.
 //!
 //! A generator writes the logs of many hosts for one week (a few login
-//! nodes with interactive sessions, the rest compute nodes running batch
-//! jobs; exec rates per host per hour, `seq` per host as the sink writes
-//! it). Then, against a ClickHouse server of its own (ports on 127.0.0.1,
+//! nodes with ssh logins, failed logins and interactive sessions, the rest
+//! compute nodes running batch jobs under Slurm job cgroups; `seq` per host
+//! as the sink writes it). The rates are realistic averages
+//! ([`LOGIN_RATE`], [`COMPUTE_RATE`]) divided by a volume scale so that a
+//! week of 1,000 hosts runs in minutes on a small machine: what the
+//! benchmark measures (records per CPU second, report latency per record
+//! read) does not depend on the volume, and the README's sizing multiplies
+//! it back. Then, against a ClickHouse server of its own (ports on 127.0.0.1,
 //! data in `target/bench/work`, stopped by pid):
 //!
 //! - ingest: `tracer ship --once` for every host; events/s per CPU second of
@@ -33,9 +38,14 @@ pub struct FleetResults {
     pub clickhouse: String,
     pub nproc: usize,
     pub hosts: usize,
+    pub login_nodes: usize,
     pub days: u32,
     pub records: u64,
     pub execs: u64,
+    pub logins: u64,
+    pub failed_logins: u64,
+    /// Every host's volume is its realistic rate divided by this.
+    pub scale: f64,
     pub log_bytes: u64,
     pub ship_wall_s: f64,
     pub ship_cpu_s: f64,
@@ -51,12 +61,21 @@ pub struct FleetResults {
 
 const BASE_T: i64 = 1_714_953_600; // 2024-05-06T00:00:00Z, a Monday
 
+/// A busy login node (~200 users, interactive shells and their scripts):
+/// execs per second, averaged over a week.
+pub const LOGIN_RATE: f64 = 2.0;
+/// A compute node running batch jobs (job scripts, srun, module loads, the
+/// solver's helpers): execs per second, averaged over a week.
+pub const COMPUTE_RATE: f64 = 0.05;
+
 struct Gen {
     seq: u64,
     pid: u32,
     out: Vec<u8>,
     execs: u64,
     records: u64,
+    logins: u64,
+    failed: u64,
 }
 
 impl Gen {
@@ -91,6 +110,22 @@ impl Gen {
         );
         self.line(host, t, &body);
         self.execs += 1;
+    }
+
+    /// sshd's PAM records of one login attempt (USER_AUTH, and for a
+    /// success USER_ACCT and USER_LOGIN in session `ses`), as the audit
+    /// source writes them.
+    fn login(&mut self, host: &str, t: i64, user: u32, ses: u32, addr: &str, ok: bool) {
+        let pid = 400 + ses % 30_000;
+        let res = if ok { "success" } else { "failed" };
+        self.line(host, t, &format!("\"type\":\"login\",\"source\":\"audit\",\"pid\":{pid},\"uid\":0,\"auid\":4294967295,\"ses\":4294967295,\"exe\":\"/usr/sbin/sshd\",\"addr\":\"{addr}\",\"detail\":{{\"acct\":\"u{user}\",\"op\":\"PAM:authentication\",\"record_type\":\"USER_AUTH\",\"res\":\"{res}\",\"terminal\":\"ssh\"}}"));
+        if !ok {
+            self.failed += 1;
+            return;
+        }
+        self.line(host, t + 10_000_000, &format!("\"type\":\"login\",\"source\":\"audit\",\"pid\":{pid},\"uid\":0,\"auid\":4294967295,\"ses\":4294967295,\"exe\":\"/usr/sbin/sshd\",\"addr\":\"{addr}\",\"detail\":{{\"acct\":\"u{user}\",\"op\":\"PAM:accounting\",\"record_type\":\"USER_ACCT\",\"res\":\"success\",\"terminal\":\"ssh\"}}"));
+        self.line(host, t + 20_000_000, &format!("\"type\":\"login\",\"source\":\"audit\",\"pid\":{pid},\"uid\":0,\"auid\":{user},\"ses\":{ses},\"exe\":\"/usr/sbin/sshd\",\"addr\":\"{addr}\",\"detail\":{{\"id\":{user},\"op\":\"login\",\"record_type\":\"USER_LOGIN\",\"res\":\"success\",\"terminal\":\"/dev/pts/{}\"}}", ses % 10));
+        self.logins += 1;
     }
 }
 
@@ -140,14 +175,18 @@ const CMDS: &[&[&str]] = &[
     &["grep", "-r", "TODO", "src"],
 ];
 
-/// Writes one host's week; returns (records, execs, bytes).
-fn gen_host(
-    dir: &Path,
-    h: usize,
-    login_nodes: usize,
-    days: u32,
-    rate: f64,
-) -> Result<(u64, u64, u64)> {
+/// What one host's log holds.
+#[derive(Default)]
+struct HostLog {
+    records: u64,
+    execs: u64,
+    logins: u64,
+    failed: u64,
+    bytes: u64,
+}
+
+/// Writes one host's week.
+fn gen_host(dir: &Path, h: usize, login_nodes: usize, days: u32, rate: f64) -> Result<HostLog> {
     let host = host_name(h, login_nodes);
     let d = dir.join(&host);
     std::fs::create_dir_all(&d)?;
@@ -157,6 +196,8 @@ fn gen_host(
         out: Vec::with_capacity(1 << 20),
         execs: 0,
         records: 0,
+        logins: 0,
+        failed: 0,
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (h as u64 + 1));
     let t0 = BASE_T * 1_000_000_000;
@@ -171,6 +212,17 @@ fn gen_host(
             let user = 1000 + rng.below(200) as u32;
             let start = t0 + rng.below(span as u64 - 3_600_000_000_000) as i64;
             let k = per.min(left);
+            let addr = format!("10.1.{}.{}", user % 250, ses % 250);
+            // Mistyped passwords now and then, and a scanner's attempts.
+            if rng.below(5) == 0 {
+                g.login(&host, start - 5_000_000_000, user, ses, &addr, false);
+            }
+            for i in 0..rng.below(3) {
+                let a = format!("198.51.100.{}", rng.below(250));
+                let t = t0 + rng.below(span as u64) as i64;
+                g.login(&host, t, 1000 + (i as u32), ses, &a, false);
+            }
+            g.login(&host, start - 1_000_000_000, user, ses, &addr, true);
             g.line(&host, start, &format!("\"type\":\"session_start\",\"source\":\"audit\",\"pid\":{},\"auid\":{user},\"ses\":{ses},\"tty\":\"pts/{}\",\"addr\":\"10.1.{}.{}\",\"port\":{}", 500 + ses, ses % 10, user % 250, ses % 250, 40000 + ses % 20000));
             let mut t = start;
             for _ in 0..k {
@@ -225,7 +277,13 @@ fn gen_host(
     );
     let bytes = g.out.len() as u64;
     std::fs::write(d.join("tracer.log"), &g.out)?;
-    Ok((g.records, g.execs, bytes))
+    Ok(HostLog {
+        records: g.records,
+        execs: g.execs,
+        logins: g.logins,
+        failed: g.failed,
+        bytes,
+    })
 }
 
 fn host_name(h: usize, login_nodes: usize) -> String {
@@ -377,22 +435,30 @@ pub fn run(root: &Path, quick: bool, no_doc: bool) -> Result<()> {
     let work = root.join("target/bench/work/fleet");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let (hosts, login_nodes, days, rate) = if quick {
-        (50, 2, 7, 0.002)
+    // 1,000 hosts (8 login nodes) over a week; each host's volume is its
+    // realistic rate divided by `scale` (see the module's doc).
+    let (hosts, login_nodes, days, scale) = if quick {
+        (50, 2, 7, 200.0)
     } else {
-        (1000, 8, 7, 0.005)
+        (1000, 8, 7, 80.0)
     };
-    // Login nodes are much busier than one compute node.
-    eprintln!("bench fleet: generating {hosts} hosts x {days} days");
+    eprintln!("bench fleet: generating {hosts} hosts x {days} days (volume / {scale})");
     let logs = work.join("hosts");
-    let (mut records, mut execs, mut bytes) = (0, 0, 0);
+    let mut all = HostLog::default();
     for h in 0..hosts {
-        let r = if h < login_nodes { rate * 60.0 } else { rate };
-        let (a, b, c) = gen_host(&logs, h, login_nodes, days, r)?;
-        records += a;
-        execs += b;
-        bytes += c;
+        let r = if h < login_nodes {
+            LOGIN_RATE
+        } else {
+            COMPUTE_RATE
+        } / scale;
+        let l = gen_host(&logs, h, login_nodes, days, r)?;
+        all.records += l.records;
+        all.execs += l.execs;
+        all.logins += l.logins;
+        all.failed += l.failed;
+        all.bytes += l.bytes;
     }
+    let (records, execs, bytes) = (all.records, all.execs, all.bytes);
     eprintln!(
         "bench fleet: {records} records ({execs} execs, {} MB)",
         bytes >> 20
@@ -509,9 +575,13 @@ pub fn run(root: &Path, quick: bool, no_doc: bool) -> Result<()> {
         clickhouse: version,
         nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
         hosts,
+        login_nodes,
         days,
         records,
         execs,
+        logins: all.logins,
+        failed_logins: all.failed,
+        scale,
         log_bytes: bytes,
         ship_wall_s: ship_wall,
         ship_cpu_s: ship_cpu,
@@ -558,8 +628,12 @@ fn render(r: &FleetResults, quick: bool) -> String {
         "{BEGIN}\n## Fleet: shipping to ClickHouse and the fleet report\n\n\
 `cargo xtask bench fleet`{q}, {when}, {nproc} vCPU shared with the rest of the machine, ClickHouse {ver} \
 (one server on the same machine).\n\n\
-Simulated fleet: {hosts} hosts ({days} days: login nodes with interactive sessions, compute nodes with batch jobs), \
-{records} records ({execs} execs), {logmb:.0} MiB of log.\n\n\
+Simulated fleet: {hosts} hosts over {days} days: {ln} login nodes (ssh logins, failed logins, interactive sessions), \
+the rest compute nodes running batch jobs; {records} records ({execs} execs, {logins} logins, {failed} failed logins), \
+{logmb:.0} MiB of log. Each host's volume is a realistic average rate ({lr} execs/s on a login node, \
+{cr} on a compute node) divided by {scale:.0}, so that the run takes minutes on this machine: the fleet \
+at full volume would hold {full:.0} M records a week. The measures below are per record (CPU) or \
+per record read (report) and carry over to the full volume.\n\n\
 | measure | value |\n|---|---|\n\
 | shipper ingest, per CPU second of `tracer ship` | {sh:.0} records/s |\n\
 | server ingest, per CPU second of clickhouse-server (incl. merges) | {sv:.0} records/s |\n\
@@ -580,6 +654,13 @@ background work over the run is included.\n{END}",
         days = r.days,
         records = r.records,
         execs = r.execs,
+        logins = r.logins,
+        failed = r.failed_logins,
+        ln = r.login_nodes,
+        lr = LOGIN_RATE,
+        cr = COMPUTE_RATE,
+        scale = r.scale,
+        full = r.records as f64 * r.scale / 1e6,
         logmb = mb(r.log_bytes),
         sh = r.ship_events_per_cpu_s,
         sv = r.server_events_per_cpu_s,
