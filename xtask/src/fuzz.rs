@@ -84,7 +84,15 @@ pub fn run(root: &Path, args: &FuzzArgs) -> Result<()> {
             .status()
             .with_context(|| format!("running cargo fuzz run {t}"))?;
         if !status.success() {
-            eprintln!("xtask fuzz: {t} FAILED ({status}); the crashing input is in tracer/fuzz/artifacts/{t}/");
+            // A crash leaves its input in artifacts/; a build error leaves
+            // nothing there (its message is above).
+            let artifacts = fuzz_dir.join("artifacts").join(t);
+            let crashed = std::fs::read_dir(&artifacts).is_ok_and(|mut d| d.next().is_some());
+            if crashed {
+                eprintln!("xtask fuzz: {t} FAILED ({status}); the crashing input is in tracer/fuzz/artifacts/{t}/");
+            } else {
+                eprintln!("xtask fuzz: {t} FAILED ({status}) without a crashing input: the target did not build or run (see above)");
+            }
             failed.push(t.clone());
         }
     }

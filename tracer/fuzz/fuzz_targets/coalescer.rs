@@ -4,6 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tracer::event::Event;
 use tracer::source::audit::{parse_line, Coalescer, CoalescerConfig};
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         max_bytes: 1 << 16,
         ..CoalescerConfig::default()
     });
-    let mut out = Vec::new();
+    let mut out: Vec<Event> = Vec::new();
     for line in data.split(|&b| b == b'\n') {
         if let Ok(rec) = parse_line(line) {
             c.push(&rec, &mut out);
