@@ -427,9 +427,19 @@ impl Slurm {
     /// A Slurm client command run as `user` (runuser, so no login session and
     /// no login uid of its own), with this cluster's configuration, in
     /// [`Slurm::jobs_dir`].
+    ///
+    /// `SHELL`, `HOME`, `USER` and `LOGNAME` come from the user's passwd
+    /// entry, as a login sets them: `runuser -u` passes the caller's `SHELL`
+    /// through, and a CI runner may have none, so salloc's interactive step
+    /// (`srun ... --pty $SHELL`) would have no command to run.
     pub fn command_as(&self, user: &str, program: &str) -> Command {
+        let (home, shell) = passwd_home_shell(user);
         let mut c = Command::new("runuser");
         c.args(["-u", user, "--", "env"])
+            .arg(format!("SHELL={shell}"))
+            .arg(format!("HOME={home}"))
+            .arg(format!("USER={user}"))
+            .arg(format!("LOGNAME={user}"))
             .arg(format!("SLURM_CONF={}", self.conf().display()))
             .arg(program)
             .current_dir(self.jobs_dir())
@@ -810,4 +820,20 @@ impl Drop for TestUser {
             let _ = Command::new("userdel").args(["-r", &self.name]).output();
         }
     }
+}
+
+/// The home directory and login shell of `user` from the passwd database
+/// (`getent`, so NSS users count too); `/` and `/bin/sh` when the entry has
+/// none, as login(1) does.
+fn passwd_home_shell(user: &str) -> (String, String) {
+    let out = Command::new("getent")
+        .args(["passwd", user])
+        .output()
+        .unwrap_or_else(|e| panic!("getent passwd {user}: {e}"));
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let f: Vec<&str> = line.trim_end().split(':').collect();
+    assert!(f.len() == 7, "getent passwd {user} printed {line:?}");
+    let home = if f[5].is_empty() { "/" } else { f[5] };
+    let shell = if f[6].is_empty() { "/bin/sh" } else { f[6] };
+    (home.to_string(), shell.to_string())
 }
