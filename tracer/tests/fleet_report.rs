@@ -59,6 +59,28 @@ fn fleet(dir: &std::path::Path) -> Vec<Node> {
             }
             n.session(Kind::SessionEnd, user, ses);
         }
+        // Batch jobs as a compute node records them: slurmstepd's children
+        // have no login uid. Job 7790 (cgroup v1) names its owner, bob;
+        // job 7791 (cgroup v2) does not: its owner is its processes' uid
+        // (alice), beside slurmstepd's own root process.
+        let jobs: [JobExec; 4] = [
+            ("7790", "batch", Some(1001), 1001, &[b"/bin/hostname"]),
+            ("7790", "0", Some(1001), 1001, &[b"./sim", b"--steps", b"9"]),
+            ("7791", "batch", None, 1000, &[b"python3", b"train.py"]),
+            ("7791", "batch", None, 0, &[b"/usr/sbin/slurmstepd-helper"]),
+        ];
+        for (job, step, owner, uid, argv) in jobs {
+            let mut e = n.exec_event(tracer::event::UNSET, tracer::event::UNSET, argv, Some(job));
+            e.task.uid = Some(uid);
+            e.task.euid = Some(uid);
+            e.task.tty = None;
+            e.exec_mut().unwrap().job = Some(tracer::event::Job {
+                id: job.into(),
+                step: Some(step.into()),
+                uid: owner,
+            });
+            n.push(&e);
+        }
         // Unattributed: a cron job.
         let mut c = n.ev(Kind::Exec, 5);
         c.task.pid = Some(77);
@@ -79,6 +101,15 @@ fn fleet(dir: &std::path::Path) -> Vec<Node> {
     }
     nodes
 }
+
+/// Job id, step, the owner its cgroup names, the process's uid, argv.
+type JobExec = (
+    &'static str,
+    &'static str,
+    Option<u32>,
+    u32,
+    &'static [&'static [u8]],
+);
 
 fn ship(ch: &ClickHouse, db: &str, node: &Node, state: &std::path::Path) {
     let mut args = ship_args(&ch.url(db), node, state);
@@ -136,6 +167,9 @@ const FILTERS: &[&[&str]] = &[
     &["--summary"],
     &["--summary", "--format", "json"],
     &["--user", "1000"],
+    &["--user", "1001", "--format", "csv"],
+    &["--user", "bob", "--format", "json"],
+    &["--user", "1000", "--by", "job"],
     &["--user", "1001", "--host", "cn017"],
     &["--session", "11"],
     &["--failed"],
@@ -159,11 +193,24 @@ fn assert_same(url: &str, files: &[String]) {
             from_files.lines().count() > 2,
             "{f:?} selects nothing:\n{from_files}"
         );
-        assert_eq!(
-            normalize(&from_files, json),
-            normalize(&from_db, json),
-            "report {f:?} differs between files and {url}"
-        );
+        let (want, got) = (normalize(&from_files, json), normalize(&from_db, json));
+        if want != got {
+            let first = want
+                .lines()
+                .zip(got.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.lines().count().min(got.lines().count()));
+            let around = |t: &str| -> String {
+                let l: Vec<&str> = t.lines().collect();
+                l[first.saturating_sub(8)..(first + 8).min(l.len())].join("\n")
+            };
+            panic!(
+                "report {f:?} differs between files and {url} at line {}:\n--- files:\n{}\n--- fleet:\n{}",
+                first + 1,
+                around(&want),
+                around(&got)
+            );
+        }
     }
 }
 

@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -114,11 +114,18 @@ impl JobRun {
 
     /// `tracer report --format json ARGS` over the recorded log.
     fn report_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.report(&all)).unwrap()
+    }
+
+    /// `tracer report ARGS` over the recorded log: its standard output.
+    fn report(&self, args: &[&str]) -> String {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tracer.log");
         write_log(&p, &self.lines);
         let out = std::process::Command::new(tracer_bin())
-            .args(["report", "--format", "json", "--no-progress"])
+            .args(["report", "--no-progress"])
             .args(args)
             .arg(&p)
             .output()
@@ -128,7 +135,7 @@ impl JobRun {
             "tracer report {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).unwrap()
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
@@ -469,6 +476,75 @@ fn ebpf_slurm_job_commands_are_recorded() {
     assert_eq!(step_of("batch_echo"), Some(Value::from("batch")));
     assert_eq!(step_of("step_echo"), Some(Value::from("0")));
     assert_eq!(step_of("interactive_echo"), None, "another job's command");
+
+    // `--kind batch_job`: the jobs alone, none of the login sessions.
+    let kinds = run.report_json(&["--kind", "batch_job"]);
+    let sessions = kinds["sessions"].as_array().map_or(0, Vec::len);
+    assert_eq!(sessions, 0, "--kind batch_job kept sessions: {kinds:#}");
+    let ids: BTreeSet<&str> = kinds["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["job"].as_str())
+        .collect();
+    let want: BTreeSet<String> = [
+        run.batch_job,
+        run.interactive_job,
+        run.salloc_job,
+        run.ssh_job,
+    ]
+    .iter()
+    .map(u32::to_string)
+    .collect();
+    assert_eq!(ids, want.iter().map(String::as_str).collect(), "{kinds:#}");
+
+    // CSV: a job's rows name its owner in the user column (its processes
+    // have no login uid), with the job id, the step and the group kind.
+    let csv = run.report(&["--format", "csv", "-u", USER]);
+    let mut rows = csv.split("\r\n").filter(|r| !r.is_empty());
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (kind, user, auid, job, step, command) = (
+        col("group_kind"),
+        col("user"),
+        col("auid"),
+        col("job"),
+        col("job_step"),
+        col("command"),
+    );
+    let step_echo = argv_of(execs["step_echo"]).join(" ");
+    let mut job_rows = 0;
+    let mut step_echo_seen = false;
+    for r in rows {
+        // The scenario's cells hold no quotes or commas.
+        let f: Vec<&str> = r.split(',').collect();
+        assert_eq!(f.len(), header.len(), "CSV row {r:?}");
+        if f[kind] != "job" {
+            continue;
+        }
+        job_rows += 1;
+        assert_eq!(f[user], USER, "CSV job row {r:?}");
+        assert_eq!(f[auid], "", "CSV job row {r:?}");
+        assert!(want.contains(f[job]), "CSV job row {r:?}");
+        if f[command] == step_echo {
+            step_echo_seen = true;
+            assert_eq!(
+                (f[job], f[step]),
+                (id.as_str(), "0"),
+                "CSV row of the srun step {r:?}"
+            );
+        }
+    }
+    assert!(job_rows >= 7, "{job_rows} CSV job rows:\n{csv}");
+    assert!(step_echo_seen, "the srun step's echo in the CSV:\n{csv}");
+
+    // Text by job: the job is a heading with its owner.
+    let text = run.report(&["--by", "job", "--utc"]);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&format!("batch job {} of ", run.batch_job)) && l.contains(USER)),
+        "the batch job's heading with its owner in the text report:\n{text}"
+    );
     eprintln!("scenario and checks took {:?}", started.elapsed());
 }
 

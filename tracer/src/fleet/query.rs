@@ -7,8 +7,9 @@
 //! same records the output is the same. Filters are pushed into SQL where
 //! that can only drop records the builder would drop itself:
 //!
-//! - commands (`execs`: exec, exec_failed, process) by user, session, host,
-//!   time range and `--failed`; `--command` and `--job` stay in Rust, on
+//! - commands (`execs`: exec, exec_failed, process) by user (a batch job's
+//!   processes, which have no login uid, by the job's owner), session,
+//!   host, time range, `--failed` and `--job`; `--command` stays in Rust, on
 //!   what SQL returned;
 //! - login records (`sessions`, `logins`) by user, session and host only: a
 //!   session that began before `--since` still needs its start; records with
@@ -94,9 +95,31 @@ fn and(c: &[String]) -> String {
     }
 }
 
+/// `--user UID` on commands: the user's own (login uid), and the processes
+/// of batch jobs, which have none: those of a job whose cgroup names the
+/// user (`job_uid`), of a job in which a process ran as the user (the owner
+/// of a job whose layout names none, found by a subquery over every shard:
+/// a job spans nodes), and old records with the job only in the cgroup
+/// path. The builder then keeps the jobs the user owns, as for files.
+fn exec_user_cond(db: &str, suffix: &str, u: u32) -> String {
+    format!(
+        "(auid = {u} OR auid = {UNSET} AND (job_uid = {u} \
+         OR job_uid = {UNSET} AND job != '' AND job GLOBAL IN \
+         (SELECT job FROM {db}.execs{suffix} WHERE auid = {UNSET} AND job_uid = {UNSET} AND job != '' AND uid = {u}) \
+         OR job = '' AND cgroup LIKE {}))",
+        quote("%/job\\_%")
+    )
+}
+
 /// The query that returns the records the report needs, in node order.
 pub fn records_sql(db: &str, suffix: &str, f: &Filter, by: GroupBy) -> String {
-    let mut exec = login_conds(f);
+    let mut exec = login_conds(&Filter {
+        user: None,
+        ..f.clone()
+    });
+    if let Some(u) = f.user {
+        exec.insert(0, exec_user_cond(db, suffix, u));
+    }
     exec.extend(time_conds(f));
     if f.failed {
         exec.push("(type = 'exec_failed' OR ret < 0)".into());
@@ -317,7 +340,11 @@ mod tests {
             ..Filter::default()
         };
         let q = records_sql("fleet", "_all", &f, GroupBy::Session);
-        assert!(q.contains("FROM fleet.execs_all WHERE auid = 1000 AND host = 'n\\'1' AND date >= '2024-05-01' AND time >= 1714521600 AND time_ns >= 1714521600000000005"));
+        assert!(q.contains(
+            "FROM fleet.execs_all WHERE (auid = 1000 OR auid = 4294967295 AND (job_uid = 1000 "
+        ));
+        assert!(q.contains("job GLOBAL IN (SELECT job FROM fleet.execs_all WHERE auid = 4294967295 AND job_uid = 4294967295 AND job != '' AND uid = 1000)"));
+        assert!(q.contains(r"OR job = '' AND cgroup LIKE '%/job\\_%')) AND host = 'n\'1' AND date >= '2024-05-01' AND time >= 1714521600 AND time_ns >= 1714521600000000005"));
         assert!(q.contains("(type = 'exec_failed' OR ret < 0)"));
         assert!(q.contains(
             "FROM fleet.sessions_all WHERE auid = 1000 AND host = 'n\\'1' AND auid != 4294967295"
@@ -326,6 +353,12 @@ mod tests {
         assert!(q.ends_with("ORDER BY host, seq, time_ns, line_hash FORMAT TSVRaw"));
         let q = records_sql("fleet", "", &Filter::default(), GroupBy::Job);
         assert!(!q.contains("sessions"));
+        let job = Filter {
+            job: Some("7781".into()),
+            ..Filter::default()
+        };
+        let q = records_sql("fleet", "", &job, GroupBy::Job);
+        assert!(q.contains(r"WHERE (job = '7781' OR cgroup LIKE '%/job\\_7781/%') AND type IN"));
     }
 
     #[test]

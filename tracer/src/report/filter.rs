@@ -16,7 +16,9 @@ use crate::event::Timestamp;
 /// The selection asked for on the command line, already validated.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// Login uid (auid) of the user.
+    /// Login uid (auid) of the user, or the owner of a batch job whose
+    /// processes have none (decided per job once the input is read: see
+    /// [`Filter::matches`]).
     pub user: Option<u32>,
     pub session: Option<u32>,
     pub host: Option<String>,
@@ -40,6 +42,8 @@ pub struct CommandView<'a> {
     pub exe: Option<&'a [u8]>,
     pub failed: bool,
     pub job: Option<&'a str>,
+    /// The job's owner when its cgroup layout names it (`job_uid`).
+    pub job_owner: Option<u32>,
 }
 
 impl Filter {
@@ -62,8 +66,15 @@ impl Filter {
             && self.since.is_none_or(|s| end.is_none_or(|e| e >= s))
     }
 
+    /// Whether the exec is selected. A process of a batch job has no login
+    /// uid: for `--user UID` it stays unless its job is known to be someone
+    /// else's; whether the job is the user's is decided once the job's
+    /// owner is known ([`super::model::Report::retain_job_owner`]).
     pub fn matches(&self, c: &CommandView<'_>) -> bool {
-        self.matches_login(c.host, c.auid, c.ses)
+        let job_of_user =
+            c.auid.is_none() && c.job.is_some() && c.job_owner.is_none_or(|o| self.user == Some(o));
+        (self.matches_login(c.host, c.auid, c.ses)
+            || job_of_user && self.matches_login(c.host, self.user, c.ses))
             && self.since.is_none_or(|s| c.time >= s)
             && self.until.is_none_or(|u| c.time < u)
             && (!self.failed || c.failed)
@@ -254,9 +265,35 @@ mod tests {
             exe: None,
             failed: false,
             job: None,
+            job_owner: None,
         };
         let f = Filter::default();
         assert!(f.matches(&v));
+        // A job's process (no login uid): kept for the job's owner, or for
+        // anyone while the owner is not known yet; never for a session.
+        let user = |u: u32| Filter {
+            user: Some(u),
+            ..Filter::default()
+        };
+        let in_job = |owner: Option<u32>| CommandView {
+            auid: None,
+            ses: None,
+            job: Some("7"),
+            job_owner: owner,
+            ..v
+        };
+        assert!(user(1000).matches(&in_job(Some(1000))));
+        assert!(!user(1001).matches(&in_job(Some(1000))));
+        assert!(user(1001).matches(&in_job(None)));
+        assert!(!user(1000).matches(&CommandView {
+            job: None,
+            ..in_job(None)
+        }));
+        let in_session = Filter {
+            session: Some(3),
+            ..user(1000)
+        };
+        assert!(!in_session.matches(&in_job(Some(1000))));
         let f = Filter {
             user: Some(1000),
             session: Some(3),

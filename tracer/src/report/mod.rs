@@ -235,6 +235,9 @@ fn render_report(
         config.users.clone(),
         config.nss,
     );
+    if let Some(uid) = config.filter.user {
+        report.retain_job_owner(Some(uid));
+    }
     if let Some(name) = &config.user_name {
         report.retain_user(name, |n| names.uid(n));
         if report.groups.is_empty() && report.failed_logins.is_empty() && names.uid(name).is_none()

@@ -595,6 +595,7 @@ impl Builder {
             exe: None,
             failed,
             job: None,
+            job_owner: None,
         };
         if !self.filter.matches(&view) {
             return;
@@ -737,6 +738,7 @@ impl Builder {
             exe: ev.exe.as_deref(),
             failed,
             job,
+            job_owner: job_uid,
         };
         if !self.filter.matches(&view) {
             return;
@@ -1042,24 +1044,54 @@ impl Report {
     /// `name`, per `uid_of`; `-u NAME` when the name is not a uid.
     pub fn retain_user(&mut self, name: &str, uid_of: impl Fn(&str) -> Option<u32>) {
         let uid = uid_of(name);
-        for g in &mut self.groups {
-            // A job of someone else: only that user's commands in it (a
-            // summary keeps no commands to filter: its jobs stay whole).
-            if matches!(g.key, GroupKey::Job { .. }) && !g.cmds.is_empty() && g.job.uid != uid {
-                g.cmds.retain(|c| Some(c.auid) == uid);
-                g.commands = g.cmds.len() as u64;
-                g.failed = g.cmds.iter().filter(|c| c.failed()).count() as u64;
-            }
-        }
-        self.groups.retain(|g| match g.key {
+        self.retain_job_owner(uid);
+        self.retain_groups(|g| match g.key {
             GroupKey::Session { auid, .. } => {
                 g.user.as_deref() == Some(name) || (g.user.is_none() && Some(auid) == uid)
             }
-            GroupKey::Job { .. } => g.job.uid.is_some() && g.job.uid == uid || g.commands > 0,
+            GroupKey::Job { .. } => true,
             GroupKey::Unattributed { .. } => false,
         });
         self.failed_logins
             .retain(|f| f.user.as_deref() == Some(name));
+    }
+
+    /// Keeps of the jobs what is `uid`'s: the jobs it owns, whole, and in
+    /// other jobs only the commands it ran under its own login uid (a
+    /// summary keeps no commands to tell: it keeps only the user's own
+    /// jobs). A job's owner is known only once every record is read (the
+    /// uid its cgroup names, else the non-root uid of its processes), so
+    /// `--user` is decided here for jobs, not record by record.
+    pub fn retain_job_owner(&mut self, uid: Option<u32>) {
+        let mut dropped = 0;
+        for g in &mut self.groups {
+            if matches!(g.key, GroupKey::Job { .. }) && (g.job.uid.is_none() || g.job.uid != uid) {
+                let before = g.commands;
+                g.cmds.retain(|c| Some(c.auid) == uid);
+                g.commands = g.cmds.len() as u64;
+                g.failed = g.cmds.iter().filter(|c| c.failed()).count() as u64;
+                dropped += before - g.commands;
+            }
+        }
+        self.counts.selected = self.counts.selected.saturating_sub(dropped);
+        self.retain_groups(|g| match g.key {
+            GroupKey::Job { .. } => g.job.uid.is_some() && g.job.uid == uid || g.commands > 0,
+            _ => true,
+        });
+    }
+
+    /// Keeps the groups `keep` accepts; the commands of the others are no
+    /// longer counted as selected ("N of M commands shown").
+    fn retain_groups(&mut self, keep: impl Fn(&Group) -> bool) {
+        let mut dropped = 0;
+        self.groups.retain(|g| {
+            let k = keep(g);
+            if !k {
+                dropped += g.commands;
+            }
+            k
+        });
+        self.counts.selected = self.counts.selected.saturating_sub(dropped);
     }
 
     /// Keeps the sessions and jobs (`batch_job`) whose kind `keep` accepts
@@ -1264,6 +1296,39 @@ mod tests {
         r.retain_user("bob", |n| (n == "bob").then_some(1001));
         assert_eq!(r.groups.len(), 1);
         assert!(matches!(r.groups[0].key, GroupKey::Job { .. }));
+    }
+
+    #[test]
+    fn a_uids_report_has_its_jobs() {
+        // `--user 1000`: the filter keeps job processes (no login uid) until
+        // the job's owner is known, then the report keeps the owner's jobs.
+        let uid = |u: u32| Filter {
+            user: Some(u),
+            ..Filter::default()
+        };
+        for by in [GroupBy::Session, GroupBy::Job] {
+            let mut r = build(&[SBATCH, JOB_A, JOB_B, V2_JOB], uid(1000), by);
+            r.retain_job_owner(Some(1000));
+            let jobs: Vec<String> = r
+                .groups
+                .iter()
+                .filter_map(|g| match g.key {
+                    GroupKey::Job { job } => Some(r.strings.str(job).into_owned()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(jobs, ["11"], "{by:?}: {:?}", r.groups);
+            let job = r.groups.iter().find(|g| g.job.uid.is_some()).unwrap();
+            assert_eq!(job.commands, 2, "both nodes' commands");
+            let sessions = r.groups.len() - jobs.len();
+            let want = usize::from(by == GroupBy::Session);
+            assert_eq!(sessions, want, "{by:?}: alice's login");
+            // The v2 job's owner comes from its processes' uid.
+            let mut r = build(&[SBATCH, JOB_A, V2_JOB], uid(1001), by);
+            r.retain_job_owner(Some(1001));
+            assert_eq!(r.groups.len(), 1, "{by:?}: bob's job alone: {:?}", r.groups);
+            assert_eq!(r.groups[0].job.uid, Some(1001));
+        }
     }
 
     #[test]

@@ -451,6 +451,13 @@ impl Node {
 
     /// A login's execs: `n` commands by `auid` in session `ses`.
     pub fn exec(&mut self, auid: u32, ses: u32, argv: &[&[u8]], job: Option<&str>) -> Event {
+        let e = self.exec_event(auid, ses, argv, job);
+        self.push(&e);
+        e
+    }
+
+    /// The exec record [`Node::exec`] writes, not written yet.
+    pub fn exec_event(&mut self, auid: u32, ses: u32, argv: &[&[u8]], job: Option<&str>) -> Event {
         let mut e = self.ev(Kind::Exec, 7);
         let t = &mut e.task;
         t.pid = Some(10_000 + (self.execs % 50_000) as u32);
@@ -476,7 +483,6 @@ impl Node {
             step: Some("0".into()),
             uid: None,
         });
-        self.push(&e);
         e
     }
 
