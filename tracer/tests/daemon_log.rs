@@ -94,7 +94,16 @@ fn rotation_under_a_storm_loses_and_duplicates_nothing() {
         1,
         &dir.path().join("err"),
     );
-    let made = run_storm(&storm, &tiny, "3");
+    // Storm until the log has rotated a few times (how many execs a second
+    // make depends on the machine's load), at most 60 s.
+    let started = std::time::Instant::now();
+    let mut made = 0;
+    while made < 2000 || log_files(&log).len() <= 4 {
+        made += run_storm(&storm, &tiny, "1");
+        if started.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+    }
     std::thread::sleep(Duration::from_millis(500));
     d.stop();
     let files = log_files(&log);
