@@ -169,6 +169,12 @@ impl Daemon {
                 c.wanted
             );
         }
+        if !plan.elsewhere.is_empty() {
+            log::info!(
+                "reload: {:?} changed: tracer run does not use them (tracer ship and tracer report read them when they start)",
+                plan.elsewhere
+            );
+        }
         self.cfg = plan.config;
         let later: Vec<&str> = plan.refused.iter().map(|c| c.key.as_str()).collect();
         log::info!(
@@ -181,6 +187,7 @@ impl Daemon {
                 "config": self.config_path,
                 "reloaded": plan.applied,
                 "needs_restart": later,
+                "for_other_commands": plan.elsewhere,
             }),
         )
     }

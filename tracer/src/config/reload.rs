@@ -29,14 +29,29 @@ pub const LIVE: &[&str] = &[
     "daemon.heartbeat",
 ];
 
-/// Whether `key` can change while tracer runs.
-pub fn is_live(key: &str) -> bool {
-    LIVE.iter().any(|l| match l.strip_suffix('.') {
+/// Keys (or sections) that `tracer run` never reads: `tracer ship` and
+/// `tracer report` read them when they start. A change takes effect at their
+/// next start, never needs a restart of `tracer run`, and is taken into the
+/// running configuration so that `tracer status` shows the file's value.
+pub const OTHER_COMMANDS: &[&str] = &["fleet."];
+
+fn matches_any(list: &[&str], key: &str) -> bool {
+    list.iter().any(|l| match l.strip_suffix('.') {
         Some(section) => key
             .strip_prefix(section)
             .is_some_and(|r| r.starts_with('.')),
         None => key == *l,
     })
+}
+
+/// Whether `key` can change while tracer runs.
+pub fn is_live(key: &str) -> bool {
+    matches_any(LIVE, key)
+}
+
+/// Whether `key` is read by other commands only ([`OTHER_COMMANDS`]).
+pub fn is_for_other_commands(key: &str) -> bool {
+    matches_any(OTHER_COMMANDS, key)
 }
 
 /// The outcome of comparing a newly resolved configuration with the running one.
@@ -48,6 +63,8 @@ pub struct Plan {
     pub applied: Vec<String>,
     /// Changed keys that keep their running value until a restart.
     pub refused: Vec<Change>,
+    /// Changed keys that only other commands read ([`OTHER_COMMANDS`]).
+    pub elsewhere: Vec<String>,
 }
 
 /// A changed key that cannot change live.
@@ -70,6 +87,7 @@ pub fn plan(running: &Config, new: &Config) -> Result<Plan, String> {
     keys.dedup();
     let mut applied = Vec::new();
     let mut refused = Vec::new();
+    let mut elsewhere = Vec::new();
     let mut table = toml::Value::try_from(running).expect("the configuration serializes");
     for key in keys {
         let (a, b) = (old.get(key), want.get(key));
@@ -79,6 +97,9 @@ pub fn plan(running: &Config, new: &Config) -> Result<Plan, String> {
         if is_live(key) {
             set(&mut table, key, b.cloned());
             applied.push(key.clone());
+        } else if is_for_other_commands(key) {
+            set(&mut table, key, b.cloned());
+            elsewhere.push(key.clone());
         } else {
             let show = |v: Option<&toml::Value>| v.map_or("none".to_string(), |v| v.to_string());
             refused.push(Change {
@@ -88,12 +109,12 @@ pub fn plan(running: &Config, new: &Config) -> Result<Plan, String> {
             });
         }
     }
-    let mut config: Config = if applied.is_empty() {
+    let mut config: Config = if applied.is_empty() && elsewhere.is_empty() {
         running.clone()
     } else {
         table
             .try_into()
-            .map_err(|e| format!("applying {applied:?}: {e}"))?
+            .map_err(|e| format!("applying {applied:?} {elsewhere:?}: {e}"))?
     };
     // Not file keys (set by flags, which a reload does not change).
     config.log.dir_policy = running.log.dir_policy;
@@ -101,6 +122,7 @@ pub fn plan(running: &Config, new: &Config) -> Result<Plan, String> {
         config,
         applied,
         refused,
+        elsewhere,
     })
 }
 
@@ -186,10 +208,23 @@ mod tests {
     }
 
     #[test]
+    fn fleet_keys_are_for_other_commands() {
+        let a = Config::default();
+        let mut b = a.clone();
+        b.fleet.url = Some("clickhouse://127.0.0.1:8123/tracer".into());
+        b.fleet.report_from = b.fleet.url.clone();
+        let p = plan(&a, &b).unwrap();
+        assert!(p.applied.is_empty() && p.refused.is_empty(), "{p:?}");
+        assert_eq!(p.elsewhere, vec!["fleet.report_from", "fleet.url"]);
+        assert_eq!(p.config.fleet.url, b.fleet.url, "taken");
+        assert!(is_for_other_commands("fleet.ca") && !is_for_other_commands("fleetx.ca"));
+    }
+
+    #[test]
     fn nothing_changed_is_nothing_applied() {
         let a = Config::default();
         let p = plan(&a, &a).unwrap();
-        assert!(p.applied.is_empty() && p.refused.is_empty());
+        assert!(p.applied.is_empty() && p.refused.is_empty() && p.elsewhere.is_empty());
         assert_eq!(p.config, a);
     }
 
