@@ -422,7 +422,10 @@ fn best_of(n: usize, mut f: impl FnMut() -> Result<usize>) -> Result<(f64, usize
     Ok((best, rows))
 }
 
-pub fn run(root: &Path, quick: bool, no_doc: bool) -> Result<()> {
+pub fn run(root: &Path, quick: bool, no_doc: bool, scale: Option<f64>) -> Result<()> {
+    if let Some(s) = scale.filter(|s| !(s.is_finite() && *s >= 1.0)) {
+        bail!("--fleet-scale must be a number >= 1 (1 is the full volume), not {s}");
+    }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args(["build", "--release", "-p", "tracer"])
@@ -437,11 +440,12 @@ pub fn run(root: &Path, quick: bool, no_doc: bool) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     // 1,000 hosts (8 login nodes) over a week; each host's volume is its
     // realistic rate divided by `scale` (see the module's doc).
-    let (hosts, login_nodes, days, scale) = if quick {
+    let (hosts, login_nodes, days, default_scale) = if quick {
         (50, 2, 7, 200.0)
     } else {
         (1000, 8, 7, 80.0)
     };
+    let scale = scale.unwrap_or(default_scale);
     eprintln!("bench fleet: generating {hosts} hosts x {days} days (volume / {scale})");
     let logs = work.join("hosts");
     let mut all = HostLog::default();
@@ -631,7 +635,7 @@ fn render(r: &FleetResults, quick: bool) -> String {
 Simulated fleet: {hosts} hosts over {days} days: {ln} login nodes (ssh logins, failed logins, interactive sessions), \
 the rest compute nodes running batch jobs; {records} records ({execs} execs, {logins} logins, {failed} failed logins), \
 {logmb:.0} MiB of log. Each host's volume is a realistic average rate ({lr} execs/s on a login node, \
-{cr} on a compute node) divided by {scale:.0}, so that the run takes minutes on this machine: the fleet \
+{cr} on a compute node) divided by {scale:.0} (`--fleet-scale`; 1 is the full volume), so that the run takes minutes on this machine: the fleet \
 at full volume would hold {full:.0} M records a week. The measures below are per record (CPU) or \
 per record read (report) and carry over to the full volume.\n\n\
 | measure | value |\n|---|---|\n\

@@ -66,6 +66,11 @@ pub struct BenchArgs {
     /// takes longer than reading it.
     #[arg(long, value_name = "DIR")]
     pub report_logs: Option<PathBuf>,
+    /// The fleet benchmark's volume: each host's realistic exec rate is
+    /// divided by this (default 80, 200 with --quick; 1 is the full volume,
+    /// ~40 M records a week for 1,000 hosts: hours on a 2-core machine).
+    #[arg(long, value_name = "F")]
+    pub fleet_scale: Option<f64>,
     /// Sub-benchmarks to run (default: all).
     #[arg(value_enum)]
     pub names: Vec<Name>,
@@ -87,7 +92,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     // on its own, after the others when both are asked for.
     let fleet_too = args.names.contains(&Name::Fleet);
     if fleet_too && args.names.iter().all(|n| *n == Name::Fleet) {
-        return fleet::run(root, args.quick, args.no_doc);
+        return fleet::run(root, args.quick, args.no_doc, args.fleet_scale);
     }
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -150,7 +155,7 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     }
     eprintln!("bench: done in {:.0} s", results.duration_s);
     if fleet_too {
-        fleet::run(root, args.quick, args.no_doc)?;
+        fleet::run(root, args.quick, args.no_doc, args.fleet_scale)?;
     }
     Ok(())
 }
