@@ -17,6 +17,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 use tracer_common::{
+    config::FILTER_EXCLUDE_UNATTRIBUTED,
     event::{EventHeader, ExitEvent, EXIT_FLAG_SESSION_LEADER},
     kind::{Counter, EventKind},
 };
@@ -24,7 +25,7 @@ use tracer_common::{
 use crate::{
     filter::excluded_ids,
     maps::{config, count, EVENTS},
-    task::{current_task, Direct, Mem, Probe},
+    task::{current_task, in_job, Direct, Mem, Probe},
 };
 
 /// `tp_btf` form: typed arguments, direct loads (see `task::Mem`).
@@ -114,7 +115,11 @@ fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
             comm: bpf_get_current_comm().unwrap_or([0; 16]),
         }
     };
-    if excluded_ids(&config().filter, ev.uid, ev.auid, false) {
+    // A job's processes have no login uid either: `exclude_unattributed`
+    // keeps their exits as it keeps their execs (a job's last exit ends it).
+    let f = &config().filter;
+    let maybe_job = f.flags & FILTER_EXCLUDE_UNATTRIBUTED != 0 && ev.auid == u32::MAX;
+    if excluded_ids(f, ev.uid, ev.auid, maybe_job && in_job(task, o).unwrap_or(false)) {
         count(Counter::FilteredExit);
         return Ok(());
     }

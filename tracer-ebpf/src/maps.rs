@@ -5,10 +5,7 @@ use aya_ebpf::{
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use tracer_common::{
-    config::{
-        Config, Filter, IdRange, COMM_FILTER_ENTRIES, EXE_FILTER_ENTRIES, EXE_PREFIX_MAX,
-        FILTER_RANGES, TASK_COMM_LEN,
-    },
+    config::{Config, COMM_FILTER_ENTRIES, EXE_FILTER_ENTRIES, EXE_PREFIX_MAX, TASK_COMM_LEN},
     event::SCRATCH_SIZE,
     kind::{Counter, COUNTER_SLOTS},
 };

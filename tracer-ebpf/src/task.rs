@@ -221,6 +221,42 @@ pub unsafe fn write_job_cgroup(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Re
     }
 }
 
+/// Whether `task` runs in a batch job: a `job_*` component on the way from
+/// its job-hierarchy cgroup (see [`write_job_cgroup`]) to the root, at most
+/// [`JOB_DEPTH`] levels up. The exit program asks only for a process with no
+/// login uid under `exclude_unattributed`, so that a job process's exit is
+/// kept with its exec. Probe reads of the first four bytes of each name (a
+/// shorter name ends in its NUL before them, so it never matches).
+#[inline(always)]
+pub fn in_job(task: u64, o: &Offsets) -> Result<bool, i64> {
+    if o.job_cgroup == JOB_CGROUP_OFF {
+        return Ok(false);
+    }
+    // SAFETY: every read goes through the faulting-safe probe helper.
+    unsafe {
+        let cset = read::<u64>(task, o.task_cgroups)?;
+        let cgrp = if o.job_cgroup == JOB_CGROUP_V1 {
+            let css = read::<u64>(cset, o.job_css)?;
+            read::<u64>(css, o.css_cgroup)?
+        } else {
+            read::<u64>(cset, o.css_set_dfl_cgrp)?
+        };
+        let mut kn = read::<u64>(cgrp, o.cgroup_kn)?;
+        for _ in 0..JOB_DEPTH {
+            let parent = read::<u64>(kn, o.kn_parent)?;
+            if parent == 0 {
+                return Ok(false);
+            }
+            let name = read::<u64>(kn, o.kn_name)?;
+            if read::<[u8; 4]>(name, 0)? == *b"job_" {
+                return Ok(true);
+            }
+            kn = parent;
+        }
+        Ok(false)
+    }
+}
+
 /// Whether the NUL-terminated name of `n` bytes (NUL included) at `at`
 /// ends in `.scope` or `.service`.
 ///

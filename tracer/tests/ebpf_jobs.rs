@@ -149,6 +149,20 @@ fn job_processes_carry_their_job_and_survive_exclude_unattributed() {
         marked("tracer-job-outside").is_none(),
         "an unattributed process in no job passed --exclude-unattributed"
     );
+    // Their exits are kept too (a job's last exit ends it in the report).
+    for m in ["tracer-job-inside", "tracer-job-inside-2"] {
+        let ev = marked(m).unwrap();
+        let exited = lines.iter().any(|l| {
+            l["type"] == "exit"
+                && l["pid"] == ev["pid"]
+                && l["start_boottime"] == ev["start_boottime"]
+        });
+        assert!(
+            exited,
+            "no exit record of {m} (pid {}): exclude_unattributed dropped a job process's exit",
+            ev["pid"]
+        );
+    }
     drop(job);
 }
 
