@@ -18,8 +18,7 @@ use aya_ebpf::{
 use tracer_common::{
     event::{
         ExecEvent, ARGV_CAP, CWD_MAX, EXE_MAX, FLAG_ARGC_FROM_STACK, FLAG_ARGV_TRUNCATED,
-        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS,
-        FLAG_IN_JOB,
+        FLAG_ARGV_UNREADABLE, FLAG_CWD_TRUNCATED, FLAG_EXE_TRUNCATED, FLAG_FILELESS, FLAG_IN_JOB,
     },
     kind::{Counter, EventKind},
 };
@@ -119,7 +118,10 @@ fn try_exec<M: Mem>(task: u64, old: u64, bprm: u64) -> Result<(), i64> {
         if mm != 0 {
             // start_stack, arg_start, arg_end are consecutive in every
             // kernel; one read when BTF says so here.
-            if M::MERGE && o.mm_arg_start == o.mm_start_stack + 8 && o.mm_arg_end == o.mm_start_stack + 16 {
+            if M::MERGE
+                && o.mm_arg_start == o.mm_start_stack + 8
+                && o.mm_arg_end == o.mm_start_stack + 16
+            {
                 if let Ok(v) = M::rd::<[u64; 3]>(mm, o.mm_start_stack) {
                     (stack, start, end) = (v[0], v[1], v[2]);
                 }
@@ -199,7 +201,8 @@ pub unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bo
     }
     // SAFETY: per the contract.
     let drop = unsafe {
-        excluded_ids(f, (*ev).uid, (*ev).auid, (*ev).flags & FLAG_IN_JOB != 0) || excluded_exec(f, &(*ev).comm, exe, exe_len)
+        excluded_ids(f, (*ev).uid, (*ev).auid, (*ev).flags & FLAG_IN_JOB != 0)
+            || excluded_exec(f, &(*ev).comm, exe, exe_len)
     };
     if drop {
         count(Counter::Filtered);

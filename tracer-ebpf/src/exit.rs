@@ -119,7 +119,12 @@ fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
     // keeps their exits as it keeps their execs (a job's last exit ends it).
     let f = &config().filter;
     let maybe_job = f.flags & FILTER_EXCLUDE_UNATTRIBUTED != 0 && ev.auid == u32::MAX;
-    if excluded_ids(f, ev.uid, ev.auid, maybe_job && in_job(task, o).unwrap_or(false)) {
+    if excluded_ids(
+        f,
+        ev.uid,
+        ev.auid,
+        maybe_job && in_job(task, o).unwrap_or(false),
+    ) {
         count(Counter::FilteredExit);
         return Ok(());
     }

@@ -9,8 +9,8 @@ use aya_ebpf::helpers::{
 use tracer_common::{
     config::{Offsets, JOB_CGROUP_OFF, JOB_CGROUP_V1},
     event::{
-        ExecEvent, CWD_DEPTH, CWD_MAX, FLAG_IN_JOB, FLAG_JOB_CGROUP_CUT, JOB_CGROUP_LEN,
-        JOB_DEPTH, JOB_NAME_MAX,
+        ExecEvent, CWD_DEPTH, CWD_MAX, FLAG_IN_JOB, FLAG_JOB_CGROUP_CUT, JOB_CGROUP_LEN, JOB_DEPTH,
+        JOB_NAME_MAX,
     },
 };
 
@@ -91,11 +91,7 @@ pub fn current_task() -> u64 {
 /// `ev` must point to writable memory of at least `size_of::<ExecEvent>()`;
 /// `task` is the current task.
 #[inline(always)]
-pub unsafe fn fill_identity<M: Mem>(
-    ev: *mut ExecEvent,
-    task: u64,
-    o: &Offsets,
-) -> Result<(), i64> {
+pub unsafe fn fill_identity<M: Mem>(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Result<(), i64> {
     // SAFETY: all reads go through the faulting-safe helper; `ev` is valid per
     // the contract.
     unsafe {
@@ -170,14 +166,7 @@ pub unsafe fn write_job_cgroup(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Re
         if o.job_cgroup == JOB_CGROUP_OFF {
             return Ok(());
         }
-        let cset = read::<u64>(task, o.task_cgroups)?;
-        let cgrp = if o.job_cgroup == JOB_CGROUP_V1 {
-            let css = read::<u64>(cset, o.job_css)?;
-            read::<u64>(css, o.css_cgroup)?
-        } else {
-            read::<u64>(cset, o.css_set_dfl_cgrp)?
-        };
-        let mut kn = read::<u64>(cgrp, o.cgroup_kn)?;
+        let mut kn = job_kn(task, o)?;
         let dst = core::ptr::addr_of_mut!((*ev).job_cgroup).cast::<u8>();
         let mut len: u32 = 0;
         for _ in 0..JOB_DEPTH {
@@ -208,7 +197,12 @@ pub unsafe fn write_job_cgroup(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Re
                 *at = 0;
                 return Ok(());
             }
-            if n > 4 && *at == b'j' && *at.add(1) == b'o' && *at.add(2) == b'b' && *at.add(3) == b'_' {
+            if n > 4
+                && *at == b'j'
+                && *at.add(1) == b'o'
+                && *at.add(2) == b'b'
+                && *at.add(3) == b'_'
+            {
                 (*ev).flags |= FLAG_IN_JOB;
             }
             len += (n as u32) & (JOB_NAME_MAX as u32 * 2 - 1);
@@ -218,6 +212,24 @@ pub unsafe fn write_job_cgroup(ev: *mut ExecEvent, task: u64, o: &Offsets) -> Re
             (*ev).flags |= FLAG_JOB_CGROUP_CUT;
         }
         Ok(())
+    }
+}
+
+/// The kernfs node of `task`'s cgroup in the job hierarchy userspace chose
+/// (`Offsets::job_cgroup`, not [`JOB_CGROUP_OFF`]): through `task->cgroups`,
+/// then the v1 controller's css or the unified tree's default cgroup.
+#[inline(always)]
+fn job_kn(task: u64, o: &Offsets) -> Result<u64, i64> {
+    // SAFETY: every read goes through the faulting-safe probe helper.
+    unsafe {
+        let cset = read::<u64>(task, o.task_cgroups)?;
+        let cgrp = if o.job_cgroup == JOB_CGROUP_V1 {
+            let css = read::<u64>(cset, o.job_css)?;
+            read::<u64>(css, o.css_cgroup)?
+        } else {
+            read::<u64>(cset, o.css_set_dfl_cgrp)?
+        };
+        read::<u64>(cgrp, o.cgroup_kn)
     }
 }
 
@@ -232,16 +244,9 @@ pub fn in_job(task: u64, o: &Offsets) -> Result<bool, i64> {
     if o.job_cgroup == JOB_CGROUP_OFF {
         return Ok(false);
     }
+    let mut kn = job_kn(task, o)?;
     // SAFETY: every read goes through the faulting-safe probe helper.
     unsafe {
-        let cset = read::<u64>(task, o.task_cgroups)?;
-        let cgrp = if o.job_cgroup == JOB_CGROUP_V1 {
-            let css = read::<u64>(cset, o.job_css)?;
-            read::<u64>(css, o.css_cgroup)?
-        } else {
-            read::<u64>(cset, o.css_set_dfl_cgrp)?
-        };
-        let mut kn = read::<u64>(cgrp, o.cgroup_kn)?;
         for _ in 0..JOB_DEPTH {
             let parent = read::<u64>(kn, o.kn_parent)?;
             if parent == 0 {
