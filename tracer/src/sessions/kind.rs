@@ -6,8 +6,9 @@
 
 use super::normalize::{program, tty, unit};
 
-/// The kind of a session. `Batch` is reserved for batch-system sessions
-/// (a later issue); nothing produces it yet.
+/// The kind of a session. `Batch` is a batch job's (a Slurm job is the
+/// session of its processes: [`super::job`]); the report gives it to job
+/// groups, never to a login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum SessionKind {
     /// A person logged in: sshd, login (console), a display manager.
