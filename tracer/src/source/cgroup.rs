@@ -139,17 +139,24 @@ const JOBS_REMEMBERED: usize = 65_536;
 impl Jobs {
     pub fn fill(&mut self, e: &mut Event) {
         let (pid, ppid, source) = (e.task.pid, e.task.ppid, e.source);
-        let cgroup = e.task.cgroup.clone();
+        if let (Body::Exit(_), Some(pid)) = (&e.body, pid) {
+            self.by_pid.remove(&pid);
+            return;
+        }
+        let from_path = match e.exec() {
+            Some(x) if x.job.is_none() => e.task.cgroup.as_deref().and_then(job::from_path),
+            _ => None,
+        };
         let Some(x) = e.exec_mut() else {
-            if let (Body::Exit(_), Some(pid)) = (&e.body, pid) {
-                self.by_pid.remove(&pid);
-            }
             return;
         };
         if x.job.is_none() {
-            x.job = cgroup.as_deref().and_then(job::from_path);
+            x.job = from_path;
         }
-        if x.job.is_none() && source != Source::Ebpf {
+        // eBPF records carry the kernel's own walk; /proc records were read
+        // from /proc/PID/cgroup already (and a process found there that is
+        // in no job is in none, whatever its parent is).
+        if x.job.is_none() && source != Source::Ebpf && source != Source::Proc {
             let of_proc = |p: Option<u32>| {
                 p.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
                     .and_then(|c| job::from_proc_cgroup(&c))
@@ -188,6 +195,50 @@ mod tests {
             Some("user@1000.service")
         );
         assert_eq!(unit_of("/"), None);
+    }
+
+    #[test]
+    fn jobs_come_from_the_path_else_the_parent_except_for_proc_records() {
+        use crate::event::{Exec, Timestamp};
+        let exec = |source: Source, pid: u32, ppid: u32, cgroup: Option<&str>| {
+            let mut e = Event::new(source, Timestamp(1), "n1", Body::Exec(Exec::default()));
+            e.task.pid = Some(pid);
+            e.task.ppid = Some(ppid);
+            e.task.cgroup = cgroup.map(Into::into);
+            e
+        };
+        let job_of = |e: &Event| e.exec().and_then(|x| x.job.clone()).map(|j| j.id);
+        let mut jobs = Jobs::default();
+        // A pid that no /proc has (pid_max is at most 2^22).
+        let (parent, child) = (u32::MAX - 10, u32::MAX - 9);
+        let mut e = exec(
+            Source::Ebpf,
+            parent,
+            1,
+            Some("/system.slice/slurmstepd.scope/job_5/step_0/user/task_0"),
+        );
+        jobs.fill(&mut e);
+        assert_eq!(job_of(&e).as_deref(), Some("5"), "from the cgroup path");
+        // An audit record of the job's child (gone, no cgroup): the parent's.
+        let mut e = exec(Source::Audit, child, parent, None);
+        jobs.fill(&mut e);
+        assert_eq!(job_of(&e).as_deref(), Some("5"), "from the parent");
+        // A /proc record in no job stays in none, whatever its parent.
+        let mut e = exec(Source::Proc, child + 1, parent, None);
+        jobs.fill(&mut e);
+        assert_eq!(job_of(&e), None);
+        // The parent's exit forgets it.
+        let mut x = Event::new(
+            Source::Ebpf,
+            Timestamp(2),
+            "n1",
+            Body::Exit(Default::default()),
+        );
+        x.task.pid = Some(parent);
+        jobs.fill(&mut x);
+        let mut e = exec(Source::Audit, child + 2, parent, None);
+        jobs.fill(&mut e);
+        assert_eq!(job_of(&e), None, "a gone parent's job");
     }
 
     #[test]
