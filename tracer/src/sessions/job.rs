@@ -43,7 +43,7 @@ pub struct Job {
 /// The job of a cgroup path (`/slurm/uid_1003/job_42/step_batch`), if the
 /// path is a Slurm job's.
 pub fn from_path(path: &str) -> Option<Job> {
-    from_components(path.split('/').filter(|c| !c.is_empty()))
+    scan(path.split('/').filter(|c| !c.is_empty()), false)
 }
 
 /// The job of the eBPF program's leaf-first, NUL-terminated component names
@@ -58,7 +58,7 @@ pub fn from_leaf_names(buf: &[u8], cut: bool) -> Option<Job> {
         .map(|c| std::str::from_utf8(c).unwrap_or(""))
         .collect();
     names.reverse();
-    let job = from_components(names.iter().copied());
+    let job = scan(names.iter().copied(), false);
     if job.is_some() || !cut {
         return job;
     }
@@ -81,10 +81,6 @@ pub fn from_proc_cgroup(content: &str) -> Option<Job> {
         .filter(|(ctl, _)| ctl.split(',').any(|c| c == "freezer"))
         .chain(lines())
         .find_map(|(_, path)| from_path(path))
-}
-
-fn from_components<'a>(parts: impl Iterator<Item = &'a str> + Clone) -> Option<Job> {
-    scan(parts, false)
 }
 
 /// Root-to-leaf components; `any_root`: accept a job without a Slurm
