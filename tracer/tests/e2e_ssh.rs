@@ -16,18 +16,6 @@ use serde_json::Value;
 const ALICE: &str = "tracer-e2e-alice";
 const BOB: &str = "tracer-e2e-bob";
 
-fn uid_of(user: &str) -> u32 {
-    let out = std::process::Command::new("id")
-        .args(["-u", user])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// The three logins of the scenario; returns their outputs' success.
 fn scenario(ssh: &SshServer) {
     let a1 = ssh.login(
@@ -70,21 +58,7 @@ fn ses_of_marker(lines: &[Value], marker: &str) -> u64 {
 
 /// `tracer report --format json` over a recorded log.
 fn report(lines: &[Value]) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("tracer.log");
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&p, body).unwrap();
-    let out = std::process::Command::new(tracer_bin())
-        .args(["report", "--format", "json", "--no-progress"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "report: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&report_lines(lines, &["--format", "json"])).unwrap()
 }
 
 /// What an admin reads in the report: three sessions (two for alice, one for
@@ -173,17 +147,7 @@ fn check_report(lines: &[Value], alice: u32, bob: u32) {
 }
 
 fn report_text(lines: &[Value]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("tracer.log");
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&p, body).unwrap();
-    let out = std::process::Command::new(tracer_bin())
-        .args(["report", "--no-progress", "--color", "never"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    report_lines(lines, &["--color", "never"])
 }
 
 #[test]

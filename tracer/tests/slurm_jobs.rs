@@ -15,7 +15,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::Duration;
 
 use common::slurm::{parse_job_id, parse_job_line, Slurm};
@@ -121,27 +120,8 @@ impl JobRun {
 
     /// `tracer report ARGS` over the recorded log: its standard output.
     fn report(&self, args: &[&str]) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("tracer.log");
-        write_log(&p, &self.lines);
-        let out = std::process::Command::new(tracer_bin())
-            .args(["report", "--no-progress"])
-            .args(args)
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tracer report {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        report_lines(&self.lines, args)
     }
-}
-
-fn write_log(p: &Path, lines: &[Value]) {
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(p, body).unwrap();
 }
 
 fn execs_with_argv<'a>(lines: &'a [Value], argv: &[&str]) -> Vec<&'a Value> {
@@ -292,18 +272,6 @@ fn run_scenario() -> JobRun {
         ssh_job,
         login_ses,
     }
-}
-
-fn uid_of(user: &str) -> u32 {
-    let out = std::process::Command::new("id")
-        .args(["-u", user])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("no uid for {user}"))
 }
 
 #[test]

@@ -296,3 +296,34 @@ pub fn run_attributed(auid: u32, script: &str) -> Attributed {
         stdout: String::from_utf8(out.stdout).unwrap(),
     }
 }
+
+/// The uid of `user` (`id -u`).
+pub fn uid_of(user: &str) -> u32 {
+    let out = Command::new("id").args(["-u", user]).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no uid for {user}"))
+}
+
+/// `tracer report --no-progress ARGS` over recorded log lines (written to a
+/// temporary file): its standard output; panics naming ARGS when it fails.
+pub fn report_lines(lines: &[Value], args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("tracer.log");
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&p, body).unwrap();
+    let out = Command::new(tracer_bin())
+        .args(["report", "--no-progress"])
+        .args(args)
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tracer report {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
