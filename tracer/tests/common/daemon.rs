@@ -70,19 +70,27 @@ impl Daemon {
                 return s;
             }
             if Instant::now() > deadline {
+                // Where it is stuck, before it is killed: every thread's
+                // state and kernel stack, and gdb's backtraces if it is there.
+                let threads = super::thread_dump(c.id());
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!("tracer did not exit within {timeout:?}");
+                panic!(
+                    "tracer did not exit within {timeout:?}\n{threads}\nstderr:\n{}",
+                    self.stderr_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// SIGINT and a clean exit.
+    /// SIGINT and a clean exit, within the 30 s `rules/tracer.service`
+    /// gives it (`TimeoutStopSec`): its last fsync may wait that long for a
+    /// disk that other processes keep busy.
     pub fn stop(self) {
         self.signal(libc::SIGINT);
         let err = self.stderr.clone();
-        let st = self.wait(Duration::from_secs(20));
+        let st = self.wait(Duration::from_secs(30));
         assert!(
             st.success(),
             "tracer exited with {st}: {}",

@@ -327,3 +327,36 @@ pub fn report_lines(lines: &[Value], args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// What every thread of `pid` is doing: name, state, wait channel and kernel
+/// stack from /proc, then `gdb`'s user-space backtraces when gdb is
+/// installed. For the failure message of a process that does not exit.
+pub fn thread_dump(pid: u32) -> String {
+    let mut out = String::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for t in tasks {
+        let read = |f: &str| std::fs::read_to_string(t.join(f)).unwrap_or_default();
+        let stat = read("stat");
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, r)| r.split(' ').next())
+            .unwrap_or("?");
+        out.push_str(&format!(
+            "thread {} ({}) state {state} wchan {}\n{}",
+            t.file_name().unwrap_or_default().to_string_lossy(),
+            read("comm").trim(),
+            read("wchan"),
+            read("stack")
+        ));
+    }
+    if let Ok(o) = Command::new("gdb")
+        .args(["-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        out.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    out
+}
