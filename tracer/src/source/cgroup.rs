@@ -150,18 +150,34 @@ impl Jobs {
             x.job = cgroup.as_deref().and_then(job::from_path);
         }
         if x.job.is_none() && source != Source::Ebpf {
-            let of_proc = |p: Option<u32>| {
-                p.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
-                    .and_then(|c| job::from_proc_cgroup(&c))
-            };
-            // The process itself, else (gone already) its parent as tracer
-            // saw it, else its parent as /proc has it now: a child starts
-            // in its parent's cgroup and only root can move it.
-            x.job = of_proc(pid)
-                .or_else(|| ppid.and_then(|p| self.by_pid.get(&p).cloned()))
-                .or_else(|| of_proc(ppid));
+            x.job = self.of_procs(pid, ppid);
         }
-        if let (Some(j), Some(pid)) = (&x.job, pid) {
+        self.remember(pid, x.job.as_ref());
+    }
+
+    /// The job [`Self::fill`] gives an audit exec (whose record has no
+    /// cgroup), for the daemon's hot path, which has no `Event` to fill.
+    pub fn of_audit_exec(&mut self, pid: Option<u32>, ppid: Option<u32>) -> Option<Job> {
+        let j = self.of_procs(pid, ppid);
+        self.remember(pid, j.as_ref());
+        j
+    }
+
+    fn of_procs(&self, pid: Option<u32>, ppid: Option<u32>) -> Option<Job> {
+        let of_proc = |p: Option<u32>| {
+            p.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
+                .and_then(|c| job::from_proc_cgroup(&c))
+        };
+        // The process itself, else (gone already) its parent as tracer
+        // saw it, else its parent as /proc has it now: a child starts
+        // in its parent's cgroup and only root can move it.
+        of_proc(pid)
+            .or_else(|| ppid.and_then(|p| self.by_pid.get(&p).cloned()))
+            .or_else(|| of_proc(ppid))
+    }
+
+    fn remember(&mut self, pid: Option<u32>, job: Option<&Job>) {
+        if let (Some(j), Some(pid)) = (job, pid) {
             if self.by_pid.len() >= JOBS_REMEMBERED {
                 self.by_pid.clear();
             }
