@@ -127,14 +127,28 @@ impl CgroupPaths {
 /// backend, whose records carry no cgroup); the parent's job, for a process
 /// already gone whose parent tracer saw in a job (a job's children stay in
 /// its cgroup: only root can move them out).
+///
+/// The parent's `/proc/PID/cgroup`, when read, is remembered for
+/// [`PARENT_READ_FOR`]: a fork storm's children are gone before their
+/// records arrive, and reading their (long-lived) parent's cgroup for each
+/// of them was the largest part of the audit backend's CPU per exec
+/// (issue 13; the kernel's `proc_cgroup_show` takes `css_set_lock`). Only
+/// root moves a process to another cgroup, and Slurm moves a step's task
+/// before it execs (the task itself is read first, while it runs).
 #[derive(Default)]
 pub struct Jobs {
     /// pid -> job of processes seen exec'ing in a job (bounded).
     by_pid: HashMap<u32, Job>,
+    /// ppid -> when its cgroup was read, and the job it showed (bounded).
+    parents: HashMap<u32, (Instant, Option<Job>)>,
 }
 
 /// Most processes remembered for the parent fallback.
 const JOBS_REMEMBERED: usize = 65_536;
+/// How long a parent's `/proc/PID/cgroup` reading is reused.
+pub const PARENT_READ_FOR: Duration = Duration::from_secs(1);
+/// Most parents' readings remembered.
+const PARENTS_REMEMBERED: usize = 4096;
 
 impl Jobs {
     pub fn fill(&mut self, e: &mut Event) {
@@ -163,17 +177,34 @@ impl Jobs {
         j
     }
 
-    fn of_procs(&self, pid: Option<u32>, ppid: Option<u32>) -> Option<Job> {
-        let of_proc = |p: Option<u32>| {
-            p.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
-                .and_then(|c| job::from_proc_cgroup(&c))
-        };
+    fn of_procs(&mut self, pid: Option<u32>, ppid: Option<u32>) -> Option<Job> {
         // The process itself, else (gone already) its parent as tracer
-        // saw it, else its parent as /proc has it now: a child starts
-        // in its parent's cgroup and only root can move it.
-        of_proc(pid)
-            .or_else(|| ppid.and_then(|p| self.by_pid.get(&p).cloned()))
-            .or_else(|| of_proc(ppid))
+        // saw it, else its parent as /proc has it now (read at most once
+        // per PARENT_READ_FOR): a child starts in its parent's cgroup and
+        // only root can move it.
+        if let Some(j) = pid.and_then(of_proc) {
+            return Some(j);
+        }
+        let ppid = ppid?;
+        if let Some(j) = self.by_pid.get(&ppid) {
+            return Some(j.clone());
+        }
+        let now = Instant::now();
+        if let Some((at, j)) = self.parents.get(&ppid) {
+            if now.saturating_duration_since(*at) < PARENT_READ_FOR {
+                return j.clone();
+            }
+        }
+        let j = of_proc(ppid);
+        if self.parents.len() >= PARENTS_REMEMBERED {
+            self.parents
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < PARENT_READ_FOR);
+            if self.parents.len() >= PARENTS_REMEMBERED {
+                self.parents.clear();
+            }
+        }
+        self.parents.insert(ppid, (now, j.clone()));
+        j
     }
 
     fn remember(&mut self, pid: Option<u32>, job: Option<&Job>) {
@@ -184,6 +215,13 @@ impl Jobs {
             self.by_pid.insert(pid, j.clone());
         }
     }
+}
+
+/// The job `/proc/PID/cgroup` shows for a running process.
+fn of_proc(pid: u32) -> Option<Job> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()
+        .and_then(|c| job::from_proc_cgroup(&c))
 }
 
 /// The systemd unit a cgroup path belongs to: see

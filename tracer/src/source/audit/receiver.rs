@@ -459,3 +459,72 @@ impl Drop for ReceiverHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(len: u32, msg_type: u16, body: &[u8]) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&len.to_ne_bytes());
+        d.extend_from_slice(&msg_type.to_ne_bytes());
+        d.extend_from_slice(&[0; 10]);
+        d.extend_from_slice(body);
+        d
+    }
+
+    #[test]
+    fn a_batch_keeps_records_and_losses_in_arrival_order() {
+        let mut b = Batch::default();
+        // Multicast (length with header, NUL-terminated), unicast (length
+        // without header), an overrun notice, an ack (ignored).
+        b.push_datagram(&datagram(16 + 6, 1300, b"a=1 b\0"));
+        b.push_datagram(&datagram(3, 1309, b"c=2"));
+        b.push_datagram(&datagram(16, libc::NLMSG_OVERRUN as u16, b""));
+        b.push_datagram(&datagram(20, libc::NLMSG_ERROR as u16, &[0; 4]));
+        b.push_loss(AuditLoss {
+            time: Timestamp(5),
+            count: Some(3),
+            cause: CAUSE_KERNEL_LOST,
+        });
+        b.push_datagram(&datagram(16 + 2, 1320, b"\0\0"));
+        // Garbage shorter than a header: nothing, no panic.
+        b.push_datagram(&[1, 2, 3]);
+        let items: Vec<ItemRef<'_>> = b.iter().collect();
+        assert_eq!(items.len(), 5);
+        assert_eq!(
+            items[0],
+            ItemRef::Record {
+                msg_type: 1300,
+                body: b"a=1 b"
+            }
+        );
+        assert_eq!(
+            items[1],
+            ItemRef::Record {
+                msg_type: 1309,
+                body: b"c=2"
+            }
+        );
+        assert!(
+            matches!(items[2], ItemRef::Loss(l) if l.cause == CAUSE_OVERRUN && l.count.is_none())
+        );
+        assert!(matches!(items[3], ItemRef::Loss(l) if l.count == Some(3)));
+        assert_eq!(
+            items[4],
+            ItemRef::Record {
+                msg_type: 1320,
+                body: b""
+            }
+        );
+        let owned = b.into_items();
+        assert_eq!(
+            owned[1],
+            AuditItem::Record(RawRecord {
+                msg_type: 1309,
+                body: b"c=2".to_vec()
+            })
+        );
+        assert!(matches!(owned[3], AuditItem::Loss(_)));
+    }
+}
