@@ -219,6 +219,19 @@ impl Jobs {
 
 /// The job `/proc/PID/cgroup` shows for a running process.
 fn of_proc(pid: u32) -> Option<Job> {
+    if let Ok(p) = libc::pid_t::try_from(pid) {
+        // A process already gone (most of a fork storm's by the time its
+        // records are read) costs the kernel a negative dentry per pid to
+        // fail the open; kill(pid, 0) says ESRCH without one (issue 13).
+        // SAFETY: signal 0 sends nothing; it only checks that `p` names a
+        // process (p > 0 here: 0 and negatives mean process groups).
+        if p > 0
+            && unsafe { libc::kill(p, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        {
+            return None;
+        }
+    }
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .ok()
         .and_then(|c| job::from_proc_cgroup(&c))

@@ -80,7 +80,7 @@ impl Default for ReceiverOptions {
             rcvbuf_bytes: 16 << 20,
             lost_poll: Duration::from_secs(1),
             batch_max: 2048,
-            linger: Duration::from_millis(20),
+            linger: Duration::from_millis(50),
             channel_capacity: 64,
         }
     }
