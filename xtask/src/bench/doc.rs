@@ -621,7 +621,7 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(
         s,
         "## Reproducing\n\n```sh\nbash xtask/setup.sh test && cargo xtask bench            # all, ~15 min\n\
-         cargo xtask bench --quick exec                              # one sub-benchmark, quick\n```\n\n\
+         cargo xtask bench --quick exec                              # one sub-benchmark, quick\ncargo xtask bench --quick --no-doc exec --configs auditd,tracer-audit --baseline OLD/tracer   # audit paths, before/after\n```\n\n\
          The benchmark holds `/run/lock/tracer-global-test.lock` for its whole run and restores what it changed \
          (its processes, stopped by pid; audit rules, `enabled`, backlog limit; `kernel.bpf_stats_enabled`) on \
          every path, Ctrl-C included."

@@ -327,3 +327,20 @@ pub fn aggregate(runs: &[ExecRun]) -> Vec<ExecAggregate> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::configs;
+
+    #[test]
+    fn configs_filter_and_baseline_twins() {
+        let only = ["tracer-audit".to_string(), "auditd".to_string()];
+        assert_eq!(
+            configs(&only, true).unwrap(),
+            ["auditd", "baseline-audit", "tracer-audit"]
+        );
+        assert_eq!(configs(&[], false).unwrap(), super::CONFIGS);
+        let err = configs(&["tracer-audti".to_string()], false).unwrap_err();
+        assert!(err.to_string().contains("tracer-audti"), "{err}");
+    }
+}
