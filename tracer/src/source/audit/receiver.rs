@@ -429,14 +429,14 @@ impl Drop for AuditReceiver {
     }
 }
 
-/// Stops the reader thread (within ~200 ms) when dropped or on [`Self::stop`].
+/// Stops the reader thread (within ~250 ms: the 200 ms wait plus the linger) when dropped or on [`Self::stop`].
 pub struct ReceiverHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), NetlinkError>>>,
 }
 
 impl ReceiverHandle {
-    /// Stop the thread and return how it ended. Blocks up to ~200 ms (call
+    /// Stop the thread and return how it ended. Blocks up to ~250 ms (call
     /// from `spawn_blocking` inside a runtime if that matters).
     pub fn stop(mut self) -> Result<(), NetlinkError> {
         self.stop.store(true, Ordering::Relaxed);
