@@ -13,6 +13,12 @@
 //!   `&str`, the time prefix is cached per second, strings are escaped as
 //!   they are written).
 //!
+//! - [`Pipeline::audit_exec`] is the same for the audit backend's execs,
+//!   from the coalescer's compact [`ExecRecord`] (strings in one buffer):
+//!   the tracker gets a borrowed view, the line is written from a
+//!   borrowed `WireRef`, no `Event` is made. `tests/audit_hot_path.rs`
+//!   holds it byte-identical to the owned path on real audit logs.
+//!
 //! Both build the line with the same `WireRef` code ([`TaskRef`] and
 //! [`ExecRef`] have every field of `Task` and `Exec`), and
 //! `tests/ebpf_hot_path.rs` holds them byte-identical on a fixture of raw
@@ -20,12 +26,14 @@
 //!
 //! [`TaskRef`]: crate::event::wire::TaskRef
 //! [`ExecRef`]: crate::event::wire::ExecRef
+//! [`ExecRecord`]: crate::source::audit::exec::ExecRecord
 
-use crate::event::wire::WireRef;
+use crate::event::wire::{Argv, Cwd, ExecRef, TaskRef, WireRef};
 use crate::event::{exec_kind, Event, Source};
 use crate::session::{ExitView, LoginInfo, ProcView, SessionTracker};
 use crate::sessions::job;
 use crate::sink::{SinkError, Sinks};
+use crate::source::audit::exec::ExecRecord;
 use crate::source::cgroup::{CgroupPaths, Jobs};
 use crate::source::ebpf::decode::{tty_into, Decoder, Record, TTY_BUF};
 
@@ -35,6 +43,8 @@ pub struct Pipeline<L: LoginInfo> {
     pub jobs: Jobs,
     /// Records the tracker made, waiting for the sink.
     pub out: Vec<Event>,
+    /// An audit exec's arguments, NUL-separated (reused).
+    argv: Vec<u8>,
 }
 
 impl<L: LoginInfo> Pipeline<L> {
@@ -44,20 +54,15 @@ impl<L: LoginInfo> Pipeline<L> {
             cgroups,
             jobs: Jobs::default(),
             out: Vec::with_capacity(64),
+            argv: Vec::with_capacity(4096),
         }
     }
 
     /// Owned events: resolves, tracks, writes everything (the tracker's
     /// records too) and flushes the sinks.
     pub fn write(&mut self, sink: &mut Sinks, batch: &mut Vec<Event>) -> Result<(), SinkError> {
-        for mut e in batch.drain(..) {
-            if e.task.cgroup.is_none() {
-                if let Some(id) = e.task.cgroup_id {
-                    e.task.cgroup = self.cgroups.path(id).map(str::to_string);
-                }
-            }
-            self.jobs.fill(&mut e);
-            self.tracker.observe(e, &mut self.out);
+        for e in batch.drain(..) {
+            self.resolve_and_track(e);
         }
         if self.out.is_empty() {
             return Ok(());
@@ -66,6 +71,102 @@ impl<L: LoginInfo> Pipeline<L> {
             sink.write(&e)?;
         }
         sink.flush()
+    }
+
+    fn resolve_and_track(&mut self, mut e: Event) {
+        if e.task.cgroup.is_none() {
+            if let Some(id) = e.task.cgroup_id {
+                e.task.cgroup = self.cgroups.path(id).map(str::to_string);
+            }
+        }
+        self.jobs.fill(&mut e);
+        self.tracker.observe(e, &mut self.out);
+    }
+
+    /// One owned event among hot-path records: what [`Self::write`] does
+    /// with it, without the flush (the caller flushes at the end of the
+    /// batch).
+    pub fn owned(&mut self, e: Event, sink: &mut Sinks) -> Result<(), SinkError> {
+        self.resolve_and_track(e);
+        for e in self.out.drain(..) {
+            sink.write(&e)?;
+        }
+        Ok(())
+    }
+
+    /// One audit exec on the hot path: what [`Self::write`] does with
+    /// [`ExecRecord::to_event`], without making it. The caller flushes the
+    /// sinks at the end of the batch. Only when [`Sinks::takes_lines`].
+    pub fn audit_exec(&mut self, r: &ExecRecord, sink: &mut Sinks) -> Result<(), SinkError> {
+        // The arguments as the NUL-separated area `Argv::Raw` splits. The
+        // kernel's arguments are C strings; one with a NUL (only from a
+        // crafted hex value) takes the owned path rather than being split.
+        self.argv.clear();
+        for a in r.argv() {
+            if a.contains(&0) {
+                return self.owned(r.to_event(), sink);
+            }
+            self.argv.extend_from_slice(a);
+            self.argv.push(0);
+        }
+        let host = r.host();
+        let tty = r.tty();
+        let user = r.user();
+        let key = r.key();
+        // Audit records carry no cgroup: the job from /proc, as `Jobs::fill`.
+        let job = self.jobs.of_audit_exec(r.pid, r.ppid);
+        let view = ProcView {
+            kind: exec_kind(r.outcome),
+            time: r.time,
+            source: Source::Audit,
+            host: &host,
+            pid: r.pid,
+            ppid: r.ppid,
+            uid: r.uid,
+            euid: r.euid,
+            auid: r.auid,
+            ses: r.ses,
+            tty: tty.as_deref(),
+            comm: r.comm(),
+            cgroup: None,
+            start_boottime: None,
+        };
+        let via = self.tracker.observe_process(&view, &mut self.out).flatten();
+        // A session the exec opens goes before it.
+        for e in self.out.drain(..) {
+            sink.write(&e)?;
+        }
+        let task = TaskRef {
+            pid: r.pid,
+            ppid: r.ppid,
+            uid: r.uid,
+            euid: r.euid,
+            gid: r.gid,
+            egid: r.egid,
+            auid: r.auid,
+            ses: r.ses,
+            tty: tty.as_deref(),
+            comm: r.comm(),
+            exe: r.exe(),
+            ..TaskRef::default()
+        };
+        let exec = ExecRef {
+            argv: Some(Argv::Raw(&self.argv)),
+            cwd: r.cwd().map(Cwd::Owned),
+            outcome: r.outcome,
+            argc: r.argc,
+            args_size: None,
+            truncated: r.truncated,
+            argv_missing: r.argv_missing,
+            fileless: false,
+            via: via.as_ref(),
+            job: job.as_ref(),
+            user: user.as_deref(),
+            serial: Some(r.serial),
+            key: key.as_deref(),
+        };
+        let w = WireRef::exec_record(r.time, &host, Source::Audit, task, exec);
+        sink.write_wire(&w, true)
     }
 
     /// One eBPF record on the hot path: what [`Self::write`] does with the

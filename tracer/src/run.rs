@@ -12,6 +12,7 @@ use crate::event::{Body, Event, Source, Timestamp, TracerStatus};
 use crate::pipeline::Pipeline;
 use crate::session::{ProcLoginInfo, SessionTracker, TrackerOptions};
 use crate::sink::{SinkError, Sinks};
+use crate::source::audit::coalesce::Coalesced;
 use crate::source::audit::live::AuditLive;
 use crate::source::cgroup::{self, CgroupPaths};
 use crate::source::ebpf::{EbpfError, EbpfSource};
@@ -99,6 +100,7 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut routed = Vec::with_capacity(1024);
+    let mut coalesced: Vec<Coalesced> = Vec::with_capacity(1024);
     let mut audit_read = 0usize;
     loop {
         tokio::select! {
@@ -109,8 +111,9 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
                     }
                 }
             }
-            alive = audit_recv(&mut audit, &mut batch) => {
+            alive = audit_recv(&mut audit, &mut coalesced) => {
                 audit_read += 1;
+                write_audit(&mut coalesced, check.is_none(), &mut pipe, &mut sink, &mut batch)?;
                 if !alive {
                     log::error!("the audit receiver stopped; continuing without it");
                     audit = None;
@@ -277,7 +280,7 @@ async fn ebpf_wait(s: &mut Option<EbpfSource>) {
     }
 }
 
-async fn audit_recv(a: &mut Option<AuditLive>, out: &mut Vec<Event>) -> bool {
+async fn audit_recv(a: &mut Option<AuditLive>, out: &mut Vec<Coalesced>) -> bool {
     match a {
         Some(a) => a.recv(out).await,
         None => std::future::pending().await,
@@ -312,6 +315,35 @@ fn drain_ebpf(
     } else {
         Ok(s.drain(batch))
     }
+}
+
+/// What the audit source made of a batch. Without the cross-check and with
+/// outputs that take bare lines, execs take the hot path (written from the
+/// compact record, one write per batch) and the other events are written
+/// in order among them; otherwise everything becomes owned events in
+/// `batch`.
+fn write_audit(
+    coalesced: &mut Vec<Coalesced>,
+    hot: bool,
+    pipe: &mut Pipeline<ProcLoginInfo>,
+    sink: &mut Sinks,
+    batch: &mut Vec<Event>,
+) -> Result<(), RunError> {
+    if coalesced.is_empty() {
+        return Ok(());
+    }
+    if hot && batch.is_empty() && sink.takes_lines() {
+        for c in coalesced.drain(..) {
+            match c {
+                Coalesced::Exec(r) => pipe.audit_exec(&r, sink)?,
+                Coalesced::Event(e) => pipe.owned(*e, sink)?,
+            }
+        }
+        sink.flush()?;
+    } else {
+        batch.extend(coalesced.drain(..).map(Event::from));
+    }
+    Ok(())
 }
 
 /// This node's host name, as `uname -n` gives it.

@@ -240,10 +240,12 @@ async fn multicast_receives_exec_records_through_the_channel() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let ev = loop {
         match tokio::time::timeout_at(deadline, batches.recv()).await {
-            Ok(Some(batch)) => seen.extend(batch.into_iter().filter_map(|i| match i {
-                AuditItem::Record(r) => Some(r),
-                AuditItem::Loss(_) => None,
-            })),
+            Ok(Some(batch)) => {
+                seen.extend(batch.into_items().into_iter().filter_map(|i| match i {
+                    AuditItem::Record(r) => Some(r),
+                    AuditItem::Loss(_) => None,
+                }))
+            }
             Ok(None) => panic!("reader thread ended: {:?}", handle.stop()),
             Err(_) => panic!(
                 "no complete exec event for {m} within 10 s ({} records)",

@@ -127,14 +127,28 @@ impl CgroupPaths {
 /// backend, whose records carry no cgroup); the parent's job, for a process
 /// already gone whose parent tracer saw in a job (a job's children stay in
 /// its cgroup: only root can move them out).
+///
+/// The parent's `/proc/PID/cgroup`, when read, is remembered for
+/// [`PARENT_READ_FOR`]: a fork storm's children are gone before their
+/// records arrive, and reading their (long-lived) parent's cgroup for each
+/// of them was the largest part of the audit backend's CPU per exec
+/// (issue 13; the kernel's `proc_cgroup_show` takes `css_set_lock`). Only
+/// root moves a process to another cgroup, and Slurm moves a step's task
+/// before it execs (the task itself is read first, while it runs).
 #[derive(Default)]
 pub struct Jobs {
     /// pid -> job of processes seen exec'ing in a job (bounded).
     by_pid: HashMap<u32, Job>,
+    /// ppid -> when its cgroup was read, and the job it showed (bounded).
+    parents: HashMap<u32, (Instant, Option<Job>)>,
 }
 
 /// Most processes remembered for the parent fallback.
 const JOBS_REMEMBERED: usize = 65_536;
+/// How long a parent's `/proc/PID/cgroup` reading is reused.
+pub const PARENT_READ_FOR: Duration = Duration::from_secs(1);
+/// Most parents' readings remembered.
+const PARENTS_REMEMBERED: usize = 4096;
 
 impl Jobs {
     pub fn fill(&mut self, e: &mut Event) {
@@ -157,24 +171,77 @@ impl Jobs {
         // from /proc/PID/cgroup already (and a process found there that is
         // in no job is in none, whatever its parent is).
         if x.job.is_none() && source != Source::Ebpf && source != Source::Proc {
-            let of_proc = |p: Option<u32>| {
-                p.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
-                    .and_then(|c| job::from_proc_cgroup(&c))
-            };
-            // The process itself, else (gone already) its parent as tracer
-            // saw it, else its parent as /proc has it now: a child starts
-            // in its parent's cgroup and only root can move it.
-            x.job = of_proc(pid)
-                .or_else(|| ppid.and_then(|p| self.by_pid.get(&p).cloned()))
-                .or_else(|| of_proc(ppid));
+            x.job = self.of_procs(pid, ppid);
         }
-        if let (Some(j), Some(pid)) = (&x.job, pid) {
+        self.remember(pid, x.job.as_ref());
+    }
+
+    /// The job [`Self::fill`] gives an audit exec (whose record has no
+    /// cgroup), for the daemon's hot path, which has no `Event` to fill.
+    pub fn of_audit_exec(&mut self, pid: Option<u32>, ppid: Option<u32>) -> Option<Job> {
+        let j = self.of_procs(pid, ppid);
+        self.remember(pid, j.as_ref());
+        j
+    }
+
+    fn of_procs(&mut self, pid: Option<u32>, ppid: Option<u32>) -> Option<Job> {
+        // The process itself, else (gone already) its parent as tracer
+        // saw it, else its parent as /proc has it now (read at most once
+        // per PARENT_READ_FOR): a child starts in its parent's cgroup and
+        // only root can move it.
+        if let Some(j) = pid.and_then(of_proc) {
+            return Some(j);
+        }
+        let ppid = ppid?;
+        if let Some(j) = self.by_pid.get(&ppid) {
+            return Some(j.clone());
+        }
+        let now = Instant::now();
+        if let Some((at, j)) = self.parents.get(&ppid) {
+            if now.saturating_duration_since(*at) < PARENT_READ_FOR {
+                return j.clone();
+            }
+        }
+        let j = of_proc(ppid);
+        if self.parents.len() >= PARENTS_REMEMBERED {
+            self.parents
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < PARENT_READ_FOR);
+            if self.parents.len() >= PARENTS_REMEMBERED {
+                self.parents.clear();
+            }
+        }
+        self.parents.insert(ppid, (now, j.clone()));
+        j
+    }
+
+    fn remember(&mut self, pid: Option<u32>, job: Option<&Job>) {
+        if let (Some(j), Some(pid)) = (job, pid) {
             if self.by_pid.len() >= JOBS_REMEMBERED {
                 self.by_pid.clear();
             }
             self.by_pid.insert(pid, j.clone());
         }
     }
+}
+
+/// The job `/proc/PID/cgroup` shows for a running process.
+fn of_proc(pid: u32) -> Option<Job> {
+    if let Ok(p) = libc::pid_t::try_from(pid) {
+        // A process already gone (most of a fork storm's by the time its
+        // records are read) costs the kernel a negative dentry per pid to
+        // fail the open; kill(pid, 0) says ESRCH without one (issue 13).
+        // SAFETY: signal 0 sends nothing; it only checks that `p` names a
+        // process (p > 0 here: 0 and negatives mean process groups).
+        if p > 0
+            && unsafe { libc::kill(p, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        {
+            return None;
+        }
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()
+        .and_then(|c| job::from_proc_cgroup(&c))
 }
 
 /// The systemd unit a cgroup path belongs to: see

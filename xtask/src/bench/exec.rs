@@ -21,6 +21,30 @@ pub const CONFIGS: [&str; 5] = [
     "tracer-both",
 ];
 
+/// The configurations to run, in order: `only` (all when empty), each
+/// tracer configuration preceded by its `baseline-` twin when asked.
+pub fn configs(only: &[String], baseline: bool) -> Result<Vec<String>> {
+    if let Some(bad) = only.iter().find(|c| !CONFIGS.contains(&c.as_str())) {
+        anyhow::bail!(
+            "unknown exec configuration {bad:?} (known: {})",
+            CONFIGS.join(", ")
+        );
+    }
+    let mut v = Vec::new();
+    for c in CONFIGS {
+        if !only.is_empty() && !only.iter().any(|o| o == c) {
+            continue;
+        }
+        if baseline {
+            if let Some(b) = c.strip_prefix("tracer-") {
+                v.push(format!("baseline-{b}"));
+            }
+        }
+        v.push(c.to_string());
+    }
+    Ok(v)
+}
+
 /// A storm and how many repetitions it gets.
 struct Workload {
     storm: Storm,
@@ -73,7 +97,7 @@ pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ExecResults> {
     let mut res = ExecResults {
         reps: o.reps,
         seconds,
-        configs: CONFIGS.iter().map(|s| s.to_string()).collect(),
+        configs: o.configs.clone(),
         ..Default::default()
     };
     let mut skipped: BTreeMap<&str, String> = BTreeMap::new();
@@ -81,14 +105,14 @@ pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ExecResults> {
     let max_reps = wls.iter().map(|w| w.reps).max().unwrap_or(1);
     for rep in 0..max_reps {
         for w in wls.iter().filter(|w| rep < w.reps) {
-            for cfg in CONFIGS {
+            for cfg in o.configs.iter().map(String::as_str) {
                 if skipped.contains_key(cfg) {
                     continue;
                 }
                 daemons::check_interrupt()?;
                 let dir = o.work.join(format!("exec-{cfg}-{}-{rep}", w.storm.label()));
                 std::fs::create_dir_all(&dir)?;
-                let r = one(g, t, cfg, &w.storm, rep, seconds, loop_s, &dir);
+                let r = one(g, t, o, cfg, &w.storm, rep, seconds, loop_s, &dir);
                 let _ = std::fs::remove_dir_all(&dir);
                 match r? {
                     Ok(run) => {
@@ -123,6 +147,7 @@ pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ExecResults> {
 fn one(
     g: &mut Global,
     t: &Tools,
+    o: &Opts,
     cfg: &str,
     s: &Storm,
     rep: usize,
@@ -161,9 +186,12 @@ fn one(
             run.daemon_cpu_ns = daemons::cpu_delta(cpu0, cpu1);
         }
         _ => {
-            let backend = cfg.trim_start_matches("tracer-");
+            let (backend, bin) = match cfg.strip_prefix("baseline-") {
+                Some(b) => (b, o.baseline.as_deref().unwrap_or(&t.tracer)),
+                None => (cfg.trim_start_matches("tracer-"), t.tracer.as_path()),
+            };
             set_bpf_stats(true)?;
-            let tr = match Tracer::start(g, &t.tracer, backend, dir, &[])? {
+            let tr = match Tracer::start(g, bin, backend, dir, &[])? {
                 Started::Up(tr) => tr,
                 Started::Unavailable(reason) => {
                     g.restore_bpf_stats()?;
@@ -298,4 +326,21 @@ pub fn aggregate(runs: &[ExecRun]) -> Vec<ExecAggregate> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configs;
+
+    #[test]
+    fn configs_filter_and_baseline_twins() {
+        let only = ["tracer-audit".to_string(), "auditd".to_string()];
+        assert_eq!(
+            configs(&only, true).unwrap(),
+            ["auditd", "baseline-audit", "tracer-audit"]
+        );
+        assert_eq!(configs(&[], false).unwrap(), super::CONFIGS);
+        let err = configs(&["tracer-audti".to_string()], false).unwrap_err();
+        assert!(err.to_string().contains("tracer-audti"), "{err}");
+    }
 }

@@ -71,6 +71,17 @@ pub struct BenchArgs {
     /// ~40 M records a week for 1,000 hosts: hours on a 2-core machine).
     #[arg(long, value_name = "F")]
     pub fleet_scale: Option<f64>,
+    /// Exec benchmark: only these configurations (comma-separated, of
+    /// none, auditd, tracer-ebpf, tracer-audit, tracer-both), e.g.
+    /// `--configs auditd,tracer-audit` to compare the audit paths alone.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub configs: Vec<String>,
+    /// Exec benchmark: also run each selected tracer configuration with
+    /// this tracer binary (as `baseline-BACKEND`, right before the current
+    /// build's run), for before/after comparisons in one interleaved run.
+    /// Needs --no-doc.
+    #[arg(long, value_name = "BIN")]
+    pub baseline: Option<PathBuf>,
     /// Sub-benchmarks to run (default: all).
     #[arg(value_enum)]
     pub names: Vec<Name>,
@@ -85,6 +96,10 @@ pub struct Opts {
     pub work: PathBuf,
     /// Where the report benchmark keeps its logs between runs (`--report-logs`).
     pub report_logs: Option<PathBuf>,
+    /// Exec configurations to run, in order (`--configs`, `--baseline`).
+    pub configs: Vec<String>,
+    /// The tracer binary of the `baseline-*` configurations.
+    pub baseline: Option<PathBuf>,
 }
 
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
@@ -105,6 +120,10 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
     names.sort();
     names.dedup();
 
+    let configs = exec::configs(&args.configs, args.baseline.is_some())?;
+    if args.baseline.is_some() && !args.no_doc {
+        bail!("--baseline needs --no-doc (BENCHMARKS.md has no baseline rows)");
+    }
     let tools = build(root, &args.build)?;
     let out_dir = root.join("target/bench");
     let work = out_dir.join("work");
@@ -116,6 +135,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
         nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
         work: work.clone(),
         report_logs: args.report_logs.clone(),
+        configs,
+        baseline: args.baseline.clone(),
     };
     let mut results = Results {
         started: utc_now(),

@@ -524,8 +524,15 @@ impl ExecRecord {
     pub fn tty(&self) -> Option<std::borrow::Cow<'_, str>> {
         self.opt(self.tty).map(utf8)
     }
+    pub fn comm(&self) -> Option<&[u8]> {
+        self.opt(self.comm)
+    }
     pub fn exe(&self) -> Option<&[u8]> {
         self.opt(self.exe)
+    }
+    /// The rule key(s), comma-separated.
+    pub fn key(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.opt(self.key).map(utf8)
     }
     pub fn cwd(&self) -> Option<&[u8]> {
         self.opt(self.cwd)

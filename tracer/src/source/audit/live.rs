@@ -1,25 +1,35 @@
 //! The live audit source of `tracer run --backend audit|both`: the netlink
 //! receiver's raw records, parsed and coalesced into [`Event`]s.
 //!
+//! [`Event`]: crate::event::Event
+//!
 //! What it changes in the kernel, and gives back on stop: it enables audit
 //! when it was disabled (records only flow while `enabled=1`), and adds
 //! tracer's exec rules (`rules/tracer.rules`) that the kernel does not have
 //! yet. A site that already runs auditd keeps its daemon, its rules and its
 //! log: tracer only listens on the multicast read-log group unless asked to be
 //! the audit daemon itself (`--audit-daemon`, refused while one is registered).
+//!
+//! Events come out as [`Coalesced`] (or anything `From<Coalesced>`, such as
+//! [`Event`]): execs stay compact [`ExecRecord`]s for the daemon's hot path
+//! (`Pipeline::audit_exec`), which writes them without an owned `Event`.
+//!
+//! [`ExecRecord`]: super::exec::ExecRecord
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::coalesce::{Coalescer, CoalescerConfig};
+use super::coalesce::{Coalesced, Coalescer, CoalescerConfig};
 use super::netlink::{AuditSocket, NetlinkError};
 use super::parse::parse_body;
-use super::receiver::{AuditItem, AuditReceiver, ReceiveMode, ReceiverHandle, ReceiverOptions};
+use super::receiver::{
+    AuditLoss, AuditReceiver, Batch, ItemRef, ReceiveMode, ReceiverHandle, ReceiverOptions,
+};
 use super::rule_data::KernelRule;
 use super::rules::{parse_rules, Directive, SHIPPED_RULES, SHIPPED_RULES_ORIGIN};
 use super::status::EnabledGuard;
-use crate::event::{Event, Timestamp};
+use crate::event::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AuditOptions {
@@ -38,7 +48,7 @@ pub enum AuditStartError {
 }
 
 pub struct AuditLive {
-    rx: mpsc::Receiver<Vec<AuditItem>>,
+    rx: mpsc::Receiver<Batch>,
     handle: Option<ReceiverHandle>,
     coalescer: Coalescer,
     host: String,
@@ -96,37 +106,26 @@ impl AuditLive {
 
     /// Waits for the next batch of records and turns it into events. Returns
     /// false when the receiver has stopped.
-    pub async fn recv(&mut self, out: &mut Vec<Event>) -> bool {
+    pub async fn recv<O: From<Coalesced>>(&mut self, out: &mut Vec<O>) -> bool {
         let Some(batch) = self.rx.recv().await else {
             return false;
         };
-        self.take(batch, out);
+        self.take(&batch, out);
         true
     }
 
-    fn take(&mut self, batch: Vec<AuditItem>, out: &mut Vec<Event>) {
-        for item in batch {
-            match item {
-                AuditItem::Record(r) => match parse_body(r.msg_type, &r.body) {
-                    Ok(rec) => self.coalescer.push(&rec, out),
-                    Err(e) => {
-                        self.parse_errors += 1;
-                        log::debug!("audit: unparsable record type {}: {e}", r.msg_type);
-                    }
-                },
-                AuditItem::Loss(l) => out.push(l.to_event(&self.host)),
-            }
-        }
+    fn take<O: From<Coalesced>>(&mut self, batch: &Batch, out: &mut Vec<O>) {
+        self.parse_errors += coalesce_batch(&mut self.coalescer, batch, &self.host, out);
     }
 
     /// Closes events whose records stopped coming (no EOE).
-    pub fn tick(&mut self, out: &mut Vec<Event>) {
+    pub fn tick<O: From<Coalesced>>(&mut self, out: &mut Vec<O>) {
         self.coalescer.expire(Timestamp::now(), out);
     }
 
     /// Stops the receiver, emits what is still buffered, and gives back what
     /// was changed in the kernel.
-    pub fn stop(&mut self, out: &mut Vec<Event>) {
+    pub fn stop<O: From<Coalesced>>(&mut self, out: &mut Vec<O>) {
         if let Some(h) = self.handle.take() {
             if let Err(e) = h.stop() {
                 log::warn!("audit: stopping the receiver: {e}");
@@ -134,7 +133,7 @@ impl AuditLive {
         }
         // Records already received: let the channel drain.
         while let Ok(batch) = self.rx.try_recv() {
-            self.take(batch, out);
+            self.take(&batch, out);
         }
         self.coalescer.flush(out);
         self.restore();
@@ -180,6 +179,34 @@ impl Drop for AuditLive {
         }
         self.restore();
     }
+}
+
+/// Parses and coalesces a batch, its records borrowed from it; returns how
+/// many records did not parse (counted, logged at debug level, skipped).
+pub fn coalesce_batch<O: From<Coalesced>>(
+    coalescer: &mut Coalescer,
+    batch: &Batch,
+    host: &str,
+    out: &mut Vec<O>,
+) -> u64 {
+    let mut bad = 0;
+    for item in batch.iter() {
+        match item {
+            ItemRef::Record { msg_type, body } => match parse_body(msg_type, body) {
+                Ok(rec) => coalescer.push(&rec, out),
+                Err(e) => {
+                    bad += 1;
+                    log::debug!("audit: unparsable record type {msg_type}: {e}");
+                }
+            },
+            ItemRef::Loss(l) => out.push(loss(l, host)),
+        }
+    }
+    bad
+}
+
+fn loss<O: From<Coalesced>>(l: &AuditLoss, host: &str) -> O {
+    O::from(Coalesced::Event(Box::new(l.to_event(host))))
 }
 
 /// How long to wait for the audit receiver between ticks.

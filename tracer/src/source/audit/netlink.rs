@@ -31,6 +31,8 @@ use super::rule_data::{KernelRule, RuleDecodeError};
 const NLMSG_HDRLEN: usize = 16;
 /// Larger than any audit record (`MAX_AUDIT_MESSAGE_LENGTH` is 8970).
 const RECV_BUF_LEN: usize = 64 * 1024;
+/// Most datagrams one [`AuditSocket::recv_many`] takes (one `recvmmsg(2)`).
+pub const RECV_MANY: usize = 32;
 /// How long a request may wait for its reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -89,10 +91,31 @@ pub struct Message<'a> {
 
 /// Split a datagram into messages. Never panics, whatever the kernel sent.
 pub fn split_messages(data: &[u8]) -> Vec<Message<'_>> {
-    let mut out = Vec::new();
-    let mut off = 0usize;
-    while data.len().saturating_sub(off) >= NLMSG_HDRLEN {
-        let rest = &data[off..];
+    messages(data).collect()
+}
+
+/// The messages of a datagram, without collecting them (the receiver's hot
+/// path). Never panics, whatever the kernel sent.
+pub fn messages(data: &[u8]) -> Messages<'_> {
+    Messages { data, off: 0 }
+}
+
+/// Iterator of [`messages`].
+#[derive(Debug, Clone)]
+pub struct Messages<'a> {
+    data: &'a [u8],
+    off: usize,
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Message<'a>;
+
+    fn next(&mut self) -> Option<Message<'a>> {
+        let data = self.data;
+        if data.len().saturating_sub(self.off) < NLMSG_HDRLEN {
+            return None;
+        }
+        let rest = &data[self.off..];
         let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
         let msg_type = u16::from_ne_bytes([rest[4], rest[5]]);
         let flags = u16::from_ne_bytes([rest[6], rest[7]]);
@@ -108,15 +131,14 @@ pub fn split_messages(data: &[u8]) -> Vec<Message<'_>> {
                 payload = head;
             }
         }
-        out.push(Message {
+        self.off += (msg_len + 3) & !3;
+        Some(Message {
             msg_type,
             flags,
             seq,
             payload,
-        });
-        off += (msg_len + 3) & !3;
+        })
     }
-    out
 }
 
 /// Audit records (and user messages relayed by the kernel) start at 1100;
@@ -141,6 +163,35 @@ enum Flow<T> {
 
 /// A record that arrived while waiting for a reply (daemon mode only).
 pub type RawMessage = (u16, Vec<u8>);
+
+/// Reused room for the datagrams of one [`AuditSocket::recv_many`]:
+/// [`RECV_MANY`] slots of 64 KiB, allocated once (pages the kernel never
+/// writes stay untouched).
+pub struct RecvMany {
+    data: Vec<u8>,
+    lens: [usize; RECV_MANY],
+    n: usize,
+}
+
+impl Default for RecvMany {
+    fn default() -> Self {
+        Self {
+            data: vec![0; RECV_MANY * RECV_BUF_LEN],
+            lens: [0; RECV_MANY],
+            n: 0,
+        }
+    }
+}
+
+impl RecvMany {
+    /// The datagrams of the last receive, in order.
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.lens[..self.n]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| &self.data[i * RECV_BUF_LEN..i * RECV_BUF_LEN + len])
+    }
+}
 
 /// A `NETLINK_AUDIT` socket.
 pub struct AuditSocket {
@@ -232,6 +283,77 @@ impl AuditSocket {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Wait until the socket is readable (up to `timeout`): `Ok(false)` on
+    /// timeout or signal.
+    pub fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        let mut pfd = libc::pollfd {
+            fd: self.sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `pfd` is one valid pollfd and nfds is 1.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(e),
+            };
+        }
+        Ok(rc > 0)
+    }
+
+    /// Takes up to [`RECV_MANY`] datagrams that are already queued, without
+    /// waiting, in one `recvmmsg(2)`: `Ok(0)` when none is. `ENOBUFS` (the
+    /// socket overran) is returned as an error for the caller to count.
+    pub fn recv_many(&self, buf: &mut RecvMany) -> io::Result<usize> {
+        buf.n = 0;
+        let base = buf.data.as_mut_ptr();
+        let mut iov: [libc::iovec; RECV_MANY] = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; RECV_MANY];
+        // SAFETY: mmsghdr is plain old data; all-zero is a valid value
+        // (null name, no control data), the iovecs are set below.
+        let mut hdrs: [libc::mmsghdr; RECV_MANY] = unsafe { std::mem::zeroed() };
+        for (i, (v, h)) in iov.iter_mut().zip(hdrs.iter_mut()).enumerate() {
+            // SAFETY: `i * RECV_BUF_LEN` is within `buf.data`, which holds
+            // RECV_MANY slots of RECV_BUF_LEN bytes.
+            v.iov_base = unsafe { base.add(i * RECV_BUF_LEN) }.cast();
+            v.iov_len = RECV_BUF_LEN;
+            h.msg_hdr.msg_iov = v;
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: `hdrs` holds RECV_MANY headers, each pointing at one iovec
+        // of `iov` describing a disjoint RECV_BUF_LEN slot of `buf.data`;
+        // all of them outlive the call. No timeout pointer.
+        let rc = unsafe {
+            libc::recvmmsg(
+                self.sock.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                RECV_MANY as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let n = (rc as usize).min(RECV_MANY);
+        for (len, h) in buf.lens.iter_mut().zip(&hdrs).take(n) {
+            // A datagram longer than its slot is cut to the slot (as the
+            // single `recv` of `recv_datagram` cuts it to its buffer).
+            *len = (h.msg_len as usize).min(RECV_BUF_LEN);
+        }
+        buf.n = n;
+        Ok(n)
     }
 
     fn send(
