@@ -352,7 +352,13 @@ pub fn thread_dump(pid: u32) -> String {
         ));
     }
     if let Ok(o) = Command::new("gdb")
-        .args(["-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt"])
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
         .stdin(Stdio::null())
         .output()
     {
