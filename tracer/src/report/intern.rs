@@ -66,6 +66,10 @@ pub struct Interner {
     /// per line rebuilt ~300 KB of tables, which cost more than compressing
     /// the line (7 % of a `--format json` report, issue 14).
     deflate: Deflater,
+    /// The last deflated line read, inflated: renderers read a row's
+    /// command line twice (its argv and its quoted form), and inflating is
+    /// most of what reading a long one costs.
+    last: std::cell::RefCell<(Sym, Vec<u8>)>,
 }
 
 /// The compressor (flate2's `Compress` is not `Debug`).
@@ -116,6 +120,7 @@ impl Default for Interner {
             zipped: Vec::new(),
             scratch: Vec::new(),
             deflate: Deflater::default(),
+            last: std::cell::RefCell::new((NONE, Vec::new())),
         }
     }
 }
@@ -240,9 +245,20 @@ impl Interner {
     pub fn argv(&self, sym: Sym) -> std::borrow::Cow<'_, [u8]> {
         match self.locs.get(sym as usize) {
             Some(l) if l.block & BIG == 0 && l.block & ZIP != 0 => {
+                if let Ok(last) = self.last.try_borrow() {
+                    if last.0 == sym {
+                        return std::borrow::Cow::Owned(last.1.clone());
+                    }
+                }
                 let data = &self.zipped[(l.block & !ZIP) as usize].1;
                 // Our own deflate output, in memory: it inflates.
-                std::borrow::Cow::Owned(inflate(data, l.len as usize).unwrap_or_default())
+                let out = inflate(data, l.len as usize).unwrap_or_default();
+                if let Ok(mut last) = self.last.try_borrow_mut() {
+                    last.0 = sym;
+                    last.1.clear();
+                    last.1.extend_from_slice(&out);
+                }
+                std::borrow::Cow::Owned(out)
             }
             _ => std::borrow::Cow::Borrowed(self.get(sym)),
         }
