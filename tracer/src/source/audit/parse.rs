@@ -191,13 +191,23 @@ fn parse_time(t: &[u8]) -> Option<Timestamp> {
     let secs = i64::try_from(parse_u64(secs)?).ok()?;
     let mut nanos = 0u32;
     if let Some(frac) = frac {
-        if frac.is_empty() || frac.len() > 9 || !frac.iter().all(u8::is_ascii_digit) {
+        if frac.is_empty() || frac.len() > 9 {
             return None;
         }
-        for i in 0..9 {
-            let d = frac.get(i).map_or(0, |&c| u32::from(c - b'0'));
-            nanos = nanos * 10 + d;
-        }
+        // Digits only (parse_u64 checks), scaled to nanoseconds.
+        const SCALE: [u32; 10] = [
+            1_000_000_000,
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+            1,
+        ];
+        nanos = u32::try_from(parse_u64(frac)?).ok()? * SCALE[frac.len()];
     }
     Some(Timestamp::from_secs_nanos(secs, nanos))
 }
