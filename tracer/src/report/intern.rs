@@ -60,6 +60,53 @@ pub struct Interner {
     zipped: Vec<(u64, Box<[u8]>)>,
     /// Scratch for [`Interner::intern_argv`].
     scratch: Vec<u8>,
+    /// One deflate stream for all long lines, fully flushed after each:
+    /// a full flush byte-aligns the output and forgets the window, so each
+    /// line's bytes inflate on their own. A fresh (or reset) compressor
+    /// per line rebuilt ~300 KB of tables, which cost more than compressing
+    /// the line (7 % of a `--format json` report, issue 14).
+    deflate: Deflater,
+    /// The last deflated line read, inflated: renderers read a row's
+    /// command line twice (its argv and its quoted form), and inflating is
+    /// most of what reading a long one costs.
+    last: std::cell::RefCell<(Sym, Vec<u8>)>,
+}
+
+/// The compressor (flate2's `Compress` is not `Debug`).
+struct Deflater(flate2::Compress);
+
+impl std::fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deflater")
+    }
+}
+
+impl Default for Deflater {
+    fn default() -> Self {
+        Self(flate2::Compress::new(flate2::Compression::fast(), false))
+    }
+}
+
+thread_local! {
+    /// One inflate state per thread, reset for each read of a deflated
+    /// line ([`Interner::argv`] takes `&self`); a fresh one costs ~40 KB
+    /// of zeroing, more than inflating a few KB.
+    static INFLATE: std::cell::RefCell<flate2::Decompress> =
+        std::cell::RefCell::new(flate2::Decompress::new(false));
+}
+
+/// Inflates `data`, one fully flushed segment of raw deflate holding
+/// exactly `len` bytes, into a new buffer; `None` if it is not that.
+fn inflate(data: &[u8], len: usize) -> Option<Vec<u8>> {
+    INFLATE.with(|z| {
+        let mut z = z.borrow_mut();
+        z.reset(false);
+        // One byte of slack: inflating to more than `len` is an error.
+        let mut out = Vec::with_capacity(len + 1);
+        z.decompress_vec(data, &mut out, flate2::FlushDecompress::Sync)
+            .ok()?;
+        (z.total_in() == data.len() as u64 && out.len() == len).then_some(out)
+    })
 }
 
 impl Default for Interner {
@@ -72,6 +119,8 @@ impl Default for Interner {
             big: Vec::new(),
             zipped: Vec::new(),
             scratch: Vec::new(),
+            deflate: Deflater::default(),
+            last: std::cell::RefCell::new((NONE, Vec::new())),
         }
     }
 }
@@ -157,16 +206,32 @@ impl Interner {
     }
 
     fn store_zipped(&mut self, b: &[u8], hash: u64) -> Loc {
-        use std::io::Write as _;
-        let mut z = flate2::write::DeflateEncoder::new(
-            Vec::with_capacity(b.len() / 3),
-            flate2::Compression::fast(),
-        );
-        // Writing to a Vec cannot fail; should it, keep the bytes as they are.
-        let data = match z.write_all(b).and_then(|()| z.finish()) {
-            Ok(d) => d,
-            Err(_) => return self.store(b),
-        };
+        let z = &mut self.deflate.0;
+        let (in0, out0) = (z.total_in(), z.total_out());
+        let mut data = Vec::with_capacity(b.len() / 3 + 64);
+        let mut done = false;
+        // Each call deflates into the spare capacity: go on until all the
+        // line is in and the flush did not fill the buffer.
+        for _ in 0..64 {
+            let used = (z.total_in() - in0) as usize;
+            let rest = &b[used.min(b.len())..];
+            if z.compress_vec(rest, &mut data, flate2::FlushCompress::Full)
+                .is_err()
+            {
+                break;
+            }
+            if (z.total_in() - in0) as usize == b.len() && data.len() < data.capacity() {
+                done = (z.total_out() - out0) as usize == data.len();
+                break;
+            }
+            data.reserve(data.capacity().max(64));
+        }
+        if !done {
+            // Deflating into memory does not fail; should it, keep the
+            // bytes as they are, and a fresh stream for the next line.
+            self.deflate = Deflater::default();
+            return self.store(b);
+        }
         self.zipped.push((hash, data.into_boxed_slice()));
         Loc {
             block: ZIP | (self.zipped.len() - 1) as u32,
@@ -180,12 +245,19 @@ impl Interner {
     pub fn argv(&self, sym: Sym) -> std::borrow::Cow<'_, [u8]> {
         match self.locs.get(sym as usize) {
             Some(l) if l.block & BIG == 0 && l.block & ZIP != 0 => {
-                use std::io::Read as _;
+                if let Ok(last) = self.last.try_borrow() {
+                    if last.0 == sym {
+                        return std::borrow::Cow::Owned(last.1.clone());
+                    }
+                }
                 let data = &self.zipped[(l.block & !ZIP) as usize].1;
-                let mut out = Vec::with_capacity(l.len as usize);
-                let mut z = flate2::read::DeflateDecoder::new(&data[..]);
                 // Our own deflate output, in memory: it inflates.
-                let _ = z.read_to_end(&mut out);
+                let out = inflate(data, l.len as usize).unwrap_or_default();
+                if let Ok(mut last) = self.last.try_borrow_mut() {
+                    last.0 = sym;
+                    last.1.clear();
+                    last.1.extend_from_slice(&out);
+                }
                 std::borrow::Cow::Owned(out)
             }
             _ => std::borrow::Cow::Borrowed(self.get(sym)),
@@ -355,6 +427,28 @@ mod tests {
         assert_eq!(&*i.argv(b), &pack_argv(&other)[..]);
         assert_eq!(i.get(NONE), b"");
         assert_eq!(i.get_opt(NONE), None);
+    }
+
+    proptest! {
+        /// Long lines share one deflate stream, each flushed apart: every
+        /// one reads back whole, whatever came before it.
+        #[test]
+        fn deflated_lines_read_back_alone(lines in proptest::collection::vec(
+            (proptest::collection::vec(0u8..4, 0..3000), 1usize..4000), 1..12)) {
+            let mut i = Interner::default();
+            let mut want = Vec::new();
+            for (seed, n) in &lines {
+                // Repetitive (compressible) text, and some raw bytes.
+                let mut a: Vec<u8> = b"-I/opt/pkg/include ".repeat(n / 19 + 1);
+                a.truncate(*n);
+                a.extend(seed.iter().map(|&s| s.wrapping_mul(97)));
+                let argv = [a];
+                want.push((i.intern_argv(&argv), pack_argv(&argv)));
+            }
+            for (sym, packed) in &want {
+                prop_assert_eq!(&*i.argv(*sym), &packed[..]);
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //! forgotten string is quoted again.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use crate::source::audit::coalesce::Mix;
 
 use crate::event::UNSET;
 
@@ -18,12 +21,18 @@ use super::model::{Command, Interner, Sym, NONE};
 /// A quoted string and its width in characters.
 pub type Shown = (String, usize);
 
+/// The memo's maps hash with [`Mix`], not SipHash (which was ~7 % of a
+/// text report, issue 14): the keys are our own symbols and ids, not
+/// strings, and the maps hold at most [`MAX_ENTRIES`], so crafted
+/// collisions cost little.
+type Map<K> = HashMap<K, Shown, BuildHasherDefault<Mix>>;
+
 #[derive(Debug, Default)]
 pub struct Memo {
-    paths: HashMap<Sym, Shown>,
-    lines: HashMap<(Sym, Sym), Shown>,
-    idents: HashMap<(u32, u32, u32, Sym, u8), Shown>,
-    users: HashMap<u32, Shown>,
+    paths: Map<Sym>,
+    lines: Map<(Sym, Sym)>,
+    idents: Map<(u32, u32, u32, Sym, u8)>,
+    users: Map<u32>,
 }
 
 fn shown(s: String) -> Shown {

@@ -191,13 +191,23 @@ fn parse_time(t: &[u8]) -> Option<Timestamp> {
     let secs = i64::try_from(parse_u64(secs)?).ok()?;
     let mut nanos = 0u32;
     if let Some(frac) = frac {
-        if frac.is_empty() || frac.len() > 9 || !frac.iter().all(u8::is_ascii_digit) {
+        if frac.is_empty() || frac.len() > 9 {
             return None;
         }
-        for i in 0..9 {
-            let d = frac.get(i).map_or(0, |&c| u32::from(c - b'0'));
-            nanos = nanos * 10 + d;
-        }
+        // Digits only (parse_u64 checks), scaled to nanoseconds.
+        const SCALE: [u32; 10] = [
+            1_000_000_000,
+            100_000_000,
+            10_000_000,
+            1_000_000,
+            100_000,
+            10_000,
+            1_000,
+            100,
+            10,
+            1,
+        ];
+        nanos = u32::try_from(parse_u64(frac)?).ok()? * SCALE[frac.len()];
     }
     Some(Timestamp::from_secs_nanos(secs, nanos))
 }
@@ -221,24 +231,70 @@ fn trim_end_spaces(mut b: &[u8]) -> &[u8] {
     b
 }
 
-/// Bytes scanned one by one before handing over to `memchr`: most audit
-/// tokens are short, and there a plain loop beats memchr's setup.
+/// Bytes scanned a word at a time before handing over to `memchr`: most
+/// audit tokens are short, and there a plain loop beats memchr's setup.
 const SHORT: usize = 32;
 
-fn find(hay: &[u8], needle: u8) -> Option<usize> {
-    let head = hay.len().min(SHORT);
-    match hay[..head].iter().position(|&c| c == needle) {
-        Some(i) => Some(i),
-        None => memchr(needle, &hay[head..]).map(|i| i + head),
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` equal to `b` (and maybe of bytes after
+/// the first such one, which [`first`] never looks at).
+#[inline(always)]
+fn bytes_eq(w: u64, b: u8) -> u64 {
+    let x = w ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// The index of the first flagged byte of a non-zero [`bytes_eq`] mask.
+#[inline(always)]
+fn first(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
+}
+
+/// The first index in `hay` where `hit` flags a byte: eight bytes at a
+/// time (SWAR) for the first [`SHORT`] bytes, then `far` for the rest.
+/// Issue 14: field scanning was the report's top cost, one or two
+/// comparisons per byte.
+#[inline(always)]
+fn scan(
+    hay: &[u8],
+    hit: impl Fn(u64) -> u64,
+    one: impl Fn(u8) -> bool,
+    far: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<usize> {
+    let mut i = 0;
+    while i < SHORT {
+        let Some(word) = hay.get(i..i + 8) else {
+            return hay[i..].iter().position(|&c| one(c)).map(|j| i + j);
+        };
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let m = hit(u64::from_le_bytes(w));
+        if m != 0 {
+            return Some(i + first(m));
+        }
+        i += 8;
     }
+    far(&hay[i..]).map(|j| i + j)
+}
+
+fn find(hay: &[u8], needle: u8) -> Option<usize> {
+    scan(
+        hay,
+        |w| bytes_eq(w, needle),
+        |c| c == needle,
+        |rest| memchr(needle, rest),
+    )
 }
 
 fn find2(hay: &[u8], a: u8, b: u8) -> Option<usize> {
-    let head = hay.len().min(SHORT);
-    match hay[..head].iter().position(|&c| c == a || c == b) {
-        Some(i) => Some(i),
-        None => memchr2(a, b, &hay[head..]).map(|i| i + head),
-    }
+    scan(
+        hay,
+        |w| bytes_eq(w, a) | bytes_eq(w, b),
+        |c| c == a || c == b,
+        |rest| memchr2(a, b, rest),
+    )
 }
 
 /// Up to the next space, and what follows it.

@@ -231,3 +231,16 @@ proptest! {
         prop_assert!(n <= line.len());
     }
 }
+
+proptest! {
+    /// The word-at-a-time scans find exactly what a byte loop finds.
+    #[test]
+    fn scans_agree_with_a_byte_loop(
+        hay in proptest::collection::vec(prop_oneof![Just(b'='), Just(b' '), Just(b'"'), Just(0x80u8), Just(0xffu8), Just(0u8), any::<u8>()], 0..80),
+        a in prop_oneof![Just(b'='), Just(b' '), Just(b'"'), any::<u8>()],
+        b in prop_oneof![Just(b' '), Just(0xffu8), any::<u8>()],
+    ) {
+        prop_assert_eq!(find(&hay, a), hay.iter().position(|&c| c == a));
+        prop_assert_eq!(find2(&hay, a, b), hay.iter().position(|&c| c == a || c == b));
+    }
+}

@@ -104,6 +104,19 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 20 {
         return None;
     }
+    if v.len() <= 19 {
+        // 19 digits cannot overflow: no checked arithmetic per digit (every
+        // number of every record goes through here, issue 14).
+        let mut acc = 0u64;
+        for &c in v {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            acc = acc * 10 + u64::from(d);
+        }
+        return Some(acc);
+    }
     v.iter().try_fold(0u64, |acc, &c| {
         if c.is_ascii_digit() {
             acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
@@ -203,6 +216,16 @@ mod tests {
         assert_eq!(Value::Bare(b"alice").to_id(), None);
         assert_eq!(Value::Bare(b"4294967296").to_u32(), None);
         assert_eq!(Value::Bare(b"99999999999999999999999").to_u64(), None);
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(
+            parse_u64(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(parse_u64(b"00000000000000000001"), Some(1));
+        assert_eq!(parse_u64(b"12a"), None);
+        assert_eq!(parse_u64(b"1/"), None);
+        assert_eq!(parse_u64(b""), None);
         assert_eq!(Value::Bare(b"-2").to_i64(), Some(-2));
         assert_eq!(Value::Bare(b"11").to_i64(), Some(11));
         assert_eq!(Value::Bare(b"-").to_i64(), None);
