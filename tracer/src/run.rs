@@ -183,6 +183,7 @@ pub async fn run(cfg: Settings) -> Result<Summary, RunError> {
     if let Some(c) = check.as_mut() {
         c.flush(Timestamp::now(), &mut routed);
     }
+    pipe.tracker.flush(&mut routed);
     pipe.write(&mut sink, &mut routed)?;
     let mut detail = serde_json::json!({
         "backend": name,

@@ -30,7 +30,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::event::{
-    Body, EndReason, Event, Kind, SessionEnd, SessionKind, SessionStart, Source, Timestamp, Via,
+    Body, EndReason, Event, Kind, LoginType, SessionEnd, SessionKind, SessionStart, Source,
+    Timestamp, Via,
 };
 use crate::sessions::{self, Login, LoginFact, Verdict};
 
@@ -114,6 +115,11 @@ struct Session {
     /// The session ends when, in addition, every process of it that the
     /// stream showed is gone: background jobs keep a login open.
     leader_gone: bool,
+    /// The `session_start` of a session the kernel's LOGIN opened, held
+    /// until PAM's next record of it names the service and source address
+    /// (or its end, a second, or tracer's stop). Not by its processes:
+    /// PAM modules run some (pam_motd's run-parts) before USER_START.
+    pending_start: Option<Event>,
 }
 
 /// What the tracker remembers of a process, to explain identity changes.
@@ -256,6 +262,18 @@ impl<L: LoginInfo> SessionTracker<L> {
         self.sessions.len()
     }
 
+    /// Writes the session records still held (see `pending_start`): at stop,
+    /// or at the end of a replayed stream.
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        let mut held: Vec<Event> = self
+            .sessions
+            .values_mut()
+            .filter_map(|s| s.pending_start.take())
+            .collect();
+        held.sort_by_key(|e| e.time);
+        out.extend(held);
+    }
+
     /// Feeds one event. Pushes into `out`, in stream order: a `session_start`
     /// if the event opens a session, the event itself (annotated with `via`
     /// for identity changes), and a `session_end` if it closes one.
@@ -335,6 +353,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                     procs: HashSet::new(),
                     had_procs: false,
                     leader_gone: false,
+                    pending_start: None,
                 },
             );
             let (addr, port) = match addr {
@@ -484,6 +503,23 @@ impl<L: LoginInfo> SessionTracker<L> {
             if matches!(verdict, Verdict::Opened | Verdict::Own) && sess.login.user.is_some() {
                 sess.user = sess.login.user.clone();
             }
+            if let Some(mut start) = sess.pending_start.take() {
+                if let Body::SessionStart(st) = &mut start.body {
+                    st.addr = st.addr.take().or_else(|| sess.login.addr.clone());
+                    st.port = st.port.or(sess.login.port);
+                    st.kind = wire_kind(sess.login.kind).or(st.kind.take());
+                    st.service = st.service.take().or_else(|| sess.login.service.clone());
+                    st.user = st.user.take().or_else(|| sess.user.clone());
+                }
+                if start.task.tty.is_none() {
+                    start.task.tty = sess.login.tty.clone();
+                }
+                if l.record_type == LoginType::Login {
+                    sess.pending_start = Some(start);
+                } else {
+                    out.push(start);
+                }
+            }
             if verdict == Verdict::Closed {
                 self.end(&key, ev.time, ev.source, EndReason::Logout, out);
             }
@@ -517,6 +553,15 @@ impl<L: LoginInfo> SessionTracker<L> {
         s.task.ses = Some(key.ses);
         s.task.pid = ev.task.pid;
         s.task.tty = tty.clone();
+        // The kernel's LOGIN (pam_loginuid setting the login uid) comes
+        // first; PAM's USER_START right after it names the service and the
+        // source address. The session starts at the LOGIN, and its record
+        // is written once USER_START (or anything else of it) is seen.
+        let (held, now) = if l.record_type == LoginType::Login {
+            (Some(s), None)
+        } else {
+            (None, Some(s))
+        };
         self.sessions.insert(
             key,
             Session {
@@ -529,9 +574,10 @@ impl<L: LoginInfo> SessionTracker<L> {
                 procs: HashSet::new(),
                 had_procs: false,
                 leader_gone: false,
+                pending_start: held,
             },
         );
-        out.push(s);
+        out.extend(now);
     }
 
     fn end(
@@ -542,9 +588,12 @@ impl<L: LoginInfo> SessionTracker<L> {
         reason: EndReason,
         out: &mut Vec<Event>,
     ) {
-        let Some(sess) = self.sessions.remove(key) else {
+        let Some(mut sess) = self.sessions.remove(key) else {
             return;
         };
+        if let Some(start) = sess.pending_start.take() {
+            out.push(start);
+        }
         if self.ended.len() >= self.opts.max_sessions {
             // Forget the oldest half; a straggler that old is rare.
             let mut times: Vec<Timestamp> = self.ended.values().copied().collect();
@@ -578,6 +627,17 @@ impl<L: LoginInfo> SessionTracker<L> {
     /// their last event), and sessions idle for longer than the expiry. Call
     /// periodically.
     pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        // A LOGIN that PAM never followed up within a second: its session
+        // record is written as it is.
+        let second_ago = now.0.saturating_sub(1_000_000_000);
+        let mut held: Vec<Event> = self
+            .sessions
+            .values_mut()
+            .filter(|s| s.start.0 <= second_ago)
+            .filter_map(|s| s.pending_start.take())
+            .collect();
+        held.sort_by_key(|e| e.time);
+        out.extend(held);
         // Sessions whose leader is gone but which still list processes:
         // drop the ones that no longer exist (their exit record was lost).
         let mut over = Vec::new();

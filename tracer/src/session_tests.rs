@@ -404,7 +404,52 @@ fn sudo_and_su_records_inside_a_login_do_not_end_it() {
         .filter(|e| e.kind() == Kind::SessionStart)
         .collect();
     assert_eq!(starts.len(), 1);
-    assert_eq!(starts[0].time, t(1));
+    assert_eq!(
+        starts[0].time,
+        t(1),
+        "the session starts at the kernel's LOGIN"
+    );
+    // ... and its record, written once sshd's USER_START is seen, has what
+    // USER_START says: the source address and the kind.
+    let start = j(starts[0]);
+    assert_eq!(start["addr"], "127.0.0.1", "{start}");
+    assert_eq!(start["session_kind"], "interactive", "{start}");
+    let at = |k: Kind, time| out.iter().position(|e| e.kind() == k && e.time == t(time));
+    assert!(at(Kind::SessionStart, 1) > at(Kind::Login, 1));
+    assert!(at(Kind::SessionStart, 1) < at(Kind::Login, 2).map(|i| i + 1));
+}
+
+/// A LOGIN that nothing follows (a login that failed after pam_loginuid,
+/// or tracer stopping right after it): its session record is written at the
+/// next tick a second later, or at stop.
+#[test]
+fn a_login_record_alone_still_starts_its_session() {
+    let login = |time, ses| {
+        let mut e = Event::new(
+            Source::Audit,
+            t(time),
+            "h",
+            Body::Login(LoginRecord::new(LoginType::Login)),
+        );
+        e.task.pid = Some(500 + ses);
+        e.task.auid = Some(1001);
+        e.task.ses = Some(ses);
+        e
+    };
+    let starts = |out: &[Event]| {
+        out.iter()
+            .filter(|e| e.kind() == Kind::SessionStart)
+            .map(|e| (e.time, e.task.ses))
+            .collect::<Vec<_>>()
+    };
+    let mut tr = SessionTracker::new(TrackerOptions::default(), NoLoginInfo);
+    let mut out = run(&mut tr, vec![login(1, 7), login(5, 8)]);
+    assert!(starts(&out).is_empty(), "held for PAM's USER_START");
+    tr.expire(t(5), &mut out);
+    assert_eq!(starts(&out), [(t(1), Some(7))], "a second later");
+    tr.flush(&mut out);
+    assert_eq!(starts(&out), [(t(1), Some(7)), (t(5), Some(8))], "at stop");
+    assert_eq!(tr.open_sessions(), 2);
 }
 
 /// A login's background job that never exec'd (a subshell, or a child whose

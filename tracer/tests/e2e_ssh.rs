@@ -239,12 +239,30 @@ fn audit_ssh_logins_become_sessions() {
     std::thread::sleep(Duration::from_millis(2500));
     let lines = t.stop();
     let s1 = ses_of_marker(&lines, "e2e-one");
-    assert!(lines
+    let of_s1: Vec<String> = lines
         .iter()
-        .any(|l| l["type"] == "session_start" && l["ses"] == s1 && l["addr"] == "127.0.0.1"));
+        .filter(|l| l["ses"] == s1 && l["type"] != "exec" && l["type"] != "exit")
+        .map(Value::to_string)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "session_start" && l["ses"] == s1 && l["addr"] == "127.0.0.1"),
+        "no session_start of session {s1} with its address:\n{}",
+        of_s1.join("\n")
+    );
     assert!(lines
         .iter()
         .any(|l| l["type"] == "session_end" && l["ses"] == s1));
+    // The kernel's own LOGIN record (pam_loginuid setting the login uid;
+    // netlink type 1006, below the user-message range) is in the log.
+    assert!(
+        lines.iter().any(|l| l["type"] == "login"
+            && l["detail"]["record_type"] == "LOGIN"
+            && l["ses"] == s1
+            && l["auid"] == alice),
+        "no LOGIN record of session {s1}"
+    );
     check_report(&lines, alice, bob);
 }
 

@@ -142,10 +142,15 @@ impl<'a> Iterator for Messages<'a> {
 }
 
 /// Audit records (and user messages relayed by the kernel) start at 1100;
-/// below are control messages (NLMSG_*, AUDIT_GET, AUDIT_LIST_RULES, ...).
+/// below are control messages (NLMSG_*, AUDIT_GET, AUDIT_LIST_RULES, ...),
+/// except AUDIT_LOGIN (1006): the kernel's own record of a login uid being
+/// set (`pam_loginuid`), which auditd logs as `type=LOGIN`.
 pub fn is_record_type(msg_type: u16) -> bool {
-    msg_type >= AUDIT_FIRST_USER_MSG
+    msg_type >= AUDIT_FIRST_USER_MSG || msg_type == AUDIT_LOGIN
 }
+
+/// `AUDIT_LOGIN` in `<linux/audit.h>`.
+const AUDIT_LOGIN: u16 = 1006;
 
 /// The negative errno of an `NLMSG_ERROR` payload (0 for an ack), if readable.
 fn error_code(payload: &[u8]) -> Option<i32> {
@@ -547,6 +552,15 @@ mod tests {
         b.extend_from_slice(&[0, 0]);
         let d = datagram(16 + b.len() as u32, AUDIT_SYSCALL, &b);
         assert_eq!(split_messages(&d)[0].payload, body);
+    }
+
+    #[test]
+    fn the_kernels_login_record_is_a_record() {
+        assert!(is_record_type(1006), "AUDIT_LOGIN");
+        assert!(is_record_type(1100) && is_record_type(1300));
+        for control in [2, 1000, 1001, 1002, 1005, 1011, 1099] {
+            assert!(!is_record_type(control), "{control}");
+        }
     }
 
     #[test]
