@@ -103,24 +103,39 @@ impl Drop for JobCgroup {
     }
 }
 
-#[test]
-fn job_processes_carry_their_job_and_survive_exclude_unattributed() {
-    let _g = global_lock();
-    let job = JobCgroup::make(4321, 987_654);
-    let t = Tracer::start(&["--no-proc-scan", "--exclude-unattributed"]);
-    let procs = job.leaf.join("cgroup.procs");
-    // The shell moves itself into the job, then runs two marked commands;
-    // the second exec is also unattributed but outside the job.
+/// Runs `cmds` in a shell that first moves itself into `job`'s leaf.
+fn run_in_job(job: &JobCgroup, cmds: &str) {
     let script = format!(
-        "echo $$ > {}; /bin/echo tracer-job-inside; /usr/bin/true tracer-job-inside-2",
-        procs.display()
+        "echo $$ > {}; {cmds}",
+        job.leaf.join("cgroup.procs").display()
     );
     let st = Command::new("/bin/sh")
         .arg("-c")
         .arg(&script)
         .status()
         .unwrap();
-    assert!(st.success());
+    assert!(st.success(), "{script}: {st}");
+}
+
+/// The exec record whose argv holds `marker`.
+fn exec_of(lines: &[serde_json::Value], marker: &str) -> Option<serde_json::Value> {
+    lines
+        .iter()
+        .find(|l| l["type"] == "exec" && argv_of(l).iter().any(|a| a == marker))
+        .cloned()
+}
+
+#[test]
+fn job_processes_carry_their_job_and_survive_exclude_unattributed() {
+    let _g = global_lock();
+    let job = JobCgroup::make(4321, 987_654);
+    let t = Tracer::start(&["--no-proc-scan", "--exclude-unattributed"]);
+    // The shell moves itself into the job, then runs two marked commands;
+    // the second exec is also unattributed but outside the job.
+    run_in_job(
+        &job,
+        "/bin/echo tracer-job-inside; /usr/bin/true tracer-job-inside-2",
+    );
     let st = Command::new("/bin/echo")
         .arg("tracer-job-outside")
         .status()
@@ -128,12 +143,7 @@ fn job_processes_carry_their_job_and_survive_exclude_unattributed() {
     assert!(st.success());
     std::thread::sleep(Duration::from_millis(400));
     let lines = t.stop();
-    let marked = |m: &str| {
-        lines
-            .iter()
-            .find(|l| l["type"] == "exec" && argv_of(l).iter().any(|a| a == m))
-            .cloned()
-    };
+    let marked = |m: &str| exec_of(&lines, m);
     for m in ["tracer-job-inside", "tracer-job-inside-2"] {
         let ev = marked(m).unwrap_or_else(|| {
             panic!("no exec of {m}: exclude_unattributed dropped a job process")
@@ -177,24 +187,14 @@ fn audit_backend_names_the_job_from_proc() {
     let _restore = AuditRestore::capture();
     let job = JobCgroup::make(4322, 987_655);
     let t = Tracer::start(&["--backend", "audit", "--no-proc-scan"]);
-    let procs = job.leaf.join("cgroup.procs");
-    let script = format!(
-        "echo $$ > {}; /bin/sleep 0.31; /bin/true tracer-audit-job-2; /bin/sleep 1.5",
-        procs.display()
+    run_in_job(
+        &job,
+        "/bin/sleep 0.31; /bin/true tracer-audit-job-2; /bin/sleep 1.5",
     );
-    let st = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .unwrap();
-    assert!(st.success());
     std::thread::sleep(Duration::from_millis(500));
     let lines = t.stop();
     for m in ["0.31", "tracer-audit-job-2"] {
-        let ev = lines
-            .iter()
-            .find(|l| l["type"] == "exec" && argv_of(l).iter().any(|a| a == m))
-            .unwrap_or_else(|| panic!("no audit exec of {m}"));
+        let ev = exec_of(&lines, m).unwrap_or_else(|| panic!("no audit exec of {m}"));
         assert_eq!(ev["source"], "audit", "{ev}");
         assert_eq!(ev["job"], "987655", "{m}: {ev}");
         assert_eq!(ev["job_step"], "batch", "{m}: {ev}");
@@ -214,22 +214,11 @@ fn the_unified_tree_walk_finds_v2_jobs() {
     let conf = dir.path().join("t.toml");
     std::fs::write(&conf, "[capture]\njobs = \"unified\"\n").unwrap();
     let t = Tracer::start(&["--no-proc-scan", "--config", conf.to_str().unwrap()]);
-    let script = format!(
-        "echo $$ > {}; /bin/echo tracer-v2-job; /bin/sleep 0.01",
-        job.leaf.join("cgroup.procs").display()
-    );
-    let st = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    run_in_job(&job, "/bin/echo tracer-v2-job; /bin/sleep 0.01");
     std::thread::sleep(Duration::from_millis(400));
     let lines = t.stop();
-    let ev = lines
-        .iter()
-        .find(|l| l["type"] == "exec" && argv_of(l).iter().any(|a| a == "tracer-v2-job"))
-        .unwrap_or_else(|| panic!("no exec of the v2 job's echo"));
+    let ev =
+        exec_of(&lines, "tracer-v2-job").unwrap_or_else(|| panic!("no exec of the v2 job's echo"));
     assert_eq!(ev["job"], "987656", "{ev}");
     assert_eq!(ev["job_step"], "batch", "{ev}");
     assert!(ev.get("job_uid").is_none(), "{ev}");

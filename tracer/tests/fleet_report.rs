@@ -21,8 +21,19 @@ fn fleet(dir: &std::path::Path) -> Vec<Node> {
     let mut nodes = Vec::new();
     for (h, host) in ["login1", "cn017"].into_iter().enumerate() {
         let mut n = Node::new(dir, host, 16 << 10);
+        // tracer run's start record names the kernel's boot id, as on
+        // every real node (the file sink's head records name this
+        // machine's).
         let mut t = n.ev(Kind::Tracer, 1);
         t.source = Source::Tracer;
+        if let Body::Tracer(r) = &mut t.body {
+            r.boot = Some(
+                std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                    .unwrap()
+                    .trim()
+                    .to_owned(),
+            );
+        }
         n.push(&t);
         for (k, user) in [1000u32, 1001, 0].into_iter().enumerate() {
             let ses = 10 * (h as u32 + 1) + k as u32;
@@ -168,6 +179,7 @@ const FILTERS: &[&[&str]] = &[
     &["--summary", "--format", "json"],
     &["--user", "1000"],
     &["--user", "1001", "--format", "csv"],
+    &["--user", "1001", "--format", "json"],
     &["--user", "bob", "--format", "json"],
     &["--user", "1000", "--by", "job"],
     &["--user", "1001", "--host", "cn017"],

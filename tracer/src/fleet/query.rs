@@ -73,11 +73,10 @@ fn time_conds(f: &Filter) -> Vec<String> {
     c
 }
 
-fn login_conds(f: &Filter) -> Vec<String> {
-    let mut c = Vec::new();
-    if let Some(u) = f.user {
-        c.push(format!("auid = {u}"));
-    }
+/// The session and host conditions of `f`, after `user` (the condition
+/// that stands for `--user` in the table at hand).
+fn login_conds(f: &Filter, user: Option<String>) -> Vec<String> {
+    let mut c: Vec<String> = user.into_iter().collect();
     if let Some(s) = f.session {
         c.push(format!("ses = {s}"));
     }
@@ -113,13 +112,7 @@ fn exec_user_cond(db: &str, suffix: &str, u: u32) -> String {
 
 /// The query that returns the records the report needs, in node order.
 pub fn records_sql(db: &str, suffix: &str, f: &Filter, by: GroupBy) -> String {
-    let mut exec = login_conds(&Filter {
-        user: None,
-        ..f.clone()
-    });
-    if let Some(u) = f.user {
-        exec.insert(0, exec_user_cond(db, suffix, u));
-    }
+    let mut exec = login_conds(f, f.user.map(|u| exec_user_cond(db, suffix, u)));
     exec.extend(time_conds(f));
     if f.failed {
         exec.push("(type = 'exec_failed' OR ret < 0)".into());
@@ -133,7 +126,7 @@ pub fn records_sql(db: &str, suffix: &str, f: &Filter, by: GroupBy) -> String {
         ));
     }
     exec.push(format!("type IN {EXEC_TYPES}"));
-    let mut login = login_conds(f);
+    let mut login = login_conds(f, f.user.map(|u| format!("auid = {u}")));
     login.push(format!("auid != {UNSET} AND ses != {UNSET}"));
     let cols = "host, seq, time_ns, line_hash, raw";
     let mut parts = vec![format!(

@@ -67,8 +67,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub report_logs: Option<PathBuf>,
     /// The fleet benchmark's volume: each host's realistic exec rate is
-    /// divided by this (default 80, 200 with --quick; 1 is the full volume,
-    /// ~40 M records a week for 1,000 hosts: hours on a 2-core machine).
+    /// divided by this (default 1, the full volume: ~40 M records a week
+    /// for 1,000 hosts, about an hour on a 2-core machine; 200 with
+    /// --quick).
     #[arg(long, value_name = "F")]
     pub fleet_scale: Option<f64>,
     /// Exec benchmark: only these configurations (comma-separated, of

@@ -257,22 +257,7 @@ impl AuditSocket {
     /// `ENOBUFS` (the socket overran) is returned as an error for the caller
     /// to count.
     pub fn recv_datagram(&mut self, timeout: Duration) -> io::Result<Option<&[u8]>> {
-        let mut pfd = libc::pollfd {
-            fd: self.sock.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `pfd` is one valid pollfd and nfds is 1.
-        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::Interrupted => Ok(None),
-                _ => Err(e),
-            };
-        }
-        if rc == 0 {
+        if !self.wait_readable(timeout)? {
             return Ok(None);
         }
         self.buf.clear();
@@ -527,10 +512,12 @@ pub fn is_overrun(m: &Message<'_>) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn datagram(len: u32, msg_type: u16, body: &[u8]) -> Vec<u8> {
+    /// One netlink message as the kernel sends it: `len` as nlmsg_len (the
+    /// kernel's unicast and multicast differ), the type, no flags/seq/pid.
+    pub(crate) fn datagram(len: u32, msg_type: u16, body: &[u8]) -> Vec<u8> {
         let mut d = Vec::new();
         d.extend_from_slice(&len.to_ne_bytes());
         d.extend_from_slice(&msg_type.to_ne_bytes());

@@ -462,16 +462,8 @@ impl Drop for ReceiverHandle {
 
 #[cfg(test)]
 mod tests {
+    use super::super::netlink::tests::datagram;
     use super::*;
-
-    fn datagram(len: u32, msg_type: u16, body: &[u8]) -> Vec<u8> {
-        let mut d = Vec::new();
-        d.extend_from_slice(&len.to_ne_bytes());
-        d.extend_from_slice(&msg_type.to_ne_bytes());
-        d.extend_from_slice(&[0; 10]);
-        d.extend_from_slice(body);
-        d
-    }
 
     #[test]
     fn a_batch_keeps_records_and_losses_in_arrival_order() {
