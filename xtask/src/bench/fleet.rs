@@ -92,7 +92,27 @@ impl Gen {
         self.seq += 1;
         self.records += 1;
     }
-    fn exec(&mut self, host: &str, t: i64, auid: u32, ses: u32, argv: &[&str], cgroup: &str) {
+    /// An exec of `user`: in login session `ses`, or (`job` = id, step and
+    /// whether the cgroup layout names the owner) a batch job's process,
+    /// which has no login uid, as tracer run writes them.
+    fn exec(
+        &mut self,
+        host: &str,
+        t: i64,
+        user: u32,
+        ses: u32,
+        argv: &[&str],
+        cgroup: &str,
+        job: Option<(u64, &str, bool)>,
+    ) {
+        let auid = if job.is_some() { 4_294_967_295 } else { user };
+        let job_json = match job {
+            Some((id, step, true)) => {
+                format!(",\"job\":\"{id}\",\"job_step\":\"{step}\",\"job_uid\":{user}")
+            }
+            Some((id, step, false)) => format!(",\"job\":\"{id}\",\"job_step\":\"{step}\""),
+            None => String::new(),
+        };
         self.pid = self.pid.wrapping_add(1).max(300);
         let argv_json = argv
             .iter()
@@ -100,7 +120,7 @@ impl Gen {
             .collect::<Vec<_>>()
             .join(",");
         let body = format!(
-            "\"type\":\"exec\",\"source\":\"ebpf\",\"pid\":{},\"ppid\":{},\"uid\":{auid},\"euid\":{auid},\"gid\":{auid},\"egid\":{auid},\"auid\":{auid},\"ses\":{ses},\"tty\":\"pts/{}\",\"comm\":\"{}\",\"exe\":\"/usr/bin/{}\",\"argv\":[{argv_json}],\"cwd\":\"/home/u{auid}/work\",\"ret\":0,\"argc\":{},\"cgroup\":\"{cgroup}\",\"start_boottime\":{}",
+            "\"type\":\"exec\",\"source\":\"ebpf\",\"pid\":{},\"ppid\":{},\"uid\":{user},\"euid\":{user},\"gid\":{user},\"egid\":{user},\"auid\":{auid},\"ses\":{ses},\"tty\":\"pts/{}\",\"comm\":\"{}\",\"exe\":\"/usr/bin/{}\",\"argv\":[{argv_json}],\"cwd\":\"/home/u{user}/work\",\"ret\":0,\"argc\":{},\"cgroup\":\"{cgroup}\"{job_json},\"start_boottime\":{}",
             self.pid,
             self.pid - 1,
             ses % 10,
@@ -237,6 +257,7 @@ fn gen_host(dir: &Path, h: usize, login_nodes: usize, days: u32, rate: f64) -> R
                     ses,
                     c,
                     &format!("/user.slice/user-{user}.slice/session-{ses}.scope"),
+                    None,
                 );
             }
             g.line(&host, t + 1_000_000_000, &format!("\"type\":\"session_end\",\"source\":\"audit\",\"pid\":{},\"auid\":{user},\"ses\":{ses}", 500 + ses));
@@ -244,7 +265,11 @@ fn gen_host(dir: &Path, h: usize, login_nodes: usize, days: u32, rate: f64) -> R
             ses += 1;
         }
     } else {
-        // Batch jobs: bursts of execs under a job's cgroup, one user each.
+        // Batch jobs: bursts of execs under a job's cgroup, one user each,
+        // with no login uid (slurmd started them). Half the nodes use
+        // Slurm's cgroup v1 layout, which names the owner, half v2, which
+        // does not (the report finds the owner from the processes' uid).
+        let v1 = h % 2 == 1;
         let mut left = n_execs;
         let mut job = 100_000 + h as u64 * 1000;
         while left > 0 {
@@ -259,13 +284,19 @@ fn gen_host(dir: &Path, h: usize, login_nodes: usize, days: u32, rate: f64) -> R
                 } else {
                     &["./solver", "--step", step.as_str()]
                 };
+                let cgroup = if v1 {
+                    format!("/slurm/uid_{user}/job_{job}/step_{step}/task_0")
+                } else {
+                    format!("/system.slice/slurmstepd.scope/job_{job}/step_{step}/user/task_0")
+                };
                 g.exec(
                     &host,
                     t,
                     user,
                     4_294_967_295,
                     argv,
-                    &format!("/system.slice/slurmstepd.scope/job_{job}/step_{step}/user/task_0"),
+                    &cgroup,
+                    Some((job, step.as_str(), v1)),
                 );
             }
             left -= k;
