@@ -335,9 +335,17 @@ pub fn pack_argv_into<A: AsRef<[u8]>>(argv: &[A], out: &mut Vec<u8>) {
 }
 
 /// The arguments of a packed argv.
-pub fn unpack_argv(mut packed: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while !packed.is_empty() {
+pub fn unpack_argv(packed: &[u8]) -> Vec<&[u8]> {
+    argv_iter(packed).collect()
+}
+
+/// The arguments of a packed argv, without collecting them (the JSON
+/// renderer writes each as it comes).
+pub fn argv_iter(mut packed: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if packed.is_empty() {
+            return None;
+        }
         let (mut n, mut shift, mut i) = (0usize, 0u32, 0);
         while let Some(&b) = packed.get(i) {
             n |= ((b & 0x7f) as usize).checked_shl(shift).unwrap_or(0);
@@ -348,10 +356,10 @@ pub fn unpack_argv(mut packed: &[u8]) -> Vec<&[u8]> {
             }
         }
         let end = i.saturating_add(n).min(packed.len());
-        out.push(&packed[i..end]);
+        let arg = &packed[i..end];
         packed = &packed[end..];
-    }
-    out
+        Some(arg)
+    })
 }
 
 #[cfg(test)]

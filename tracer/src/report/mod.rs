@@ -20,6 +20,7 @@ pub mod intern;
 pub mod json;
 pub mod memo;
 pub mod model;
+pub mod pretty;
 pub mod progress;
 pub mod quote;
 pub mod record;
