@@ -68,8 +68,9 @@ pub struct Interner {
     deflate: Deflater,
     /// The last deflated line read, inflated: renderers read a row's
     /// command line twice (its argv and its quoted form), and inflating is
-    /// most of what reading a long one costs.
-    last: std::cell::RefCell<(Sym, Vec<u8>)>,
+    /// most of what reading a long one costs. Behind a lock, taken only
+    /// if free: the JSON renderer's threads share the interner.
+    last: std::sync::Mutex<(Sym, Vec<u8>)>,
 }
 
 /// The compressor (flate2's `Compress` is not `Debug`).
@@ -120,7 +121,7 @@ impl Default for Interner {
             zipped: Vec::new(),
             scratch: Vec::new(),
             deflate: Deflater::default(),
-            last: std::cell::RefCell::new((NONE, Vec::new())),
+            last: std::sync::Mutex::new((NONE, Vec::new())),
         }
     }
 }
@@ -245,7 +246,7 @@ impl Interner {
     pub fn argv(&self, sym: Sym) -> std::borrow::Cow<'_, [u8]> {
         match self.locs.get(sym as usize) {
             Some(l) if l.block & BIG == 0 && l.block & ZIP != 0 => {
-                if let Ok(last) = self.last.try_borrow() {
+                if let Ok(last) = self.last.try_lock() {
                     if last.0 == sym {
                         return std::borrow::Cow::Owned(last.1.clone());
                     }
@@ -253,7 +254,7 @@ impl Interner {
                 let data = &self.zipped[(l.block & !ZIP) as usize].1;
                 // Our own deflate output, in memory: it inflates.
                 let out = inflate(data, l.len as usize).unwrap_or_default();
-                if let Ok(mut last) = self.last.try_borrow_mut() {
+                if let Ok(mut last) = self.last.try_lock() {
                     last.0 = sym;
                     last.1.clear();
                     last.1.extend_from_slice(&out);

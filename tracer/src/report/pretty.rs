@@ -246,8 +246,23 @@ impl<W: Write> Pretty<W> {
         self.out
     }
 
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
+    /// The depth of the innermost open container's entries.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Whether the innermost open container has no entry yet.
+    pub fn is_first(&self) -> bool {
+        self.first
+    }
+
+    /// Entries of the innermost container written apart by
+    /// [`Pretty::at`]`(_, self.depth(), self.is_first())`, in order.
+    pub fn raw_entries(&mut self, b: &[u8]) -> io::Result<()> {
+        if !b.is_empty() {
+            self.first = false;
+        }
+        self.out.write_all(b)
     }
 
     /// The separator before an entry of the innermost container.
