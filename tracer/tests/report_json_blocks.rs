@@ -5,7 +5,7 @@
 //! and rendered on 1, 2 and 3 threads.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 
 use tracer::report::input::{InputSpec, ReadOpts};
 use tracer::report::{Config, OutputFormat};
@@ -43,9 +43,9 @@ fn audit_log(n: u32) -> String {
     s
 }
 
-fn render(path: &PathBuf, threads: usize) -> String {
+fn render(path: &Path, threads: usize) -> String {
     let config = Config {
-        inputs: vec![InputSpec::Path(path.clone())],
+        inputs: vec![InputSpec::Path(path.to_path_buf())],
         format: OutputFormat::Json,
         read: ReadOpts {
             threads,

@@ -27,14 +27,18 @@ pub type Shown = (String, usize);
 /// collisions cost little.
 type Map<K> = HashMap<K, Shown, BuildHasherDefault<Mix>>;
 
+/// Who a command ran as: its login, real and effective uid, sudo target
+/// and identity flags (see [`ident_key`]).
+type IdentKey = (u32, u32, u32, Sym, u8);
+
 #[derive(Debug, Default)]
 pub struct Memo {
     paths: Map<Sym>,
     lines: Map<(Sym, Sym)>,
-    idents: Map<(u32, u32, u32, Sym, u8)>,
+    idents: Map<IdentKey>,
     users: Map<u32>,
     /// JSON's `as_user`, by the same key as `idents`.
-    as_users: HashMap<(u32, u32, u32, Sym, u8), Option<String>, BuildHasherDefault<Mix>>,
+    as_users: HashMap<IdentKey, Option<String>, BuildHasherDefault<Mix>>,
 }
 
 fn shown(s: String) -> Shown {
@@ -47,7 +51,7 @@ pub const MAX_ENTRIES: usize = 4096;
 
 const EMPTY: &Shown = &(String::new(), 0);
 
-fn ident_key(c: &Command) -> (u32, u32, u32, Sym, u8) {
+fn ident_key(c: &Command) -> IdentKey {
     (
         c.auid,
         c.uid,
