@@ -68,8 +68,9 @@ pub struct Interner {
     deflate: Deflater,
     /// The last deflated line read, inflated: renderers read a row's
     /// command line twice (its argv and its quoted form), and inflating is
-    /// most of what reading a long one costs.
-    last: std::cell::RefCell<(Sym, Vec<u8>)>,
+    /// most of what reading a long one costs. Behind a lock, taken only
+    /// if free: the JSON renderer's threads share the interner.
+    last: std::sync::Mutex<(Sym, Vec<u8>)>,
 }
 
 /// The compressor (flate2's `Compress` is not `Debug`).
@@ -120,7 +121,7 @@ impl Default for Interner {
             zipped: Vec::new(),
             scratch: Vec::new(),
             deflate: Deflater::default(),
-            last: std::cell::RefCell::new((NONE, Vec::new())),
+            last: std::sync::Mutex::new((NONE, Vec::new())),
         }
     }
 }
@@ -245,7 +246,7 @@ impl Interner {
     pub fn argv(&self, sym: Sym) -> std::borrow::Cow<'_, [u8]> {
         match self.locs.get(sym as usize) {
             Some(l) if l.block & BIG == 0 && l.block & ZIP != 0 => {
-                if let Ok(last) = self.last.try_borrow() {
+                if let Ok(last) = self.last.try_lock() {
                     if last.0 == sym {
                         return std::borrow::Cow::Owned(last.1.clone());
                     }
@@ -253,7 +254,7 @@ impl Interner {
                 let data = &self.zipped[(l.block & !ZIP) as usize].1;
                 // Our own deflate output, in memory: it inflates.
                 let out = inflate(data, l.len as usize).unwrap_or_default();
-                if let Ok(mut last) = self.last.try_borrow_mut() {
+                if let Ok(mut last) = self.last.try_lock() {
                     last.0 = sym;
                     last.1.clear();
                     last.1.extend_from_slice(&out);
@@ -335,9 +336,17 @@ pub fn pack_argv_into<A: AsRef<[u8]>>(argv: &[A], out: &mut Vec<u8>) {
 }
 
 /// The arguments of a packed argv.
-pub fn unpack_argv(mut packed: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while !packed.is_empty() {
+pub fn unpack_argv(packed: &[u8]) -> Vec<&[u8]> {
+    argv_iter(packed).collect()
+}
+
+/// The arguments of a packed argv, without collecting them (the JSON
+/// renderer writes each as it comes).
+pub fn argv_iter(mut packed: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if packed.is_empty() {
+            return None;
+        }
         let (mut n, mut shift, mut i) = (0usize, 0u32, 0);
         while let Some(&b) = packed.get(i) {
             n |= ((b & 0x7f) as usize).checked_shl(shift).unwrap_or(0);
@@ -348,10 +357,10 @@ pub fn unpack_argv(mut packed: &[u8]) -> Vec<&[u8]> {
             }
         }
         let end = i.saturating_add(n).min(packed.len());
-        out.push(&packed[i..end]);
+        let arg = &packed[i..end];
         packed = &packed[end..];
-    }
-    out
+        Some(arg)
+    })
 }
 
 #[cfg(test)]

@@ -27,12 +27,18 @@ pub type Shown = (String, usize);
 /// collisions cost little.
 type Map<K> = HashMap<K, Shown, BuildHasherDefault<Mix>>;
 
+/// Who a command ran as: its login, real and effective uid, sudo target
+/// and identity flags (see [`ident_key`]).
+type IdentKey = (u32, u32, u32, Sym, u8);
+
 #[derive(Debug, Default)]
 pub struct Memo {
     paths: Map<Sym>,
     lines: Map<(Sym, Sym)>,
-    idents: Map<(u32, u32, u32, Sym, u8)>,
+    idents: Map<IdentKey>,
     users: Map<u32>,
+    /// JSON's `as_user`, by the same key as `idents`.
+    as_users: HashMap<IdentKey, Option<String>, BuildHasherDefault<Mix>>,
 }
 
 fn shown(s: String) -> Shown {
@@ -45,7 +51,7 @@ pub const MAX_ENTRIES: usize = 4096;
 
 const EMPTY: &Shown = &(String::new(), 0);
 
-fn ident_key(c: &Command) -> (u32, u32, u32, Sym, u8) {
+fn ident_key(c: &Command) -> IdentKey {
     (
         c.auid,
         c.uid,
@@ -61,12 +67,20 @@ impl Memo {
         self.lines.clear();
         self.idents.clear();
         self.users.clear();
+        self.as_users.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.paths.len()
+            + self.lines.len()
+            + self.idents.len()
+            + self.users.len()
+            + self.as_users.len()
     }
 
     /// Quotes whatever of `c` is not memoized yet.
     pub fn prepare(&mut self, ctx: &Ctx<'_>, strings: &Interner, c: &Command) {
-        if self.paths.len() + self.lines.len() + self.idents.len() + self.users.len() >= MAX_ENTRIES
-        {
+        if self.len() >= MAX_ENTRIES {
             self.clear();
         }
         for sym in [c.cwd, c.exe] {
@@ -87,6 +101,26 @@ impl Memo {
                 ctx.name(c.auid).unwrap_or_else(|| c.auid.to_string())
             })
         });
+    }
+
+    /// Quotes what a JSON row needs (its command line and `as_user`) and
+    /// is not memoized yet.
+    pub fn prepare_json(&mut self, ctx: &Ctx<'_>, strings: &Interner, c: &Command) {
+        if self.len() >= MAX_ENTRIES {
+            self.clear();
+        }
+        self.lines
+            .entry((c.argv, c.exe))
+            .or_insert_with(|| shown(display::command_line(strings, c)));
+        self.as_users
+            .entry(ident_key(c))
+            .or_insert_with(|| ctx.ran_as_name(c, strings));
+    }
+
+    /// JSON's `as_user`: the effective user's name when it is not the
+    /// login user's (see [`Ctx::ran_as_name`]).
+    pub fn as_user(&self, c: &Command) -> Option<&str> {
+        self.as_users.get(&ident_key(c)).and_then(|s| s.as_deref())
     }
 
     /// A path (cwd, exe), shell-quoted.

@@ -34,7 +34,7 @@ use crate::sessions::{
 use super::filter::{CommandView, Filter};
 use super::record::Record;
 
-pub use super::intern::{pack_argv, unpack_argv, Interner, Sym, NONE};
+pub use super::intern::{argv_iter, pack_argv, unpack_argv, Interner, Sym, NONE};
 
 pub const FAILED: u8 = 1;
 pub const TRUNCATED: u8 = 2;

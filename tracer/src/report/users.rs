@@ -8,9 +8,9 @@
 //! Names from 2 and 3 may be wrong for a log from another host: the report
 //! marks them ([`NameSource`]).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 /// A uid -> name table (first entry wins, as with getpwuid).
 #[derive(Debug, Default, Clone)]
@@ -80,7 +80,8 @@ pub struct Names {
     pub log: HashMap<u32, String>,
     pub passwd: UserDb,
     pub nss: bool,
-    nss_cache: RefCell<HashMap<u32, Option<String>>>,
+    /// Behind a lock: the JSON renderer's threads share the names.
+    nss_cache: Mutex<HashMap<u32, Option<String>>>,
 }
 
 impl Names {
@@ -89,7 +90,7 @@ impl Names {
             log,
             passwd,
             nss,
-            nss_cache: RefCell::default(),
+            nss_cache: Mutex::default(),
         }
     }
 
@@ -104,7 +105,10 @@ impl Names {
         if !self.nss {
             return None;
         }
-        let mut cache = self.nss_cache.borrow_mut();
+        let mut cache = self
+            .nss_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         cache
             .entry(uid)
             .or_insert_with(|| nss_name(uid))

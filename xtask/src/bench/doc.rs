@@ -410,7 +410,40 @@ run --release -p tracer --example audit_hotpath`: 7 records per exec framed as n
 against 64 k, of which the sink ~35 k (mostly the chain's HMAC-SHA-256 seal, without SHA-NI under valgrind), \
 parsing ~5 k, coalescing ~13 k, the session tracker ~2.4 k. Next steps: the per-exec `kill(2)` (a pid cache \
 fed by the exec records themselves), fewer records per exec from the kernel (PROCTITLE and the second PATH are \
-not used, but excluding them is a machine-wide audit policy), sealing in place.\n\n";
+not used, but excluding them is a machine-wide audit policy), sealing in place.\n\
+- **Report CPU per byte (issue 14, byte level).** Measured with `valgrind --tool=callgrind` (instruction \
+counts, repeatable on this loaded machine) on the first 30 MB of the generated ENRICHED `audit.log` (148,667 \
+lines, 19,539 execs), `--format json --threads 1`, release build. Before issue 14c, 1,667 M instructions; \
+after it (`5e36bca`: digit-by-digit times, the pretty printer's indentation in one write, SWAR token scanning, \
+one deflate stream for long command lines, Mix-hashed memos), 1,246 M. Then (branch `issue-14d`, from main at \
+`a647b42`, 1,248 M): 1,113 M (-11 %), by writing command rows and group headers with a hand-written writer \
+(`tracer/src/report/pretty.rs`: keys as preformatted bytes, strings of printable ASCII without `\"` or `\\` in \
+one copy, anything else through serde_json and `SafeFormatter` at the same depth, so the bytes are serde's by \
+construction; a property test holds the two equal on random JSON values), argv unpacked without a `Vec` per \
+row and `as_user` memoized per group; rendering went from 430 M to 297 M instructions. With several threads, a \
+big group's rows are now written in blocks of 4,096 on all cores and appended in order \
+(`tracer/tests/report_json_blocks.rs`: 1, 2 and 3 threads give the same bytes), so the rendering, a quarter of \
+the work, no longer runs on one core after the parallel read. The same on the first 30 MB of `tracer.jsonl` \
+(62,627 execs): 2,920 M -> 2,493 M (-15 %; 40 k instructions per exec against 57 k for the audit log). User \
+CPU of the whole 1 GB `audit.log`, `--format json`, one run each at load average 7-9 (wall times meaningless \
+then): `--threads 1` 9.42 -> 8.36 s, `--threads 2` 12.50 -> 11.42 s. Peak RSS is unchanged (`/usr/bin/time`, 1 \
+GB json: 111,992 -> 111,944 KB on one thread, 118,040 -> 117,720 KB on two), so the < 100 MB goal is still \
+missed: a grouped report's state grows ~100 KB per MB of log (11.5 MB on the 30 MB head, 28 MB on \
+`audit-200m.log`, 112 MB on 1 GB), 44 MB of it the 64-byte `Command` of each of the 689,535 execs; even \
+`--summary`, which keeps no rows, grows ~30 KB per MB (8.9, 14.5, 39 MB). What the profile shows remains (json \
+on the audit log, 1,113 M): the audit parser and coalescer ~48 % (`Fields::next` ~7 %, `find` ~3 %, \
+`parse_u64` ~2 %, the SYSCALL record's fields matched by name), the model ~20 %, of which interning 12 % \
+(deflating the ~1.5 % of command lines over 1 KiB ~10 %, ~3 % of it miniz clearing its hash tables on each \
+full flush; SipHash of each command line ~3 %, kept on purpose: the strings are chosen by the users being \
+watched), rendering ~26 % (quoting each distinct command line for `command` ~12 %, inflating the long ones ~3 \
+% of it; the rows themselves ~13 %), zeroing each chunk before reading into it ~2.4 % (`memset` under \
+`Chunker::fill`: std's `read_to_end` zeroes the spare capacity for a reader without `read_buf`; recycling \
+chunk buffers would remove it), and, outside instruction counts, the kernel's copy of the file. Next steps, by \
+measured size: a cheaper compressor for long command lines (no table reset per line), field lookup by position \
+in the SYSCALL record, the command-line quoting of long quoted arguments a slice at a time rather than a \
+character at a time, for the RSS bound a smaller `Command` (the job, step and sudo-target symbols are rare: a \
+side table makes it 56 bytes) and each group's rows stored compressed in blocks, and the text and CSV \
+renderers in blocks on all cores as JSON now is.\n\n";
 
 pub fn render(r: &Results) -> String {
     let mut s = String::new();
@@ -736,4 +769,5 @@ the 150 MB of a grouped report of every command of a 1 GB log were ~56 bytes per
 command lines (~75 MB, nearly all long include lists of a few KB each, 2 % of execs) and a `HashMap<Rc<[u8]>>` \
 interner's ~90 bytes of overhead per string; the interner now keeps strings in 1 MiB blocks with ~25 bytes of \
 overhead each, and command lines over 1 KiB deflated. What is left serial, and bounds the speed-up on many \
-cores, is the model (`report/model.rs`, fed one record at a time) and rendering.";
+cores, is the model (`report/model.rs`, fed one record at a time) and the text and CSV rendering; `--format json` \
+writes a big group's rows in blocks on all cores, appended in order (`tracer/tests/report_json_blocks.rs`).";
