@@ -216,12 +216,7 @@ pub unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bo
 /// `buf` is a scratch slot; `pos <= HDR + EXE_MAX`; `task` is the current task
 /// (BTF-typed for [`Direct`]).
 #[inline(always)]
-pub unsafe fn append_cwd<M: Mem>(
-    buf: *mut u8,
-    ev: *mut ExecEvent,
-    task: u64,
-    pos: usize,
-) -> usize {
+pub unsafe fn append_cwd<M: Mem>(buf: *mut u8, ev: *mut ExecEvent, task: u64, pos: usize) -> usize {
     let o = &config().offsets;
     // SAFETY: per the contract, `pos + CWD_MAX` is within the slot.
     unsafe {

@@ -412,7 +412,11 @@ fn cwd_follows_renames_and_mounts() {
     std::fs::create_dir_all(base.join("m/x/y")).unwrap();
     exec_in(&base.join("m/x/y"), "tracer-cwd-4");
     let bq = base.join("q");
-    mount(&mut tree, &["--bind", bq.to_str().unwrap()], &base.join("b"));
+    mount(
+        &mut tree,
+        &["--bind", bq.to_str().unwrap()],
+        &base.join("b"),
+    );
     exec_in(&base.join("b/e"), "tracer-cwd-5");
     // Unmounted: the same directory is reached through its own path again.
     let _ = Command::new("umount").arg(base.join("b")).status();
