@@ -110,7 +110,7 @@ fn try_exec<M: Mem>(task: u64, old: u64, bprm: u64) -> Result<(), i64> {
         pos += exe_len as usize;
 
         // 2. cwd, at most CWD_MAX bytes.
-        pos = append_cwd(buf, ev, task, pos);
+        pos = append_cwd::<M>(buf, ev, task, pos);
 
         // 3. argv from the new mm.
         let mm = M::rd::<u64>(task, o.task_mm).unwrap_or(0);
@@ -213,13 +213,14 @@ pub unsafe fn filtered(ev: *const ExecEvent, exe: *const u8, exe_len: u32) -> bo
 /// Appends the cwd at `pos`, records its length and flags, returns the new end.
 ///
 /// # Safety
-/// `buf` is a scratch slot; `pos <= HDR + EXE_MAX`; `task` is the current task.
+/// `buf` is a scratch slot; `pos <= HDR + EXE_MAX`; `task` is the current task
+/// (BTF-typed for [`Direct`]).
 #[inline(always)]
-pub unsafe fn append_cwd(buf: *mut u8, ev: *mut ExecEvent, task: u64, pos: usize) -> usize {
+pub unsafe fn append_cwd<M: Mem>(buf: *mut u8, ev: *mut ExecEvent, task: u64, pos: usize) -> usize {
     let o = &config().offsets;
     // SAFETY: per the contract, `pos + CWD_MAX` is within the slot.
     unsafe {
-        match write_cwd(buf.add(pos), task, o) {
+        match write_cwd::<M>(buf.add(pos), task, o) {
             Ok((len, truncated)) => {
                 if truncated {
                     (*ev).flags |= FLAG_CWD_TRUNCATED;

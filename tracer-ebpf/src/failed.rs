@@ -336,7 +336,7 @@ fn try_failed(call: Call, ret: i64) -> Result<(), i64> {
             return Ok(());
         }
         pos += exe_len as usize;
-        pos = append_cwd(buf, ev, task, pos);
+        pos = append_cwd::<Probe>(buf, ev, task, pos);
 
         // argv: walk the user pointer array, NUL-terminated strings.
         let argv_start = pos;

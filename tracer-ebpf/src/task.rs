@@ -42,6 +42,8 @@ pub trait Mem {
     /// Whether adjacent fields may be read as one wider value (one helper
     /// call instead of several; a direct load must match a field).
     const MERGE: bool;
+    /// Whether reads are plain loads that only a BTF-typed pointer allows.
+    const TYPED: bool;
     /// Reads a `T` at `base + off`.
     ///
     /// # Safety
@@ -55,6 +57,7 @@ pub struct Probe;
 
 impl Mem for Probe {
     const MERGE: bool = true;
+    const TYPED: bool = false;
     #[inline(always)]
     unsafe fn rd<T: Copy>(base: u64, off: u32) -> Result<T, i64> {
         // SAFETY: per the trait's contract.
@@ -67,6 +70,7 @@ pub struct Direct;
 
 impl Mem for Direct {
     const MERGE: bool = false;
+    const TYPED: bool = true;
     #[inline(always)]
     unsafe fn rd<T: Copy>(base: u64, off: u32) -> Result<T, i64> {
         // SAFETY: per the trait's contract: the verifier accepts the load only
@@ -294,56 +298,104 @@ unsafe fn is_unit(at: *const u8, n: u32) -> bool {
 /// task's root. Returns the bytes written and whether it was cut short.
 ///
 /// The walk mirrors `d_path()`: climb `d_parent` until the dentry is the root of
-/// its mount, then continue from the mountpoint in the parent mount.
+/// its mount, then continue from the mountpoint in the parent mount. Through
+/// `M` up to the first mount crossed: with [`Direct`], the task's `fs`, its
+/// root and pwd, and every `d_parent`/`d_name` of the pwd's own mount are
+/// plain loads, and only the names cost a helper call. From a crossing on
+/// the walk is [`Probe`] reads: `struct mount` is reached by subtracting
+/// `mount_mnt` from a `vfsmount` pointer, which the verifier cannot type.
 ///
 /// # Safety
-/// `dst` must be writable for `CWD_MAX` bytes.
+/// `dst` must be writable for `CWD_MAX` bytes; for [`Direct`], `task` is the
+/// BTF-typed current task.
 #[inline(always)]
-pub unsafe fn write_cwd(dst: *mut u8, task: u64, o: &Offsets) -> Result<(u32, bool), i64> {
-    // SAFETY: reads go through the faulting-safe helper; writes stay within
-    // `dst[..CWD_MAX]` because `len <= CWD_MAX - NAME_BUF` before every write.
+pub unsafe fn write_cwd<M: Mem>(dst: *mut u8, task: u64, o: &Offsets) -> Result<(u32, bool), i64> {
+    // SAFETY: reads go through `M` or the faulting-safe helper; `walk` keeps
+    // its writes within `dst[..CWD_MAX]`.
     unsafe {
-        let fs = read::<u64>(task, o.task_fs)?;
-        let root_mnt = read::<u64>(fs, o.fs_root + o.path_mnt)?;
-        let root_dentry = read::<u64>(fs, o.fs_root + o.path_dentry)?;
-        let mut vfsmnt = read::<u64>(fs, o.fs_pwd + o.path_mnt)?;
-        let mut dentry = read::<u64>(fs, o.fs_pwd + o.path_dentry)?;
-        let mut mnt = vfsmnt - o.mount_mnt as u64;
-        // Read once per mount crossed, not once per component.
-        let mut mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
-        let mut len: u32 = 0;
-        for _ in 0..CWD_DEPTH {
-            if dentry == root_dentry && vfsmnt == root_mnt {
-                return Ok((len, false));
+        let fs = M::rd::<u64>(task, o.task_fs)?;
+        let vfsmnt = M::rd::<u64>(fs, o.fs_pwd + o.path_mnt)?;
+        let mut w = Walk {
+            root_mnt: M::rd::<u64>(fs, o.fs_root + o.path_mnt)?,
+            root_dentry: M::rd::<u64>(fs, o.fs_root + o.path_dentry)?,
+            dentry: M::rd::<u64>(fs, o.fs_pwd + o.path_dentry)?,
+            vfsmnt,
+            mnt_root: M::rd::<u64>(vfsmnt, o.vfsmount_root)?,
+            len: 0,
+        };
+        if M::TYPED {
+            if let Some(done) = walk::<M>(dst, &mut w, o, true)? {
+                return Ok(done);
             }
-            let parent = read::<u64>(dentry, o.dentry_parent)?;
-            if dentry == mnt_root || dentry == parent {
+        }
+        walk::<Probe>(dst, &mut w, o, false).map(|d| d.unwrap_or((w.len, true)))
+    }
+}
+
+/// Where a cwd walk stands (see [`write_cwd`]).
+struct Walk {
+    root_mnt: u64,
+    root_dentry: u64,
+    dentry: u64,
+    vfsmnt: u64,
+    /// `vfsmnt->mnt_root`, read once per mount crossed.
+    mnt_root: u64,
+    len: u32,
+}
+
+/// Climbs from `w.dentry` for at most `CWD_DEPTH` steps (components and
+/// mount crossings); returns the result once the walk ends, or `None` at the
+/// first mount crossing when `stop_at_mount` (the crossing is then left to
+/// the caller's next walk, which has a budget of its own: the byte bound is
+/// `CWD_MAX` either way).
+///
+/// # Safety
+/// As for [`write_cwd`]; `w` comes from it.
+#[inline(always)]
+unsafe fn walk<M: Mem>(
+    dst: *mut u8,
+    w: &mut Walk,
+    o: &Offsets,
+    stop_at_mount: bool,
+) -> Result<Option<(u32, bool)>, i64> {
+    // SAFETY: writes stay within `dst[..CWD_MAX]` because `len <= CWD_MAX -
+    // NAME_BUF` before every write; reads go through `M` or the helper.
+    unsafe {
+        for _ in 0..CWD_DEPTH {
+            if w.dentry == w.root_dentry && w.vfsmnt == w.root_mnt {
+                return Ok(Some((w.len, false)));
+            }
+            let parent = M::rd::<u64>(w.dentry, o.dentry_parent)?;
+            if w.dentry == w.mnt_root || w.dentry == parent {
+                if stop_at_mount {
+                    return Ok(None);
+                }
+                let mnt = w.vfsmnt - o.mount_mnt as u64;
                 let mnt_parent = read::<u64>(mnt, o.mount_parent)?;
                 if mnt_parent == mnt {
                     // The root of the mount namespace.
-                    return Ok((len, false));
+                    return Ok(Some((w.len, false)));
                 }
-                dentry = read::<u64>(mnt, o.mount_mountpoint)?;
-                mnt = mnt_parent;
-                vfsmnt = mnt + o.mount_mnt as u64;
-                mnt_root = read::<u64>(vfsmnt, o.vfsmount_root)?;
+                w.dentry = read::<u64>(mnt, o.mount_mountpoint)?;
+                w.vfsmnt = mnt_parent + o.mount_mnt as u64;
+                w.mnt_root = read::<u64>(w.vfsmnt, o.vfsmount_root)?;
                 continue;
             }
-            if len > (CWD_MAX as u32) - NAME_BUF {
-                return Ok((len, true));
+            if w.len > (CWD_MAX as u32) - NAME_BUF {
+                return Ok(Some((w.len, true)));
             }
-            let name = read::<u64>(dentry, o.dentry_name + o.qstr_name)?;
+            let name = M::rd::<u64>(w.dentry, o.dentry_name + o.qstr_name)?;
             let n = generated::bpf_probe_read_kernel_str(
-                dst.add(len as usize).cast(),
+                dst.add(w.len as usize).cast(),
                 NAME_BUF,
                 name as *const _,
             );
             if n <= 0 {
                 return Err(n);
             }
-            len += (n as u32) & (NAME_BUF * 2 - 1);
-            dentry = parent;
+            w.len += (n as u32) & (NAME_BUF * 2 - 1);
+            w.dentry = parent;
         }
-        Ok((len, true))
+        Ok(Some((w.len, true)))
     }
 }

@@ -356,3 +356,89 @@ fn bad_filters_are_clear_errors() {
         "{err}"
     );
 }
+
+/// Removes the test's directory tree, unmounting what it mounted first,
+/// whether the test passed or not.
+struct CwdTree {
+    base: std::path::PathBuf,
+    mounts: Vec<std::path::PathBuf>,
+}
+
+impl Drop for CwdTree {
+    fn drop(&mut self) {
+        for m in self.mounts.iter().rev() {
+            let _ = Command::new("umount").arg(m).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// The cwd walk (`task.rs`: plain loads in the pwd's mount, probe reads from
+/// the first mount crossing on) gives the path as it is at the exec: after
+/// the directory and its parent are renamed, inside a tmpfs mounted below
+/// the root filesystem, and through a bind mount of the renamed tree.
+#[test]
+fn cwd_follows_renames_and_mounts() {
+    let _g = global_lock();
+    let base = std::path::PathBuf::from(format!("/tmp/tracer-cwd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let mut tree = CwdTree {
+        base: base.clone(),
+        mounts: Vec::new(),
+    };
+    std::fs::create_dir_all(base.join("p/d")).unwrap();
+    std::fs::create_dir_all(base.join("m")).unwrap();
+    std::fs::create_dir_all(base.join("b")).unwrap();
+    let t = Tracer::start(&["--no-proc-scan"]);
+    let exec_in = |dir: &std::path::Path, marker: &str| {
+        let st = Command::new("/bin/true")
+            .arg(marker)
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let mount = |tree: &mut CwdTree, args: &[&str], at: &std::path::Path| {
+        let st = Command::new("mount").args(args).arg(at).status().unwrap();
+        assert!(st.success(), "mount {args:?} {}", at.display());
+        tree.mounts.push(at.to_path_buf());
+    };
+    exec_in(&base.join("p/d"), "tracer-cwd-1");
+    std::fs::rename(base.join("p/d"), base.join("p/e")).unwrap();
+    exec_in(&base.join("p/e"), "tracer-cwd-2");
+    std::fs::rename(base.join("p"), base.join("q")).unwrap();
+    exec_in(&base.join("q/e"), "tracer-cwd-3");
+    mount(&mut tree, &["-t", "tmpfs", "tracer-cwd"], &base.join("m"));
+    std::fs::create_dir_all(base.join("m/x/y")).unwrap();
+    exec_in(&base.join("m/x/y"), "tracer-cwd-4");
+    let bq = base.join("q");
+    mount(
+        &mut tree,
+        &["--bind", bq.to_str().unwrap()],
+        &base.join("b"),
+    );
+    exec_in(&base.join("b/e"), "tracer-cwd-5");
+    // Unmounted: the same directory is reached through its own path again.
+    let _ = Command::new("umount").arg(base.join("b")).status();
+    tree.mounts.pop();
+    exec_in(&base.join("q/e"), "tracer-cwd-6");
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = t.stop();
+    let b = base.to_str().unwrap();
+    for (marker, want) in [
+        ("tracer-cwd-1", format!("{b}/p/d")),
+        ("tracer-cwd-2", format!("{b}/p/e")),
+        ("tracer-cwd-3", format!("{b}/q/e")),
+        ("tracer-cwd-4", format!("{b}/m/x/y")),
+        ("tracer-cwd-5", format!("{b}/b/e")),
+        ("tracer-cwd-6", format!("{b}/q/e")),
+    ] {
+        let evs: Vec<_> = with_marker(&lines, "exec", marker)
+            .into_iter()
+            .filter(|e| e["exe"] == "/bin/true")
+            .collect();
+        assert_eq!(evs.len(), 1, "one exec with {marker}: {evs:?}");
+        assert_eq!(evs[0]["cwd"], want.as_str(), "{marker}");
+    }
+    drop(tree);
+}
