@@ -92,15 +92,14 @@ impl Gen {
         self.seq += 1;
         self.records += 1;
     }
-    /// An exec of `user`: in login session `ses`, or (`job` = id, step and
+    /// An exec of `user` (the pair's first): in login session `ses`, or (`job` = id, step and
     /// whether the cgroup layout names the owner) a batch job's process,
     /// which has no login uid, as tracer run writes them.
     fn exec(
         &mut self,
         host: &str,
         t: i64,
-        user: u32,
-        ses: u32,
+        (user, ses): (u32, u32),
         argv: &[&str],
         cgroup: &str,
         job: Option<(u64, &str, bool)>,
@@ -253,8 +252,7 @@ fn gen_host(dir: &Path, h: usize, login_nodes: usize, days: u32, rate: f64) -> R
                 g.exec(
                     &host,
                     t,
-                    user,
-                    ses,
+                    (user, ses),
                     c,
                     &format!("/user.slice/user-{user}.slice/session-{ses}.scope"),
                     None,
@@ -292,8 +290,7 @@ fn gen_host(dir: &Path, h: usize, login_nodes: usize, days: u32, rate: f64) -> R
                 g.exec(
                     &host,
                     t,
-                    user,
-                    4_294_967_295,
+                    (user, 4_294_967_295),
                     argv,
                     &cgroup,
                     Some((job, step.as_str(), v1)),
@@ -766,8 +763,8 @@ and the file report reads them so.\n\n\
 | the same report over the same events as files: `tracer report FILES…` ({tries}) | {rf:.3} s |\n\n\
 Both reports printed the same {rows} CSV lines. Sizing: at the shipper's rate one core ships \
 {sh_h:.0} M records per hour, far above a node's own rate. The server's rate is pessimistic here: \
-each host's week is shipped at once, so every insert touches 7 daily partitions of 7 tables \
-(49 parts), where a live shipper's one-second batch touches one day; and the server's idle \
+each host's week is shipped at once, in inserts of up to 20,000 rows that each span several \
+daily partitions of 7 tables, where a live shipper's batch touches one day; and the server's idle \
 background work over the run is included.\n{END}",
         q = if quick { " --quick" } else { "" },
         when = r.when,
