@@ -16,8 +16,9 @@ use std::cell::Cell;
 /// Length of a formatted time stamp.
 pub const LEN: usize = 30;
 
-/// `YYYY-MM-DDTHH:MM:SS.` of `secs` since the epoch, UTC.
-fn prefix(secs: i64) -> [u8; 20] {
+/// (year, month, day, seconds into the day) of `secs` since the epoch, UTC:
+/// the one civil-date routine (the report's local times use it too).
+pub fn civil(secs: i64) -> (i64, i64, i64, i64) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;
@@ -29,6 +30,12 @@ fn prefix(secs: i64) -> [u8; 20] {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` of `secs` since the epoch, UTC.
+fn prefix(secs: i64) -> [u8; 20] {
+    let (y, m, d, rem) = civil(secs);
     let mut p = *b"0000-00-00T00:00:00.";
     // An i64 of nanoseconds spans years 1677..=2262: four digits.
     put_digits(&mut p[0..4], y as u64);
@@ -41,7 +48,7 @@ fn prefix(secs: i64) -> [u8; 20] {
 }
 
 /// Writes `v` as exactly `out.len()` decimal digits (zero-padded).
-fn put_digits(out: &mut [u8], mut v: u64) {
+pub fn put_digits(out: &mut [u8], mut v: u64) {
     for b in out.iter_mut().rev() {
         *b = b'0' + (v % 10) as u8;
         v /= 10;

@@ -6,6 +6,7 @@ use std::cell::Cell;
 
 use chrono::{Local, Offset, TimeZone};
 
+use crate::event::rfc3339::{civil, put_digits};
 use crate::event::{Timestamp, UNSET};
 
 use super::errno;
@@ -217,22 +218,6 @@ pub fn civil_time(secs: i64) -> String {
     }
 }
 
-/// (year, month, day, seconds into the day) of seconds since the epoch.
-fn civil(secs: i64) -> (i64, i64, i64, i64) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, rem)
-}
-
 /// `YYYY-MM-DD HH:MM:SS` written digit by digit (`format!` cost ~3,000
 /// instructions a row, issue 14); `None` outside years 0..=9999, which
 /// `format!` writes with another width.
@@ -241,42 +226,20 @@ fn civil_bytes(y: i64, m: i64, d: i64, rem: i64) -> Option<[u8; 19]> {
         return None;
     }
     let mut b = *b"0000-00-00 00:00:00";
-    let two = |b: &mut [u8; 19], at: usize, v: i64| {
-        b[at] = b'0' + (v / 10) as u8;
-        b[at + 1] = b'0' + (v % 10) as u8;
-    };
-    two(&mut b, 0, y / 100);
-    two(&mut b, 2, y % 100);
-    two(&mut b, 5, m);
-    two(&mut b, 8, d);
-    two(&mut b, 11, rem / 3600);
-    two(&mut b, 14, rem % 3600 / 60);
-    two(&mut b, 17, rem % 60);
+    put_digits(&mut b[0..4], y as u64);
+    put_digits(&mut b[5..7], m as u64);
+    put_digits(&mut b[8..10], d as u64);
+    put_digits(&mut b[11..13], (rem / 3600) as u64);
+    put_digits(&mut b[14..16], (rem % 3600 / 60) as u64);
+    put_digits(&mut b[17..19], (rem % 60) as u64);
     Some(b)
 }
 
-/// RFC 3339 in UTC with nanoseconds, exactly as [`Timestamp::to_rfc3339`]
-/// writes it, without chrono's formatter.
+/// RFC 3339 in UTC with nanoseconds: the writer's own formatter
+/// ([`crate::event::rfc3339`]), so a report and the log it read write a
+/// time the same way.
 pub fn rfc3339(t: Timestamp) -> String {
-    let (y, m, d, rem) = civil(t.secs());
-    let Some(c) = civil_bytes(y, m, d, rem) else {
-        let mut s = civil_time(t.secs());
-        s.replace_range(10..11, "T");
-        use std::fmt::Write as _;
-        let _ = write!(s, ".{:09}Z", t.subsec_nanos());
-        return s;
-    };
-    let mut b = [0u8; 30];
-    b[..19].copy_from_slice(&c);
-    b[10] = b'T';
-    b[19] = b'.';
-    let mut n = t.subsec_nanos();
-    for i in (20..29).rev() {
-        b[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    b[29] = b'Z';
-    String::from_utf8_lossy(&b).into_owned()
+    t.to_rfc3339()
 }
 
 #[cfg(test)]
