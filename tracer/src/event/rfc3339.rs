@@ -33,17 +33,24 @@ pub fn civil(secs: i64) -> (i64, i64, i64, i64) {
     (y, m, d, rem)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.` of `secs` since the epoch, UTC.
-fn prefix(secs: i64) -> [u8; 20] {
-    let (y, m, d, rem) = civil(secs);
-    let mut p = *b"0000-00-00T00:00:00.";
-    // An i64 of nanoseconds spans years 1677..=2262: four digits.
+/// `YYYY-MM-DDTHH:MM:SS` of a [`civil`] date, with a four-digit year
+/// (callers keep the year in 0..=9999).
+pub fn date_time((y, m, d, rem): (i64, i64, i64, i64)) -> [u8; 19] {
+    let mut p = *b"0000-00-00T00:00:00";
     put_digits(&mut p[0..4], y as u64);
     put_digits(&mut p[5..7], m as u64);
     put_digits(&mut p[8..10], d as u64);
     put_digits(&mut p[11..13], (rem / 3600) as u64);
     put_digits(&mut p[14..16], (rem % 3600 / 60) as u64);
     put_digits(&mut p[17..19], (rem % 60) as u64);
+    p
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` of `secs` since the epoch, UTC.
+fn prefix(secs: i64) -> [u8; 20] {
+    // An i64 of nanoseconds spans years 1677..=2262: four digits.
+    let mut p = *b"0000-00-00T00:00:00.";
+    p[..19].copy_from_slice(&date_time(civil(secs)));
     p
 }
 

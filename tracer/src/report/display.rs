@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use chrono::{Local, Offset, TimeZone};
 
-use crate::event::rfc3339::{civil, put_digits};
+use crate::event::rfc3339::{civil, date_time};
 use crate::event::{Timestamp, UNSET};
 
 use super::errno;
@@ -206,33 +206,20 @@ pub fn text(strings: &Interner, sym: u32) -> String {
 /// Howard Hinnant's `civil_from_days`; much cheaper than strftime per row.
 pub fn civil_time(secs: i64) -> String {
     let (y, m, d, rem) = civil(secs);
-    match civil_bytes(y, m, d, rem) {
+    if (0..=9999).contains(&y) {
+        let mut b = date_time((y, m, d, rem));
+        b[10] = b' ';
         // ASCII digits and separators: always UTF-8, never lossy.
-        Some(b) => String::from_utf8_lossy(&b).into_owned(),
-        None => format!(
+        String::from_utf8_lossy(&b).into_owned()
+    } else {
+        // Outside years 0..=9999, `format!` writes another width.
+        format!(
             "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
             rem / 3600,
             rem % 3600 / 60,
             rem % 60
-        ),
+        )
     }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` written digit by digit (`format!` cost ~3,000
-/// instructions a row, issue 14); `None` outside years 0..=9999, which
-/// `format!` writes with another width.
-fn civil_bytes(y: i64, m: i64, d: i64, rem: i64) -> Option<[u8; 19]> {
-    if !(0..=9999).contains(&y) {
-        return None;
-    }
-    let mut b = *b"0000-00-00 00:00:00";
-    put_digits(&mut b[0..4], y as u64);
-    put_digits(&mut b[5..7], m as u64);
-    put_digits(&mut b[8..10], d as u64);
-    put_digits(&mut b[11..13], (rem / 3600) as u64);
-    put_digits(&mut b[14..16], (rem % 3600 / 60) as u64);
-    put_digits(&mut b[17..19], (rem % 60) as u64);
-    Some(b)
 }
 
 /// RFC 3339 in UTC with nanoseconds: the writer's own formatter
