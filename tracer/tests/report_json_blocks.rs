@@ -1,8 +1,9 @@
-//! Issue 14: with several threads, `--format json` writes a big group's
-//! command rows in blocks on all cores; the bytes must be the serial ones.
-//! A generated audit log with one session of more rows than a block (and
-//! other, smaller groups), arguments that need escaping among them, read
-//! and rendered on 1, 2 and 3 threads.
+//! Issue 14: with several threads, the report writes a big group's command
+//! rows in blocks (`--format json`), and runs of small groups in batches
+//! (every format), on all cores; the bytes must be the serial ones. A
+//! generated audit log with one session of more rows than a block, and
+//! thousands of small sessions (many batches of them), arguments that need
+//! escaping among them, read and rendered on 1, 2 and 3 threads.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,12 +12,14 @@ use tracer::report::input::{InputSpec, ReadOpts};
 use tracer::report::{Config, OutputFormat};
 
 /// `n` execs: most in session 1 of uid 1000, every seventh in session 2
-/// of uid 1001, every 50th with no login uid.
-fn audit_log(n: u32) -> String {
+/// of uid 1001, every 50th with no login uid; with `small`, every third in
+/// one of 3000 small sessions of uid 1002 instead.
+fn audit_log(n: u32, small: bool) -> String {
     let mut s = String::new();
     for i in 0..n {
         let (auid, ses) = match i {
             i if i % 50 == 0 => (4294967295u32, 4294967295u32),
+            i if small && i % 3 == 0 => (1002, 10 + (i / 3) % 3000),
             i if i % 7 == 0 => (1001, 2),
             _ => (1000, 1),
         };
@@ -44,9 +47,13 @@ fn audit_log(n: u32) -> String {
 }
 
 fn render(path: &Path, threads: usize) -> String {
+    render_as(path, OutputFormat::Json, threads)
+}
+
+fn render_as(path: &Path, format: OutputFormat, threads: usize) -> String {
     let config = Config {
         inputs: vec![InputSpec::Path(path.to_path_buf())],
-        format: OutputFormat::Json,
+        format,
         read: ReadOpts {
             threads,
             chunk_bytes: 64 << 10,
@@ -62,7 +69,7 @@ fn render(path: &Path, threads: usize) -> String {
 fn json_rows_in_blocks_are_the_serial_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.log");
-    std::fs::write(&path, audit_log(21_000)).unwrap();
+    std::fs::write(&path, audit_log(21_000, false)).unwrap();
     let serial = render(&path, 1);
     // The big session really is bigger than a block (4096 rows) of rows.
     let rows = serial.matches("\"argv\": [").count();
@@ -75,5 +82,31 @@ fn json_rows_in_blocks_are_the_serial_bytes() {
         .any(|s| s["commands"].as_array().unwrap().len() > 3 * 4096));
     for threads in [2, 3] {
         assert!(render(&path, threads) == serial, "{threads} threads");
+    }
+}
+
+#[test]
+fn small_groups_in_batches_are_the_serial_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    std::fs::write(&path, audit_log(30_000, true)).unwrap();
+    // Thousands of sessions, rows enough for several batches of them.
+    let json = render(&path, 1);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sessions = v["sessions"].as_array().unwrap();
+    assert!(sessions.len() > 2500, "{} sessions", sessions.len());
+    let rows: usize = sessions
+        .iter()
+        .map(|s| s["commands"].as_array().unwrap().len())
+        .sum();
+    assert!(rows > 3 * 4096, "{rows} rows");
+    for format in [OutputFormat::Json, OutputFormat::Text, OutputFormat::Csv] {
+        let serial = render_as(&path, format, 1);
+        for threads in [2, 3] {
+            assert!(
+                render_as(&path, format, threads) == serial,
+                "{format:?} on {threads} threads"
+            );
+        }
     }
 }

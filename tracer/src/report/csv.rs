@@ -11,7 +11,8 @@ use crate::event::UNSET;
 
 use super::display::{self, Ctx};
 use super::memo::Memo;
-use super::model::{GroupKey, Report, NONE};
+use super::model::{Group, GroupKey, Report, NONE};
+use super::par;
 
 pub const HEADER: [&str; 19] = [
     "group_kind",
@@ -35,10 +36,35 @@ pub const HEADER: [&str; 19] = [
     "job_step",
 ];
 
-pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result<()> {
+/// Writes the report; `threads` (at least 1) write the groups' rows (see
+/// [`super::par`]).
+pub fn render(
+    report: &Report,
+    ctx: &Ctx<'_>,
+    threads: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     write_row(out, HEADER.iter().copied())?;
+    let groups: Vec<&Group> = report.groups.iter().collect();
+    let write = |ctx: &Ctx<'_>, _: usize, batch: &[&Group], out: &mut Vec<u8>| {
+        let mut memo = Memo::default();
+        for g in batch {
+            rows(report, ctx, g, &mut memo, out)?;
+        }
+        Ok(())
+    };
+    par::in_batches(&groups, |g| g.cmds.len() + 1, threads, ctx, &write, out)
+}
+
+/// The rows of one group.
+fn rows(
+    report: &Report,
+    ctx: &Ctx<'_>,
+    g: &Group,
+    memo: &mut Memo,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let s = &report.strings;
-    let mut memo = Memo::default();
     let num = |n: u32| -> Cow<'_, str> {
         if n == NONE || n == UNSET {
             Cow::Borrowed("")
@@ -46,48 +72,46 @@ pub fn render(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
             Cow::Owned(n.to_string())
         }
     };
-    for g in &report.groups {
-        let (kind, group) = match g.key {
-            GroupKey::Session { .. } => ("session", String::new()),
-            GroupKey::Unattributed { service, .. } => ("unattributed", display::text(s, service)),
-            GroupKey::Job { job } => ("job", display::text(s, job)),
+    let (kind, group) = match g.key {
+        GroupKey::Session { .. } => ("session", String::new()),
+        GroupKey::Unattributed { service, .. } => ("unattributed", display::text(s, service)),
+        GroupKey::Job { job } => ("job", display::text(s, job)),
+    };
+    let host = display::text(s, g.host());
+    memo.clear();
+    for c in &g.cmds {
+        memo.prepare(ctx, s, c);
+        // A job's processes have no login user: the job's owner is theirs.
+        let user = if c.auid != UNSET {
+            Cow::Borrowed(memo.user(c).0.as_str())
+        } else if let (GroupKey::Job { .. }, Some(uid)) = (g.key, g.job.uid) {
+            Cow::Owned(ctx.name(uid).unwrap_or_default())
+        } else {
+            Cow::Borrowed("")
         };
-        let host = display::text(s, g.host());
-        memo.clear();
-        for c in &g.cmds {
-            memo.prepare(ctx, s, c);
-            // A job's processes have no login user: the job's owner is theirs.
-            let user = if c.auid != UNSET {
-                Cow::Borrowed(memo.user(c).0.as_str())
-            } else if let (GroupKey::Job { .. }, Some(uid)) = (g.key, g.job.uid) {
-                Cow::Owned(ctx.name(uid).unwrap_or_default())
-            } else {
-                Cow::Borrowed("")
-            };
-            let step = display::text(s, c.step);
-            let row: [Cow<'_, str>; 19] = [
-                kind.into(),
-                host.as_str().into(),
-                user.clone(),
-                num(c.auid),
-                num(c.ses),
-                group.as_str().into(),
-                display::rfc3339(c.time).into(),
-                num(c.pid),
-                num(c.ppid),
-                num(c.uid),
-                num(c.euid),
-                ctx.ran_as_name(c, s).unwrap_or_default().into(),
-                display::failure(c).into(),
-                c.ret.to_string().into(),
-                memo.path(c.cwd).0.as_str().into(),
-                memo.path(c.exe).0.as_str().into(),
-                memo.line(c).0.as_str().into(),
-                display::text(s, c.job).into(),
-                step.as_str().into(),
-            ];
-            write_row(out, row.iter())?;
-        }
+        let step = display::text(s, c.step);
+        let row: [Cow<'_, str>; 19] = [
+            kind.into(),
+            host.as_str().into(),
+            user.clone(),
+            num(c.auid),
+            num(c.ses),
+            group.as_str().into(),
+            display::rfc3339(c.time).into(),
+            num(c.pid),
+            num(c.ppid),
+            num(c.uid),
+            num(c.euid),
+            ctx.ran_as_name(c, s).unwrap_or_default().into(),
+            display::failure(c).into(),
+            c.ret.to_string().into(),
+            memo.path(c.cwd).0.as_str().into(),
+            memo.path(c.exe).0.as_str().into(),
+            memo.line(c).0.as_str().into(),
+            display::text(s, c.job).into(),
+            step.as_str().into(),
+        ];
+        write_row(out, row.iter())?;
     }
     Ok(())
 }

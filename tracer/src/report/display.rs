@@ -10,7 +10,7 @@ use crate::event::rfc3339::{civil, date_time};
 use crate::event::{Timestamp, UNSET};
 
 use super::errno;
-use super::model::{unpack_argv, Command, Interner, NONE, USER_CMD};
+use super::model::{argv_iter, Command, Interner, NONE, USER_CMD};
 use super::quote::{push_arg, quote_arg, sanitize};
 use super::users::{NameSource, Names};
 
@@ -156,8 +156,9 @@ impl<'a> Ctx<'a> {
 
 /// The command line as it would be typed.
 pub fn command_line(strings: &Interner, c: &Command) -> String {
-    let mut out = String::new();
-    for (i, a) in unpack_argv(&strings.argv(c.argv)).into_iter().enumerate() {
+    let packed = strings.argv(c.argv);
+    let mut out = String::with_capacity(packed.len() + 8);
+    for (i, a) in argv_iter(&packed).enumerate() {
         if i > 0 {
             out.push(' ');
         }

@@ -29,7 +29,7 @@ const BLOCK: usize = 1 << 20;
 const BIG: u32 = 1 << 31;
 /// [`Loc::block`] of a compressed command line in [`Interner::zipped`].
 const ZIP: u32 = 1 << 30;
-/// Packed command lines longer than this are kept deflated: the long
+/// Packed command lines longer than this are kept LZ4-compressed: the long
 /// arguments of real logs (include lists, pasted blobs, several KB each)
 /// were half of a big report's memory, and they compress well.
 const ZIP_MIN: usize = 1024;
@@ -55,59 +55,23 @@ pub struct Interner {
     /// Strings longer than a quarter block, each on its own
     /// ([`Loc::block`] is `BIG | index`).
     big: Vec<Box<[u8]>>,
-    /// Long command lines, deflated, with their hash (to rehash without
-    /// inflating). Read them with [`Interner::argv`].
+    /// Long command lines, LZ4-compressed, with their hash (to rehash
+    /// without decompressing). Read them with [`Interner::argv`].
     zipped: Vec<(u64, Box<[u8]>)>,
     /// Scratch for [`Interner::intern_argv`].
     scratch: Vec<u8>,
-    /// One deflate stream for all long lines, fully flushed after each:
-    /// a full flush byte-aligns the output and forgets the window, so each
-    /// line's bytes inflate on their own. A fresh (or reset) compressor
-    /// per line rebuilt ~300 KB of tables, which cost more than compressing
-    /// the line (7 % of a `--format json` report, issue 14).
-    deflate: Deflater,
-    /// The last deflated line read, inflated: renderers read a row's
-    /// command line twice (its argv and its quoted form), and inflating is
-    /// most of what reading a long one costs. Behind a lock, taken only
+    /// The last compressed line read, decompressed: renderers read a
+    /// row's command line twice (its argv and its quoted form). Behind a lock, taken only
     /// if free: the JSON renderer's threads share the interner.
     last: std::sync::Mutex<(Sym, Vec<u8>)>,
 }
 
-/// The compressor (flate2's `Compress` is not `Debug`).
-struct Deflater(flate2::Compress);
-
-impl std::fmt::Debug for Deflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Deflater")
-    }
-}
-
-impl Default for Deflater {
-    fn default() -> Self {
-        Self(flate2::Compress::new(flate2::Compression::fast(), false))
-    }
-}
-
-thread_local! {
-    /// One inflate state per thread, reset for each read of a deflated
-    /// line ([`Interner::argv`] takes `&self`); a fresh one costs ~40 KB
-    /// of zeroing, more than inflating a few KB.
-    static INFLATE: std::cell::RefCell<flate2::Decompress> =
-        std::cell::RefCell::new(flate2::Decompress::new(false));
-}
-
-/// Inflates `data`, one fully flushed segment of raw deflate holding
-/// exactly `len` bytes, into a new buffer; `None` if it is not that.
-fn inflate(data: &[u8], len: usize) -> Option<Vec<u8>> {
-    INFLATE.with(|z| {
-        let mut z = z.borrow_mut();
-        z.reset(false);
-        // One byte of slack: inflating to more than `len` is an error.
-        let mut out = Vec::with_capacity(len + 1);
-        z.decompress_vec(data, &mut out, flate2::FlushDecompress::Sync)
-            .ok()?;
-        (z.total_in() == data.len() as u64 && out.len() == len).then_some(out)
-    })
+/// Decompresses `data`, LZ4 block data of exactly `len` bytes, into a new
+/// buffer; `None` if it is not that.
+fn decompress(data: &[u8], len: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0; len];
+    let n = lz4_flex::block::decompress_into(data, &mut out).ok()?;
+    (n == len).then_some(out)
 }
 
 impl Default for Interner {
@@ -120,7 +84,6 @@ impl Default for Interner {
             big: Vec::new(),
             zipped: Vec::new(),
             scratch: Vec::new(),
-            deflate: Deflater::default(),
             last: std::sync::Mutex::new((NONE, Vec::new())),
         }
     }
@@ -168,7 +131,7 @@ impl Interner {
     }
 
     /// Interns argv packed as by [`pack_argv`], without allocating; a
-    /// long one is kept deflated. Read it back with [`Interner::argv`].
+    /// long one is kept compressed. Read it back with [`Interner::argv`].
     pub fn intern_argv<A: AsRef<[u8]>>(&mut self, argv: &[A]) -> Sym {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
@@ -207,32 +170,13 @@ impl Interner {
     }
 
     fn store_zipped(&mut self, b: &[u8], hash: u64) -> Loc {
-        let z = &mut self.deflate.0;
-        let (in0, out0) = (z.total_in(), z.total_out());
-        let mut data = Vec::with_capacity(b.len() / 3 + 64);
-        let mut done = false;
-        // Each call deflates into the spare capacity: go on until all the
-        // line is in and the flush did not fill the buffer.
-        for _ in 0..64 {
-            let used = (z.total_in() - in0) as usize;
-            let rest = &b[used.min(b.len())..];
-            if z.compress_vec(rest, &mut data, flate2::FlushCompress::Full)
-                .is_err()
-            {
-                break;
-            }
-            if (z.total_in() - in0) as usize == b.len() && data.len() < data.capacity() {
-                done = (z.total_out() - out0) as usize == data.len();
-                break;
-            }
-            data.reserve(data.capacity().max(64));
-        }
-        if !done {
-            // Deflating into memory does not fail; should it, keep the
-            // bytes as they are, and a fresh stream for the next line.
-            self.deflate = Deflater::default();
+        let mut data = vec![0; lz4_flex::block::get_maximum_output_size(b.len())];
+        let Ok(n) = lz4_flex::block::compress_into(b, &mut data) else {
+            // The buffer is big enough for any input; should it not be,
+            // keep the bytes as they are.
             return self.store(b);
-        }
+        };
+        data.truncate(n);
         self.zipped.push((hash, data.into_boxed_slice()));
         Loc {
             block: ZIP | (self.zipped.len() - 1) as u32,
@@ -242,7 +186,7 @@ impl Interner {
     }
 
     /// The bytes of a string interned by [`Interner::intern_argv`] (or any
-    /// other): inflated when it was kept deflated.
+    /// other): decompressed when it was kept compressed.
     pub fn argv(&self, sym: Sym) -> std::borrow::Cow<'_, [u8]> {
         match self.locs.get(sym as usize) {
             Some(l) if l.block & BIG == 0 && l.block & ZIP != 0 => {
@@ -252,8 +196,8 @@ impl Interner {
                     }
                 }
                 let data = &self.zipped[(l.block & !ZIP) as usize].1;
-                // Our own deflate output, in memory: it inflates.
-                let out = inflate(data, l.len as usize).unwrap_or_default();
+                // Our own compressor's output, in memory: it decompresses.
+                let out = decompress(data, l.len as usize).unwrap_or_default();
                 if let Ok(mut last) = self.last.try_lock() {
                     last.0 = sym;
                     last.1.clear();
@@ -286,12 +230,12 @@ impl Interner {
     }
 
     /// The bytes of `sym`; empty for [`NONE`]. Command lines are read with
-    /// [`Interner::argv`] (a long one is deflated: this gives it empty).
+    /// [`Interner::argv`] (a long one is compressed: this gives it empty).
     pub fn get(&self, sym: Sym) -> &[u8] {
         match self.locs.get(sym as usize) {
             Some(l) if l.block & BIG != 0 => &self.big[(l.block & !BIG) as usize],
             Some(l) if l.block & ZIP != 0 => {
-                debug_assert!(false, "a deflated command line read with get()");
+                debug_assert!(false, "a compressed command line read with get()");
                 &[]
             }
             Some(l) => {
@@ -421,7 +365,7 @@ mod tests {
             i.intern_argv(&["ls", "-l"]),
             i.intern(&pack_argv(&["ls", "-l"]))
         );
-        // Long command lines are kept deflated, found again, read back whole.
+        // Long command lines are kept compressed, found again, read back whole.
         let long: Vec<String> = (0..50)
             .map(|n| format!("-I/opt/pkg/{n}/include:").repeat(n))
             .collect();
@@ -439,10 +383,10 @@ mod tests {
     }
 
     proptest! {
-        /// Long lines share one deflate stream, each flushed apart: every
-        /// one reads back whole, whatever came before it.
+        /// Long lines are compressed each on its own: every one reads
+        /// back whole, whatever came before it.
         #[test]
-        fn deflated_lines_read_back_alone(lines in proptest::collection::vec(
+        fn compressed_lines_read_back_alone(lines in proptest::collection::vec(
             (proptest::collection::vec(0u8..4, 0..3000), 1usize..4000), 1..12)) {
             let mut i = Interner::default();
             let mut want = Vec::new();

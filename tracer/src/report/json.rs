@@ -23,6 +23,7 @@ use super::model::{
     argv_iter, unpack_argv, Command, Group, GroupBy, GroupKey, Report, Submit, Sym, NONE,
     PREEXISTING, TRUNCATED, USER_CMD,
 };
+use super::par;
 pub use super::pretty::{write_doc, SafeFormatter};
 use super::pretty::{Batch, Pretty};
 use super::stats::Stats;
@@ -47,10 +48,8 @@ pub fn render(
     let groups = |w: &mut Pretty<Batch<'_>>, name, pred: fn(&GroupKey) -> bool| {
         w.key(name)?;
         w.open_array()?;
-        for g in r.groups.iter().filter(|g| pred(&g.key)) {
-            w.elem()?;
-            group(w, ctx, g)?;
-        }
+        let gs: Vec<&Group> = r.groups.iter().filter(|g| pred(&g.key)).collect();
+        ctx.groups(w, &gs)?;
         w.close_array()
     };
     if r.by == GroupBy::Job {
@@ -184,6 +183,61 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
+    /// Writes `groups` as entries of the open array. With more than one
+    /// thread, runs of small groups (a login node's sessions have tens of
+    /// commands each, far below [`BLOCK_ROWS`]) are written in batches on
+    /// all cores ([`par::in_batches`]); a big group is written alone, its
+    /// rows in blocks ([`Rows::write`]). The bytes are the serial ones.
+    fn groups<W: Write>(&self, w: &mut Pretty<W>, groups: &[&Group]) -> io::Result<()> {
+        if self.threads <= 1 {
+            for g in groups {
+                w.elem()?;
+                group(w, self, g)?;
+            }
+            return Ok(());
+        }
+        let (report, depth) = (self.report, w.depth());
+        let mut rest = groups;
+        while !rest.is_empty() {
+            if rest[0].cmds.len() > BLOCK_ROWS {
+                w.elem()?;
+                group(w, self, rest[0])?;
+                rest = &rest[1..];
+                continue;
+            }
+            let n = rest
+                .iter()
+                .position(|g| g.cmds.len() > BLOCK_ROWS)
+                .unwrap_or(rest.len());
+            let first = w.is_first();
+            let write = |ctx: &Ctx<'_>, at: usize, batch: &[&Group], out: &mut Vec<u8>| {
+                let rows = Rows {
+                    report,
+                    ctx,
+                    threads: 1,
+                };
+                let mut bw = Pretty::at(std::mem::take(out), depth, first && at == 0);
+                for g in batch {
+                    bw.elem()?;
+                    group(&mut bw, &rows, g)?;
+                }
+                *out = bw.into_inner();
+                Ok(())
+            };
+            let mut entries = Entries(w);
+            par::in_batches(
+                &rest[..n],
+                |g| g.cmds.len() + 1,
+                self.threads,
+                self.ctx,
+                &write,
+                &mut entries,
+            )?;
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
     /// Writes `cmds` as entries of the open array. With more than one
     /// thread, a big group's rows are written in blocks, `threads` blocks
     /// at once (each into its own buffer, with its own memo), and the
@@ -238,6 +292,19 @@ fn block<W: Write>(
         row(w, report, ctx, &memo, c)?;
     }
     Ok(())
+}
+
+/// Entries written apart, appended to a writer's open array.
+struct Entries<'w, W>(&'w mut Pretty<W>);
+
+impl<W: Write> Write for Entries<'_, W> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.raw_entries(b)?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// [`block`] into a buffer of its own: array entries `depth` deep, the

@@ -20,6 +20,7 @@ pub mod intern;
 pub mod json;
 pub mod memo;
 pub mod model;
+pub mod par;
 pub mod pretty;
 pub mod progress;
 pub mod quote;
@@ -272,17 +273,15 @@ fn render_report(
 
     let ctx = Ctx::new(&names, config.zone, config.color);
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    let threads = match config.read.threads {
+        0 => crate::logread::chunk::available_cores(),
+        n => n,
+    };
     let written = match (config.summary, config.format) {
         (true, f) => summary::render(&report, &stats, &ctx, f, &mut out),
-        (false, OutputFormat::Text) => text::render(&report, &stats, &ctx, &mut out),
-        (false, OutputFormat::Json) => {
-            let threads = match config.read.threads {
-                0 => crate::logread::chunk::available_cores(),
-                n => n,
-            };
-            json::render(&report, &stats, &ctx, threads, &mut out)
-        }
-        (false, OutputFormat::Csv) => csv::render(&report, &ctx, &mut out),
+        (false, OutputFormat::Text) => text::render(&report, &stats, &ctx, threads, &mut out),
+        (false, OutputFormat::Json) => json::render(&report, &stats, &ctx, threads, &mut out),
+        (false, OutputFormat::Csv) => csv::render(&report, &ctx, threads, &mut out),
     };
     written
         .and_then(|()| out.flush())

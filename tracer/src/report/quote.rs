@@ -38,25 +38,71 @@ pub fn quote_argv<A: AsRef<[u8]>>(argv: &[A]) -> String {
     out
 }
 
+/// How [`push_arg`] sees a byte: [`BARE`] ASCII needs no quoting,
+/// [`PRINTABLE`] ASCII needs single quotes, anything else ([`OTHER`]: not
+/// ASCII, or a control) the careful path.
+const OTHER: u8 = 0;
+const PRINTABLE: u8 = 1;
+const BARE: u8 = 2;
+
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0x20;
+    while b <= 0x7e {
+        t[b] = PRINTABLE;
+        b += 1;
+    }
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
+            )
+        {
+            t[b] = BARE;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// `arg` as text, when every byte of it is ASCII.
+fn ascii(arg: &[u8]) -> &str {
+    debug_assert!(arg.is_ascii());
+    // SAFETY: callers pass only bytes that are all ASCII (their CLASS is
+    // BARE or PRINTABLE), and ASCII is valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(arg) }
+}
+
 /// Appends the quoted form of `arg` to `out`.
 pub fn push_arg(out: &mut String, arg: &[u8]) {
     if arg.is_empty() {
         out.push_str("''");
         return;
     }
-    // Most arguments are plain ASCII words: checked byte-wise first.
-    let ascii_bare = |b: &u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'_' | b'@' | b'%' | b'+' | b'=' | b':' | b',' | b'.' | b'/' | b'-'
-            )
-    };
-    if arg[0] != b'=' && arg.iter().all(ascii_bare) {
-        if let Ok(s) = std::str::from_utf8(arg) {
-            out.push_str(s);
-            return;
+    // Most arguments are plain ASCII words, most others printable ASCII:
+    // one table lookup per byte for both (issue 14: quoting was a tenth
+    // of a JSON report).
+    let bare = arg
+        .iter()
+        .position(|&b| CLASS[b as usize] != BARE)
+        .unwrap_or(arg.len());
+    if bare == arg.len() && arg[0] != b'=' {
+        out.push_str(ascii(arg));
+        return;
+    }
+    if arg[bare..].iter().all(|&b| CLASS[b as usize] != OTHER) {
+        out.push('\'');
+        for (i, piece) in arg.split(|&b| b == b'\'').enumerate() {
+            if i > 0 {
+                out.push_str("'\\''");
+            }
+            out.push_str(ascii(piece));
         }
+        out.push('\'');
+        return;
     }
     match std::str::from_utf8(arg) {
         Ok(s) if !s.starts_with('=') && s.chars().all(is_bare) => out.push_str(s),
@@ -291,6 +337,31 @@ mod tests {
             prop_assert!(q.chars().all(|c| c == ' ' || is_printable(c)), "{q:?}");
             let back: Vec<Vec<u8>> = argv.iter().map(|s| s.as_bytes().to_vec()).collect();
             prop_assert_eq!(shell_split(&q), Some(back));
+        }
+
+        /// The table-driven fast paths quote exactly as the character-wise
+        /// rules do (the quoting before issue 14's fast paths, kept here).
+        #[test]
+        fn fast_paths_quote_as_the_char_rules(arg in proptest::collection::vec(
+            prop_oneof![
+                8 => proptest::sample::select(b"az09_@%+=:,./- '\"*$!?\\\t".to_vec()),
+                1 => any::<u8>(),
+            ], 0..24)) {
+            let mut got = String::new();
+            push_arg(&mut got, &arg);
+            let want = match std::str::from_utf8(&arg) {
+                _ if arg.is_empty() => "''".to_owned(),
+                Ok(s) if !s.starts_with('=') && s.chars().all(is_bare) => s.to_owned(),
+                Ok(s) if s.chars().all(is_printable) => {
+                    format!("'{}'", s.replace('\'', "'\\''"))
+                }
+                _ => {
+                    let mut o = String::new();
+                    push_dollar(&mut o, &arg);
+                    o
+                }
+            };
+            prop_assert_eq!(got, want);
         }
 
         #[test]

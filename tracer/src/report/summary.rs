@@ -97,6 +97,7 @@ fn render_text(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let t = |o: Option<Timestamp>| o.map_or("?".into(), |t| ctx.time(t));
+    let multi = report.multi_boot_hosts();
     for s in sections(report) {
         let title = match (s.auid, s.groups[0].key) {
             (Some(a), _) => ctx.user_label(
@@ -128,7 +129,7 @@ fn render_text(
             writeln!(out, "  top: {}", list.join(", "))?;
         }
         for g in &s.groups {
-            writeln!(out, "  {}", text::group_header(report, g, ctx))?;
+            writeln!(out, "  {}", text::group_header(report, &multi, g, ctx))?;
         }
         writeln!(out)?;
     }

@@ -10,7 +10,10 @@ use crate::event::UNSET;
 
 use super::display::{self, Ctx};
 use super::memo::{Memo, Shown};
-use super::model::{Command, Group, GroupBy, GroupKey, Report, PREEXISTING, TRUNCATED, USER_CMD};
+use super::model::{
+    Command, Group, GroupBy, GroupKey, MultiBoot, Report, PREEXISTING, TRUNCATED, USER_CMD,
+};
+use super::par;
 use super::stats::Stats;
 
 const BOLD: &str = "\x1b[1m";
@@ -23,28 +26,28 @@ const RESET: &str = "\x1b[0m";
 /// Longest cwd that still widens its column; longer ones overflow it.
 const MAX_CWD_WIDTH: usize = 32;
 
+/// Writes the report; `threads` (at least 1) write the groups (see
+/// [`super::par`]).
 pub fn render(
     report: &Report,
     stats: &Stats,
     ctx: &Ctx<'_>,
+    threads: usize,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let paint = |code: &str, s: &str| -> String {
-        if ctx.color {
-            format!("{code}{s}{RESET}")
-        } else {
-            s.to_owned()
-        }
-    };
-    let mut memo = Memo::default();
+    // What depends on the groups before: a heading where the user changes,
+    // and one before the first unattributed group. Decided in order here,
+    // so that the groups themselves can be written apart.
+    let mut heads: Vec<(Option<String>, &Group)> = Vec::with_capacity(report.groups.len());
     let mut current_user: Option<String> = None;
     let mut in_unattributed = false;
     for g in &report.groups {
+        let mut head = None;
         match g.key {
             GroupKey::Session { auid, host, .. } => {
                 let label = ctx.user_label(auid, g.user.as_deref(), &report.strings.str(host));
                 if current_user.as_deref() != Some(&label) {
-                    writeln!(out, "{}", paint(BOLD, &label))?;
+                    head = Some(paint(ctx, BOLD, &label));
                     current_user = Some(label);
                 }
             }
@@ -55,38 +58,63 @@ pub fn render(
                     None => "jobs of unknown owner".into(),
                 };
                 if current_user.as_deref() != Some(&label) {
-                    writeln!(out, "{}", paint(BOLD, &label))?;
+                    head = Some(paint(ctx, BOLD, &label));
                     current_user = Some(label);
                 }
             }
             GroupKey::Unattributed { .. } if !in_unattributed => {
                 in_unattributed = true;
                 let title = "unattributed: processes with no login uid, in no batch job (entry points without pam_loginuid?)";
-                writeln!(out, "{}", paint(MAGENTA, title))?;
+                head = Some(paint(ctx, MAGENTA, title));
             }
             _ => {}
         }
-        writeln!(out, "  {}", paint(CYAN, &group_header(report, g, ctx)))?;
-        let cmds = &g.cmds;
-        if !cmds.is_empty() {
-            let job = matches!(g.key, GroupKey::Job { .. });
-            table(
-                report,
-                cmds,
-                ctx,
-                report.by == GroupBy::Job,
-                job,
-                &mut memo,
-                out,
-            )?;
-        }
-        writeln!(out)?;
+        heads.push((head, g));
     }
+    let multi = report.multi_boot_hosts();
+    let write = |ctx: &Ctx<'_>, _: usize, batch: &[(Option<String>, &Group)], out: &mut Vec<u8>| {
+        let mut memo = Memo::default();
+        for (head, g) in batch {
+            if let Some(h) = head {
+                writeln!(out, "{h}")?;
+            }
+            writeln!(
+                out,
+                "  {}",
+                paint(ctx, CYAN, &group_header(report, &multi, g, ctx))
+            )?;
+            let cmds = &g.cmds;
+            if !cmds.is_empty() {
+                let job = matches!(g.key, GroupKey::Job { .. });
+                table(
+                    report,
+                    cmds,
+                    ctx,
+                    report.by == GroupBy::Job,
+                    job,
+                    &mut memo,
+                    out,
+                )?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    };
+    par::in_batches(&heads, |(_, g)| g.cmds.len() + 1, threads, ctx, &write, out)?;
     if report.groups.is_empty() {
         writeln!(out, "no commands matched")?;
     }
     failed_logins(report, ctx, out)?;
     writeln!(out, "{}", footer(stats, ctx))
+}
+
+/// `s` in the colour `code`, when the report is in colour.
+fn paint(ctx: &Ctx<'_>, code: &str, s: &str) -> String {
+    if ctx.color {
+        format!("{code}{s}{RESET}")
+    } else {
+        s.to_owned()
+    }
 }
 
 /// The failed-logins table (like `aureport -l --failed` and `-au --failed`).
@@ -148,7 +176,7 @@ fn failed_logins(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Res
 }
 
 /// `session 3 on login2 from 10.0.0.5 port 52144, tty pts/1: ...`.
-pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
+pub fn group_header(report: &Report, multi: &MultiBoot, g: &Group, ctx: &Ctx<'_>) -> String {
     let s = &report.strings;
     let mut h = match g.key {
         GroupKey::Session {
@@ -159,7 +187,7 @@ pub fn group_header(report: &Report, g: &Group, ctx: &Ctx<'_>) -> String {
             } else {
                 format!("session {ses}")
             };
-            let boot = if report.multi_boot(host) {
+            let boot = if multi.has(host) {
                 format!(", boot {}", display::text(s, boot))
             } else {
                 String::new()

@@ -89,16 +89,32 @@ impl std::fmt::Display for BootLabel<'_> {
 /// Assigns records to boots (see the module docs).
 #[derive(Debug, Default)]
 pub struct Boots {
-    hosts: HashMap<String, HostBoots>,
+    /// Each host's state, in order of first appearance.
+    hosts: Vec<(String, HostBoots)>,
+    /// Host name -> index in `hosts`.
+    index: HashMap<String, usize>,
+    /// The index of the last host asked about: records come from one host
+    /// in long runs, and hashing its name for every record (twice) was
+    /// ~5 % of a report (issue 14).
+    last: usize,
 }
 
 impl Boots {
     /// The boot label of a record of `host`.
     pub fn observe(&mut self, host: &str, f: &BootFact<'_>) -> BootLabel<'_> {
-        if !self.hosts.contains_key(host) {
-            self.hosts.insert(host.to_owned(), HostBoots::default());
-        }
-        let h = self.hosts.get_mut(host).expect("inserted above");
+        let at = match self.hosts.get(self.last) {
+            Some((name, _)) if name == host => self.last,
+            _ => match self.index.get(host) {
+                Some(&i) => i,
+                None => {
+                    self.hosts.push((host.to_owned(), HostBoots::default()));
+                    self.index.insert(host.to_owned(), self.hosts.len() - 1);
+                    self.hosts.len() - 1
+                }
+            },
+        };
+        self.last = at;
+        let h = &mut self.hosts[at].1;
         if let Some(id) = f.boot_id.filter(|b| !b.is_empty()) {
             if h.named.as_deref() != Some(id) {
                 h.named = Some(id.to_owned());

@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use super::parse::Record;
+use super::parse::{name_key, Record};
 use super::rtype::RecordType;
 use super::value::{decode_hex_into, parse_u64, Value};
 use crate::bytes::Bytes;
@@ -227,25 +227,41 @@ impl PartialExec {
         let mut s = Syscall::default();
         let (mut arch, mut nr) = (None, None);
         let buf = &mut self.buf;
+        const ARCH: u128 = name_key(b"arch");
+        const SYSCALL: u128 = name_key(b"syscall");
+        const SUCCESS: u128 = name_key(b"success");
+        const EXIT: u128 = name_key(b"exit");
+        const PID: u128 = name_key(b"pid");
+        const PPID: u128 = name_key(b"ppid");
+        const UID: u128 = name_key(b"uid");
+        const EUID: u128 = name_key(b"euid");
+        const GID: u128 = name_key(b"gid");
+        const EGID: u128 = name_key(b"egid");
+        const AUID: u128 = name_key(b"auid");
+        const SES: u128 = name_key(b"ses");
+        const TTY: u128 = name_key(b"tty");
+        const COMM: u128 = name_key(b"comm");
+        const EXE: u128 = name_key(b"exe");
+        const KEY: u128 = name_key(b"key");
         for f in rec.fields() {
             let v = f.value;
-            match f.name {
-                b"arch" => arch = v.to_hex_u32(),
-                b"syscall" => nr = v.to_u32(),
-                b"success" => s.success = Some(v.raw() == b"yes"),
-                b"exit" => s.exit = v.to_i64(),
-                b"pid" => s.pid = v.to_u32(),
-                b"ppid" => s.ppid = v.to_u32(),
-                b"uid" => s.uid = v.to_u32(),
-                b"euid" => s.euid = v.to_u32(),
-                b"gid" => s.gid = v.to_u32(),
-                b"egid" => s.egid = v.to_u32(),
-                b"auid" => s.auid = v.to_id(),
-                b"ses" => s.ses = v.to_id(),
-                b"tty" => s.tty = push_tty(v.raw(), buf),
-                b"comm" => s.comm = push_untrusted(&v, buf).map(|x| x.0),
-                b"exe" => s.exe = push_untrusted(&v, buf).map(|x| x.0),
-                b"key" => s.key = push_key(&v, buf),
+            match name_key(f.name) {
+                ARCH => arch = v.to_hex_u32(),
+                SYSCALL => nr = v.to_u32(),
+                SUCCESS => s.success = Some(v.raw() == b"yes"),
+                EXIT => s.exit = v.to_i64(),
+                PID => s.pid = v.to_u32(),
+                PPID => s.ppid = v.to_u32(),
+                UID => s.uid = v.to_u32(),
+                EUID => s.euid = v.to_u32(),
+                GID => s.gid = v.to_u32(),
+                EGID => s.egid = v.to_u32(),
+                AUID => s.auid = v.to_id(),
+                SES => s.ses = v.to_id(),
+                TTY => s.tty = push_tty(v.raw(), buf),
+                COMM => s.comm = push_untrusted(&v, buf).map(|x| x.0),
+                EXE => s.exe = push_untrusted(&v, buf).map(|x| x.0),
+                KEY => s.key = push_key(&v, buf),
                 _ => {}
             }
         }

@@ -12,7 +12,7 @@
 //! the old ones as `old_auid`/`old_ses`.
 
 use super::exec::syscall_tty;
-use super::parse::Record;
+use super::parse::{name_key, Record};
 use super::rtype::RecordType;
 use super::value::Value;
 use crate::bytes::{encode, Bytes};
@@ -46,52 +46,75 @@ pub fn is_login_type(t: RecordType) -> bool {
 
 /// The `login` event for one record of a [`LOGIN_TYPES`] type.
 pub fn login_event(rec: &Record<'_>, host: &str) -> Event {
-    let mut l = LoginRecord::new(LoginType::parse(&rec.rtype.to_string()));
+    let kind = match rec.rtype.name() {
+        Some(n) => LoginType::parse(n),
+        None => LoginType::parse(&rec.rtype.to_string()),
+    };
+    let mut l = LoginRecord::new(kind);
     l.serial = Some(rec.serial);
     let mut t = Task::default();
     let is_login = rec.rtype == RecordType::LOGIN;
+    const ACCT: u128 = name_key(b"acct");
+    const ADDR: u128 = name_key(b"addr");
+    const AUID: u128 = name_key(b"auid");
+    const CMD: u128 = name_key(b"cmd");
+    const CWD: u128 = name_key(b"cwd");
+    const EXE: u128 = name_key(b"exe");
+    const GRANTORS: u128 = name_key(b"grantors");
+    const HOSTNAME: u128 = name_key(b"hostname");
+    const ID: u128 = name_key(b"id");
+    const OLD_AUID: u128 = name_key(b"old-auid");
+    const OLD_SES: u128 = name_key(b"old-ses");
+    const OP: u128 = name_key(b"op");
+    const PID: u128 = name_key(b"pid");
+    const RES: u128 = name_key(b"res");
+    const RPORT: u128 = name_key(b"rport");
+    const SES: u128 = name_key(b"ses");
+    const TERMINAL: u128 = name_key(b"terminal");
+    const TTY: u128 = name_key(b"tty");
+    const UID: u128 = name_key(b"uid");
     for f in rec.fields() {
         let v = f.value;
         // Identity fields outside msg='...' are the sending process's; the same
         // names inside describe something else (e.g. an added user's uid).
-        match (f.name, f.in_msg) {
-            (b"pid", false) => t.pid = t.pid.or(v.to_u32()),
-            (b"uid", false) => t.uid = t.uid.or(v.to_u32()),
+        match (name_key(f.name), f.in_msg) {
+            (PID, false) => t.pid = t.pid.or(v.to_u32()),
+            (UID, false) => t.uid = t.uid.or(v.to_u32()),
             // Old kernels wrote `old auid=1 new auid=2`: the last one is new.
-            (b"auid", false) if is_login => t.auid = v.to_id().or(t.auid),
-            (b"ses", false) if is_login => t.ses = v.to_id().or(t.ses),
-            (b"auid", false) => t.auid = t.auid.or(v.to_id()),
-            (b"ses", false) => t.ses = t.ses.or(v.to_id()),
-            (b"old-auid", false) => l.old_auid = v.to_id(),
-            (b"old-ses", false) => l.old_ses = v.to_id(),
-            (b"tty", false) => t.tty = syscall_tty(v.raw()),
-            (b"res", _) => l.res = Some(LoginResult::parse(&String::from_utf8_lossy(v.raw()))),
-            (b"exe", true) => t.exe = v.untrusted().map(|x| Bytes(x.into_owned())),
-            (b"addr", true) => l.addr = known(&v).map(|a| String::from_utf8_lossy(a).into_owned()),
-            (b"rport", true) => l.port = v.to_u32().and_then(|p| u16::try_from(p).ok()),
-            (b"terminal", true) => {
+            (AUID, false) if is_login => t.auid = v.to_id().or(t.auid),
+            (SES, false) if is_login => t.ses = v.to_id().or(t.ses),
+            (AUID, false) => t.auid = t.auid.or(v.to_id()),
+            (SES, false) => t.ses = t.ses.or(v.to_id()),
+            (OLD_AUID, false) => l.old_auid = v.to_id(),
+            (OLD_SES, false) => l.old_ses = v.to_id(),
+            (TTY, false) => t.tty = syscall_tty(v.raw()),
+            (RES, _) => l.res = Some(LoginResult::parse(&String::from_utf8_lossy(v.raw()))),
+            (EXE, true) => t.exe = v.untrusted().map(|x| Bytes(x.into_owned())),
+            (ADDR, true) => l.addr = known(&v).map(|a| String::from_utf8_lossy(a).into_owned()),
+            (RPORT, true) => l.port = v.to_u32().and_then(|p| u16::try_from(p).ok()),
+            (TERMINAL, true) => {
                 if let Some(x) = known(&v) {
                     t.tty = terminal_tty(x);
                     l.terminal = Some(encode(x));
                 }
             }
-            (b"cwd", true) => l.cwd = v.untrusted().map(|x| Bytes(x.into_owned())),
-            (b"id", true) => l.id = l.id.or(v.to_u32()),
+            (CWD, true) => l.cwd = v.untrusted().map(|x| Bytes(x.into_owned())),
+            (ID, true) => l.id = l.id.or(v.to_u32()),
             // Written by libaudit as quoted text or hex.
-            (b"acct", true) if l.acct.is_none() => {
+            (ACCT, true) if l.acct.is_none() => {
                 l.acct = known(&v)
                     .and_then(|_| v.untrusted())
                     .map(|x| Bytes(x.into_owned()));
             }
-            (b"cmd", true) if l.cmd.is_none() => {
+            (CMD, true) if l.cmd.is_none() => {
                 l.cmd = known(&v)
                     .and_then(|_| v.untrusted())
                     .map(|x| Bytes(x.into_owned()));
             }
             // Written as they are, never hex (`hostname=deadbeef` is a name).
-            (b"op", true) => l.op = l.op.take().or_else(|| known(&v).map(encode)),
-            (b"hostname", true) => l.hostname = l.hostname.take().or_else(|| known(&v).map(encode)),
-            (b"grantors", true) => l.grantors = l.grantors.take().or_else(|| known(&v).map(encode)),
+            (OP, true) => l.op = l.op.take().or_else(|| known(&v).map(encode)),
+            (HOSTNAME, true) => l.hostname = l.hostname.take().or_else(|| known(&v).map(encode)),
+            (GRANTORS, true) => l.grantors = l.grantors.take().or_else(|| known(&v).map(encode)),
             _ => {}
         }
     }

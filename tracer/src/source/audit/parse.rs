@@ -305,6 +305,27 @@ fn split_word(b: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// A field name as one integer, for matching names with integer compares:
+/// a `match` on byte-string patterns calls `memcmp` for each candidate
+/// (the SYSCALL record's fields were a third of its folding, issue 14).
+/// The bytes (at most 8, little-endian) and the length, so that no two
+/// names share a key; any name longer than 8 bytes gets a key no constant
+/// of a name of 8 bytes or fewer has.
+#[inline(always)]
+pub const fn name_key(name: &[u8]) -> u128 {
+    let n = name.len();
+    if n > 8 {
+        return (n as u128) << 64;
+    }
+    let mut k = 0u64;
+    let mut i = 0;
+    while i < n {
+        k |= (name[i] as u64) << (8 * i);
+        i += 1;
+    }
+    ((n as u128) << 64) | k as u128
+}
+
 /// One `name=value` pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field<'a> {
