@@ -99,7 +99,7 @@ fn small_groups_in_batches_are_the_serial_bytes() {
         .iter()
         .map(|s| s["commands"].as_array().unwrap().len())
         .sum();
-    assert!(rows > 3 * 4096, "{rows} rows");
+    assert!(rows > 3 * tracer::report::par::BATCH_ROWS, "{rows} rows");
     for format in [OutputFormat::Json, OutputFormat::Text, OutputFormat::Csv] {
         let serial = render_as(&path, format, 1);
         for threads in [2, 3] {

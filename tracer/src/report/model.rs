@@ -313,6 +313,16 @@ struct PendingCmd {
     row: Option<u32>,
 }
 
+/// Makes room for one more command, growing by a quarter rather than
+/// doubling: a report's commands are most of its memory, and doubling left
+/// 40 % of their space unused (18 MB of a 1 GB log's report, issue 14).
+/// Still geometric, so pushing stays amortised O(1).
+fn grow(cmds: &mut Vec<Command>) {
+    if cmds.len() == cmds.capacity() {
+        cmds.reserve_exact(cmds.len() / 4 + 4);
+    }
+}
+
 /// Builds a [`Report`] from events.
 pub struct Builder {
     filter: Filter,
@@ -652,6 +662,7 @@ impl Builder {
             let exe = ev.exe.as_deref().map_or(NONE, |e| self.strings.intern(e));
             let argv = self.strings.intern_argv(&argv);
             let g = &mut self.groups[group as usize];
+            grow(&mut g.cmds);
             g.cmds.push(Command {
                 time: ev.time,
                 pid: ev.pid.unwrap_or(NONE),
@@ -921,7 +932,10 @@ impl Builder {
                 if top != NONE {
                     *g.top.entry(top).or_default() += 1;
                 }
-                g.cmds.extend(cmd);
+                if let Some(c) = cmd {
+                    grow(&mut g.cmds);
+                    g.cmds.push(c);
+                }
             }
             _ => {}
         }

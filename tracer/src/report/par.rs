@@ -15,8 +15,9 @@ use std::io::{self, Write};
 
 use super::display::Ctx;
 
-/// Rows per batch: a few MB of output, small next to the model.
-pub const BATCH_ROWS: usize = 4096;
+/// Rows per batch: about a MB of output each, small next to the model (4,096
+/// rows took 10 MB more at the peak of a 1 GB log's report on two threads).
+pub const BATCH_ROWS: usize = 1024;
 
 /// What writes a batch: (context, index of its first item, the batch, the
 /// buffer to write into).
