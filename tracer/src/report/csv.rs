@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::event::UNSET;
+use crate::event::{rfc3339, UNSET};
 
 use super::display::{self, Ctx};
 use super::memo::Memo;
@@ -90,6 +90,7 @@ fn rows(
             Cow::Borrowed("")
         };
         let step = display::text(s, c.step);
+        let time = rfc3339::format(c.time.0);
         let row: [Cow<'_, str>; 19] = [
             kind.into(),
             host.as_str().into(),
@@ -97,7 +98,7 @@ fn rows(
             num(c.auid),
             num(c.ses),
             group.as_str().into(),
-            display::rfc3339(c.time).into(),
+            rfc3339::as_str(&time).into(),
             num(c.pid),
             num(c.ppid),
             num(c.uid),

@@ -15,7 +15,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use crate::bytes::encode_cow;
-use crate::event::UNSET;
+use crate::event::{rfc3339, UNSET};
 
 use super::display::{self, Ctx};
 use super::memo::Memo;
@@ -336,7 +336,7 @@ fn row<W: Write>(
     };
     w.open_object()?;
     w.key("time")?;
-    w.str(&display::rfc3339(c.time))?;
+    w.str(rfc3339::as_str(&rfc3339::format(c.time.0)))?;
     if report.by == GroupBy::Job {
         w.key("user")?;
         w.opt_str(opt(c.auid).and_then(|a| ctx.name(a)).as_deref())?;
