@@ -161,17 +161,14 @@ fn parse_header<'a>(
     let Some(inner) = text.strip_prefix(b"audit(") else {
         return Err(ParseError::MissingHeader);
     };
-    let close = find(inner, b')').ok_or(ParseError::UnterminatedHeader)?;
-    let stamp = &inner[..close];
+    let (time, serial, close) = match usual_stamp(inner) {
+        Some(x) => x,
+        None => any_stamp(inner)?,
+    };
     let mut body = &inner[close + 1..];
     if let Some(b) = body.strip_prefix(b":") {
         body = b;
     }
-    let colon = find(stamp, b':').ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
-    let (time_text, serial_text) = (&stamp[..colon], &stamp[colon + 1..]);
-    let time = parse_time(time_text).ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
-    let serial =
-        parse_u64(serial_text).ok_or_else(|| ParseError::BadSerial(excerpt(serial_text)))?;
     Ok(Record {
         node,
         rtype,
@@ -180,6 +177,65 @@ fn parse_header<'a>(
         body: trim_end_spaces(skip_spaces(body)),
         enriched,
     })
+}
+
+/// `SECS[.FRAC]:SERIAL)` however written: (time, serial, index of the `)`).
+fn any_stamp(inner: &[u8]) -> Result<(Timestamp, u64, usize), ParseError> {
+    let close = find(inner, b')').ok_or(ParseError::UnterminatedHeader)?;
+    let stamp = &inner[..close];
+    let colon = find(stamp, b':').ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
+    let (time_text, serial_text) = (&stamp[..colon], &stamp[colon + 1..]);
+    let time = parse_time(time_text).ok_or_else(|| ParseError::BadTimestamp(excerpt(stamp)))?;
+    let serial =
+        parse_u64(serial_text).ok_or_else(|| ParseError::BadSerial(excerpt(serial_text)))?;
+    Ok((time, serial, close))
+}
+
+/// Digits from `b[*i]` on, at most `max` of them, as a number; `i` is left
+/// after them. `None` for none, or for more than `max`.
+#[inline(always)]
+fn digits(b: &[u8], i: &mut usize, max: usize) -> Option<(u64, usize)> {
+    let start = *i;
+    let mut n = 0u64;
+    while let Some(&c) = b.get(*i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if *i - start == max {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+        *i += 1;
+    }
+    (*i > start).then_some((n, *i - start))
+}
+
+/// The stamp as the kernel writes it, `SECS.FRAC:SERIAL)` (up to 18, 9 and
+/// 19 digits), in one pass: (time, serial, index of the `)`). `None` for
+/// anything else, which the general path then reads (and reads the same
+/// way: this is only a faster route to the same answer). Finding `)`, `:`
+/// and `.` apart and parsing three numbers was 10 % of reading a log
+/// (issue 14).
+#[inline]
+fn usual_stamp(inner: &[u8]) -> Option<(Timestamp, u64, usize)> {
+    let mut i = 0;
+    let (secs, _) = digits(inner, &mut i, 18)?;
+    if inner.get(i) != Some(&b'.') {
+        return None;
+    }
+    i += 1;
+    let (frac, flen) = digits(inner, &mut i, 9)?;
+    if inner.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    let (serial, _) = digits(inner, &mut i, 19)?;
+    if inner.get(i) != Some(&b')') {
+        return None;
+    }
+    let nanos = frac as u32 * 10u32.pow(9 - flen as u32);
+    Some((Timestamp::from_secs_nanos(secs as i64, nanos), serial, i))
 }
 
 /// `SECONDS[.FRACTION]`, the fraction of up to 9 digits (the kernel writes 3).

@@ -244,3 +244,50 @@ proptest! {
         prop_assert_eq!(find2(&hay, a, b), hay.iter().position(|&c| c == a || c == b));
     }
 }
+
+proptest! {
+    /// The one-pass route for the kernel's usual stamp gives what the
+    /// general one does, whenever it answers; stamps of digits and
+    /// separators of every length and kind, most of them well formed.
+    #[test]
+    fn usual_stamp_agrees_with_any_stamp(
+        parts in proptest::collection::vec(
+            (proptest::collection::vec(b'0'..=b'9', 0..22),
+             proptest::sample::select(b".:)( x".to_vec())),
+            1..5),
+        usual in proptest::collection::vec(b'0'..=b'9', 1..22),
+    ) {
+        let mut odd: Vec<u8> = parts.iter().flat_map(|(d, sep)| d.iter().copied().chain([*sep])).collect();
+        odd.extend_from_slice(b" rest");
+        // Well formed: SECS.FRAC:SERIAL) from the same digits.
+        let n = usual.len();
+        let (a, b) = (n / 3, 2 * n / 3);
+        let mut well = usual[..a.max(1)].to_vec();
+        well.push(b'.');
+        well.extend_from_slice(&usual[a.max(1).min(b)..b.max(a.max(1))]);
+        well.push(b':');
+        well.extend_from_slice(&usual[b.max(a.max(1))..]);
+        well.extend_from_slice(b"): a=1");
+        for inner in [odd, well] {
+            if let Some(fast) = usual_stamp(&inner) {
+                prop_assert_eq!(Ok(fast), any_stamp(&inner), "{:?}", String::from_utf8_lossy(&inner));
+            }
+        }
+    }
+}
+
+#[test]
+fn usual_stamp_takes_the_kernels_stamps() {
+    assert_eq!(
+        usual_stamp(b"1490137971.011:50406): arch=c000003e"),
+        Some((
+            Timestamp::from_secs_nanos(1_490_137_971, 11_000_000),
+            50406,
+            20
+        ))
+    );
+    // Not the usual shape: the general path's business.
+    assert_eq!(usual_stamp(b"1490137971:50406):"), None);
+    assert_eq!(usual_stamp(b"1490137971.0111111111:5):"), None);
+    assert_eq!(usual_stamp(b"1.5:18446744073709551615)"), None);
+}
