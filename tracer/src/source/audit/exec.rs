@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use super::parse::{name_key, Record};
+use super::parse::{name_key, plain_fields, Record};
 use super::rtype::RecordType;
 use super::value::{decode_hex_into, parse_u64, Value};
 use crate::bytes::Bytes;
@@ -125,6 +125,55 @@ struct Syscall {
     auid_name: Option<Span>,
 }
 
+/// A SYSCALL record's fields, folded one by one.
+#[derive(Default)]
+struct SyscallFold {
+    s: Syscall,
+    arch: Option<u32>,
+    nr: Option<u32>,
+}
+
+impl SyscallFold {
+    fn field(&mut self, name: &[u8], v: Value<'_>, buf: &mut Vec<u8>) {
+        const ARCH: u128 = name_key(b"arch");
+        const SYSCALL: u128 = name_key(b"syscall");
+        const SUCCESS: u128 = name_key(b"success");
+        const EXIT: u128 = name_key(b"exit");
+        const PID: u128 = name_key(b"pid");
+        const PPID: u128 = name_key(b"ppid");
+        const UID: u128 = name_key(b"uid");
+        const EUID: u128 = name_key(b"euid");
+        const GID: u128 = name_key(b"gid");
+        const EGID: u128 = name_key(b"egid");
+        const AUID: u128 = name_key(b"auid");
+        const SES: u128 = name_key(b"ses");
+        const TTY: u128 = name_key(b"tty");
+        const COMM: u128 = name_key(b"comm");
+        const EXE: u128 = name_key(b"exe");
+        const KEY: u128 = name_key(b"key");
+        let s = &mut self.s;
+        match name_key(name) {
+            ARCH => self.arch = v.to_hex_u32(),
+            SYSCALL => self.nr = v.to_u32(),
+            SUCCESS => s.success = Some(v.raw() == b"yes"),
+            EXIT => s.exit = v.to_i64(),
+            PID => s.pid = v.to_u32(),
+            PPID => s.ppid = v.to_u32(),
+            UID => s.uid = v.to_u32(),
+            EUID => s.euid = v.to_u32(),
+            GID => s.gid = v.to_u32(),
+            EGID => s.egid = v.to_u32(),
+            AUID => s.auid = v.to_id(),
+            SES => s.ses = v.to_id(),
+            TTY => s.tty = push_tty(v.raw(), buf),
+            COMM => s.comm = push_untrusted(&v, buf).map(|x| x.0),
+            EXE => s.exe = push_untrusted(&v, buf).map(|x| x.0),
+            KEY => s.key = push_key(&v, buf),
+            _ => {}
+        }
+    }
+}
+
 /// One piece of an argument: a whole `aN`, or chunk `aN[i]`.
 #[derive(Debug)]
 struct ArgPiece {
@@ -224,47 +273,19 @@ impl PartialExec {
         if self.syscall.is_some() {
             return;
         }
-        let mut s = Syscall::default();
-        let (mut arch, mut nr) = (None, None);
         let buf = &mut self.buf;
-        const ARCH: u128 = name_key(b"arch");
-        const SYSCALL: u128 = name_key(b"syscall");
-        const SUCCESS: u128 = name_key(b"success");
-        const EXIT: u128 = name_key(b"exit");
-        const PID: u128 = name_key(b"pid");
-        const PPID: u128 = name_key(b"ppid");
-        const UID: u128 = name_key(b"uid");
-        const EUID: u128 = name_key(b"euid");
-        const GID: u128 = name_key(b"gid");
-        const EGID: u128 = name_key(b"egid");
-        const AUID: u128 = name_key(b"auid");
-        const SES: u128 = name_key(b"ses");
-        const TTY: u128 = name_key(b"tty");
-        const COMM: u128 = name_key(b"comm");
-        const EXE: u128 = name_key(b"exe");
-        const KEY: u128 = name_key(b"key");
-        for f in rec.fields() {
-            let v = f.value;
-            match name_key(f.name) {
-                ARCH => arch = v.to_hex_u32(),
-                SYSCALL => nr = v.to_u32(),
-                SUCCESS => s.success = Some(v.raw() == b"yes"),
-                EXIT => s.exit = v.to_i64(),
-                PID => s.pid = v.to_u32(),
-                PPID => s.ppid = v.to_u32(),
-                UID => s.uid = v.to_u32(),
-                EUID => s.euid = v.to_u32(),
-                GID => s.gid = v.to_u32(),
-                EGID => s.egid = v.to_u32(),
-                AUID => s.auid = v.to_id(),
-                SES => s.ses = v.to_id(),
-                TTY => s.tty = push_tty(v.raw(), buf),
-                COMM => s.comm = push_untrusted(&v, buf).map(|x| x.0),
-                EXE => s.exe = push_untrusted(&v, buf).map(|x| x.0),
-                KEY => s.key = push_key(&v, buf),
-                _ => {}
+        let mark = buf.len();
+        let mut fold = SyscallFold::default();
+        // The kernel's plain form in one pass; anything else (a tab, an odd
+        // quote) by the general field walk, from the start again.
+        if !plain_fields(rec.body, |name, v| fold.field(name, v, buf)) {
+            buf.truncate(mark);
+            fold = SyscallFold::default();
+            for f in rec.fields() {
+                fold.field(f.name, f.value, buf);
             }
         }
+        let SyscallFold { mut s, arch, nr } = fold;
         s.auid_name = rec.enriched_name(b"AUID").map(|n| push_lossy(n, buf));
         match exec_syscall(arch, nr) {
             Some(false) => {

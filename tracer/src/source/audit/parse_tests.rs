@@ -291,3 +291,74 @@ fn usual_stamp_takes_the_kernels_stamps() {
     assert_eq!(usual_stamp(b"1490137971.0111111111:5):"), None);
     assert_eq!(usual_stamp(b"1.5:18446744073709551615)"), None);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+    /// Whenever the one-pass walk takes a body, it yields exactly the
+    /// general walk's fields. Bodies from the characters that matter
+    /// (separators, quotes, `=`, tabs, `msg`), most of them plain.
+    #[test]
+    fn plain_fields_are_the_general_fields(
+        words in proptest::collection::vec(
+            (proptest::sample::select(vec!["a", "exe", "msg", "", "a0", "key"]),
+             proptest::collection::vec(
+                 proptest::prop_oneof![
+                     4 => proptest::sample::select(b"xyz019/_-".to_vec()),
+                     1 => proptest::sample::select(b"=\"' \t".to_vec()),
+                 ], 0..8),
+             any::<bool>(), any::<bool>()),
+            0..8),
+    ) {
+        let mut body = Vec::new();
+        for (i, (name, value, quoted, double)) in words.iter().enumerate() {
+            if i > 0 {
+                body.extend_from_slice(if *double { b"  " } else { b" " });
+            }
+            body.extend_from_slice(name.as_bytes());
+            body.push(b'=');
+            if *quoted {
+                body.push(b'"');
+            }
+            body.extend_from_slice(value);
+            if *quoted {
+                body.push(b'"');
+            }
+        }
+        let rec = Record {
+            node: None,
+            rtype: RecordType::SYSCALL,
+            time: Timestamp::from_secs_nanos(0, 0),
+            serial: 1,
+            body: &body,
+            enriched: &[],
+        };
+        let mut plain = Vec::new();
+        if plain_fields(&body, |n, v| plain.push((n, v))) {
+            let general: Vec<_> = rec.fields().map(|f| (f.name, f.value)).collect();
+            prop_assert_eq!(plain, general, "{:?}", String::from_utf8_lossy(&body));
+        }
+    }
+}
+
+#[test]
+fn kernel_syscall_bodies_are_plain() {
+    let line = br#"type=SYSCALL msg=audit(1490137971.011:50406): arch=c000003e syscall=59 success=yes exit=0 a0=1 items=2 ppid=1 pid=2 auid=1000 uid=0 tty=pts1 ses=3 comm="ls" exe="/bin/ls" key="tracer_exec""#;
+    let rec = parse_line(line).unwrap();
+    let mut n = 0;
+    assert!(plain_fields(rec.body, |_, _| n += 1));
+    assert_eq!(n, rec.fields().count());
+    // What only the general walk reads: a tab before a word, a quote left
+    // open, a word without `=`.
+    for odd in [
+        &b"a=1 \tb=2"[..],
+        b"comm=\"a b\"",
+        b"a=1 user b=2",
+        b"a=\"x\"y=1",
+    ] {
+        assert!(
+            !plain_fields(odd, |_, _| ()),
+            "{:?}",
+            String::from_utf8_lossy(odd)
+        );
+    }
+}
