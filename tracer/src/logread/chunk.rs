@@ -18,13 +18,94 @@ use std::io::{self, Read};
 use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Mutex, PoisonError};
 
+/// A chunk's bytes: a buffer of the chunker's, handed back to it for the
+/// next chunks when dropped. Reading into a fresh buffer per chunk zeroed
+/// it first (`read_to_end` initialises spare capacity for readers like
+/// ours) and, across threads, paid glibc's cross-arena frees; a recycled
+/// buffer is read into as it is (issue 14).
+#[derive(Default)]
+pub struct Data {
+    /// Initialised to its full length; the chunk is `buf[..len]`.
+    buf: Vec<u8>,
+    len: usize,
+    pool: Option<Pool>,
+}
+
+impl Data {
+    /// A buffer of its own (tests, and chunks made elsewhere).
+    pub fn from_vec(buf: Vec<u8>) -> Self {
+        let len = buf.len();
+        Self {
+            buf,
+            len,
+            pool: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Data({} bytes)", self.len)
+    }
+}
+
+impl Drop for Data {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.put(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// Buffers handed back by dropped chunks: at most [`Pool::KEEP`], none
+/// bigger than `max` bytes (one grown for a long line is freed).
+#[derive(Clone, Default)]
+struct Pool {
+    free: std::sync::Arc<Mutex<Vec<Vec<u8>>>>,
+    max: usize,
+}
+
+impl Pool {
+    /// More than the chunks in flight at once; more are freed.
+    const KEEP: usize = 16;
+
+    fn new(max: usize) -> Self {
+        Self {
+            free: Default::default(),
+            max,
+        }
+    }
+
+    fn put(&self, buf: Vec<u8>) {
+        if buf.len() > self.max {
+            return;
+        }
+        let mut v = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        if v.len() < Self::KEEP {
+            v.push(buf);
+        }
+    }
+
+    fn take(&self) -> Vec<u8> {
+        let mut v = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        v.pop().unwrap_or_default()
+    }
+}
+
 /// Whole lines of one stream.
 #[derive(Debug, Default)]
 pub struct Chunk {
     /// 0, 1, 2 ... in stream order.
     pub seq: u64,
     /// Lines, each ending with `\n`.
-    pub data: Vec<u8>,
+    pub data: Data,
     /// The stream's line number of the line before the first one here
     /// (so line `i` of the chunk, 0-based, is `first_line + i + 1`).
     pub first_line: u64,
@@ -149,6 +230,7 @@ pub struct Chunker<R> {
     eof: bool,
     /// A read error met after some whole lines, returned after them.
     error: Option<io::Error>,
+    pool: Pool,
 }
 
 impl<R: Read> Chunker<R> {
@@ -161,19 +243,24 @@ impl<R: Read> Chunker<R> {
             seq: 0,
             eof: false,
             error: None,
+            pool: Pool::new(opts.chunk_bytes.max(1).saturating_mul(2)),
         }
     }
 
-    /// Reads until `buf` holds `want` bytes or the input ends.
-    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
-        while buf.len() < want && !self.eof {
-            let need = (want - buf.len()) as u64;
-            buf.reserve(need as usize);
-            // `read_to_end` reads into the spare capacity without zeroing it
-            // first (a memset of every chunk showed in profiles).
-            let got = (&mut self.input).take(need).read_to_end(buf)?;
-            if (got as u64) < need {
-                self.eof = true;
+    /// Reads until `buf[..*filled]` holds `want` bytes or the input ends.
+    /// `buf` is initialised to its full length (grown with zeros when
+    /// `want` is beyond it) and read into in place. On an error, what was
+    /// read before it stays counted in `filled`.
+    fn fill(&mut self, buf: &mut Vec<u8>, filled: &mut usize, want: usize) -> io::Result<()> {
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        while *filled < want && !self.eof {
+            match self.input.read(&mut buf[*filled..want]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => *filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
@@ -184,48 +271,50 @@ impl<R: Read> Chunker<R> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let mut buf = std::mem::take(&mut self.carry);
         let target = self.opts.chunk_bytes.max(1);
+        let mut buf = self.pool.take();
+        if buf.len() < target.max(self.carry.len()) {
+            buf.resize(target.max(self.carry.len()), 0);
+        }
+        let mut filled = self.carry.len();
+        buf[..filled].copy_from_slice(&self.carry);
+        self.carry.clear();
+        let mut want = target;
         loop {
-            if let Err(e) = self.fill(&mut buf, target) {
+            let goal = want.max(filled);
+            if let Err(e) = self.fill(&mut buf, &mut filled, goal) {
                 // The whole lines read before the error still count.
-                let Some(i) = memchr::memrchr(b'\n', &buf) else {
+                let Some(i) = memchr::memrchr(b'\n', &buf[..filled]) else {
                     return Err(e);
                 };
                 self.error = Some(e);
-                buf.truncate(i + 1);
-                return Ok(Some(self.emit(buf, None)));
+                return Ok(Some(self.emit(buf, i + 1, None)));
             }
-            if let Some(i) = memchr::memrchr(b'\n', &buf) {
-                self.carry = buf[i + 1..].to_vec();
-                buf.truncate(i + 1);
-                return Ok(Some(self.emit(buf, None)));
+            if let Some(i) = memchr::memrchr(b'\n', &buf[..filled]) {
+                self.carry.extend_from_slice(&buf[i + 1..filled]);
+                return Ok(Some(self.emit(buf, i + 1, None)));
             }
             // No newline in the whole buffer: one line longer than `target`.
-            if buf.is_empty() && self.eof {
+            if filled == 0 && self.eof {
+                self.pool.put(buf);
                 return Ok(None);
             }
             if self.eof {
                 // Streams from `Concat` end with a newline; any other gets one.
-                buf.push(b'\n');
+                if buf.len() == filled {
+                    buf.push(b'\n');
+                } else {
+                    buf[filled] = b'\n';
+                }
+                filled += 1;
                 continue;
             }
-            if buf.len() > self.opts.max_line {
-                let skipped = self.skip_line(buf.len() as u64)?;
-                return Ok(Some(self.emit(Vec::new(), Some(skipped))));
+            if filled > self.opts.max_line {
+                let skipped = self.skip_line(filled as u64)?;
+                self.pool.put(buf);
+                return Ok(Some(self.emit(Vec::new(), 0, Some(skipped))));
             }
-            let want = (buf.len() * 2)
-                .min(self.opts.max_line + 1)
-                .max(buf.len() + 1);
-            self.fill(&mut buf, want)?;
-            if !self.eof && buf.len() < want {
-                continue;
-            }
-            if let Some(i) = memchr::memrchr(b'\n', &buf) {
-                self.carry = buf[i + 1..].to_vec();
-                buf.truncate(i + 1);
-                return Ok(Some(self.emit(buf, None)));
-            }
+            want = (filled * 2).min(self.opts.max_line + 1).max(filled + 1);
         }
     }
 
@@ -251,11 +340,15 @@ impl<R: Read> Chunker<R> {
         }
     }
 
-    fn emit(&mut self, data: Vec<u8>, too_long: Option<u64>) -> Chunk {
-        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+    fn emit(&mut self, buf: Vec<u8>, len: usize, too_long: Option<u64>) -> Chunk {
+        let lines = memchr::memchr_iter(b'\n', &buf[..len]).count() as u64;
         let c = Chunk {
             seq: self.seq,
-            data,
+            data: Data {
+                buf,
+                len,
+                pool: Some(self.pool.clone()),
+            },
             first_line: self.next_line,
             lines,
             too_long,

@@ -18,7 +18,7 @@ pub use crate::logread::{
 };
 
 use crate::logread::audit::{AuditItem, AuditWork, Merge, Serial, MAX_AUDIT_LINE};
-use crate::logread::chunk::{self, Chunk, ChunkOpts, Work};
+use crate::logread::chunk::{self, Chunk, ChunkOpts, Data, Work};
 use crate::logread::MAX_JSON_LINE;
 
 use super::record::Record;
@@ -140,18 +140,20 @@ impl Work for JsonWork {
 struct JsonOut {
     /// Declared before `data` so that it is dropped first.
     items: Vec<Result<Record<'static>, BadLine>>,
-    data: Box<[u8]>,
+    data: Data,
 }
 
 impl JsonOut {
     fn parse(chunk: Chunk) -> Self {
-        let data: Box<[u8]> = chunk.data.into_boxed_slice();
-        // SAFETY: `data` is a heap allocation that is never written to or
-        // freed while `items` holds records borrowing it: moving the box
-        // into the struct does not move its heap bytes, `items` is dropped
-        // first (field order), and `for_each` hands records out only with
-        // the lifetime of a borrow of `data`. So the `'static` never
-        // outlives the bytes.
+        let data = chunk.data;
+        // SAFETY: `data` owns a heap buffer that is never written to or
+        // freed while `items` holds records borrowing it: moving `Data`
+        // into the struct does not move its heap bytes (it is a `Vec`
+        // inside), nothing writes through it (it only derefs to `&[u8]`),
+        // `items` is dropped first (field order) and only then is the
+        // buffer handed back for reuse, and `for_each` hands records out
+        // only with the lifetime of a borrow of `data`. So the `'static`
+        // never outlives the bytes.
         let bytes: &'static [u8] = unsafe { &*(&*data as *const [u8]) };
         let mut items = Vec::with_capacity(chunk.lines as usize + 1);
         for l in chunk::lines_of(bytes, chunk.first_line, chunk.too_long, MAX_JSON_LINE) {
