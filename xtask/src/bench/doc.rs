@@ -441,7 +441,36 @@ measured size: a cheaper compressor for long command lines (no table reset per l
 in the SYSCALL record, the command-line quoting of long quoted arguments a slice at a time rather than a \
 character at a time, for the RSS bound a smaller `Command` (the job, step and sudo-target symbols are rare: a \
 side table makes it 56 bytes) and each group's rows stored compressed in blocks, and the text and CSV \
-renderers in blocks on all cores as JSON now is.\n\n";
+renderers in blocks on all cores as JSON now is.\n\
+- **Report on all cores, and less per record (issue 14, session 7).** Instruction counts as above (callgrind, \
+first 20 MB of the ENRICHED `audit.log`, `--threads 1`), from `e4a47f9` to this run's code: `--format json` \
+739 M -> 573 M (-23 %), `--summary` 460 M -> 419 M (-9 %; its largest gain, below, grows with the number of \
+sessions and hardly shows on 20 MB). The report table above is one run on a machine whose speed varied by \
+±30 % between runs this session (getppid 340-490 ns here against 208 ns in earlier runs): `--format json \
+--threads 1` took 4.5 s of CPU in it and 3.6 s at best in runs beside it. What changed, by measured size: the text and \
+summary headers asked, group by group, whether the host had sessions of several boots, each time walking every \
+group (quadratic: 16 % of a `--summary` of the 1 GB log's 18,000 sessions; now one set per rendering); every \
+format writes runs of small groups in batches of ~1,024 rows on all cores, appended in order (`report/par.rs`; \
+a login node's sessions have tens of commands, so JSON's row blocks for big groups never ran in parallel on \
+them; `tracer/tests/report_json_blocks.rs` holds 1, 2 and 3 threads byte-equal on thousands of small sessions \
+in every format); LZ4 instead of deflate for command lines over 1 KiB (compressing was 7 % of a JSON report; \
+11,317 such lines of 68 MB keep 20 MB); the boot of each record (two SipHash lookups of the host name) and its \
+label cached for runs of one host (~5 %); SYSCALL records read in one pass when in the kernel's plain form \
+(`plain_fields`, the general walk otherwise; a property test holds both equal) and field names matched as \
+integers rather than by `memcmp` (SYSCALL, login records); the usual `audit(SECS.FRAC:SERIAL)` stamp in one \
+digit loop (-3.6 %); chunk buffers recycled and read into in place (the zeroing of every chunk was 3.4 %); \
+table-driven shell quoting; times of JSON and CSV rows without a `String`. Memory: a group's commands grow by a \
+quarter instead of doubling (the doubling left 18 MB of `Command` slots unused on the 1 GB log), groups are put \
+in order in place, and render batches are small (1 MB each): peak RSS of `--format json` on the 1 GB log \
+108.2 -> 97.2 MiB on one thread, 113.5 -> 104.3 MiB on two (the previous run's table against this one's), \
+still 2-11 MB above the 100 MB goal. Tried and dropped: mimalloc as the global allocator (slower here, and 190 MB RSS \
+on two threads), 128 KiB and 2 MiB chunks (512 KiB is fastest), glibc malloc tunables (no clear effect). What \
+is left (json, 573 M): parsing and coalescing ~52 % (login records ~8 %: an owned `Event` with a dozen strings \
+each, built on a worker and dropped on the main thread), the model ~13 % (interning 6 %), rendering ~21 %, \
+reading chunks ~5 %; with two threads the total CPU is 30-50 % above one thread's, mostly glibc's allocator on \
+the workers (`_int_malloc`, `unlink_chunk`, `malloc_consolidate`: memory freed by the main thread). Next steps: \
+login records as compact borrowed records like execs, per-worker reuse of coalescer state, and the 56-byte \
+`Command`.\n\n";
 
 pub fn render(r: &Results) -> String {
     let mut s = String::new();
@@ -766,6 +795,7 @@ JSON is batched into a local buffer, and ASCII fast paths skip char decoding whe
 the 150 MB of a grouped report of every command of a 1 GB log were ~56 bytes per row (38 MB), the distinct \
 command lines (~75 MB, nearly all long include lists of a few KB each, 2 % of execs) and a `HashMap<Rc<[u8]>>` \
 interner's ~90 bytes of overhead per string; the interner now keeps strings in 1 MiB blocks with ~25 bytes of \
-overhead each, and command lines over 1 KiB deflated. What is left serial, and bounds the speed-up on many \
-cores, is the model (`report/model.rs`, fed one record at a time) and the text and CSV rendering; `--format json` \
-writes a big group's rows in blocks on all cores, appended in order (`tracer/tests/report_json_blocks.rs`).";
+overhead each, and command lines over 1 KiB LZ4-compressed. What is left serial, and bounds the speed-up on \
+many cores, is the model (`report/model.rs`, fed one record at a time); rendering runs on all cores in every \
+format: runs of small groups in batches, a big group's JSON rows in blocks, appended in order \
+(`tracer/src/report/par.rs`, `tracer/tests/report_json_blocks.rs`).";

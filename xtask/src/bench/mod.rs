@@ -83,6 +83,11 @@ pub struct BenchArgs {
     /// Needs --no-doc.
     #[arg(long, value_name = "BIN")]
     pub baseline: Option<PathBuf>,
+    /// Run nothing: rewrite BENCHMARKS.md and the plot from the results of
+    /// an earlier run (e.g. target/bench/results.json), after the prose in
+    /// `bench/doc.rs` changed. The figures stay those of that run.
+    #[arg(long, value_name = "RESULTS_JSON", conflicts_with_all = ["quick", "no_doc", "baseline"])]
+    pub docs_from: Option<PathBuf>,
     /// Sub-benchmarks to run (default: all).
     #[arg(value_enum)]
     pub names: Vec<Name>,
@@ -104,6 +109,13 @@ pub struct Opts {
 }
 
 pub fn run(root: &Path, args: &BenchArgs) -> Result<()> {
+    if let Some(path) = &args.docs_from {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let results: Results = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a bench results file", path.display()))?;
+        return write_docs(root, &results);
+    }
     // The fleet benchmark needs neither root nor the global lock: run it
     // on its own, after the others when both are asked for.
     let fleet_too = args.names.contains(&Name::Fleet);
