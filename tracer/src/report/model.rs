@@ -343,6 +343,10 @@ pub struct Builder {
     submits: Vec<Submit>,
     /// (host, pid) of job processes -> their job group (for job ends).
     job_pids: HashMap<(Sym, u32), u32>,
+    /// (job group, host) pairs seen: a job's node list grows without a scan
+    /// of it per command (a job on 1,000 nodes made every command of it
+    /// walk 1,000 entries).
+    job_nodes: std::collections::HashSet<(u32, Sym)>,
     /// The last host name interned and its symbol: records come from one
     /// host in long runs, and hashing its name again cost ~1 %.
     last_host: (Vec<u8>, Sym),
@@ -370,6 +374,7 @@ impl Builder {
             log_names: HashMap::new(),
             submits: Vec::new(),
             job_pids: HashMap::new(),
+            job_nodes: Default::default(),
             last_host: (Vec::new(), NONE),
             last_named: (String::new(), NONE),
             last_inferred: (NONE, 0, NONE),
@@ -823,6 +828,7 @@ impl Builder {
         };
         let gi = self.group_index(key);
         if let GroupKey::Job { .. } = key {
+            let new_node = self.job_nodes.insert((gi, host));
             let j = &mut self.groups[gi as usize].job;
             if j.uid.is_none() {
                 j.uid = job_uid.or(ev.uid.filter(|&u| u != 0 && u != UNSET));
@@ -830,7 +836,7 @@ impl Builder {
             if step != NONE && !j.steps.contains(&step) {
                 j.steps.push(step);
             }
-            if !j.nodes.contains(&host) {
+            if new_node {
                 j.nodes.push(host);
             }
             if let Some(pid) = ev.pid {
@@ -1219,21 +1225,63 @@ fn link_submissions(groups: &mut [Group], strings: &Interner, submits: Vec<Submi
     });
     let mut submits = submits;
     submits.sort_by_key(|s| s.time);
-    let mut taken = vec![false; submits.len()];
+    let mut picker = SubmitPicker::new(&submits);
     for i in jobs {
         let (Some(uid), Some(first)) = (groups[i].job.uid, groups[i].first) else {
             continue;
         };
-        let pick = submits.iter().enumerate().position(|(k, s)| {
-            !taken[k]
-                && s.auid == uid
-                && s.time.0 <= first.0 + SUBMIT_SLACK_NS
-                && s.time.0 >= first.0 - SUBMIT_WINDOW_NS
-        });
-        if let Some(k) = pick {
-            taken[k] = true;
+        if let Some(k) = picker.pick(uid, first.0) {
             groups[i].job.submit = Some(submits[k]);
         }
+    }
+}
+
+/// For each job in turn, the earliest submission not taken yet by the
+/// job's owner within [`SUBMIT_WINDOW_NS`] before its first process (and
+/// [`SUBMIT_SLACK_NS`] after). Per owner, the submissions in time order
+/// and, over them, "the next one not taken" with path halving: a scan of
+/// every submission for every job was quadratic (10^10 steps for a
+/// cluster's week of 100,000 jobs).
+struct SubmitPicker {
+    by_uid: HashMap<u32, OwnSubmits>,
+}
+
+/// One owner's submissions: (their times in order, their indices in the
+/// caller's list, next-not-taken links: `next[k] == k` when not taken, one
+/// slot past the end as a sentinel).
+type OwnSubmits = (Vec<i64>, Vec<usize>, Vec<usize>);
+
+impl SubmitPicker {
+    /// `submits` in time order.
+    fn new(submits: &[Submit]) -> Self {
+        let mut by_uid: HashMap<u32, OwnSubmits> = HashMap::new();
+        for (k, s) in submits.iter().enumerate() {
+            let e = by_uid.entry(s.auid).or_default();
+            e.0.push(s.time.0);
+            e.1.push(k);
+        }
+        for e in by_uid.values_mut() {
+            e.2 = (0..=e.0.len()).collect();
+        }
+        Self { by_uid }
+    }
+
+    /// Takes and returns the submission of `uid`'s job that began at
+    /// `first` (ns), if there is one.
+    fn pick(&mut self, uid: u32, first: i64) -> Option<usize> {
+        let (times, index, next) = self.by_uid.get_mut(&uid)?;
+        let from = times.partition_point(|&t| t < first.saturating_sub(SUBMIT_WINDOW_NS));
+        // The first one not taken at or after `from` (path halving).
+        let mut k = from;
+        while next[k] != k {
+            next[k] = next[next[k]];
+            k = next[k];
+        }
+        if k == times.len() || times[k] > first.saturating_add(SUBMIT_SLACK_NS) {
+            return None;
+        }
+        next[k] = k + 1;
+        Some(index[k])
     }
 }
 
@@ -1272,6 +1320,48 @@ fn job_sort_key(job: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The picker takes what the scan of every submission for every
+        /// job took (the reference below is that scan): submissions of a
+        /// few owners at times around jobs', jobs in any order.
+        #[test]
+        fn submit_picker_agrees_with_a_full_scan(
+            subs in proptest::collection::vec((0u32..3, 0i64..40), 0..40),
+            jobs in proptest::collection::vec((0u32..4, 0i64..40), 0..30),
+        ) {
+            // Times in units of half the slack, so that windows overlap.
+            let unit = SUBMIT_SLACK_NS / 2;
+            let week = SUBMIT_WINDOW_NS / unit;
+            let mut submits: Vec<Submit> = subs
+                .iter()
+                .map(|&(auid, t)| Submit {
+                    time: Timestamp((t * week / 8) * unit),
+                    auid,
+                    host: NONE,
+                    boot: NONE,
+                    ses: 0,
+                    argv: NONE,
+                })
+                .collect();
+            submits.sort_by_key(|s| s.time);
+            let mut taken = vec![false; submits.len()];
+            let mut picker = SubmitPicker::new(&submits);
+            for &(uid, t) in &jobs {
+                let first = (t * week / 8) * unit + unit;
+                let want = submits.iter().enumerate().position(|(k, s)| {
+                    !taken[k]
+                        && s.auid == uid
+                        && s.time.0 <= first + SUBMIT_SLACK_NS
+                        && s.time.0 >= first - SUBMIT_WINDOW_NS
+                });
+                if let Some(k) = want {
+                    taken[k] = true;
+                }
+                proptest::prop_assert_eq!(picker.pick(uid, first), want);
+            }
+        }
+    }
 
     fn build(lines: &[&str], filter: Filter, by: GroupBy) -> Report {
         let mut b = Builder::new(filter, by, true);
