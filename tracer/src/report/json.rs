@@ -239,8 +239,8 @@ impl Rows<'_> {
     }
 
     /// Writes `cmds` as entries of the open array. With more than one
-    /// thread, a big group's rows are written in blocks, `threads` blocks
-    /// at once (each into its own buffer, with its own memo), and the
+    /// thread, a big group's rows are written in blocks on all cores
+    /// ([`par::in_batches`], each block with its own memo), and the
     /// buffers appended in order: the bytes are the serial ones (rows do
     /// not depend on each other; the memo only saves work), and the
     /// rendering, a third of a report's work, no longer runs on one core
@@ -249,32 +249,12 @@ impl Rows<'_> {
         if self.threads <= 1 || cmds.len() <= BLOCK_ROWS {
             return block(w, self.report, self.ctx, cmds);
         }
-        let depth = w.depth();
-        for wave in cmds.chunks(BLOCK_ROWS * self.threads) {
-            let first = w.is_first();
-            let mut blocks = wave.chunks(BLOCK_ROWS);
-            let head = blocks.next().unwrap_or_default();
-            let done: Vec<io::Result<Vec<u8>>> = std::thread::scope(|s| {
-                let others: Vec<_> = blocks
-                    .map(|b| {
-                        // Each thread its own copy: the context caches a
-                        // time zone offset in a `Cell`.
-                        let (report, ctx) = (self.report, self.ctx.clone());
-                        s.spawn(move || block_apart(report, &ctx, depth, false, b))
-                    })
-                    .collect();
-                let mut all = vec![block_apart(self.report, self.ctx, depth, first, head)];
-                all.extend(others.into_iter().map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(io::Error::other("a JSON writer thread panicked")))
-                }));
-                all
-            });
-            for b in done {
-                w.raw_entries(&b?)?;
-            }
-        }
-        Ok(())
+        let (report, depth, first) = (self.report, w.depth(), w.is_first());
+        let write = |ctx: &Ctx<'_>, at: usize, rows: &[Command], out: &mut Vec<u8>| {
+            *out = block_apart(report, ctx, depth, first && at == 0, rows)?;
+            Ok(())
+        };
+        par::in_batches(cmds, |_| 1, self.threads, self.ctx, &write, &mut Entries(w))
     }
 }
 
