@@ -84,12 +84,12 @@ fn rows(
         // A job's processes have no login user: the job's owner is theirs.
         let user = if c.auid != UNSET {
             Cow::Borrowed(memo.user(c).0.as_str())
-        } else if let (GroupKey::Job { .. }, Some(uid)) = (g.key, g.job.uid) {
+        } else if let (GroupKey::Job { .. }, Some(uid)) = (g.key, g.job().uid) {
             Cow::Owned(ctx.name(uid).unwrap_or_default())
         } else {
             Cow::Borrowed("")
         };
-        let step = display::text(s, c.step);
+        let step = display::text(s, c.step(s));
         let time = rfc3339::format(c.time.0);
         let row: [Cow<'_, str>; 19] = [
             kind.into(),
@@ -102,14 +102,14 @@ fn rows(
             num(c.pid),
             num(c.ppid),
             num(c.uid),
-            num(c.euid),
+            num(c.euid(s)),
             ctx.ran_as_name(c, s).unwrap_or_default().into(),
             display::failure(c).into(),
             c.ret.to_string().into(),
             memo.path(c.cwd).0.as_str().into(),
             memo.path(c.exe).0.as_str().into(),
             memo.line(c).0.as_str().into(),
-            display::text(s, c.job).into(),
+            display::text(s, c.job(s)).into(),
             step.as_str().into(),
         ];
         write_row(out, row.iter())?;

@@ -119,11 +119,11 @@ impl<'a> Ctx<'a> {
     /// (or always, for commands with no login user): `root (uid 0)`,
     /// `root (euid 0, uid 1000)` for a setuid program.
     pub fn ran_as(&self, c: &Command, strings: &Interner) -> Option<String> {
-        if let Some(target) = strings.get_opt(c.target) {
+        if let Some(target) = strings.get_opt(c.target(strings)) {
             let via = c.via().unwrap_or("sudo");
             return Some(format!("{} via {via}", sanitize(target)));
         }
-        let (uid, euid) = (Command::opt(c.uid), Command::opt(c.euid));
+        let (uid, euid) = (Command::opt(c.uid), Command::opt(c.euid(strings)));
         if c.flags & USER_CMD != 0 && euid.is_none() {
             return Some("via sudo".into());
         }
@@ -145,11 +145,11 @@ impl<'a> Ctx<'a> {
 
     /// The name of the effective user, for JSON/CSV `as_user`.
     pub fn ran_as_name(&self, c: &Command, strings: &Interner) -> Option<String> {
-        if let Some(target) = strings.get_opt(c.target) {
+        if let Some(target) = strings.get_opt(c.target(strings)) {
             return Some(sanitize(target));
         }
         self.ran_as(c, strings)?;
-        let eff = Command::opt(c.euid).or(Command::opt(c.uid))?;
+        let eff = Command::opt(c.euid(strings)).or(Command::opt(c.uid))?;
         Some(self.name(eff).unwrap_or_else(|| eff.to_string()))
     }
 }

@@ -34,6 +34,21 @@ const ZIP: u32 = 1 << 30;
 /// were half of a big report's memory, and they compress well.
 const ZIP_MIN: usize = 1024;
 
+/// A command's rare facts, interned as one value: nearly every command has
+/// no job, no sudo target and an effective uid equal to its uid, so a
+/// [`super::model::Command`] keeps one index ([`NONE`] for "none of these")
+/// instead of four fields, 48 bytes instead of 64 per row (issue 14). The
+/// commands of one job share one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Extra {
+    pub job: Sym,
+    pub step: Sym,
+    /// The user sudo/su ran the command as, by name.
+    pub target: Sym,
+    /// The effective uid ([`NONE`] when unknown).
+    pub euid: u32,
+}
+
 /// Where one string's bytes are: `blocks[block][start..start + len]`.
 #[derive(Debug, Clone, Copy)]
 struct Loc {
@@ -60,6 +75,9 @@ pub struct Interner {
     zipped: Vec<(u64, Box<[u8]>)>,
     /// Scratch for [`Interner::intern_argv`].
     scratch: Vec<u8>,
+    /// Commands' rare facts ([`Interner::intern_extra`]).
+    extras: Vec<Extra>,
+    extra_index: std::collections::HashMap<Extra, u32>,
     /// The last compressed line read, decompressed: renderers read a
     /// row's command line twice (its argv and its quoted form). Behind a lock, taken only
     /// if free: the JSON renderer's threads share the interner.
@@ -84,6 +102,8 @@ impl Default for Interner {
             big: Vec::new(),
             zipped: Vec::new(),
             scratch: Vec::new(),
+            extras: Vec::new(),
+            extra_index: Default::default(),
             last: std::sync::Mutex::new((NONE, Vec::new())),
         }
     }
@@ -139,6 +159,27 @@ impl Interner {
         let sym = self.intern_as(&buf, true);
         self.scratch = buf;
         sym
+    }
+
+    /// The index of `e`, stored once however many commands share it.
+    pub fn intern_extra(&mut self, e: Extra) -> u32 {
+        if let Some(&i) = self.extra_index.get(&e) {
+            return i;
+        }
+        let Ok(i) = u32::try_from(self.extras.len()) else {
+            return NONE;
+        };
+        if i == NONE {
+            return NONE;
+        }
+        self.extras.push(e);
+        self.extra_index.insert(e, i);
+        i
+    }
+
+    /// What [`Interner::intern_extra`] stored as `i`.
+    pub fn extra(&self, i: u32) -> Option<&Extra> {
+        self.extras.get(i as usize)
     }
 
     fn store(&mut self, b: &[u8]) -> Loc {

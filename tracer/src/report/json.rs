@@ -121,7 +121,7 @@ fn group<W: Write>(w: &mut Pretty<W>, rows: &Rows<'_>, g: &Group) -> io::Result<
             w.value(&strings.get_opt(service).map(String::from_utf8_lossy))?;
         }
         GroupKey::Job { job } => {
-            let j = &g.job;
+            let j = g.job();
             let user = j.uid.and_then(|u| ctx.session_user(u, None));
             let names = |v: &[Sym]| v.iter().map(|&n| strings.str(n)).collect::<Vec<_>>();
             w.key("host")?;
@@ -332,7 +332,7 @@ fn row<W: Write>(
     w.key("uid")?;
     w.opt_int(opt(c.uid))?;
     w.key("euid")?;
-    w.opt_int(opt(c.euid))?;
+    w.opt_int(opt(c.euid(strings)))?;
     w.key("as_user")?;
     w.opt_str(memo.as_user(c))?;
     w.key("via")?;
@@ -368,13 +368,14 @@ fn row<W: Write>(
         w.bool(true)?;
     }
     w.key("job")?;
-    match strings.get_opt(c.job) {
+    match strings.get_opt(c.job(strings)) {
         Some(j) => w.str(&String::from_utf8_lossy(j))?,
         None => w.null()?,
     }
-    if c.step != NONE {
+    let step = c.step(strings);
+    if step != NONE {
         w.key("job_step")?;
-        w.str(&String::from_utf8_lossy(strings.get(c.step)))?;
+        w.str(&String::from_utf8_lossy(strings.get(step)))?;
     }
     w.close_object()
 }

@@ -27,9 +27,10 @@ pub type Shown = (String, usize);
 /// collisions cost little.
 type Map<K> = HashMap<K, Shown, BuildHasherDefault<Mix>>;
 
-/// Who a command ran as: its login, real and effective uid, sudo target
-/// and identity flags (see [`ident_key`]).
-type IdentKey = (u32, u32, u32, Sym, u8);
+/// Who a command ran as: its login and real uid, its rare facts (effective
+/// uid, sudo target; see [`Command::extra_id`]) and identity flags (see
+/// [`ident_key`]).
+type IdentKey = (u32, u32, u32, u8);
 
 #[derive(Debug, Default)]
 pub struct Memo {
@@ -55,8 +56,7 @@ fn ident_key(c: &Command) -> IdentKey {
     (
         c.auid,
         c.uid,
-        c.euid,
-        c.target,
+        c.extra_id(),
         c.flags & !(super::model::FAILED | super::model::TRUNCATED | super::model::PREEXISTING),
     )
 }

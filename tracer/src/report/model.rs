@@ -12,11 +12,12 @@
 //!
 //! Memory: reading is streaming, but a grouped report must hold what it will
 //! show, so the builder keeps every *selected* command, compactly: a
-//! fixed-size [`Command`] (56 bytes) whose argv, cwd, exe and host are
+//! fixed-size [`Command`] (48 bytes) whose argv, cwd, exe and host are
 //! interned once each in [`Interner`] (log lines repeat the same commands and
-//! directories a lot). So memory is ~56 bytes per selected command plus each
-//! distinct string once: about 75 MB for a 300 MB log of 770,000 execs all
-//! selected. Filters run before anything is kept, and `--summary` keeps no
+//! directories a lot), and whose rare facts (job, sudo target, an euid other
+//! than its uid) are one shared [`Extra`]. So memory is ~50 bytes per
+//! selected command plus each distinct string once: about 85 MB for a 1 GB
+//! log of 690,000 execs all selected (issue 14). Filters run before anything is kept, and `--summary` keeps no
 //! commands at all, only counters per session (a few MB for any input).
 //! Sessions and their metadata are kept for the whole run (a few hundred
 //! bytes each). Each group's commands live in their own vector and are
@@ -34,7 +35,7 @@ use crate::sessions::{
 use super::filter::{CommandView, Filter};
 use super::record::Record;
 
-pub use super::intern::{argv_iter, pack_argv, unpack_argv, Interner, Sym, NONE};
+pub use super::intern::{argv_iter, pack_argv, unpack_argv, Extra, Interner, Sym, NONE};
 
 pub const FAILED: u8 = 1;
 pub const TRUNCATED: u8 = 2;
@@ -52,33 +53,68 @@ pub const VIA_SETUID: u8 = 64;
 /// be that command (sudo forks and execs at once; the slack covers clocks).
 const USER_CMD_MERGE_NS: i64 = 10 * 1_000_000_000;
 
-/// One selected exec (or sudo command), 64 bytes. Numbers that may be
-/// unknown use [`NONE`].
+/// One selected exec (or sudo command), 48 bytes: a big report holds one
+/// per exec of the log. Numbers that may be unknown use [`NONE`]; the rare
+/// facts (job, step, sudo target, an effective uid other than the uid) sit
+/// in the interner's [`Extra`] table, read with the methods below.
 #[derive(Debug, Clone, Copy)]
 pub struct Command {
     pub time: Timestamp,
     pub pid: u32,
     pub ppid: u32,
     pub uid: u32,
-    pub euid: u32,
     pub auid: u32,
     pub ses: u32,
     pub argv: Sym,
     pub cwd: Sym,
     pub exe: Sym,
-    pub job: Sym,
-    /// The job step (`batch`, `0`, ...).
-    pub step: Sym,
-    /// The user sudo/su ran the command as, by name, when the log says.
-    pub target: Sym,
+    /// Index of its [`Extra`], [`NONE`] when it has no job, step or target
+    /// and its euid is its uid.
+    extra: u32,
     /// The negative errno of a failed exec (clamped to i16; errnos are < 4096).
     pub ret: i16,
     pub flags: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<Command>() == 64);
+const _: () = assert!(std::mem::size_of::<Command>() == 48);
 
 impl Command {
+    /// The rare facts as one value (`euid` is the uid when none is stored).
+    pub fn extra(&self, s: &Interner) -> Extra {
+        match s.extra(self.extra) {
+            Some(e) if self.extra != NONE => *e,
+            _ => Extra {
+                job: NONE,
+                step: NONE,
+                target: NONE,
+                euid: self.uid,
+            },
+        }
+    }
+    /// Sets the rare facts, interning them unless they are the usual ones.
+    pub fn set_extra(&mut self, s: &mut Interner, e: Extra) {
+        let usual = e.job == NONE && e.step == NONE && e.target == NONE && e.euid == self.uid;
+        self.extra = if usual { NONE } else { s.intern_extra(e) };
+    }
+    /// Names the rare facts: commands with the same uid and id have the
+    /// same [`Extra`] (memo keys).
+    pub fn extra_id(&self) -> u32 {
+        self.extra
+    }
+    pub fn job(&self, s: &Interner) -> Sym {
+        self.extra(s).job
+    }
+    /// The job step (`batch`, `0`, ...).
+    pub fn step(&self, s: &Interner) -> Sym {
+        self.extra(s).step
+    }
+    /// The user sudo/su ran the command as, by name, when the log says.
+    pub fn target(&self, s: &Interner) -> Sym {
+        self.extra(s).target
+    }
+    pub fn euid(&self, s: &Interner) -> u32 {
+        self.extra(s).euid
+    }
     pub fn failed(&self) -> bool {
         self.flags & FAILED != 0
     }
@@ -184,8 +220,9 @@ pub struct Group {
     pub top: HashMap<Sym, u64>,
     /// The selected commands, in time order once finished.
     pub cmds: Vec<Command>,
-    /// Batch jobs only.
-    pub job: JobInfo,
+    /// Batch jobs only (boxed: most groups are sessions, and a report
+    /// holds every group; see [`Group::job`]).
+    jobinfo: Option<Box<JobInfo>>,
 }
 
 impl Group {
@@ -205,8 +242,24 @@ impl Group {
             failed: 0,
             top: HashMap::new(),
             cmds: Vec::new(),
-            job: JobInfo::default(),
+            jobinfo: None,
         }
+    }
+
+    /// What is known about a batch job (empty for other groups).
+    pub fn job(&self) -> &JobInfo {
+        static NO_JOB: JobInfo = JobInfo {
+            uid: None,
+            steps: Vec::new(),
+            nodes: Vec::new(),
+            last_exit: None,
+            submit: None,
+        };
+        self.jobinfo.as_deref().unwrap_or(&NO_JOB)
+    }
+
+    fn job_mut(&mut self) -> &mut JobInfo {
+        self.jobinfo.get_or_insert_default()
     }
 
     /// The session's kind (`Batch` for jobs, `Unknown` for unattributed
@@ -222,7 +275,7 @@ impl Group {
     pub fn host(&self) -> Sym {
         match self.key {
             GroupKey::Session { host, .. } | GroupKey::Unattributed { host, .. } => host,
-            GroupKey::Job { .. } => self.job.nodes.first().copied().unwrap_or(NONE),
+            GroupKey::Job { .. } => self.job().nodes.first().copied().unwrap_or(NONE),
         }
     }
 
@@ -231,7 +284,7 @@ impl Group {
     pub fn owner(&self) -> Option<u32> {
         match self.key {
             GroupKey::Session { auid, .. } => Some(auid),
-            GroupKey::Job { .. } => self.job.uid,
+            GroupKey::Job { .. } => self.job().uid,
             GroupKey::Unattributed { .. } => None,
         }
     }
@@ -323,6 +376,13 @@ fn grow(cmds: &mut Vec<Command>) {
     }
 }
 
+/// Gives back a closed session's unused room for commands (a tenth of their
+/// space on average, with [`grow`]): later sessions' commands fill it. A
+/// command that comes after the close grows the vector again.
+fn fit(cmds: &mut Vec<Command>) {
+    cmds.shrink_to_fit();
+}
+
 /// Builds a [`Report`] from events.
 pub struct Builder {
     filter: Filter,
@@ -411,7 +471,7 @@ impl Builder {
             Kind::Unknown => self.counts.unknown_records += 1,
             Kind::Exit => {
                 if let Some(gi) = ev.pid.and_then(|p| self.job_pids.remove(&(host, p))) {
-                    let j = &mut self.groups[gi as usize].job;
+                    let j = self.groups[gi as usize].job_mut();
                     j.last_exit = Some(j.last_exit.map_or(ev.time, |t| t.max(ev.time)));
                 }
             }
@@ -499,6 +559,7 @@ impl Builder {
             l.started(ev.time);
         } else {
             l.close(ev.time, ev.reason.as_deref().unwrap_or("logout"));
+            fit(&mut g.cmds);
         }
         if let Some(k) = ev.session_kind.as_deref().and_then(SessionKind::parse) {
             // session_end carries the tracker's final word.
@@ -552,6 +613,9 @@ impl Builder {
         match verdict {
             Verdict::Opened | Verdict::Own | Verdict::Closed => {
                 let g = &mut self.groups[i as usize];
+                if verdict == Verdict::Closed {
+                    fit(&mut g.cmds);
+                }
                 if g.user.is_none() && record != Some(LoginRecord::Login) {
                     g.user = g.login.user.clone();
                 }
@@ -588,8 +652,10 @@ impl Builder {
                     if let Some(row) = self.pending.get(&(i, pid)).and_then(|p| p.row) {
                         let t = self.strings.intern(target.as_bytes());
                         let c = &mut self.groups[i as usize].cmds[row as usize];
-                        if c.target == NONE {
-                            c.target = t;
+                        let mut e = c.extra(&self.strings);
+                        if e.target == NONE {
+                            e.target = t;
+                            c.set_extra(&mut self.strings, e);
                         }
                     }
                 }
@@ -666,25 +732,32 @@ impl Builder {
             let cwd = ev.cwd.as_deref().map_or(NONE, |c| self.strings.intern(c));
             let exe = ev.exe.as_deref().map_or(NONE, |e| self.strings.intern(e));
             let argv = self.strings.intern_argv(&argv);
-            let g = &mut self.groups[group as usize];
-            grow(&mut g.cmds);
-            g.cmds.push(Command {
+            let mut c = Command {
                 time: ev.time,
                 pid: ev.pid.unwrap_or(NONE),
                 ppid: ev.ppid.unwrap_or(NONE),
                 uid: ev.uid.unwrap_or(NONE),
-                euid: NONE,
                 auid: ev.auid.unwrap_or(UNSET),
                 ses: ev.ses.unwrap_or(UNSET),
                 argv,
                 cwd,
                 exe,
-                job: NONE,
-                step: NONE,
-                target: NONE,
+                extra: NONE,
                 ret: 0,
                 flags,
-            });
+            };
+            c.set_extra(
+                &mut self.strings,
+                Extra {
+                    job: NONE,
+                    step: NONE,
+                    target: NONE,
+                    euid: NONE,
+                },
+            );
+            let g = &mut self.groups[group as usize];
+            grow(&mut g.cmds);
+            g.cmds.push(c);
             Some((g.cmds.len() - 1) as u32)
         } else {
             None
@@ -829,7 +902,7 @@ impl Builder {
         let gi = self.group_index(key);
         if let GroupKey::Job { .. } = key {
             let new_node = self.job_nodes.insert((gi, host));
-            let j = &mut self.groups[gi as usize].job;
+            let j = self.groups[gi as usize].job_mut();
             if j.uid.is_none() {
                 j.uid = job_uid.or(ev.uid.filter(|&u| u != 0 && u != UNSET));
             }
@@ -881,25 +954,30 @@ impl Builder {
             let cwd = sym(&ev.cwd);
             let exe = sym(&ev.exe);
             let argv = self.strings.intern_argv(argv);
-            Some(Command {
+            let mut c = Command {
                 time: ev.time,
                 pid: ev.pid.unwrap_or(NONE),
                 ppid: ev.ppid.unwrap_or(NONE),
                 uid: ev.uid.unwrap_or(NONE),
-                euid: ev.euid.unwrap_or(NONE),
                 auid: ev.auid.unwrap_or(UNSET),
                 ses: ev.ses.unwrap_or(UNSET),
                 argv,
                 cwd,
                 exe,
-                job,
-                step,
-                target: NONE,
+                extra: NONE,
                 ret: ev
                     .ret
                     .map_or(0, |r| r.clamp(i16::MIN.into(), i16::MAX.into()) as i16),
                 flags,
-            })
+            };
+            let extra = Extra {
+                job,
+                step,
+                target: NONE,
+                euid: ev.euid.unwrap_or(NONE),
+            };
+            c.set_extra(&mut self.strings, extra);
+            Some(c)
         } else {
             None
         };
@@ -913,7 +991,11 @@ impl Builder {
                 // the USER_CMD's target and result.
                 let old = g.cmds[row as usize];
                 c.flags |= old.flags & (USER_CMD | FAILED);
-                c.target = old.target;
+                let target = old.target(&self.strings);
+                if target != NONE {
+                    let e = c.extra(&self.strings);
+                    c.set_extra(&mut self.strings, Extra { target, ..e });
+                }
                 if c.cwd == NONE {
                     c.cwd = old.cwd;
                 }
@@ -990,14 +1072,11 @@ impl Builder {
                 // In an order that does not depend on the input's (files
                 // and the fleet's ClickHouse give the same report): nodes
                 // by name, steps batch/extern/interactive then by number.
-                g.job
-                    .nodes
-                    .sort_by(|a, b| strings.get(*a).cmp(strings.get(*b)));
-                g.job
-                    .steps
-                    .sort_by_cached_key(|s| step_order(strings.get(*s)));
+                let j = g.job_mut();
+                j.nodes.sort_by(|a, b| strings.get(*a).cmp(strings.get(*b)));
+                j.steps.sort_by_cached_key(|s| step_order(strings.get(*s)));
                 g.start = g.first;
-                g.end = match (g.last, g.job.last_exit) {
+                g.end = match (g.last, g.job().last_exit) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
@@ -1027,7 +1106,7 @@ impl Builder {
         };
         let host_of = |g: &Group| match g.key {
             GroupKey::Session { host, .. } | GroupKey::Unattributed { host, .. } => host,
-            GroupKey::Job { .. } => g.job.nodes.first().copied().unwrap_or(NONE),
+            GroupKey::Job { .. } => g.job().nodes.first().copied().unwrap_or(NONE),
         };
         let mut order: Vec<usize> = (0..groups.len()).filter(|&i| shown(&groups[i])).collect();
         order.sort_by(|&a, &b| {
@@ -1043,7 +1122,7 @@ impl Builder {
                 // order; jobs of no known owner come after every user's.
                 GroupKey::Job { job } if by == GroupBy::Session => (
                     0,
-                    g.job.uid.unwrap_or(UNSET),
+                    g.job().uid.unwrap_or(UNSET),
                     g.first,
                     0,
                     job_sort_key(strings.get(job)),
@@ -1144,7 +1223,9 @@ impl Report {
     pub fn retain_job_owner(&mut self, uid: Option<u32>) {
         let mut dropped = 0;
         for g in &mut self.groups {
-            if matches!(g.key, GroupKey::Job { .. }) && (g.job.uid.is_none() || g.job.uid != uid) {
+            if matches!(g.key, GroupKey::Job { .. })
+                && (g.job().uid.is_none() || g.job().uid != uid)
+            {
                 let before = g.commands;
                 g.cmds.retain(|c| Some(c.auid) == uid);
                 g.commands = g.cmds.len() as u64;
@@ -1154,7 +1235,7 @@ impl Report {
         }
         self.counts.selected = self.counts.selected.saturating_sub(dropped);
         self.retain_groups(|g| match g.key {
-            GroupKey::Job { .. } => g.job.uid.is_some() && g.job.uid == uid || g.commands > 0,
+            GroupKey::Job { .. } => g.job().uid.is_some() && g.job().uid == uid || g.commands > 0,
             _ => true,
         });
     }
@@ -1217,7 +1298,7 @@ fn link_submissions(groups: &mut [Group], strings: &Interner, submits: Vec<Submi
         return;
     }
     let mut jobs: Vec<usize> = (0..groups.len())
-        .filter(|&i| matches!(groups[i].key, GroupKey::Job { .. }) && groups[i].job.uid.is_some())
+        .filter(|&i| matches!(groups[i].key, GroupKey::Job { .. }) && groups[i].job().uid.is_some())
         .collect();
     jobs.sort_by_cached_key(|&i| match groups[i].key {
         GroupKey::Job { job } => job_sort_key(strings.get(job)),
@@ -1227,11 +1308,11 @@ fn link_submissions(groups: &mut [Group], strings: &Interner, submits: Vec<Submi
     submits.sort_by_key(|s| s.time);
     let mut picker = SubmitPicker::new(&submits);
     for i in jobs {
-        let (Some(uid), Some(first)) = (groups[i].job.uid, groups[i].first) else {
+        let (Some(uid), Some(first)) = (groups[i].job().uid, groups[i].first) else {
             continue;
         };
         if let Some(k) = picker.pick(uid, first.0) {
-            groups[i].job.submit = Some(submits[k]);
+            groups[i].job_mut().submit = Some(submits[k]);
         }
     }
 }
@@ -1397,27 +1478,27 @@ mod tests {
         assert_eq!(jobs.len(), 2, "{:?}", r.groups);
         let j = jobs[0];
         assert_eq!(j.kind(), SessionKind::Batch);
-        assert_eq!(j.job.uid, Some(1000));
+        assert_eq!(j.job().uid, Some(1000));
         assert_eq!(j.commands, 2, "both nodes' processes are one job");
         let names = |v: &[Sym]| {
             v.iter()
                 .map(|&n| r.strings.str(n).into_owned())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names(&j.job.nodes), ["node1", "node2"]);
-        assert_eq!(names(&j.job.steps), ["batch", "0"]);
+        assert_eq!(names(&j.job().nodes), ["node1", "node2"]);
+        assert_eq!(names(&j.job().steps), ["batch", "0"]);
         assert_eq!(
             j.end.map(|t| t.to_rfc3339()).as_deref(),
             Some("2024-05-01T09:00:09.000000000Z"),
             "the job ends with its last process's exit"
         );
-        let sub = j.job.submit.expect("linked to the sbatch");
+        let sub = j.job().submit.expect("linked to the sbatch");
         assert_eq!((sub.auid, sub.ses), (1000, 7));
         assert_eq!(r.strings.str(sub.host), "login1");
         // The v2 job: no uid in the path, owner from the process's uid, and
         // no submission of that user to link.
-        assert_eq!(jobs[1].job.uid, Some(1001));
-        assert!(jobs[1].job.submit.is_none());
+        assert_eq!(jobs[1].job().uid, Some(1001));
+        assert!(jobs[1].job().submit.is_none());
         // The job sits right after its owner's session.
         let pos = |k: fn(&GroupKey) -> bool| r.groups.iter().position(|g| k(&g.key)).unwrap();
         assert!(
@@ -1481,7 +1562,7 @@ mod tests {
                 })
                 .collect();
             assert_eq!(jobs, ["11"], "{by:?}: {:?}", r.groups);
-            let job = r.groups.iter().find(|g| g.job.uid.is_some()).unwrap();
+            let job = r.groups.iter().find(|g| g.job().uid.is_some()).unwrap();
             assert_eq!(job.commands, 2, "both nodes' commands");
             let sessions = r.groups.len() - jobs.len();
             let want = usize::from(by == GroupBy::Session);
@@ -1490,7 +1571,7 @@ mod tests {
             let mut r = build(&[SBATCH, JOB_A, V2_JOB], uid(1001), by);
             r.retain_job_owner(Some(1001));
             assert_eq!(r.groups.len(), 1, "{by:?}: bob's job alone: {:?}", r.groups);
-            assert_eq!(r.groups[0].job.uid, Some(1001));
+            assert_eq!(r.groups[0].job().uid, Some(1001));
         }
     }
 

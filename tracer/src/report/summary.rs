@@ -45,7 +45,7 @@ fn sections(report: &Report) -> Vec<Section<'_>> {
     for g in &report.groups {
         let auid = match g.key {
             GroupKey::Session { auid, .. } => Some(auid),
-            GroupKey::Job { .. } if report.by == GroupBy::Session => g.job.uid,
+            GroupKey::Job { .. } if report.by == GroupBy::Session => g.job().uid,
             _ => None,
         };
         match out.last_mut() {
@@ -170,14 +170,14 @@ fn group_json(report: &Report, g: &Group, ctx: &Ctx<'_>) -> Value {
             o.insert("host".into(), json!(s.str(g.host())));
             o.insert("job".into(), json!(s.str(job)));
             o.insert("kind".into(), json!(g.kind().as_str()));
-            o.insert("uid".into(), json!(g.job.uid));
+            o.insert("uid".into(), json!(g.job().uid));
             o.insert(
                 "nodes".into(),
-                json!(g.job.nodes.iter().map(|&n| s.str(n)).collect::<Vec<_>>()),
+                json!(g.job().nodes.iter().map(|&n| s.str(n)).collect::<Vec<_>>()),
             );
             o.insert(
                 "steps".into(),
-                json!(g.job.steps.iter().map(|&n| s.str(n)).collect::<Vec<_>>()),
+                json!(g.job().steps.iter().map(|&n| s.str(n)).collect::<Vec<_>>()),
             );
             o.insert("start".into(), json!(g.start));
             o.insert("end".into(), json!(g.end));
@@ -255,7 +255,7 @@ fn render_csv(report: &Report, ctx: &Ctx<'_>, out: &mut dyn Write) -> io::Result
             GroupKey::Unattributed { host, service } => {
                 ("unattributed", host, None, UNSET, display::text(s, service))
             }
-            GroupKey::Job { job } => ("job", g.host(), g.job.uid, UNSET, display::text(s, job)),
+            GroupKey::Job { job } => ("job", g.host(), g.job().uid, UNSET, display::text(s, job)),
         };
         let tops: Vec<String> = top(report, &[g], TOP)
             .into_iter()

@@ -53,7 +53,7 @@ pub fn render(
             }
             // By session, a job is shown under the user who owns it.
             GroupKey::Job { .. } if report.by == GroupBy::Session => {
-                let label = match g.job.uid {
+                let label = match g.job().uid {
                     Some(uid) => ctx.user_label(uid, None, &report.strings.str(g.host())),
                     None => "jobs of unknown owner".into(),
                 };
@@ -208,15 +208,15 @@ pub fn group_header(report: &Report, multi: &MultiBoot, g: &Group, ctx: &Ctx<'_>
             format!("{svc} on {}", display::host(s, host))
         }
         GroupKey::Job { job } => {
-            let nodes: Vec<String> = g.job.nodes.iter().map(|&n| display::host(s, n)).collect();
-            let steps = if g.job.steps.is_empty() {
+            let nodes: Vec<String> = g.job().nodes.iter().map(|&n| display::host(s, n)).collect();
+            let steps = if g.job().steps.is_empty() {
                 String::new()
             } else {
-                let v: Vec<String> = g.job.steps.iter().map(|&n| display::text(s, n)).collect();
+                let v: Vec<String> = g.job().steps.iter().map(|&n| display::text(s, n)).collect();
                 format!(", steps {}", v.join(" "))
             };
             // By session the owner heads the section already.
-            let owner = match g.job.uid {
+            let owner = match g.job().uid {
                 Some(u) if report.by == GroupBy::Job => {
                     format!(" of {}", ctx.user_label(u, None, &s.str(g.host())))
                 }
@@ -274,7 +274,7 @@ pub fn group_header(report: &Report, multi: &MultiBoot, g: &Group, ctx: &Ctx<'_>
         g.commands,
         plural(g.commands)
     ));
-    if let Some(sub) = &g.job.submit {
+    if let Some(sub) = &g.job().submit {
         let ses = if sub.ses == UNSET {
             "a login with no session id".to_owned()
         } else {
@@ -305,7 +305,7 @@ fn table(
     for c in cmds {
         memo.prepare(ctx, s, c);
         if with_step {
-            wstep = wstep.max(display::text(s, c.step).chars().count());
+            wstep = wstep.max(display::text(s, c.step(s)).chars().count());
         }
         wpid = wpid.max(Command::opt(c.pid).map_or(1, digits));
         wuser = wuser.max(memo.user(c).1);
@@ -340,7 +340,7 @@ fn table(
             out.write_all(b"  ")?;
         }
         if with_step {
-            let t = display::text(s, c.step);
+            let t = display::text(s, c.step(s));
             write!(out, "{t:<wstep$}  ")?;
         }
         let ident = memo.ran_as(c);
