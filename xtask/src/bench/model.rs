@@ -148,6 +148,29 @@ pub struct ReportResults {
     pub threads: usize,
     pub generate_s: f64,
     pub runs: Vec<ReportRun>,
+    /// How much parallel work the machine's CPUs do (see [`Parallel`]).
+    #[serde(default)]
+    pub parallel: Option<Parallel>,
+}
+
+/// The same CPU-bound loop on one thread, then on `threads` at once: what
+/// the all-cores figures can gain at most. vCPUs of a shared host (SMT
+/// siblings, an overcommitted host) may do much less than one core's work
+/// each when all are busy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Parallel {
+    pub threads: usize,
+    /// Median seconds of one loop alone.
+    pub alone_s: f64,
+    /// Median seconds until `threads` loops running at once all finished.
+    pub together_s: f64,
+}
+
+impl Parallel {
+    /// Cores' worth of work done at once: `threads` x alone / together.
+    pub fn capacity(&self) -> f64 {
+        self.threads as f64 * self.alone_s / self.together_s.max(1e-9)
+    }
 }
 
 impl ReportResults {

@@ -16,7 +16,7 @@ use anyhow::Result;
 use super::auditgen::{self, Style};
 use super::daemons::Global;
 use super::measure::Tools;
-use super::model::{ReportResults, ReportRun};
+use super::model::{Parallel, ReportResults, ReportRun};
 use super::Opts;
 
 pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ReportResults> {
@@ -104,6 +104,7 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         threads: o.nproc,
         generate_s: t0.elapsed().as_secs_f64(),
         runs: Vec::new(),
+        parallel: None,
     };
     eprintln!(
         "bench report: generated {:.0} MB ENRICHED audit.log, {:.0} MB tracer.jsonl ({} execs), {:.0} MB RAW audit.log in {:.1} s",
@@ -256,6 +257,17 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         );
         res.runs.push(run);
     }
+    if o.nproc > 1 {
+        let p = parallel_capacity(o.nproc);
+        eprintln!(
+            "bench report: one CPU-bound loop {:.2} s alone, {} at once {:.2} s: {:.2} cores' work at once",
+            p.alone_s,
+            p.threads,
+            p.together_s,
+            p.capacity()
+        );
+        res.parallel = Some(p);
+    }
     for r in &res.runs {
         if let (Some(x), Some(a)) = (r.mb_per_s, res.ausearch_mb_per_s(&r.input)) {
             if r.tool.starts_with("tracer") {
@@ -269,4 +281,47 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         }
     }
     Ok(res)
+}
+
+/// One thread's share of [`parallel_capacity`]'s work: a hash over a buffer
+/// that stays in the core's cache, so that memory bandwidth does not decide.
+fn spin() -> f64 {
+    let buf: Vec<u64> = (0..4096u64).collect();
+    let t0 = Instant::now();
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for _ in 0..60_000 {
+        for &x in std::hint::black_box(&buf) {
+            h = (h ^ x).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    std::hint::black_box(h);
+    t0.elapsed().as_secs_f64()
+}
+
+/// The same CPU-bound loop alone and on `threads` threads at once (median
+/// of three rounds, interleaved): how much the all-threads runs can gain on
+/// this machine at best. Two vCPUs of a shared host may do little more than
+/// one core's work when both are busy.
+fn parallel_capacity(threads: usize) -> Parallel {
+    let mut alone = Vec::new();
+    let mut together = Vec::new();
+    for _ in 0..3 {
+        alone.push(spin());
+        let t0 = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(spin);
+            }
+        });
+        together.push(t0.elapsed().as_secs_f64());
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Parallel {
+        threads,
+        alone_s: median(alone),
+        together_s: median(together),
+    }
 }

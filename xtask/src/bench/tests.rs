@@ -233,3 +233,34 @@ fn report_section_replaces_only_itself() {
     assert_eq!(again, new);
     assert_eq!(again.matches("## Report throughput").count(), 1);
 }
+
+#[test]
+fn parallel_capacity_bounds_the_all_threads_goal() {
+    let mut r = synthetic();
+    let rep = r.report.as_mut().unwrap();
+    rep.threads = 2;
+    rep.runs.push(ReportRun {
+        tool: "tracer report --format json --threads 2".into(),
+        input: "audit.log".into(),
+        seconds: Some(0.4),
+        mb_per_s: Some(50.0),
+        max_rss_mib: Some(90.0),
+        exit_code: Some(0),
+        ..Default::default()
+    });
+    rep.parallel = Some(Parallel {
+        threads: 2,
+        alone_s: 1.0,
+        together_s: 1.8,
+    });
+    let sec = doc::report_section(r.report.as_ref().unwrap(), &r);
+    assert!(sec.contains("do **1.11 cores' work** at once"), "{sec}");
+    let goals = doc::goals(&r);
+    let g = goals.iter().find(|x| x.goal.contains("all cores")).unwrap();
+    assert_eq!(
+        g.note,
+        "missed: 10.0x < 30x (its 2 vCPUs do 1.11 cores' work at once)"
+    );
+    let g = goals.iter().find(|x| x.goal.contains("RSS")).unwrap();
+    assert_eq!(g.status, doc::Status::Met, "{}", g.measured);
+}
