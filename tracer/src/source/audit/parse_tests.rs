@@ -340,6 +340,58 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    /// The walk on bit masks and the word-at-a-time walk agree on every
+    /// body (the same fields handed over, the same answer), including
+    /// words across the masks' 16- and 64-byte blocks and bodies right at
+    /// [`MASKED_MAX`].
+    #[test]
+    fn masked_walk_is_the_word_walk(
+        bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                6 => proptest::sample::select(b"abxyz019/_-".to_vec()),
+                2 => Just(b' '),
+                1 => Just(b'='),
+                1 => Just(b'"'),
+                1 => proptest::sample::select(b"'\t\x00\xff".to_vec()),
+            ],
+            0..MASKED_MAX + 1),
+        words in proptest::collection::vec(
+            (proptest::sample::select(vec!["a", "msg", "exe", "a0"]),
+             "[a-z0-9/]{0,70}", any::<bool>()),
+            0..40),
+    ) {
+        // Random bytes (mostly not plain), and bodies of plain words that
+        // are plain up to the end or to where the random bytes start.
+        let mut plain = Vec::new();
+        for (name, value, quoted) in &words {
+            if !plain.is_empty() {
+                plain.push(b' ');
+            }
+            plain.extend_from_slice(name.as_bytes());
+            plain.push(b'=');
+            if *quoted {
+                plain.push(b'"');
+            }
+            plain.extend_from_slice(value.as_bytes());
+            if *quoted {
+                plain.push(b'"');
+            }
+        }
+        let mut mixed = plain.clone();
+        mixed.extend_from_slice(&bytes);
+        for body in [&bytes, &plain, &mixed] {
+            let body = &body[..body.len().min(MASKED_MAX)];
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let ra = plain_fields_masked(body, |n, v| a.push((n, v)));
+            let rb = plain_fields_scan(body, |n, v| b.push((n, v)));
+            prop_assert_eq!(ra, rb, "{:?}", String::from_utf8_lossy(body));
+            prop_assert_eq!(a, b, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+}
+
 #[test]
 fn kernel_syscall_bodies_are_plain() {
     let line = br#"type=SYSCALL msg=audit(1490137971.011:50406): arch=c000003e syscall=59 success=yes exit=0 a0=1 items=2 ppid=1 pid=2 auid=1000 uid=0 tty=pts1 ses=3 comm="ls" exe="/bin/ls" key="tracer_exec""#;
