@@ -14,6 +14,7 @@ pub mod crosscheck;
 pub mod daemon;
 pub mod event;
 pub mod fleet;
+pub mod hash;
 pub mod logread;
 pub mod names;
 pub mod pipeline;

@@ -26,7 +26,7 @@
 //! wherever it is read. tracer runs on one boot, so the key needs no boot:
 //! the report ties records to boots with the `boot` of tracer's records.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{IntMap, IntSet};
 use std::sync::Arc;
 
 use crate::event::{
@@ -107,7 +107,7 @@ struct Session {
     /// The login user's name written in session records.
     user: Option<String>,
     /// Live processes known to belong to the session.
-    procs: HashSet<u32>,
+    procs: IntSet<u32>,
     /// Whether the session has had at least one process (so that an empty
     /// set means "all gone", not "none seen yet": audit-only sessions).
     had_procs: bool,
@@ -236,12 +236,12 @@ fn unset(v: Option<u32>) -> Option<u32> {
 pub struct SessionTracker<L: LoginInfo = NoLoginInfo> {
     opts: TrackerOptions,
     info: L,
-    sessions: HashMap<SessionKey, Session>,
-    procs: HashMap<u32, Proc>,
+    sessions: IntMap<SessionKey, Session>,
+    procs: IntMap<u32, Proc>,
     /// Sessions that ended, with when: a record of one older than its end
     /// (an event completed late: audit logs have no EOE) does not open it
     /// again. Bounded like `sessions`.
-    ended: HashMap<SessionKey, Timestamp>,
+    ended: IntMap<SessionKey, Timestamp>,
     /// The host of the last key made (keys share it).
     host: Arc<str>,
 }
@@ -251,9 +251,9 @@ impl<L: LoginInfo> SessionTracker<L> {
         Self {
             opts,
             info,
-            sessions: HashMap::new(),
-            procs: HashMap::new(),
-            ended: HashMap::new(),
+            sessions: IntMap::default(),
+            procs: IntMap::default(),
+            ended: IntMap::default(),
             host: Arc::from(""),
         }
     }
@@ -350,7 +350,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                     addr: addr.as_ref().map(|a| a.0.clone()),
                     login,
                     user: user.clone(),
-                    procs: HashSet::new(),
+                    procs: IntSet::default(),
                     had_procs: false,
                     leader_gone: false,
                     pending_start: None,
@@ -571,7 +571,7 @@ impl<L: LoginInfo> SessionTracker<L> {
                 addr: login.addr.clone(),
                 login,
                 user,
-                procs: HashSet::new(),
+                procs: IntSet::default(),
                 had_procs: false,
                 leader_gone: false,
                 pending_start: held,

@@ -146,3 +146,42 @@ fn hand_written_writer_matches_serde() {
         serde_json::to_string(&w).unwrap()
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+    /// The hand-written writer's fast paths (plain ASCII text, small and
+    /// large numbers) give serde's bytes on any argument bytes and ids.
+    #[test]
+    fn hand_written_writer_matches_serde_on_any_bytes(
+        args in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => 0x20u8..0x7f,
+                    1 => proptest::sample::select(b"\"\\\x7f\x00\n\x1f\xc3\xa9\xf4\x8f\xbc\x80\xff".to_vec()),
+                ],
+                0..40),
+            0..6),
+        pid in proptest::prelude::any::<u32>(),
+        time in proptest::prelude::any::<i64>(),
+    ) {
+        let mut e = Event::new(
+            Source::Ebpf,
+            Timestamp(time / 4),
+            "node1",
+            Body::Exec(Exec {
+                cwd: args.first().cloned().map(Bytes),
+                argv: Some(args.into_iter().map(Bytes).collect()),
+                ..Exec::default()
+            }),
+        );
+        e.task.pid = Some(pid);
+        e.task.ppid = Some(pid / 10);
+        let w = wire::WireRef::from(&e);
+        let mut hand = Vec::new();
+        w.write(&mut hand);
+        proptest::prop_assert_eq!(
+            String::from_utf8(hand).unwrap(),
+            serde_json::to_string(&w).unwrap()
+        );
+    }
+}

@@ -532,7 +532,7 @@ impl<'a> WireRef<'a> {
 
 /// The JSON writing of [`WireRef::write`], byte for byte as serde_json's
 /// compact formatter writes the same values.
-mod json {
+pub(crate) mod json {
     use super::{Argv, Cwd, Text, Timestamp};
     use crate::event::rfc3339;
 
@@ -587,18 +587,15 @@ mod json {
         }
     }
 
-    pub fn uint(out: &mut Vec<u8>, mut v: u64) {
-        let mut d = [0u8; 20];
-        let mut i = d.len();
-        loop {
-            i -= 1;
-            d[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+    /// `v` in decimal (`itoa`: two digits per division; the digit loop
+    /// this replaced showed in the daemon's profile, issue 13).
+    #[inline]
+    pub fn uint(out: &mut Vec<u8>, v: u64) {
+        if v < 10 {
+            out.push(b'0' + v as u8);
+            return;
         }
-        out.extend_from_slice(&d[i..]);
+        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
     pub fn time(out: &mut Vec<u8>, t: Timestamp) {
@@ -618,6 +615,15 @@ mod json {
 
     /// Bytes as [`crate::bytes::encode`] gives them, as a JSON string.
     pub fn text(out: &mut Vec<u8>, b: &[u8]) {
+        // Nearly every argument, path and name is ASCII that needs no
+        // escape: one pass over it instead of UTF-8 validation, a search
+        // for the escape block and the escape scan (issue 13).
+        if ascii_plain(b) {
+            out.push(b'"');
+            out.extend_from_slice(b);
+            out.push(b'"');
+            return;
+        }
         match crate::bytes::plain(b) {
             Some(s) => str(out, s),
             None => str(out, &crate::bytes::encode(b)),
@@ -670,6 +676,18 @@ mod json {
                 out.push(b'"');
             }
         }
+    }
+
+    /// ASCII that [`escaped`] and [`crate::bytes::encode`] leave as it is.
+    fn ascii_plain(s: &[u8]) -> bool {
+        let ok = |b: u8| (0x20..0x80).contains(&b) & (b != b'"') & (b != b'\\');
+        let mut chunks = s.chunks_exact(16);
+        for c in &mut chunks {
+            if !c.iter().fold(true, |all, &b| all & ok(b)) {
+                return false;
+            }
+        }
+        chunks.remainder().iter().all(|&b| ok(b))
     }
 
     fn needs_escape(b: u8) -> bool {

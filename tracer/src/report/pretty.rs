@@ -345,21 +345,7 @@ impl<W: Write> Pretty<W> {
 
     /// An integer, as serde_json writes it.
     pub fn int(&mut self, n: i64) -> io::Result<()> {
-        let mut b = [0u8; 20];
-        let mut i = b.len();
-        let mut v = n.unsigned_abs();
-        loop {
-            i -= 1;
-            b[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        if n < 0 {
-            self.out.write_all(b"-")?;
-        }
-        self.out.write_all(&b[i..])
+        self.out.write_all(itoa::Buffer::new().format(n).as_bytes())
     }
 
     /// `n` or `null`.

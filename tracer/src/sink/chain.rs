@@ -75,20 +75,7 @@ impl ChainKey {
     }
 }
 
-/// `v` in decimal, without a `String`.
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut d = [0u8; 20];
-    let mut i = d.len();
-    loop {
-        i -= 1;
-        d[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&d[i..]);
-}
+use crate::event::wire::json::uint as push_u64;
 
 fn hex(b: &[u8]) -> [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -7,7 +7,7 @@
 //! so ids are resolved by walking the hierarchy, cached, and the walk is
 //! redone at most once per `rescan_interval` when an unknown id shows up.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{IntMap, IntSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,11 +34,11 @@ pub fn cgroup2_root() -> std::path::PathBuf {
 
 pub struct CgroupPaths {
     root: PathBuf,
-    cache: HashMap<u64, String>,
+    cache: IntMap<u64, String>,
     /// Ids that a walk made after they were first seen did not find: their
     /// cgroup is gone (ids are never reused), so asking again would only
     /// walk the hierarchy once a second for nothing.
-    gone: HashSet<u64>,
+    gone: IntSet<u64>,
     last_scan: Option<Instant>,
     rescan_interval: Duration,
 }
@@ -47,8 +47,8 @@ impl CgroupPaths {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
-            cache: HashMap::new(),
-            gone: HashSet::new(),
+            cache: IntMap::default(),
+            gone: IntSet::default(),
             last_scan: None,
             rescan_interval: Duration::from_secs(1),
         }
@@ -59,7 +59,7 @@ impl CgroupPaths {
         Self {
             root: PathBuf::new(),
             cache: paths.into_iter().collect(),
-            gone: HashSet::new(),
+            gone: IntSet::default(),
             last_scan: Some(Instant::now()),
             rescan_interval: Duration::MAX,
         }
@@ -138,9 +138,9 @@ impl CgroupPaths {
 #[derive(Default)]
 pub struct Jobs {
     /// pid -> job of processes seen exec'ing in a job (bounded).
-    by_pid: HashMap<u32, Job>,
+    by_pid: IntMap<u32, Job>,
     /// ppid -> when its cgroup was read, and the job it showed (bounded).
-    parents: HashMap<u32, (Instant, Option<Job>)>,
+    parents: IntMap<u32, (Instant, Option<Job>)>,
 }
 
 /// Most processes remembered for the parent fallback.

@@ -24,7 +24,7 @@
 //! arrival.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -91,31 +91,7 @@ pub struct CoalesceStats {
     pub incomplete: u64,
 }
 
-/// A multiply-rotate hasher for integer keys (open events by serial):
-/// SipHash showed in the report's profiles. The open map is bounded
-/// (`max_open`), so crafted collisions cost little.
-#[derive(Default)]
-pub struct Mix(u64);
-
-impl Hasher for Mix {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn write_i64(&mut self, n: i64) {
-        self.write_u64(n as u64);
-    }
-}
+pub use crate::hash::Mix;
 
 /// What the coalescer emits: an exec in its compact form (see
 /// [`ExecRecord`]), or another event. Callers collect into a `Vec` of
