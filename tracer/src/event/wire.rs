@@ -539,18 +539,23 @@ pub(crate) mod json {
     /// The fields after the fixed head, each only when set.
     pub struct Fields<'o>(pub &'o mut Vec<u8>);
 
+    // Inlined into `WireRef::write`, so that each literal key is a copy of
+    // known length rather than a `memcpy` call (issue 13).
     impl Fields<'_> {
+        #[inline(always)]
         pub fn key(&mut self, k: &str) {
             self.0.extend_from_slice(b",\"");
             self.0.extend_from_slice(k.as_bytes());
             self.0.extend_from_slice(b"\":");
         }
+        #[inline(always)]
         pub fn uint<T: Into<u64>>(&mut self, k: &str, v: Option<T>) {
             if let Some(v) = v {
                 self.key(k);
                 uint(self.0, v.into());
             }
         }
+        #[inline(always)]
         pub fn int<T: Into<i64>>(&mut self, k: &str, v: Option<T>) {
             if let Some(v) = v {
                 self.key(k);
@@ -561,24 +566,28 @@ pub(crate) mod json {
                 uint(self.0, v.unsigned_abs());
             }
         }
+        #[inline(always)]
         pub fn str(&mut self, k: &str, v: Option<&str>) {
             if let Some(v) = v {
                 self.key(k);
                 str(self.0, v);
             }
         }
+        #[inline(always)]
         pub fn text(&mut self, k: &str, v: Option<Text>) {
             if let Some(v) = v {
                 self.key(k);
                 text(self.0, v.0);
             }
         }
+        #[inline(always)]
         pub fn flag(&mut self, k: &str, v: bool) {
             if v {
                 self.key(k);
                 self.0.extend_from_slice(b"true");
             }
         }
+        #[inline(always)]
         pub fn time(&mut self, k: &str, v: Option<Timestamp>) {
             if let Some(v) = v {
                 self.key(k);
