@@ -153,7 +153,7 @@ pub struct ReportResults {
     pub parallel: Option<Parallel>,
 }
 
-/// The same CPU-bound loop on one thread, then on `threads` at once: what
+/// The same report work alone, then `threads` copies at once: what
 /// the all-cores figures can gain at most. vCPUs of a shared host (SMT
 /// siblings, an overcommitted host) may do much less than one core's work
 /// each when all are busy.

@@ -257,10 +257,10 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         );
         res.runs.push(run);
     }
-    if o.nproc > 1 {
-        let p = parallel_capacity(o.nproc);
+    if o.nproc > 1 && report_missing.is_none() {
+        let p = parallel_capacity(g, t, &raw, o.nproc)?;
         eprintln!(
-            "bench report: one CPU-bound loop {:.2} s alone, {} at once {:.2} s: {:.2} cores' work at once",
+            "bench report: one tracer report of audit-raw.log {:.2} s alone, {} at once {:.2} s: {:.2} cores' work at once",
             p.alone_s,
             p.threads,
             p.together_s,
@@ -283,45 +283,55 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
     Ok(res)
 }
 
-/// One thread's share of [`parallel_capacity`]'s work: a hash over a buffer
-/// that stays in the core's cache, so that memory bandwidth does not decide.
-fn spin() -> f64 {
-    let buf: Vec<u64> = (0..4096u64).collect();
-    let t0 = Instant::now();
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for _ in 0..60_000 {
-        for &x in std::hint::black_box(&buf) {
-            h = (h ^ x).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    std::hint::black_box(h);
-    t0.elapsed().as_secs_f64()
+/// One `tracer report` of `input` (output to /dev/null): seconds.
+fn one_report(g: &mut Global, t: &Tools, input: &Path) -> Result<u32> {
+    let mut c = Command::new(&t.tracer);
+    c.args([
+        "report",
+        "--format",
+        "json",
+        "--threads",
+        "1",
+        "--no-progress",
+    ])
+    .arg(input)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    g.spawn("tracer report (parallel capacity)", &mut c, false)
 }
 
-/// The same CPU-bound loop alone and on `threads` threads at once (median
-/// of three rounds, interleaved): how much the all-threads runs can gain on
-/// this machine at best. Two vCPUs of a shared host may do little more than
-/// one core's work when both are busy.
-fn parallel_capacity(threads: usize) -> Parallel {
+/// The same work alone and `threads` copies at once (median of three
+/// rounds, interleaved): one-thread `tracer report`s of `input`, separate
+/// processes, so nothing is shared but the machine. This bounds what the
+/// all-threads runs can gain here: vCPUs of a shared host (SMT siblings,
+/// an overcommitted host) may do much less than a core's work each when all
+/// are busy. A latency-bound loop in cache does not show it; this
+/// workload's own mix of loads, branches and copies does.
+fn parallel_capacity(g: &mut Global, t: &Tools, input: &Path, threads: usize) -> Result<Parallel> {
     let mut alone = Vec::new();
     let mut together = Vec::new();
     for _ in 0..3 {
-        alone.push(spin());
         let t0 = Instant::now();
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(spin);
-            }
-        });
+        let pid = one_report(g, t, input)?;
+        g.wait(pid, Duration::from_secs(600))?;
+        alone.push(t0.elapsed().as_secs_f64());
+        let t0 = Instant::now();
+        let pids = (0..threads)
+            .map(|_| one_report(g, t, input))
+            .collect::<Result<Vec<_>>>()?;
+        for pid in pids {
+            g.wait(pid, Duration::from_secs(600))?;
+        }
         together.push(t0.elapsed().as_secs_f64());
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    Parallel {
+    Ok(Parallel {
         threads,
         alone_s: median(alone),
         together_s: median(together),
-    }
+    })
 }

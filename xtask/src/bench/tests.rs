@@ -254,7 +254,7 @@ fn parallel_capacity_bounds_the_all_threads_goal() {
         together_s: 1.8,
     });
     let sec = doc::report_section(r.report.as_ref().unwrap(), &r);
-    assert!(sec.contains("do **1.11 cores' work** at once"), "{sec}");
+    assert!(sec.contains("do **1.11 cores' work**"), "{sec}");
     let goals = doc::goals(&r);
     let g = goals.iter().find(|x| x.goal.contains("all cores")).unwrap();
     assert_eq!(
