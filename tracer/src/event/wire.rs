@@ -689,14 +689,9 @@ pub(crate) mod json {
 
     /// ASCII that [`escaped`] and [`crate::bytes::encode`] leave as it is.
     fn ascii_plain(s: &[u8]) -> bool {
-        let ok = |b: u8| (0x20..0x80).contains(&b) & (b != b'"') & (b != b'\\');
-        let mut chunks = s.chunks_exact(16);
-        for c in &mut chunks {
-            if !c.iter().fold(true, |all, &b| all & ok(b)) {
-                return false;
-            }
-        }
-        chunks.remainder().iter().all(|&b| ok(b))
+        crate::bytes::all_bytes(s, |b| {
+            (0x20..0x80).contains(&b) & (b != b'"') & (b != b'\\')
+        })
     }
 
     fn needs_escape(b: u8) -> bool {
@@ -706,7 +701,7 @@ pub(crate) mod json {
     fn escaped(out: &mut Vec<u8>, s: &[u8]) {
         // Most strings need no escape: one branch-free pass (vectorized),
         // then one copy.
-        if !s.iter().fold(false, |acc, &b| acc | needs_escape(b)) {
+        if crate::bytes::all_bytes(s, |b| !needs_escape(b)) {
             out.extend_from_slice(s);
             return;
         }

@@ -29,10 +29,10 @@
 //! difference.
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 
 use crate::event::Event;
-use crate::source::audit::coalesce::{Coalesced, Coalescer, CoalescerConfig, Mix};
+use crate::hash::IntMap;
+use crate::source::audit::coalesce::{Coalesced, Coalescer, CoalescerConfig};
 use crate::source::audit::exec::ExecRecord;
 use crate::source::audit::exec::PartialExec;
 use crate::source::audit::parse::parse_line;
@@ -74,7 +74,7 @@ pub struct Driver {
     scratch: Vec<Coalesced>,
     /// Line of the first record of each event opened since the last
     /// quiescent point, by (serial, time).
-    first_line: HashMap<(u64, i64), u64, BuildHasherDefault<Mix>>,
+    first_line: IntMap<(u64, i64), u64>,
     saw_eoe: bool,
 }
 

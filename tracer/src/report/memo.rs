@@ -8,10 +8,7 @@
 //! lines that never come again (issue 14). The output does not change: a
 //! forgotten string is quoted again.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
-use crate::source::audit::coalesce::Mix;
+use crate::hash::IntMap;
 
 use crate::event::UNSET;
 
@@ -21,11 +18,11 @@ use super::model::{Command, Interner, Sym, NONE};
 /// A quoted string and its width in characters.
 pub type Shown = (String, usize);
 
-/// The memo's maps hash with [`Mix`], not SipHash (which was ~7 % of a
+/// The memo's maps hash with [`crate::hash::Mix`], not SipHash (which was ~7 % of a
 /// text report, issue 14): the keys are our own symbols and ids, not
 /// strings, and the maps hold at most [`MAX_ENTRIES`], so crafted
 /// collisions cost little.
-type Map<K> = HashMap<K, Shown, BuildHasherDefault<Mix>>;
+type Map<K> = IntMap<K, Shown>;
 
 /// Who a command ran as: its login and real uid, its rare facts (effective
 /// uid, sudo target; see [`Command::extra_id`]) and identity flags (see
@@ -39,7 +36,7 @@ pub struct Memo {
     idents: Map<IdentKey>,
     users: Map<u32>,
     /// JSON's `as_user`, by the same key as `idents`.
-    as_users: HashMap<IdentKey, Option<String>, BuildHasherDefault<Mix>>,
+    as_users: IntMap<IdentKey, Option<String>>,
 }
 
 fn shown(s: String) -> Shown {

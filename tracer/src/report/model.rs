@@ -82,8 +82,8 @@ impl Command {
     /// The rare facts as one value (`euid` is the uid when none is stored).
     pub fn extra(&self, s: &Interner) -> Extra {
         match s.extra(self.extra) {
-            Some(e) if self.extra != NONE => *e,
-            _ => Extra {
+            Some(e) => *e,
+            None => Extra {
                 job: NONE,
                 step: NONE,
                 target: NONE,

@@ -80,27 +80,34 @@ impl Write for Batch<'_> {
     }
 }
 
-/// Enough indentation for any report's nesting in one slice.
-const NEWLINE_INDENT: &[u8; 65] =
-    b"\n                                                                ";
-
-/// `,` and [`NEWLINE_INDENT`]: `SEP_INDENT[!comma as usize..2 + spaces]`
-/// is the separator before an entry, in one slice.
+/// `,`, a line break and enough indentation for any report's nesting:
+/// `SEP_INDENT[!comma as usize..2 + spaces]` is the separator before an
+/// entry in one slice.
 const SEP_INDENT: &[u8; 66] =
     b",\n                                                                ";
 
-/// A line break and `depth` levels of indentation, after `,` if `comma`.
+/// A line break and `depth` levels of indentation, after `,` if `comma`:
+/// one write up to 32 levels, inlined (a row's two dozen keys each wrote
+/// the comma, the line break and the indentation apart, ~5 % of `--format
+/// json`, issue 14).
+#[inline(always)]
 fn newline<W: ?Sized + Write>(w: &mut W, depth: usize, comma: bool) -> io::Result<()> {
-    if comma {
-        w.write_all(b",")?;
+    let spaces = depth * 2;
+    if spaces <= SEP_INDENT.len() - 2 {
+        return w.write_all(&SEP_INDENT[usize::from(!comma)..2 + spaces]);
     }
-    let mut spaces = depth * 2;
-    let first = spaces.min(NEWLINE_INDENT.len() - 1);
-    w.write_all(&NEWLINE_INDENT[..1 + first])?;
-    spaces -= first;
+    deep_newline(w, spaces, comma)
+}
+
+/// [`newline`] deeper than one slice of indentation holds.
+#[cold]
+fn deep_newline<W: ?Sized + Write>(w: &mut W, mut spaces: usize, comma: bool) -> io::Result<()> {
+    const ROOM: usize = SEP_INDENT.len() - 2;
+    w.write_all(&SEP_INDENT[usize::from(!comma)..2 + ROOM])?;
+    spaces -= ROOM;
     while spaces > 0 {
-        let n = spaces.min(NEWLINE_INDENT.len() - 1);
-        w.write_all(&NEWLINE_INDENT[1..1 + n])?;
+        let n = spaces.min(ROOM);
+        w.write_all(&SEP_INDENT[2..2 + n])?;
         spaces -= n;
     }
     Ok(())
@@ -159,14 +166,9 @@ fn printable_ascii(b: &[u8]) -> bool {
 /// than `"` and `\` (what serde_json and [`SafeFormatter`] leave alone),
 /// checked like [`printable_ascii`].
 fn plain_ascii(b: &[u8]) -> bool {
-    let ok = |x: u8| (0x20..0x7f).contains(&x) & (x != b'"') & (x != b'\\');
-    let mut chunks = b.chunks_exact(16);
-    for c in &mut chunks {
-        if !c.iter().fold(true, |all, &x| all & ok(x)) {
-            return false;
-        }
-    }
-    chunks.remainder().iter().all(|&x| ok(x))
+    crate::bytes::all_bytes(b, |x| {
+        (0x20..0x7f).contains(&x) & (x != b'"') & (x != b'\\')
+    })
 }
 
 impl Formatter for SafeFormatter {
@@ -271,7 +273,7 @@ impl<W: Write> Pretty<W> {
     }
 
     /// The separator before an entry of the innermost container.
-    #[inline]
+    #[inline(always)]
     fn entry(&mut self) -> io::Result<()> {
         let comma = !self.first;
         self.first = false;
@@ -308,22 +310,11 @@ impl<W: Write> Pretty<W> {
     }
 
     /// An object's key; `name` is one of ours (plain ASCII, not escaped).
-    ///
-    /// Inlined, so that a literal name's writes are stores of known
-    /// length, and the separator and indentation are one copy: five
-    /// calls of `memcpy` per key were ~5 % of `--format json` (issue 14).
+    /// Inlined, so that a literal name's writes are stores of known length.
     #[inline(always)]
     pub fn key(&mut self, name: &str) -> io::Result<()> {
         debug_assert!(plain_ascii(name.as_bytes()), "{name:?}");
-        let spaces = self.depth * 2;
-        if spaces + 2 <= SEP_INDENT.len() {
-            let comma = !self.first;
-            self.first = false;
-            self.out
-                .write_all(&SEP_INDENT[usize::from(!comma)..2 + spaces])?;
-        } else {
-            self.entry()?;
-        }
+        self.entry()?;
         self.out.write_all(b"\"")?;
         self.out.write_all(name.as_bytes())?;
         self.out.write_all(b"\": ")

@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::event::wire::json::uint as push_u64;
+
 /// Where the key lives unless configured otherwise.
 pub const DEFAULT_KEY: &str = "/var/lib/tracer/chain.key";
 /// The `prev` of a chain's first record.
@@ -74,8 +76,6 @@ impl ChainKey {
         hex(&m.finalize().into_bytes())
     }
 }
-
-use crate::event::wire::json::uint as push_u64;
 
 fn hex(b: &[u8]) -> [u8; 64] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

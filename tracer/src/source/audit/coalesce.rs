@@ -23,8 +23,8 @@
 //! to an exec are kept (see [`super::exec`]); others are counted and dropped on
 //! arrival.
 
+use crate::hash::IntMap;
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -91,8 +91,6 @@ pub struct CoalesceStats {
     pub incomplete: u64,
 }
 
-pub use crate::hash::Mix;
-
 /// What the coalescer emits: an exec in its compact form (see
 /// [`ExecRecord`]), or another event. Callers collect into a `Vec` of
 /// anything `From<Coalesced>`: `Event` for the live source, the report's
@@ -148,7 +146,7 @@ pub struct Coalescer {
     nodes: HashMap<Box<[u8]>, u32>,
     /// Host names by node index; 0 is records without `node=`.
     hosts: Vec<String>,
-    open: HashMap<Key, Slot, BuildHasherDefault<Mix>>,
+    open: IntMap<Key, Slot>,
     records: u64,
     opened: u64,
     last_scan: u64,
