@@ -134,24 +134,24 @@ pub struct ExecEvent {
     pub job_cgroup: [u8; JOB_CGROUP_LEN],
 }
 
-/// A thread-group leader exited (`sched_process_exit`).
+/// A thread-group leader exited (`sched_process_exit`). Only what the exit
+/// adds to its exec's record: the process is known by `pid` and
+/// `start_boottime`, its ids, comm and cgroup are in its exec record (or its
+/// `/proc` record), so the exit program reads no creds, parent or cgroup for
+/// it, and the log line stays short (issue 13).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExitEvent {
     pub header: EventHeader,
     pub pid: u32,
-    pub ppid: u32,
     pub auid: u32,
     pub ses: u32,
-    pub uid: u32,
     /// `task_struct.exit_code` in wait(2) status form: `code << 8 | signal`.
     pub exit_code: u32,
     /// `EXIT_FLAG_*` bits.
     pub flags: u32,
     pub _pad: u32,
     pub start_boottime: u64,
-    pub cgroup_id: u64,
-    pub comm: [u8; 16],
 }
 
 // The layouts are ABI: pin them so that a change that adds padding or moves a
@@ -169,9 +169,8 @@ const _: () = {
     assert!(offset_of!(ExecEvent, comm) == 96);
     assert!(offset_of!(ExecEvent, tty) == 112);
     assert!(size_of::<ExecEvent>().is_multiple_of(8));
-    assert!(size_of::<ExitEvent>() == 80);
-    assert!(offset_of!(ExitEvent, start_boottime) == 48);
-    assert!(offset_of!(ExitEvent, comm) == 64);
+    assert!(size_of::<ExitEvent>() == 48);
+    assert!(offset_of!(ExitEvent, start_boottime) == 40);
     assert!(ARGV_CAP.is_power_of_two());
     assert!(EXE_MAX.is_power_of_two());
     assert!(CWD_MAX.is_power_of_two());

@@ -5,14 +5,12 @@
 //! (where the login set the login uid: their exit ends the login). A record
 //! then means "this process ended". Every other exit (threads, and forked
 //! children that never exec'd: a shell's subshells, a server's workers) costs
-//! only the early returns below, with no record and no map work.
+//! only the early returns below, with no record and no map work. The record
+//! is small: the pid, its start time, its login and its status (issue 13).
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
-    helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_get_current_uid_gid, bpf_ktime_get_boot_ns,
-    },
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns},
     macros::{btf_tracepoint, raw_tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
@@ -92,6 +90,8 @@ fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
         if !execd && parent_ses == ses {
             return Ok(());
         }
+        // The record is what the exit adds: the ids, comm and cgroup of the
+        // process are in its exec record already (see `ExitEvent`).
         ExitEvent {
             header: EventHeader {
                 kind: EventKind::Exit as u32,
@@ -99,10 +99,8 @@ fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
                 boot_ns: bpf_ktime_get_boot_ns(),
             },
             pid,
-            ppid: M::rd::<u32>(parent, o.task_tgid)?,
             auid,
             ses,
-            uid: bpf_get_current_uid_gid() as u32,
             exit_code: M::rd::<u32>(task, o.task_exit_code)?,
             flags: if parent_ses != ses {
                 EXIT_FLAG_SESSION_LEADER
@@ -111,17 +109,16 @@ fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
             },
             _pad: 0,
             start_boottime: M::rd::<u64>(task, o.task_start_boottime)?,
-            cgroup_id: bpf_get_current_cgroup_id(),
-            comm: bpf_get_current_comm().unwrap_or([0; 16]),
         }
     };
     // A job's processes have no login uid either: `exclude_unattributed`
     // keeps their exits as it keeps their execs (a job's last exit ends it).
+    // The uid is read for the filter only, and not kept.
     let f = &config().filter;
     let maybe_job = f.flags & FILTER_EXCLUDE_UNATTRIBUTED != 0 && ev.auid == u32::MAX;
     if excluded_ids(
         f,
-        ev.uid,
+        bpf_get_current_uid_gid() as u32,
         ev.auid,
         maybe_job && in_job(task, o).unwrap_or(false),
     ) {

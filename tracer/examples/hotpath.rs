@@ -91,16 +91,12 @@ fn exit(i: u32, boot_ns: u64, start: u64) -> Vec<u8> {
             boot_ns,
         },
         pid: 10_000 + i % 30_000,
-        ppid: 9_999,
         auid: 1000,
         ses: 5,
-        uid: 1000,
         exit_code: 0,
         flags: 0,
         _pad: 0,
         start_boottime: start,
-        cgroup_id: 2,
-        comm: fixed(b"ls"),
     };
     // SAFETY: ExitEvent is plain data without padding (asserted in common).
     unsafe {

@@ -224,12 +224,9 @@ impl<L: LoginInfo> Pipeline<L> {
             Record::Exit(x) => {
                 let ev = &x.ev;
                 let time = dec.time(ev.header.boot_ns);
-                let cgroup = self.cgroups.path(ev.cgroup_id);
                 let exit = x.exit();
-                let mut task = x.task();
-                task.cgroup = cgroup;
                 sink.write_wire(
-                    &WireRef::exit_record(time, host, Source::Ebpf, task, &exit),
+                    &WireRef::exit_record(time, host, Source::Ebpf, x.task(), &exit),
                     false,
                 )?;
                 let view = ExitView {

@@ -137,29 +137,16 @@ fn exec_bytes(s: &ExecSpec) -> Vec<u8> {
     v
 }
 
-#[allow(clippy::too_many_arguments)]
-fn exit_bytes(
-    pid: u32,
-    auid: u32,
-    ses: u32,
-    status: u32,
-    leader: bool,
-    cgroup_id: u64,
-    boot_ns: u64,
-) -> Vec<u8> {
+fn exit_bytes(pid: u32, auid: u32, ses: u32, status: u32, leader: bool, boot_ns: u64) -> Vec<u8> {
     let ev = ExitEvent {
         header: header(EventKind::Exit, std::mem::size_of::<ExitEvent>(), boot_ns),
         pid,
-        ppid: 1,
         auid,
         ses,
-        uid: pid % 5,
         exit_code: status,
         flags: if leader { EXIT_FLAG_SESSION_LEADER } else { 0 },
         _pad: 0,
         start_boottime: pid as u64 * 1_000_003,
-        cgroup_id,
-        comm: fixed(b"sh"),
     };
     // SAFETY: ExitEvent is plain data without padding (asserted in common),
     // valid for its size.
@@ -202,17 +189,9 @@ fn generate() -> Vec<Vec<u8>> {
     for i in 0..400u32 {
         let boot_ns = 5_000_000_000 + i as u64 * 1_234_567;
         if i % 4 == 3 && !live.is_empty() {
-            let (pid, auid, ses, cg) = live.remove(next(live.len() as u64) as usize);
+            let (pid, auid, ses, _) = live.remove(next(live.len() as u64) as usize);
             let status = [0, 1 << 8, 9, 0x80 | 11, 255 << 8][next(5) as usize];
-            out.push(exit_bytes(
-                pid,
-                auid,
-                ses,
-                status,
-                next(3) == 0,
-                cg,
-                boot_ns,
-            ));
+            out.push(exit_bytes(pid, auid, ses, status, next(3) == 0, boot_ns));
             continue;
         }
         let mut args = Vec::new();
@@ -523,7 +502,7 @@ proptest! {
         let mut recs: Vec<Vec<u8>> = execs.iter().map(exec_bytes).collect();
         for (i, status, leader) in exits {
             let s = &execs[i as usize % execs.len()];
-            recs.push(exit_bytes(s.pid, s.auid, s.ses, status, leader, s.cgroup_id, s.boot_ns / 2));
+            recs.push(exit_bytes(s.pid, s.auid, s.ses, status, leader, s.boot_ns / 2));
         }
         let (owned, hot) = both(&recs, 5);
         prop_assert!(same(&owned, &hot).is_ok(), "{}", same(&owned, &hot).unwrap_err());

@@ -191,21 +191,15 @@ impl<'a> ExecRecord<'a> {
 }
 
 impl ExitRecord {
-    pub fn comm(&self) -> &[u8] {
-        cstr(&self.ev.comm)
-    }
-
+    /// The exit's own facts: the process (`pid`, `start_boottime`) and its
+    /// login (`auid`, `ses`); the rest is in its exec record.
     pub fn task(&self) -> TaskRef<'_> {
         let ev = &self.ev;
         TaskRef {
             pid: Some(ev.pid),
-            ppid: Some(ev.ppid),
-            uid: Some(ev.uid),
             auid: Some(ev.auid),
             ses: Some(ev.ses),
-            comm: Some(self.comm()),
             start_boottime: Some(ev.start_boottime),
-            cgroup_id: Some(ev.cgroup_id),
             ..TaskRef::default()
         }
     }
@@ -297,13 +291,9 @@ impl Decoder {
         );
         e.task = Task {
             pid: Some(ev.pid),
-            ppid: Some(ev.ppid),
-            uid: Some(ev.uid),
             auid: Some(ev.auid),
             ses: Some(ev.ses),
-            comm: Some(Bytes::from(r.comm())),
             start_boottime: Some(ev.start_boottime),
-            cgroup_id: Some(ev.cgroup_id),
             ..Task::default()
         };
         e
@@ -563,20 +553,16 @@ mod tests {
         let ev = ExitEvent {
             header: header(EventKind::Exit, std::mem::size_of::<ExitEvent>()),
             pid,
-            ppid: 1,
             auid: if pid.is_multiple_of(3) {
                 u32::MAX
             } else {
                 1000 + pid % 7
             },
             ses: pid % 11,
-            uid: pid % 5,
             exit_code: status,
             flags,
             _pad: 0,
             start_boottime: pid as u64 * 1_000_003,
-            cgroup_id: pid as u64 % 4,
-            comm: *b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
         };
         // SAFETY: ExitEvent is plain data without padding (asserted in common).
         unsafe {
