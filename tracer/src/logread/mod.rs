@@ -3,7 +3,7 @@
 //!
 //! - [`files`]: which files make a log and in which order (rotations oldest
 //!   first, `tracer.log*` by default);
-//! - [`open`]: opening one input, undoing gzip, recognising its format (and
+//! - [`open`](mod@open): opening one input, undoing gzip, recognising its format (and
 //!   giving a rotated piece with junk at its start its family's format);
 //! - [`lines`]: several inputs joined into one stream of capped lines, each
 //!   named `file:line` ([`lines::for_each_line`] for `tracer check` and

@@ -29,7 +29,7 @@ use super::pretty::{Batch, Pretty};
 use super::stats::Stats;
 
 /// Writes the report; `threads` (at least 1) write the command rows of big
-/// groups (see [`rows`]).
+/// groups (in blocks: see `Rows`).
 pub fn render(
     report: &Report,
     stats: &Stats,

@@ -2,7 +2,7 @@
 //! every process the benchmark starts (stopped by pid, never by name) and a
 //! snapshot of the kernel's audit state (rules, `enabled`, backlog limit) and
 //! of `kernel.bpf_stats_enabled`; its `Drop` puts all of it back, on every
-//! path (error, panic, SIGINT: see [`interrupted`]). Also the two daemons
+//! path (error, panic, SIGINT: see [`install_signal_handlers`]). Also the two daemons
 //! measured against each other: tracer and a private auditd.
 
 use std::fs::File;

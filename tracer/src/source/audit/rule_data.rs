@@ -14,8 +14,8 @@
 
 use netlink_packet_audit::constants::*;
 
-/// Size of the fixed part: flags, action, field_count, mask[64], fields[64],
-/// values[64], fieldflags[64], buflen.
+/// Size of the fixed part: flags, action, field_count, `mask[64]`,
+/// `fields[64]`, `values[64]`, `fieldflags[64]`, buflen.
 pub const RULE_DATA_HEADER_LEN: usize = 4 * (3 + AUDIT_BITMASK_SIZE + 3 * AUDIT_MAX_FIELDS + 1);
 const _: () = assert!(RULE_DATA_HEADER_LEN == 1040);
 
