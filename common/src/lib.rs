@@ -28,6 +28,9 @@ pub mod maps {
     pub const COMM_FILTER: &str = "COMM_FILTER";
     /// exe path prefixes whose execs are dropped (an LPM trie over path bytes).
     pub const EXE_FILTER: &str = "EXE_FILTER";
+    /// One `u32`: non-zero while the reader is idle and asks to be woken by
+    /// the next record (the program that sends it clears it).
+    pub const WAKE: &str = "WAKE";
 }
 
 /// The name of the read-only global that holds [`config::Config`].

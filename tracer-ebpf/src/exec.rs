@@ -10,7 +10,6 @@
 //! the end are shared with it.
 
 use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::generated,
     macros::{btf_tracepoint, raw_tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext},
@@ -25,7 +24,7 @@ use tracer_common::{
 
 use crate::{
     filter::{excluded_exec, excluded_ids},
-    maps::{config, count, scratch, EVENTS, INFLIGHT},
+    maps::{config, count, scratch, wake_flags, EVENTS, INFLIGHT},
     task::{fill_identity, write_cwd, Direct, Mem, Probe},
 };
 
@@ -245,8 +244,9 @@ pub unsafe fn append_cwd<M: Mem>(buf: *mut u8, ev: *mut ExecEvent, task: u64, po
 }
 
 /// Sets the record's size and copies `buf[..len]` to the ring buffer. Wakes the
-/// reader only when the ring holds more than `wakeup_bytes`; otherwise the reader
-/// finds the record on its next timed poll.
+/// reader only when it asked to be (idle) or the ring holds more than
+/// `wakeup_bytes` (see `maps::wake_flags`); otherwise the reader finds the
+/// record on its next timed poll.
 ///
 /// # Safety
 /// `buf` is a scratch slot holding an `ExecEvent` header; `len <= SCRATCH_SIZE`.
@@ -262,13 +262,7 @@ pub unsafe fn send(buf: *mut u8, len: usize) -> Result<(), i64> {
     unsafe {
         (*buf.cast::<ExecEvent>()).header.size = len as u32;
         let data = core::slice::from_raw_parts(buf, len);
-        let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-        let flags = if pending + len as u64 >= config().wakeup_bytes as u64 {
-            BPF_RB_FORCE_WAKEUP
-        } else {
-            BPF_RB_NO_WAKEUP
-        };
-        match EVENTS.output::<[u8]>(data, flags as u64) {
+        match EVENTS.output::<[u8]>(data, wake_flags(len as u64)) {
             Ok(()) => count(Counter::Sent),
             Err(_) => count(Counter::RingbufFull),
         }

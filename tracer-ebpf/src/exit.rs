@@ -9,7 +9,6 @@
 //! is small: the pid, its start time, its login and its status (issue 13).
 
 use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns},
     macros::{btf_tracepoint, raw_tracepoint},
     programs::{BtfTracePointContext, RawTracePointContext},
@@ -22,7 +21,7 @@ use tracer_common::{
 
 use crate::{
     filter::excluded_ids,
-    maps::{config, count, EVENTS},
+    maps::{config, count, wake_flags, EVENTS},
     task::{current_task, in_job, Direct, Mem, Probe},
 };
 
@@ -125,13 +124,8 @@ fn try_exit<M: Mem>(task: u64) -> Result<(), i64> {
         count(Counter::FilteredExit);
         return Ok(());
     }
-    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    let flags = if pending >= config().wakeup_bytes as u64 {
-        BPF_RB_FORCE_WAKEUP
-    } else {
-        BPF_RB_NO_WAKEUP
-    };
-    match EVENTS.output::<ExitEvent>(ev, flags as u64) {
+    let flags = wake_flags(core::mem::size_of::<ExitEvent>() as u64);
+    match EVENTS.output::<ExitEvent>(ev, flags) {
         Ok(()) => count(Counter::Sent),
         Err(_) => count(Counter::RingbufFullExit),
     }

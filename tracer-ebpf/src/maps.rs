@@ -1,6 +1,7 @@
 //! Maps and the read-only config. Map names come from `tracer_common::maps`.
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     macros::map,
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
@@ -62,6 +63,37 @@ pub type ExeKey = Key<[u8; EXE_PREFIX_MAX]>;
 pub struct Inflight {
     pub filename: u64,
     pub argv: u64,
+}
+
+/// Set by userspace when a drain found the ring empty and it backs off its
+/// timed drains; the next record sent clears it and wakes the reader, so the
+/// first record after a quiet spell is read at once (see `wake_flags`).
+#[map(name = "WAKE")]
+pub static WAKE: Array<u32> = Array::with_max_entries(1, 0);
+
+/// The ring-buffer flags for a record of `len` bytes: a wake-up when the
+/// reader asked for one (it is idle, see [`WAKE`]) or when a quarter of the
+/// ring would be pending, else none (the reader finds the record on its next
+/// timed drain).
+#[inline(always)]
+pub fn wake_flags(len: u64) -> u64 {
+    if let Some(p) = WAKE.get_ptr_mut(0) {
+        // SAFETY: the pointer is into the map's only slot, valid for the
+        // program's run; a racing clear by another CPU at worst wakes the
+        // reader twice.
+        unsafe {
+            if *p != 0 {
+                *p = 0;
+                return BPF_RB_FORCE_WAKEUP as u64;
+            }
+        }
+    }
+    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    if pending + len >= config().wakeup_bytes as u64 {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    }
 }
 
 #[inline(always)]
