@@ -359,7 +359,18 @@ exit-only `sys_exit_execve` fallback ~0.24 µs; cutting the exec program after t
 the cwd walk saved ~1.5 µs, the exit program's decision alone (no record) ~0.4 µs. The issue measured a minimal \
 ring-buffer program at 0.41 µs on a quiet VM, so on this machine the floor itself is a good part of the \
 1 µs budget. Side by side in the same minute (cwd `/`, 1 SCHED_FIFO worker, load ~2, `kernel.bpf_stats_enabled`): the programs before issue 13 cost 8.3 µs per exec (`sys_enter_execve` 1.62, `sys_exit_execve` 0.92, `sched_process_exec` 3.97, `sched_process_exit` 1.88), after it 4.2 µs (`sys_exit_execve_regs` 0.15, `sched_process_exec_btf` 2.72, `sched_process_exit_btf` 1.35). \
-Issue 13, session 5, measured with both builds loaded at once (each exec runs the old and the new programs under the same load; the program attached first pays the cold cache misses, 1.2-1.8 µs more, so each pair ran in both orders, three times; 2-worker fork storm of `tiny`, cwd 3 components deep, load average 5-7): plain loads in the cwd walk save ~0.4-0.5 µs of the exec program (a second batch of three pairs gave 0.5; first batch, base first: 4.98, 4.30, 5.25 µs against the new 3.28, 2.70, 3.35; new first: 4.81, 4.78, 4.26 against the base 3.71, 5.14, 3.37). Tried and not kept: a per-CPU count of bytes written instead of `bpf_ringbuf_query` to decide wake-ups (the query is ~15 % of the exec program's `perf` samples, but its miss on the consumer position moves to `bpf_ringbuf_output`: exit program -0.04 µs, exec within noise). Not possible on this VM: a cwd cache validated by the global `rename_lock`/`mount_lock` seqcounts, since the kernel has `CONFIG_KALLSYMS_ALL` off (`/proc/kallsyms` lists no data symbols) and its BTF has no VAR for them; a cache keyed by dentry pointers would also need a guard against a freed dentry's address being reused (no seqcount changes on dentry free). What remains, from `perf` samples of the exec program: ~40 % its own instructions (mostly cache misses on the new task's structures, per the attach-order effect above), ~15 % the ring query, ~10 % probe reads, ~7 % the argv read, ~6 % `bpf_get_current_cgroup_id`.\n\
+Issue 13, session 5, measured with both builds loaded at once (each exec runs the old and the new programs under the same load; the program attached first pays the cold cache misses, 1.2-1.8 µs more, so each pair ran in both orders, three times; 2-worker fork storm of `tiny`, cwd 3 components deep, load average 5-7): plain loads in the cwd walk save ~0.4-0.5 µs of the exec program (a second batch of three pairs gave 0.5; first batch, base first: 4.98, 4.30, 5.25 µs against the new 3.28, 2.70, 3.35; new first: 4.81, 4.78, 4.26 against the base 3.71, 5.14, 3.37). Tried and not kept: a per-CPU count of bytes written instead of `bpf_ringbuf_query` to decide wake-ups (the query is ~15 % of the exec program's `perf` samples, but its miss on the consumer position moves to `bpf_ringbuf_output`: exit program -0.04 µs, exec within noise). Not possible on this VM: a cwd cache validated by the global `rename_lock`/`mount_lock` seqcounts, since the kernel has `CONFIG_KALLSYMS_ALL` off (`/proc/kallsyms` lists no data symbols) and its BTF has no VAR for them; a cache keyed by dentry pointers would also need a guard against a freed dentry's address being reused (no seqcount changes on dentry free). What remains, from `perf` samples of the exec program: ~40 % its own instructions (mostly cache misses on the new task's structures, per the attach-order effect above), ~15 % the ring query, ~10 % probe reads, ~7 % the argv read, ~6 % `bpf_get_current_cgroup_id`. \
+Session 9: an exit record holds only what the exit adds (pid, start time, login, status: 48 bytes instead of \
+80), so the exit program no longer reads the parent's pid, the cgroup id or comm. Interleaved with the \
+previous build in one run (`cargo xtask bench --no-doc exec --configs tracer-ebpf --baseline OLD`, the five \
+workloads, 1-5 repetitions each), `sched_process_exit_btf` per exec: 1008 -> 696, 851 -> 676, 953 -> 692, \
+868 -> 658, 913 -> 702 ns (-21 % to -31 %); the exec program within noise (1,852-2,305 ns before, \
+1,909-2,375 after). A `perf record -a` of the whole machine under a 2-worker storm of `tiny` puts the \
+programs with their helpers and dispatch at ~0.5 % of both CPUs' samples, ~3 µs per exec, as `bpf_stats` \
+says; most of the machine's time in that storm is the kernel's fork, exec and exit (page faults, \
+`unmap_page_range`) and the static binary's own start-up (`handle_amd`, `get_common_indices`: glibc's \
+cache-info `cpuid` instructions, which trap to the hypervisor), which is why the execs/s ratio stays near \
+1.0 while the programs miss 1 µs.\n\
 - **Daemon CPU per event.** Since issue 13 the eBPF exec and exit records take a hot path \
 (`tracer/src/pipeline.rs`): read in place from the ring, the session tracker fed a borrowed view, the JSON \
 line written from a borrowed `WireRef` by a hand-written writer (static keys, a branch-free scan for escapes) \
@@ -392,7 +403,19 @@ the log writer, the chain and the report, which had three digit loops); ASCII st
 written in one pass instead of UTF-8 validation, a search for the escape block and an escape scan; the \
 writer's per-field helpers inlined so that each literal key is a fixed-length copy. Natively (same \
 example with SHA-NI, before and after interleaved four times, three rounds each): median 1,270 -> 1,050 ns \
-per record (-17 %), so ~2.1 µs per exec in user space alone, the HMAC about a third of it.\n\
+per record (-17 %), so ~2.1 µs per exec in user space alone, the HMAC about a third of it. Session 9: the \
+exit line is ~250 bytes instead of ~325 (no ppid, uid, comm, cgroup id or path: its exec record has them, \
+found by pid and `start_boottime`), so it needs fewer HMAC blocks and no cgroup-cache lookup; the same \
+example, the previous and the new build interleaved four times, three rounds each: median 2,238 -> 2,024 ns \
+per exec (-10 %). In the storms the daemon's figure moved within the run-to-run noise (side by side: 5420 -> \
+4682, 3416 -> 3700, 3847 -> 3957, 2963 -> 3091, 3303 -> 2958 ns per event). The fixed part: each wake-up of \
+the daemon costs ~0.1 ms of CPU on this VM (idle, measured from `schedstat`: 3.68 ms of CPU a second with 36 \
+time slices at the 50 ms poll, 1.35 ms at 200 ms, 0.62 ms at 1 s), so at the storm's ~3,500 execs/s the 20 \
+timed drains a second are ~0.6 µs of each exec's daemon CPU, and ~0.2 µs at 10,000 execs/s. An idle daemon now \
+sleeps: a drain that finds the ring empty sets the `WAKE` map and backs the timed drains off to 1 s, and the \
+next record any program sends clears it and wakes the reader at once: idle CPU 3.7 -> 0.7 ms a second, the \
+first record after a quiet spell read at once instead of at the next 50 ms tick. A storm's ring is never \
+empty, so the figures above do not change with it.\n\
 - **Audit backend vs auditd.** tracer-audit receives the same text records as auditd (multicast beside it, or \
 unicast as the daemon), parses and coalesces them, runs the session tracker and writes sealed JSON lines; \
 auditd formats and appends them. Both pay the kernel's side of receiving ~7 records per exec (SYSCALL, EXECVE, \
