@@ -442,3 +442,80 @@ fn cwd_follows_renames_and_mounts() {
     }
     drop(tree);
 }
+
+/// The `WAKE` map of the tracer with pid `pid`: the loaded map of that name
+/// whose id is among that process's map fds (`/proc/PID/fdinfo`).
+fn wake_map(pid: u32) -> aya::maps::Array<aya::maps::MapData, u32> {
+    let mut ids = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).unwrap() {
+        let Ok(text) = std::fs::read_to_string(fd.unwrap().path()) else {
+            continue;
+        };
+        if let Some(id) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("map_id:"))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        {
+            ids.push(id);
+        }
+    }
+    let info = aya::maps::loaded_maps()
+        .filter_map(Result::ok)
+        .find(|m| m.name_as_str() == Some("WAKE") && ids.contains(&m.id()))
+        .unwrap_or_else(|| panic!("tracer (pid {pid}) holds no map named WAKE; its maps: {ids:?}"));
+    let data = aya::maps::MapData::from_id(info.id()).unwrap();
+    aya::maps::Array::try_from(aya::maps::Map::from_map_data(data).unwrap()).unwrap()
+}
+
+/// Waits (reading the map, which execs nothing) until `WAKE` holds `want`.
+fn wake_becomes(map: &aya::maps::Array<aya::maps::MapData, u32>, want: u32, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while map.get(&0, 0).unwrap() != want {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// An idle reader asks to be woken by the next record (it then backs its
+/// timed drains off), and the programs clear that request when they send
+/// one: the ring-buffer side of "an idle daemon sleeps" (README). Read
+/// through the map itself, so the test's own reads exec nothing.
+#[test]
+fn an_idle_reader_is_woken_by_the_next_record() {
+    let _g = global_lock();
+    let t = Tracer::start(&["--no-proc-scan"]);
+    let map = wake_map(t.pid());
+    wake_becomes(
+        &map,
+        1,
+        "the reader found the ring empty but never asked to be woken",
+    );
+    // The request stays until a record is sent, and is re-armed by the
+    // reader's next empty drain (~50 ms later): poll closely for the clear.
+    let mut child = Command::new("/bin/sleep").arg("1").spawn().unwrap();
+    wake_becomes(
+        &map,
+        0,
+        "an exec was sent without clearing the wake request",
+    );
+    wake_becomes(&map, 1, "the reader did not ask again once idle");
+    child.wait().unwrap();
+    let lines = t.stop();
+    let pid = child.id();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "exec" && l["pid"] == pid && l["exe"] == "/bin/sleep"),
+        "the exec that woke the reader was not logged"
+    );
+    // Exit records hold what the exit adds, nothing that its exec has.
+    let exit = lines
+        .iter()
+        .find(|l| l["type"] == "exit" && l["pid"] == pid)
+        .expect("no exit record of the sleep");
+    assert_eq!(exit["exit_code"], 0);
+    for key in ["ppid", "uid", "comm", "cgroup_id", "cgroup"] {
+        assert!(exit.get(key).is_none(), "exit record has `{key}`: {exit}");
+    }
+    assert!(exit["start_boottime"].is_u64(), "{exit}");
+}
