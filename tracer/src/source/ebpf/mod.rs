@@ -325,29 +325,10 @@ impl EbpfSource {
 
     /// Moves every pending record into `out`. Returns how many were read.
     pub fn drain(&mut self, out: &mut Vec<Event>) -> usize {
-        self.decoder.boot_to_wall_ns = boot_to_wall_ns();
-        let ring = self.ring.get_mut();
-        let mut n = 0;
-        loop {
-            let Some(item) = ring.next() else {
-                if n == 0 && self.wake.arm() {
-                    continue;
-                }
-                break;
-            };
-            n += 1;
-            match self.decoder.decode(&item) {
-                Ok(e) => out.push(e),
-                Err(e) => {
-                    self.decode_errors += 1;
-                    log::warn!("dropping undecodable ring-buffer record: {e}");
-                }
-            }
-        }
-        if let Some(l) = self.logger.as_mut() {
-            l.flush();
-        }
-        self.drained(n);
+        let Ok(n) = self.drain_with(|d, r| {
+            out.push(d.owned(&r));
+            Ok::<(), std::convert::Infallible>(())
+        });
         n
     }
 
