@@ -171,8 +171,8 @@ pub struct AuditOut {
     pub items: Vec<(u64, AuditItem)>,
     /// Line indices after which the driver was quiescent.
     pub quiescent: Vec<u64>,
-    /// The driver at the end of the chunk.
-    pub driver: Driver,
+    /// The driver at the end of the chunk (taken by [`Merge::push`]).
+    pub driver: Option<Driver>,
     pub saw_eoe: bool,
 }
 
@@ -206,7 +206,7 @@ impl Work for AuditWork {
             chunk,
             items,
             quiescent,
-            driver: d,
+            driver: Some(d),
             saw_eoe,
         }
     }
@@ -237,31 +237,31 @@ impl Merge {
     }
 
     /// Takes the next chunk's result, handing its items to `f` in order.
-    pub fn push(&mut self, out: AuditOut, f: &mut dyn FnMut(AuditItem)) {
+    /// The items are lent, not taken: the result is dropped by the worker
+    /// that made it (see [`super::chunk::run`]).
+    pub fn push(&mut self, out: &mut AuditOut, f: &mut dyn FnMut(&AuditItem)) {
         self.saw_eoe |= out.saw_eoe;
-        let AuditOut {
-            chunk,
-            items,
-            quiescent,
-            driver,
-            ..
-        } = out;
+        let driver = out.driver.take();
         let Some(mut live) = self.live.take() else {
-            items.into_iter().for_each(|(_, i)| f(i));
-            self.keep(driver);
+            out.items.iter().for_each(|(_, i)| f(i));
+            if let Some(d) = driver {
+                self.keep(d);
+            }
             return;
         };
         let mut buf = Vec::new();
-        for l in chunk.lines(MAX_AUDIT_LINE) {
+        for l in out.chunk.lines(MAX_AUDIT_LINE) {
             self.replayed_lines += 1;
             live.line(&l, &mut buf);
-            buf.drain(..).for_each(|(_, i)| f(i));
-            if live.quiescent() && quiescent.binary_search(&l.index).is_ok() {
-                items
-                    .into_iter()
+            buf.drain(..).for_each(|(_, i)| f(&i));
+            if live.quiescent() && out.quiescent.binary_search(&l.index).is_ok() {
+                out.items
+                    .iter()
                     .skip_while(|(i, _)| *i <= l.index)
                     .for_each(|(_, i)| f(i));
-                self.keep(driver);
+                if let Some(d) = driver {
+                    self.keep(d);
+                }
                 return;
             }
         }
@@ -277,14 +277,14 @@ impl Merge {
     }
 
     /// Ends the stream; says which events were cut short.
-    pub fn finish(self, f: &mut dyn FnMut(AuditItem)) -> Cut {
+    pub fn finish(self, f: &mut dyn FnMut(&AuditItem)) -> Cut {
         let d = self
             .live
             .or(self.last)
             .unwrap_or_else(|| Driver::new(&self.host));
         let mut out = Vec::new();
         let cut = d.finish(self.saw_eoe, &mut out);
-        out.into_iter().for_each(f);
+        out.iter().for_each(f);
         cut
     }
 }
@@ -300,17 +300,17 @@ impl Serial {
             driver: Driver::new(host),
         }
     }
-    pub fn push(&mut self, chunk: &Chunk, f: &mut dyn FnMut(AuditItem)) {
+    pub fn push(&mut self, chunk: &Chunk, f: &mut dyn FnMut(&AuditItem)) {
         let mut buf = Vec::new();
         for l in chunk.lines(MAX_AUDIT_LINE) {
             self.driver.line(&l, &mut buf);
-            buf.drain(..).for_each(|(_, i)| f(i));
+            buf.drain(..).for_each(|(_, i)| f(&i));
         }
     }
-    pub fn finish(self, f: &mut dyn FnMut(AuditItem)) -> Cut {
+    pub fn finish(self, f: &mut dyn FnMut(&AuditItem)) -> Cut {
         let mut out = Vec::new();
         let cut = self.driver.finish(false, &mut out);
-        out.into_iter().for_each(f);
+        out.iter().for_each(f);
         cut
     }
 }
@@ -344,10 +344,10 @@ mod tests {
     }
 
     /// Execs as the owned events the reference reader gives.
-    fn owned(i: AuditItem) -> AuditItem {
+    fn owned(i: &AuditItem) -> AuditItem {
         match i {
             AuditItem::Exec(r) => AuditItem::Event(Box::new(r.to_event())),
-            other => other,
+            other => other.clone(),
         }
     }
 
@@ -361,7 +361,7 @@ mod tests {
         let cut = if threads <= 1 {
             let mut s = Serial::new("h");
             chunk::run(input, opts, &Keep, &mut |c| {
-                s.push(&c, &mut |i| items.push(owned(i)))
+                s.push(c, &mut |i| items.push(owned(i)))
             })
             .unwrap();
             s.finish(&mut |i| items.push(owned(i)))

@@ -67,7 +67,7 @@ pub fn read_stream(
     files: Vec<Opened>,
     host: &str,
     opts: ReadOpts,
-    f: &mut dyn FnMut(Result<Record<'_>, BadLine>),
+    f: &mut dyn FnMut(Result<&Record<'_>, BadLine>),
 ) -> StreamEnd {
     let concat = Concat::of(files);
     let map = concat.line_map();
@@ -81,21 +81,24 @@ pub fn read_stream(
     };
     let mut end = StreamEnd::default();
     let result = match format {
-        Format::TracerJson => chunk::run(concat, copts, &JsonWork, &mut |out: JsonOut| {
+        Format::TracerJson => chunk::run(concat, copts, &JsonWork, &mut |out: &mut JsonOut| {
             out.for_each(f)
         }),
         Format::Audit => {
-            let mut emit = |item: AuditItem| match item {
-                AuditItem::Exec(x) => f(Ok(Record::from_audit_exec(&x))),
-                AuditItem::Event(e) => f(Ok(Record::from_event(&e))),
-                AuditItem::Bad(line, reason) => f(Err(BadLine { line, reason })),
+            let mut emit = |item: &AuditItem| match item {
+                AuditItem::Exec(x) => f(Ok(&Record::from_audit_exec(x))),
+                AuditItem::Event(e) => f(Ok(&Record::from_event(e))),
+                AuditItem::Bad(line, reason) => f(Err(BadLine {
+                    line: *line,
+                    reason: reason.clone(),
+                })),
             };
             let cut;
             let r;
             if copts.threads <= 1 {
                 let mut serial = Serial::new(host);
-                r = chunk::run(concat, copts, &Keep, &mut |c: Chunk| {
-                    serial.push(&c, &mut emit)
+                r = chunk::run(concat, copts, &Keep, &mut |c: &mut Chunk| {
+                    serial.push(c, &mut emit)
                 });
                 cut = serial.finish(&mut emit);
             } else {
@@ -169,19 +172,25 @@ impl JsonOut {
         Self { items, data }
     }
 
-    /// Hands each record to `f`, in order, then drops them.
-    fn for_each(mut self, f: &mut dyn FnMut(Result<Record<'_>, BadLine>)) {
+    /// Lends each record to `f`, in order (bad lines are handed over).
+    fn for_each(&mut self, f: &mut dyn FnMut(Result<&Record<'_>, BadLine>)) {
         let data: &[u8] = &self.data;
-        for item in self.items.drain(..) {
-            f(shorten(item, data));
+        for item in &mut self.items {
+            match item {
+                Ok(r) => f(Ok(shorten(r, data))),
+                Err(b) => f(Err(std::mem::replace(
+                    b,
+                    BadLine {
+                        line: b.line,
+                        reason: String::new(),
+                    },
+                ))),
+            }
         }
     }
 }
 
 /// A record's true lifetime: that of the bytes it borrows.
-fn shorten<'s>(
-    r: Result<Record<'static>, BadLine>,
-    _bytes: &'s [u8],
-) -> Result<Record<'s>, BadLine> {
+fn shorten<'r, 's>(r: &'r Record<'static>, _bytes: &'s [u8]) -> &'r Record<'s> {
     r
 }

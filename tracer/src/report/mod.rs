@@ -306,7 +306,7 @@ fn read_run(
     let mut bad_lines: Vec<source::BadLine> = Vec::new();
     let end = input::read_stream(format, files, host, opts, &mut |item| {
         match item {
-            Ok(ev) => builder.add(&ev),
+            Ok(ev) => builder.add(ev),
             // Located once the stream is read (the map is complete then);
             // warnings keep their order.
             Err(bad) => bad_lines.push(bad),
