@@ -20,7 +20,15 @@
 //!
 //! A tier is all or nothing: if one of its programs fails, the ones it had
 //! attached are detached before the next tier is tried, so no failure is
-//! reported twice. Why a tier was skipped is logged once, at start-up.
+//! reported twice. Why a tier was skipped is logged once, at start-up, with
+//! what the kernel says about it where it can tell ([`hint`]): the kernel's
+//! lockdown in `confidentiality` mode refuses fexit and kprobe programs
+//! (`EPERM`, with no verifier output), and a kernel built without
+//! `CONFIG_KPROBES` has no kprobe event source. On the VM this was
+//! developed on (lockdown `integrity`, no kprobes) fexit loads fail with
+//! `EPERM` all the same, and tracefs refuses `available_filter_functions`:
+//! something outside the kernel's own settings (the sandbox's LSM policy)
+//! forbids ftrace-based programs, so there the syscall tracepoints are used.
 
 use aya::{
     programs::{BtfTracePoint, FExit, KProbe, RawTracePoint, TracePoint},
@@ -151,16 +159,23 @@ pub fn failed_exec(
         .copied()
         .filter(|(f, ..)| kernel.has_func(f))
         .collect();
+    let kernel_says = KernelLimits::read();
     if first == FailedHook::Fexit {
         match syscall_tier(bpf, btf, &present, FailedHook::Fexit) {
             Ok(h) => return Ok(done(h, reasons)),
-            Err(e) => reasons.push(format!("fexit: {e}")),
+            Err(e) => reasons.push(format!(
+                "fexit: {e}{}",
+                hint(FailedHook::Fexit, &kernel_says)
+            )),
         }
     }
     if first != FailedHook::Tracepoint {
         match syscall_tier(bpf, btf, &present, FailedHook::Kretprobe) {
             Ok(h) => return Ok(done(h, reasons)),
-            Err(e) => reasons.push(format!("kretprobe: {e}")),
+            Err(e) => reasons.push(format!(
+                "kretprobe: {e}{}",
+                hint(FailedHook::Kretprobe, &kernel_says)
+            )),
         }
     }
     if let Some(e) = tracepoints_unreadable {
@@ -206,6 +221,73 @@ pub fn failed_exec(
         },
         reasons,
     ))
+}
+
+/// What the running kernel says about the hooks it refuses.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct KernelLimits {
+    /// The lockdown mode in force (`none`, `integrity`, `confidentiality`),
+    /// and where it was read.
+    lockdown: Option<(String, &'static str)>,
+    /// Whether the kprobe PMU exists (`false`: built without kprobes).
+    kprobe_pmu: bool,
+}
+
+impl KernelLimits {
+    const LOCKDOWN: &'static str = "/sys/kernel/security/lockdown";
+    const CMDLINE: &'static str = "/proc/cmdline";
+    const KPROBE_PMU: &'static str = "/sys/bus/event_source/devices/kprobe";
+
+    fn read() -> Self {
+        let from_file = std::fs::read_to_string(Self::LOCKDOWN)
+            .ok()
+            .and_then(|t| lockdown_mode(&t).map(|m| (m.to_owned(), Self::LOCKDOWN)));
+        // Without securityfs mounted, the boot parameter (Secure Boot can
+        // also lock a kernel down; then nothing here tells).
+        let from_cmdline = || {
+            std::fs::read_to_string(Self::CMDLINE)
+                .ok()
+                .and_then(|t| cmdline_lockdown(&t).map(|m| (m.to_owned(), Self::CMDLINE)))
+        };
+        Self {
+            lockdown: from_file.or_else(from_cmdline),
+            kprobe_pmu: std::path::Path::new(Self::KPROBE_PMU).exists(),
+        }
+    }
+}
+
+/// The mode in brackets in `/sys/kernel/security/lockdown`
+/// (`none [integrity] confidentiality` -> `integrity`).
+fn lockdown_mode(text: &str) -> Option<&str> {
+    let start = text.find('[')? + 1;
+    let end = start + text[start..].find(']')?;
+    Some(&text[start..end])
+}
+
+/// `lockdown=MODE` on the kernel command line.
+fn cmdline_lockdown(cmdline: &str) -> Option<&str> {
+    cmdline
+        .split_ascii_whitespace()
+        .filter_map(|w| w.strip_prefix("lockdown="))
+        .next_back()
+}
+
+/// Why the kernel refuses `tier`, when it says so: appended to the reason.
+fn hint(tier: FailedHook, k: &KernelLimits) -> String {
+    let locked = match &k.lockdown {
+        Some((mode, at)) if mode == "confidentiality" => Some(*at),
+        _ => None,
+    };
+    match (tier, locked) {
+        (FailedHook::Kretprobe, _) if !k.kprobe_pmu => {
+            " (this kernel has no kprobes: built without CONFIG_KPROBES)".into()
+        }
+        (FailedHook::Fexit | FailedHook::Kretprobe, Some(at)) => format!(
+            " (the kernel is locked down in confidentiality mode ({at}), which refuses {} programs)",
+            tier.as_str()
+        ),
+        _ => String::new(),
+    }
 }
 
 fn done(mut h: FailedHooks, reasons: Vec<String>) -> FailedHooks {
@@ -343,6 +425,46 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_is_asked_why_a_hook_is_refused() {
+        assert_eq!(
+            lockdown_mode("none [integrity] confidentiality\n"),
+            Some("integrity")
+        );
+        assert_eq!(
+            lockdown_mode("[none] integrity confidentiality"),
+            Some("none")
+        );
+        assert_eq!(lockdown_mode("garbage"), None);
+        assert_eq!(
+            cmdline_lockdown("BOOT_IMAGE=/vmlinuz ro lockdown=confidentiality quiet"),
+            Some("confidentiality")
+        );
+        assert_eq!(cmdline_lockdown("ro quiet"), None);
+        let locked = KernelLimits {
+            lockdown: Some(("confidentiality".into(), KernelLimits::LOCKDOWN)),
+            kprobe_pmu: false,
+        };
+        let fexit = hint(FailedHook::Fexit, &locked);
+        assert!(
+            fexit.contains("locked down in confidentiality mode (/sys/kernel/security/lockdown)"),
+            "{fexit}"
+        );
+        assert!(fexit.contains("refuses fexit programs"), "{fexit}");
+        assert!(hint(FailedHook::Kretprobe, &locked).contains("CONFIG_KPROBES"));
+        let open = KernelLimits {
+            lockdown: Some(("integrity".into(), KernelLimits::LOCKDOWN)),
+            kprobe_pmu: true,
+        };
+        assert_eq!(hint(FailedHook::Fexit, &open), "");
+        assert_eq!(hint(FailedHook::Kretprobe, &open), "");
+        let kprobes_locked = KernelLimits {
+            kprobe_pmu: true,
+            ..locked
+        };
+        assert!(hint(FailedHook::Kretprobe, &kprobes_locked).contains("refuses kretprobe programs"));
+    }
 
     #[test]
     fn first_tier_from_the_environment() {
