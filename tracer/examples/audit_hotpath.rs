@@ -161,10 +161,7 @@ fn main() {
             for b in &bs {
                 coalesce_batch(&mut c, b, "node1", &mut out);
                 for x in out.drain(..) {
-                    match x {
-                        Coalesced::Exec(r) => p.audit_exec(&r, &mut s).expect("writing"),
-                        Coalesced::Event(e) => p.owned(*e, &mut s).expect("writing"),
-                    }
+                    p.audit(x, &mut s).expect("writing");
                 }
                 s.flush().expect("flushing");
             }

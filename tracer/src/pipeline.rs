@@ -33,6 +33,7 @@ use crate::event::{exec_kind, Event, Source};
 use crate::session::{ExitView, LoginInfo, ProcView, SessionTracker};
 use crate::sessions::job;
 use crate::sink::{SinkError, Sinks};
+use crate::source::audit::coalesce::Coalesced;
 use crate::source::audit::exec::ExecRecord;
 use crate::source::cgroup::{CgroupPaths, Jobs};
 use crate::source::ebpf::decode::{tty_into, Decoder, Record, TTY_BUF};
@@ -92,6 +93,17 @@ impl<L: LoginInfo> Pipeline<L> {
             sink.write(&e)?;
         }
         Ok(())
+    }
+
+    /// One coalesced audit event on the hot path: execs through
+    /// [`Self::audit_exec`], the others as owned events. The caller flushes
+    /// the sinks at the end of the batch. Only when [`Sinks::takes_lines`].
+    pub fn audit(&mut self, c: Coalesced, sink: &mut Sinks) -> Result<(), SinkError> {
+        match c {
+            Coalesced::Exec(r) => self.audit_exec(&r, sink),
+            Coalesced::Login(l) => self.owned(l.to_event(), sink),
+            Coalesced::Event(e) => self.owned(*e, sink),
+        }
     }
 
     /// One audit exec on the hot path: what [`Self::write`] does with

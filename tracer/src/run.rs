@@ -335,10 +335,7 @@ fn write_audit(
     }
     if hot && batch.is_empty() && sink.takes_lines() {
         for c in coalesced.drain(..) {
-            match c {
-                Coalesced::Exec(r) => pipe.audit_exec(&r, sink)?,
-                Coalesced::Event(e) => pipe.owned(*e, sink)?,
-            }
+            pipe.audit(c, sink)?;
         }
         sink.flush()?;
     } else {

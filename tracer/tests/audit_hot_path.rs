@@ -177,10 +177,7 @@ fn both(batches: &[Batch]) -> (Out, Out) {
         let mut out: Vec<Coalesced> = Vec::new();
         let write = |out: &mut Vec<Coalesced>, p: &mut Pipeline<NoLoginInfo>, s: &mut Sinks| {
             for x in out.drain(..) {
-                match x {
-                    Coalesced::Exec(r) => p.audit_exec(&r, s).unwrap(),
-                    Coalesced::Event(e) => p.owned(*e, s).unwrap(),
-                }
+                p.audit(x, s).unwrap();
             }
             s.flush().unwrap();
         };

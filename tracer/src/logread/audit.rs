@@ -35,6 +35,7 @@ use crate::hash::IntMap;
 use crate::source::audit::coalesce::{Coalesced, Coalescer, CoalescerConfig};
 use crate::source::audit::exec::ExecRecord;
 use crate::source::audit::exec::PartialExec;
+use crate::source::audit::login::LoginRec;
 use crate::source::audit::parse::parse_line;
 use crate::source::audit::reader::DEFAULT_MAX_LINE;
 use crate::source::audit::RecordType;
@@ -53,7 +54,9 @@ pub const MAX_AUDIT_LINE: usize = DEFAULT_MAX_LINE - 1;
 pub enum AuditItem {
     /// An exec, compact: the report reads it borrowed, without an `Event`.
     Exec(ExecRecord),
-    /// Any other event (logins; rare, boxed to keep items small).
+    /// A login record, compact in the same way.
+    Login(LoginRec),
+    /// Any other event (rare, boxed to keep items small).
     Event(Box<Event>),
     /// A line that is not a record: (stream line number, why).
     Bad(u64, String),
@@ -63,6 +66,7 @@ impl From<Coalesced> for AuditItem {
     fn from(c: Coalesced) -> Self {
         match c {
             Coalesced::Exec(r) => AuditItem::Exec(r),
+            Coalesced::Login(l) => AuditItem::Login(l),
             Coalesced::Event(e) => AuditItem::Event(e),
         }
     }
@@ -347,6 +351,7 @@ mod tests {
     fn owned(i: &AuditItem) -> AuditItem {
         match i {
             AuditItem::Exec(r) => AuditItem::Event(Box::new(r.to_event())),
+            AuditItem::Login(l) => AuditItem::Event(Box::new(l.to_event())),
             other => other.clone(),
         }
     }

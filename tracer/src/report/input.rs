@@ -87,6 +87,7 @@ pub fn read_stream(
         Format::Audit => {
             let mut emit = |item: &AuditItem| match item {
                 AuditItem::Exec(x) => f(Ok(&Record::from_audit_exec(x))),
+                AuditItem::Login(x) => f(Ok(&Record::from_audit_login(x))),
                 AuditItem::Event(e) => f(Ok(&Record::from_event(e))),
                 AuditItem::Bad(line, reason) => f(Err(BadLine {
                     line: *line,

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::bytes;
 use crate::event::{Body, Event, Kind, Outcome, Timestamp};
 use crate::source::audit::exec::ExecRecord;
+use crate::source::audit::login::LoginRec;
 
 /// What the report reads from one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +224,50 @@ impl<'a> Record<'a> {
             uid_name: None,
             via: None,
             // Raw audit logs carry no cgroup: no job.
+            job: None,
+            job_step: None,
+            job_uid: None,
+        }
+    }
+
+    /// Borrows the report's fields from a compact audit login record: the
+    /// same record as `from_event(&x.to_event())` (tested on every login
+    /// record of the fixtures, real logs among them), without the event.
+    pub fn from_audit_login(x: &'a LoginRec) -> Self {
+        Self {
+            kind: Kind::Login,
+            time: x.time,
+            host: x.host(),
+            pid: x.pid,
+            ppid: None,
+            uid: x.uid,
+            euid: None,
+            auid: x.auid,
+            ses: x.ses,
+            tty: x.tty(),
+            exe: x.exe().map(Cow::Borrowed),
+            argv: None,
+            cwd: x.cwd().map(Cow::Borrowed),
+            ret: None,
+            truncated: false,
+            cgroup: None,
+            addr: x.addr(),
+            port: x.port,
+            count: None,
+            record_type: Some(Cow::Borrowed(x.kind.as_str())),
+            res: x.res.as_ref().map(|r| Cow::Borrowed(r.as_str())),
+            // The wire form of byte strings, as `from_json` reads them.
+            acct: x.acct().map(bytes::encode_cow),
+            terminal: x.terminal(),
+            cmd: x.cmd().map(bytes::encode_cow),
+            reason: None,
+            serial: Some(x.serial),
+            boot: None,
+            user: x.auid_name(),
+            session_kind: None,
+            service: None,
+            uid_name: x.uid_name(),
+            via: None,
             job: None,
             job_step: None,
             job_uid: None,
@@ -692,6 +737,96 @@ mod tests {
             let x = p.unwrap().finish_record("node1").unwrap();
             let e = x.to_event();
             prop_assert_eq!(Record::from_audit_exec(&x), Record::from_event(&e));
+        }
+    }
+
+    /// Every login record of the audit fixtures (real logs from public
+    /// projects and real logins among them): the compact record's view is
+    /// the record of its event.
+    #[test]
+    fn audit_login_view_is_the_event_record() {
+        use crate::source::audit::login::is_login_type;
+        use crate::source::audit::parse::parse_line;
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(root)];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "log") {
+                    files.push(p);
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut n = 0;
+        for f in &files {
+            let text = std::fs::read(f).unwrap();
+            for line in text.split(|&b| b == b'\n') {
+                let Ok(rec) = parse_line(line) else { continue };
+                if !is_login_type(rec.rtype) {
+                    continue;
+                }
+                let x = LoginRec::parse(&rec, "h");
+                let e = x.to_event();
+                assert_eq!(
+                    Record::from_audit_login(&x),
+                    Record::from_event(&e),
+                    "{}: {}",
+                    f.display(),
+                    String::from_utf8_lossy(line)
+                );
+                seen.insert(x.kind.as_str().to_owned());
+                n += 1;
+            }
+        }
+        assert!(n > 100, "only {n} login records in the fixtures");
+        for t in [
+            "LOGIN",
+            "USER_START",
+            "USER_END",
+            "USER_LOGIN",
+            "USER_CMD",
+            "USER_AUTH",
+        ] {
+            assert!(seen.contains(t), "no {t} record in the fixtures: {seen:?}");
+        }
+    }
+
+    proptest! {
+        /// Odd values (hex, quoted, unknown, non-UTF-8, repeated fields):
+        /// the compact login record's view is the record of its event.
+        #[test]
+        fn audit_login_view_of_odd_records(
+            ty in prop::sample::select(vec!["USER_START", "USER_CMD", "LOGIN", "USER_LOGIN", "CRED_ACQ"]),
+            acct in proptest::collection::vec(any::<u8>(), 0..8),
+            cmd in proptest::collection::vec(any::<u8>(), 0..8),
+            term in "(/dev/pts/[0-9]|pts/1|ssh|cron|\\?|tty1)",
+            host in "([a-z]{1,5}|\\?|[0-9a-f]{8})",
+            addr in "([0-9.]{1,9}|\\?|::1)",
+            twice in any::<bool>(),
+            enriched in any::<bool>(),
+        ) {
+            use crate::source::audit::parse::parse_line;
+            let hex = |b: &[u8]| b.iter().map(|c| format!("{c:02X}")).collect::<String>();
+            let mut body = format!(
+                "acct={} cmd={} exe=\"/usr/bin/sudo\" hostname={host} addr={addr} terminal={term} res=success",
+                hex(&acct),
+                hex(&cmd),
+            );
+            if twice {
+                body = format!("{body} acct=\"second\" op=PAM:x op=again terminal=pts/9 addr=10.0.0.2");
+            }
+            let line = format!(
+                "type={ty} msg=audit(1700000000.123:77): pid=5 uid=0 auid=1000 ses=3 old-auid=4294967295 tty=pts1 msg='op=PAM:session_open {body}'{}",
+                if enriched { "\u{1d}UID=\"root\" AUID=\"al\u{e9}\"" } else { "" },
+            );
+            let rec = parse_line(line.as_bytes()).unwrap();
+            let x = LoginRec::parse(&rec, "node1");
+            let e = x.to_event();
+            prop_assert_eq!(Record::from_audit_login(&x), Record::from_event(&e));
         }
     }
 

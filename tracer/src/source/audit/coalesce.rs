@@ -30,7 +30,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::exec::{ExecRecord, PartialExec};
-use super::login::{is_login_type, login_event};
+use super::login::{is_login_type, LoginRec};
 use super::parse::Record;
 use super::rtype::RecordType;
 use crate::event::{Event, Timestamp};
@@ -101,7 +101,10 @@ pub struct CoalesceStats {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Coalesced {
     Exec(ExecRecord),
-    /// Logins: rare, boxed to keep the common variant small.
+    /// A login record, compact like execs (about as many as execs on a
+    /// login node's log: PAM writes six or more per login and per sudo).
+    Login(LoginRec),
+    /// Anything else (losses): rare, boxed to keep the common variants small.
     Event(Box<Event>),
 }
 
@@ -109,6 +112,7 @@ impl From<Coalesced> for Event {
     fn from(c: Coalesced) -> Event {
         match c {
             Coalesced::Exec(r) => r.to_event(),
+            Coalesced::Login(l) => l.to_event(),
             Coalesced::Event(e) => *e,
         }
     }
@@ -207,10 +211,10 @@ impl Coalescer {
             }
         } else if is_login_type(t) {
             let node = self.node_index(rec.node);
-            out.push(O::from(Coalesced::Event(Box::new(login_event(
+            out.push(O::from(Coalesced::Login(LoginRec::parse(
                 rec,
                 &self.hosts[node as usize],
-            )))));
+            ))));
             self.stats.login_events += 1;
         } else if PartialExec::wants(t) {
             let key = self.key(rec);

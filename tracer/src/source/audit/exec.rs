@@ -50,7 +50,7 @@ pub struct Span {
 }
 
 impl Span {
-    fn of(buf: &[u8], start: usize) -> Self {
+    pub(super) fn of(buf: &[u8], start: usize) -> Self {
         Self {
             start: start as u32,
             end: buf.len() as u32,
@@ -59,14 +59,14 @@ impl Span {
     fn len(self) -> usize {
         (self.end - self.start) as usize
     }
-    fn get(self, buf: &[u8]) -> &[u8] {
+    pub(super) fn get(self, buf: &[u8]) -> &[u8] {
         &buf[self.start as usize..self.end as usize]
     }
 }
 
 /// Appends an untrusted string's bytes to `buf` (see [`Value::untrusted`]):
 /// `None` for `(null)`, else its span and whether it was hex-decoded.
-fn push_untrusted(v: &Value<'_>, buf: &mut Vec<u8>) -> Option<(Span, bool)> {
+pub(super) fn push_untrusted(v: &Value<'_>, buf: &mut Vec<u8>) -> Option<(Span, bool)> {
     let start = buf.len();
     match *v {
         Value::Quoted(s) => buf.extend_from_slice(s),
@@ -92,7 +92,7 @@ fn push_untrusted_or_raw(v: &Value<'_>, buf: &mut Vec<u8>) -> (Span, bool) {
 
 /// Appends `s` to `buf` as UTF-8, invalid sequences replaced (as
 /// `String::from_utf8_lossy`).
-fn push_lossy(s: &[u8], buf: &mut Vec<u8>) -> Span {
+pub(super) fn push_lossy(s: &[u8], buf: &mut Vec<u8>) -> Span {
     let start = buf.len();
     match String::from_utf8_lossy(s) {
         std::borrow::Cow::Borrowed(t) => buf.extend_from_slice(t.as_bytes()),
