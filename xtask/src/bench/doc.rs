@@ -347,7 +347,9 @@ those four functions only, no tax), then `kretprobe` on them, and only as the la
 program** (`BPF_PROG_LOAD` of a trivial fexit on the kernel's own `bpf_fentry_test1` fails with EPERM, while \
 `tp_btf` loads) **and has no kprobes** (`CONFIG_KPROBES` unset), so tracer runs its last tier here and the tax \
 remains: it is a property of this kernel, not of the default configuration (tracer's start record says which \
-tier runs and why: `detail.failed_exec_hook`, `failed_exec_fallback_reason`). The exec and exit programs (`tp_btf` \
+tier runs and why: `detail.failed_exec_hook`, `failed_exec_fallback_reason`; where the kernel says why, \
+the reason does too: lockdown in `confidentiality` mode, or no `CONFIG_KPROBES`; this VM's lockdown is \
+`integrity`, so its refusal comes from outside the kernel's own settings). The exec and exit programs (`tp_btf` \
 on `sched_process_exec` and `sched_process_exit`) cost nothing outside exec and exit.\n\
 - **eBPF ns per exec.** `kernel.bpf_stats_enabled` charges each program its run time, helper calls \
 included. The exec and exit programs are `tp_btf` programs: their reads of `task_struct`, creds, `mm` and \
@@ -534,7 +536,26 @@ two scans per word, and a JSON key is one copy of separator and indentation plus
 profile is flat now: no function above 7 %, the SYSCALL fold 7 %, the general field walk of the other \
 records 7 %, interning 7 % (SipHash kept on purpose), login records 8 %, rendering 21 %. A 20x one-core \
 ratio needs about half the instructions per byte, which means reading the log without the intermediate \
-record per event, not more of these cuts.\n\n";
+record per event, not more of these cuts.\n\
+- **Two threads, and what they were losing (issue 14, session 10).** On a quieter VM than before (`ausearch -i` \
+64 MB/s on a 210 MB ENRICHED log, against ~30 MB/s on the earlier host), `--threads 2` was no faster than one \
+thread (0.48 s both on 210 MB; 0.68 s of CPU against 0.48). `perf` per thread showed why: the main thread \
+freed what the workers had allocated (each chunk's login events, a dozen strings each), so glibc took the \
+workers' arena locks from the main thread (`__lll_lock_wake_private` under `free`, ~11 % of samples with one \
+worker) and the workers' thread caches never got memory back (`_int_malloc` 9 -> 86 samples against one \
+thread). Now the consumer borrows each chunk's result and hands it back to the worker that made it, which \
+drops it before its next chunk (`logread/chunk.rs`; a test holds every result dropped by its maker), and audit \
+login records are compact like execs (`LoginRec`: typed fields, strings in one buffer, read by the report \
+without an `Event`; its view is held equal to the event's on every login record of the fixtures). 1 GB \
+ENRICHED log, `--format json`, medians of three: two threads 2.52 -> 2.04 s (3.63 -> 3.04 s of CPU), one \
+thread unchanged (2.53 s; -0.7 % instructions). Output bytes unchanged. Tried and not kept: bigger chunks \
+(1 MiB: -4 % on two threads but peak RSS 89.7 -> 97.7 MiB on 1 GB; 2 MiB: -9 %, 112 MiB), glibc's \
+`trim_threshold` and `mmap_threshold` tunables together (-7 % on two threads, +4 MB), a larger number of chunks \
+in flight, and lower priority for the workers. What two threads still pay over one (3.04 against 2.53 s of \
+CPU): wake-ups between the reader, the workers and the consumer (`try_to_wake_up`, `finish_task_switch`), \
+per-chunk coalescer and map state built afresh on each worker, and the consumer's model and rendering, ~40 % \
+of the work and serial, which bounds what more workers can give: on two vCPUs the four threads keep the CPUs \
+~75 % busy.\n\n";
 
 pub fn render(r: &Results) -> String {
     let mut s = String::new();
