@@ -21,7 +21,7 @@
 //! A tier is all or nothing: if one of its programs fails, the ones it had
 //! attached are detached before the next tier is tried, so no failure is
 //! reported twice. Why a tier was skipped is logged once, at start-up, with
-//! what the kernel says about it where it can tell ([`hint`]): the kernel's
+//! what the kernel says about it where it can tell (`hint`): the kernel's
 //! lockdown in `confidentiality` mode refuses fexit and kprobe programs
 //! (`EPERM`, with no verifier output), and a kernel built without
 //! `CONFIG_KPROBES` has no kprobe event source. On the VM this was
