@@ -28,8 +28,8 @@ use std::collections::HashMap;
 
 use crate::event::{Kind, Timestamp, UNSET};
 use crate::sessions::{
-    failed_attempt, job, normalize, BootFact, BootLabel, Boots, Login, LoginFact, LoginRecord,
-    SessionKind, Verdict,
+    failed_attempt, job, normalize, BootFact, BootLabel, Boots, HostIndex, Login, LoginFact,
+    LoginRecord, SessionKind, Verdict,
 };
 
 use super::filter::{CommandView, Filter};
@@ -407,9 +407,10 @@ pub struct Builder {
     /// of it per command (a job on 1,000 nodes made every command of it
     /// walk 1,000 entries).
     job_nodes: std::collections::HashSet<(u32, Sym)>,
-    /// The last host name interned and its symbol: records come from one
-    /// host in long runs, and hashing its name again cost ~1 %.
-    last_host: (Vec<u8>, Sym),
+    /// The last host name interned, its symbol and its boots: records come
+    /// from one host in long runs, and hashing its name again cost ~1 %
+    /// (and comparing it again in the boot model ~1.7 %).
+    last_host: Option<(Vec<u8>, Sym, HostIndex)>,
     /// The last boot label and its symbol, named and inferred (host,
     /// number): likewise the same for long runs of records.
     last_named: (String, Sym),
@@ -435,7 +436,7 @@ impl Builder {
             submits: Vec::new(),
             job_pids: HashMap::new(),
             job_nodes: Default::default(),
-            last_host: (Vec::new(), NONE),
+            last_host: None,
             last_named: (String::new(), NONE),
             last_inferred: (NONE, 0, NONE),
         }
@@ -443,16 +444,17 @@ impl Builder {
 
     pub fn add(&mut self, ev: &Record<'_>) {
         self.counts.events += 1;
-        let host = match &self.last_host {
-            (name, sym) if *sym != NONE && name[..] == *ev.host.as_bytes() => *sym,
+        let (host, at) = match &self.last_host {
+            Some((name, sym, at)) if name[..] == *ev.host.as_bytes() => (*sym, *at),
             _ => {
                 let sym = self.strings.intern(ev.host.as_bytes());
-                self.last_host = (ev.host.as_bytes().to_vec(), sym);
-                sym
+                let at = self.boots.host(&ev.host);
+                self.last_host = Some((ev.host.as_bytes().to_vec(), sym, at));
+                (sym, at)
             }
         };
         let record = ev.record_type.as_deref().map(LoginRecord::from_name);
-        let boot = self.boot_of(host, ev, record);
+        let boot = self.boot_of(host, at, ev, record);
         if let (Some(auid), Some(name)) = (ev.login_uid(), ev.user.as_deref()) {
             self.learn_name(auid, name);
         }
@@ -491,7 +493,13 @@ impl Builder {
     }
 
     /// The interned boot label of `ev` (see [`crate::sessions::boot`]).
-    fn boot_of(&mut self, host: Sym, ev: &Record<'_>, record: Option<LoginRecord>) -> Sym {
+    fn boot_of(
+        &mut self,
+        host: Sym,
+        at: HostIndex,
+        ev: &Record<'_>,
+        record: Option<LoginRecord>,
+    ) -> Sym {
         let fact = BootFact {
             time: ev.time,
             boot_id: ev.boot.as_deref(),
@@ -501,7 +509,7 @@ impl Builder {
                 .then(|| ev.session_id())
                 .flatten(),
         };
-        match self.boots.observe(&ev.host, &fact) {
+        match self.boots.observe_at(at, &fact) {
             BootLabel::Named(id) => match &self.last_named {
                 (name, sym) if *sym != NONE && name == id => *sym,
                 _ => {

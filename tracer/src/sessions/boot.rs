@@ -86,6 +86,10 @@ impl std::fmt::Display for BootLabel<'_> {
     }
 }
 
+/// A host of a [`Boots`] (from [`Boots::host`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostIndex(usize);
+
 /// Assigns records to boots (see the module docs).
 #[derive(Debug, Default)]
 pub struct Boots {
@@ -102,6 +106,14 @@ pub struct Boots {
 impl Boots {
     /// The boot label of a record of `host`.
     pub fn observe(&mut self, host: &str, f: &BootFact<'_>) -> BootLabel<'_> {
+        let at = self.host(host);
+        self.observe_at(at, f)
+    }
+
+    /// The index of `host`, for [`Boots::observe_at`]: a caller that
+    /// already knows which host a record is from (the report's interned
+    /// host) asks once per host, not once per record.
+    pub fn host(&mut self, host: &str) -> HostIndex {
         let at = match self.hosts.get(self.last) {
             Some((name, _)) if name == host => self.last,
             _ => match self.index.get(host) {
@@ -114,7 +126,12 @@ impl Boots {
             },
         };
         self.last = at;
-        let h = &mut self.hosts[at].1;
+        HostIndex(at)
+    }
+
+    /// [`Boots::observe`] of a host found with [`Boots::host`].
+    pub fn observe_at(&mut self, at: HostIndex, f: &BootFact<'_>) -> BootLabel<'_> {
+        let h = &mut self.hosts[at.0].1;
         if let Some(id) = f.boot_id.filter(|b| !b.is_empty()) {
             if h.named.as_deref() != Some(id) {
                 h.named = Some(id.to_owned());

@@ -26,7 +26,7 @@ pub mod kind;
 pub mod login;
 pub mod normalize;
 
-pub use boot::{BootFact, BootLabel, Boots};
+pub use boot::{BootFact, BootLabel, Boots, HostIndex};
 pub use job::Job;
 pub use kind::SessionKind;
 pub use login::{failed_attempt, FailedAttempt, Login, LoginFact, LoginRecord, Verdict};
