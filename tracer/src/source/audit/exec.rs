@@ -718,8 +718,9 @@ fn assemble_argv(
     (argv, truncated)
 }
 
-/// [`syscall_tty`], appended to `buf`.
-fn push_tty(v: &[u8], buf: &mut Vec<u8>) -> Option<Span> {
+/// SYSCALL's (and LOGIN's) `tty=pts1` -> `pts/1`, other values as
+/// (lossy) text, `(none)` -> None; appended to `buf`.
+pub(super) fn push_tty(v: &[u8], buf: &mut Vec<u8>) -> Option<Span> {
     match v {
         b"(none)" | b"" | b"?" => None,
         _ => {
@@ -755,22 +756,6 @@ fn push_key(v: &Value<'_>, buf: &mut Vec<u8>) -> Option<Span> {
         }
     }
     Some(Span::of(buf, start))
-}
-
-/// SYSCALL's `tty=pts1` -> `pts/1`; `(none)` -> None.
-pub(crate) fn syscall_tty(v: &[u8]) -> Option<String> {
-    match v {
-        b"(none)" | b"" | b"?" => None,
-        _ => {
-            let s = String::from_utf8_lossy(v);
-            match s.strip_prefix("pts") {
-                Some(n) if !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()) => {
-                    Some(format!("pts/{n}"))
-                }
-                _ => Some(s.into_owned()),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

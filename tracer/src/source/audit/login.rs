@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use super::exec::{push_lossy, push_untrusted, syscall_tty, Span};
+use super::exec::{push_lossy, push_tty, push_untrusted, Span};
 use super::parse::{name_key, Record};
 use super::rtype::RecordType;
 use super::value::Value;
@@ -44,11 +44,6 @@ pub const LOGIN_TYPES: &[RecordType] = &[
 
 pub fn is_login_type(t: RecordType) -> bool {
     LOGIN_TYPES.contains(&t)
-}
-
-/// The `login` event for one record of a [`LOGIN_TYPES`] type.
-pub fn login_event(rec: &Record<'_>, host: &str) -> Event {
-    LoginRec::parse(rec, host).to_event()
 }
 
 /// A login record, compact: what its `login` [`Event`] says, the strings in
@@ -176,7 +171,7 @@ impl LoginRec {
                 (SES, false) => l.ses = l.ses.or(v.to_id()),
                 (OLD_AUID, false) => l.old_auid = v.to_id(),
                 (OLD_SES, false) => l.old_ses = v.to_id(),
-                (TTY, false) => l.tty = syscall_tty(v.raw()).map(|t| push_str(&t, &mut buf)),
+                (TTY, false) => l.tty = push_tty(v.raw(), &mut buf),
                 (RES, _) => l.res = Some(LoginResult::parse(&String::from_utf8_lossy(v.raw()))),
                 (EXE, true) => l.exe = untrusted(&v, &mut buf),
                 (ADDR, true) => l.addr = known(&v).map(|a| push_lossy(a, &mut buf)),

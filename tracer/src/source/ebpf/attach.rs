@@ -98,8 +98,8 @@ pub const SCHED_PROGRAMS: [(&str, &str, &str); 2] = [
     ),
 ];
 
-/// How failed execs are hooked on this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How failed execs are hooked on this run, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FailedHook {
     Fexit,
     Kretprobe,
@@ -159,23 +159,18 @@ pub fn failed_exec(
         .copied()
         .filter(|(f, ..)| kernel.has_func(f))
         .collect();
-    let kernel_says = KernelLimits::read();
-    if first == FailedHook::Fexit {
-        match syscall_tier(bpf, btf, &present, FailedHook::Fexit) {
-            Ok(h) => return Ok(done(h, reasons)),
-            Err(e) => reasons.push(format!(
-                "fexit: {e}{}",
-                hint(FailedHook::Fexit, &kernel_says)
-            )),
+    // What the kernel says is read only when a tier fails.
+    let mut kernel_says = None;
+    for tier in [FailedHook::Fexit, FailedHook::Kretprobe] {
+        if tier < first {
+            continue;
         }
-    }
-    if first != FailedHook::Tracepoint {
-        match syscall_tier(bpf, btf, &present, FailedHook::Kretprobe) {
+        match syscall_tier(bpf, btf, &present, tier) {
             Ok(h) => return Ok(done(h, reasons)),
-            Err(e) => reasons.push(format!(
-                "kretprobe: {e}{}",
-                hint(FailedHook::Kretprobe, &kernel_says)
-            )),
+            Err(e) => {
+                let why = hint(tier, kernel_says.get_or_insert_with(KernelLimits::read));
+                reasons.push(format!("{}: {e}{why}", tier.as_str()));
+            }
         }
     }
     if let Some(e) = tracepoints_unreadable {
