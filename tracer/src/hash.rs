@@ -27,8 +27,22 @@ impl Hasher for Mix {
             self.write_u64(u64::from(b));
         }
     }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
     fn write_u32(&mut self, n: u32) {
         self.write_u64(u64::from(n));
+    }
+    // `#[derive(Hash)]` hashes an enum's discriminant as an `isize`: one
+    // step, not the byte loop of `write` that the default would take.
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);

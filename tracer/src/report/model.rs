@@ -26,6 +26,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::hash::IntMap;
+
 use crate::event::{Kind, Timestamp, UNSET};
 use crate::sessions::{
     failed_attempt, job, normalize, BootFact, BootLabel, Boots, HostIndex, Login, LoginFact,
@@ -390,19 +392,22 @@ pub struct Builder {
     keep: bool,
     strings: Interner,
     groups: Vec<Group>,
-    index: HashMap<GroupKey, u32>,
+    /// Keyed by symbols and kernel-assigned ids (login uid, session id,
+    /// pid), never by strings a user picks: hashed with [`IntMap`]'s
+    /// multiply-rotate step rather than SipHash, once per record (issue 14).
+    index: IntMap<GroupKey, u32>,
     counts: Counts,
     boots: Boots,
     /// (host, inferred boot number) -> interned label.
-    boot_syms: HashMap<(Sym, u32), Sym>,
+    boot_syms: IntMap<(Sym, u32), Sym>,
     /// (group, sudo's pid) -> its last USER_CMD.
-    pending: HashMap<(u32, u32), PendingCmd>,
+    pending: IntMap<(u32, u32), PendingCmd>,
     failed: HashMap<FailedKey, FailedLogins>,
-    log_names: HashMap<u32, String>,
+    log_names: IntMap<u32, String>,
     /// Slurm client commands run in login sessions, in input order.
     submits: Vec<Submit>,
     /// (host, pid) of job processes -> their job group (for job ends).
-    job_pids: HashMap<(Sym, u32), u32>,
+    job_pids: IntMap<(Sym, u32), u32>,
     /// (job group, host) pairs seen: a job's node list grows without a scan
     /// of it per command (a job on 1,000 nodes made every command of it
     /// walk 1,000 entries).
@@ -426,15 +431,15 @@ impl Builder {
             keep: keep_commands,
             strings: Interner::default(),
             groups: Vec::new(),
-            index: HashMap::new(),
+            index: IntMap::default(),
             counts: Counts::default(),
             boots: Boots::default(),
-            boot_syms: HashMap::new(),
-            pending: HashMap::new(),
+            boot_syms: IntMap::default(),
+            pending: IntMap::default(),
             failed: HashMap::new(),
-            log_names: HashMap::new(),
+            log_names: IntMap::default(),
             submits: Vec::new(),
-            job_pids: HashMap::new(),
+            job_pids: IntMap::default(),
             job_nodes: Default::default(),
             last_host: None,
             last_named: (String::new(), NONE),
@@ -483,12 +488,8 @@ impl Builder {
 
     fn learn_name(&mut self, uid: u32, name: &str) {
         // auditd writes `unknown(1001)` for a uid it could not name.
-        if !name.is_empty()
-            && name != "?"
-            && !name.starts_with("unknown(")
-            && !self.log_names.contains_key(&uid)
-        {
-            self.log_names.insert(uid, name.to_owned());
+        if !name.is_empty() && name != "?" && !name.starts_with("unknown(") {
+            self.log_names.entry(uid).or_insert_with(|| name.to_owned());
         }
     }
 
@@ -1183,7 +1184,7 @@ impl Builder {
             failed_logins,
             strings,
             counts,
-            log_names,
+            log_names: log_names.into_iter().collect(),
         }
     }
 }

@@ -29,8 +29,10 @@ pub fn write_doc<T: Serialize>(value: &T, out: &mut dyn Write) -> io::Result<()>
     buf.drain()
 }
 
-/// Bytes gathered before a write to the real output.
-const BATCH: usize = 64 << 10;
+/// Bytes gathered before a write to the real output. Larger than the
+/// report's `BufWriter` (64 KiB), which then passes each batch straight
+/// through instead of copying it once more (1.4 % of a JSON report).
+const BATCH: usize = 256 << 10;
 
 /// A buffer in front of the `dyn Write` output: the serializer writes a
 /// few bytes at a time (quotes, colons, indentation), and a call through

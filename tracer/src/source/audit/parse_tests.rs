@@ -276,6 +276,58 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The word-at-a-time read of the kernel's `SECS.MSEC:` shape agrees
+    /// with the general path on that shape, with any byte of it replaced by
+    /// any other (a non-digit, a separator, a high byte).
+    #[test]
+    fn kernel_stamps_agree_with_any_stamp(
+        secs in 0u64..10_000_000_000,
+        millis in 0u32..1000,
+        serial in 0u64..100_000_000,
+        change in proptest::option::of((0usize..15, any::<u8>())),
+    ) {
+        let mut inner = format!("{secs:010}.{millis:03}:{serial}): a=1").into_bytes();
+        if let Some((at, b)) = change {
+            inner[at] = b;
+        }
+        let fast = usual_stamp(&inner);
+        if change.is_none() {
+            prop_assert_eq!(
+                fast,
+                Some((Timestamp::from_secs_nanos(secs as i64, millis * 1_000_000), serial, inner.len() - 6))
+            );
+        }
+        match fast {
+            Some(fast) => prop_assert_eq!(Ok(fast), any_stamp(&inner), "{:?}", String::from_utf8_lossy(&inner)),
+            // Not taken: a digit was replaced by something else, so the
+            // general path must not read it as the usual stamp either.
+            None => prop_assert!(
+                any_stamp(&inner).is_err() || !inner[..15].iter().enumerate().all(|(i, c)| match i {
+                    10 => *c == b'.',
+                    14 => *c == b':',
+                    _ => c.is_ascii_digit(),
+                }),
+                "{:?}", String::from_utf8_lossy(&inner)
+            ),
+        }
+    }
+}
+
+#[test]
+fn eight_digits_reads_every_digit_in_place() {
+    assert_eq!(eight_digits(b"12345678"), Some(12_345_678));
+    assert_eq!(eight_digits(b"00000000"), Some(0));
+    assert_eq!(eight_digits(b"99999999"), Some(99_999_999));
+    for at in 0..8 {
+        for bad in [b'/', b':', b'a', b' ', 0, 0xb9, b'\x3a', b'\x3f'] {
+            let mut b = *b"12345678";
+            b[at] = bad;
+            assert_eq!(eight_digits(&b), None, "{b:?}");
+        }
+    }
+}
+
 #[test]
 fn usual_stamp_takes_the_kernels_stamps() {
     assert_eq!(
