@@ -254,7 +254,7 @@ fn usual_stamp(inner: &[u8]) -> Option<(Timestamp, u64, usize)> {
 /// `DDDDDDDDDD.DDD:`, ten digits of seconds and three of milliseconds, as
 /// every kernel writes its stamps from 2001 to 2286: (seconds,
 /// milliseconds), the first eight digits checked and read as one word
-/// ([`eight_digits`]). `None` for any other shape. About a quarter of
+/// (`value::eight_digits`). `None` for any other shape. About a quarter of
 /// reading a record's header went to the digit loop (issue 14).
 #[inline(always)]
 fn secs_millis(inner: &[u8]) -> Option<(u64, u32)> {
@@ -262,8 +262,8 @@ fn secs_millis(inner: &[u8]) -> Option<(u64, u32)> {
     if head[10] != b'.' || head[14] != b':' {
         return None;
     }
-    let first: &[u8; 8] = head[..8].try_into().ok()?;
-    let high = eight_digits(first)?;
+    let first: [u8; 8] = head[..8].try_into().ok()?;
+    let high = super::value::eight_digits(first)?;
     let digit = |c: u8| {
         let d = c.wrapping_sub(b'0');
         (d <= 9).then_some(u64::from(d))
@@ -271,25 +271,6 @@ fn secs_millis(inner: &[u8]) -> Option<(u64, u32)> {
     let secs = high * 100 + digit(head[8])? * 10 + digit(head[9])?;
     let millis = digit(head[11])? * 100 + digit(head[12])? * 10 + digit(head[13])?;
     Some((secs, millis as u32))
-}
-
-/// Eight ASCII digits as their number, `None` unless all eight are digits:
-/// the check and the value a word at a time (the first digit is the lowest
-/// byte of the little-endian word; pairs, then quads, are combined).
-#[inline(always)]
-fn eight_digits(b: &[u8; 8]) -> Option<u64> {
-    let v = u64::from_le_bytes(*b);
-    // Every high nibble 3, and no low nibble above 9 (adding 6 carries a
-    // low nibble of 10..15 into its high nibble; no byte overflows).
-    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    if v & HIGH != ZEROS || (v + 0x0606_0606_0606_0606) & HIGH != ZEROS {
-        return None;
-    }
-    let d = v - ZEROS;
-    let d = (d * 10 + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
-    let d = (d * 100 + (d >> 16)) & 0x0000_ffff_0000_ffff;
-    Some((d * 10_000 + (d >> 32)) & 0xffff_ffff)
 }
 
 /// `SECONDS[.FRACTION]`, the fraction of up to 9 digits (the kernel writes 3).

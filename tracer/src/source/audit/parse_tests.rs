@@ -315,20 +315,6 @@ proptest! {
 }
 
 #[test]
-fn eight_digits_reads_every_digit_in_place() {
-    assert_eq!(eight_digits(b"12345678"), Some(12_345_678));
-    assert_eq!(eight_digits(b"00000000"), Some(0));
-    assert_eq!(eight_digits(b"99999999"), Some(99_999_999));
-    for at in 0..8 {
-        for bad in [b'/', b':', b'a', b' ', 0, 0xb9, b'\x3a', b'\x3f'] {
-            let mut b = *b"12345678";
-            b[at] = bad;
-            assert_eq!(eight_digits(&b), None, "{b:?}");
-        }
-    }
-}
-
-#[test]
 fn usual_stamp_takes_the_kernels_stamps() {
     assert_eq!(
         usual_stamp(b"1490137971.011:50406): arch=c000003e"),

@@ -102,7 +102,7 @@ impl<'a> Value<'a> {
 /// Eight ASCII decimal digits as a number, all at once (SWAR); `None` if
 /// any byte is not a digit.
 #[inline(always)]
-fn eight_digits(b: [u8; 8]) -> Option<u64> {
+pub(super) fn eight_digits(b: [u8; 8]) -> Option<u64> {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     let v = u64::from_le_bytes(b);
@@ -119,7 +119,7 @@ fn eight_digits(b: [u8; 8]) -> Option<u64> {
 
 /// Decimal digits only, no sign, no overflow.
 pub fn parse_u64(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 20 {
+    if v.is_empty() {
         return None;
     }
     if v.len() <= 19 {
@@ -141,6 +141,8 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
         }
         return Some(acc);
     }
+    // Longer: checked, digit by digit (leading zeros may make a number of
+    // any length fit: `000000000000000000001` is 1, as std reads it).
     v.iter().try_fold(0u64, |acc, &c| {
         if c.is_ascii_digit() {
             acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
@@ -254,6 +256,15 @@ mod tests {
         assert_eq!(parse_u64(b"1234567:8"), None);
         assert_eq!(parse_u64(b"1/"), None);
         assert_eq!(parse_u64(b""), None);
+        // Found by the property test below: more than 20 digits may still
+        // be a number.
+        assert_eq!(parse_u64(b"000000000000000000000"), Some(0));
+        assert_eq!(
+            parse_u64(b"0000000000000000000000000018446744073709551615"),
+            Some(u64::MAX)
+        );
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"000018446744073709551616"), None);
         assert_eq!(Value::Bare(b"-2").to_i64(), Some(-2));
         assert_eq!(Value::Bare(b"11").to_i64(), Some(11));
         assert_eq!(Value::Bare(b"-").to_i64(), None);
