@@ -94,7 +94,7 @@ fn push_untrusted_or_raw(v: &Value<'_>, buf: &mut Vec<u8>) -> (Span, bool) {
 /// `String::from_utf8_lossy`).
 pub(super) fn push_lossy(s: &[u8], buf: &mut Vec<u8>) -> Span {
     let start = buf.len();
-    match String::from_utf8_lossy(s) {
+    match crate::bytes::lossy(s) {
         std::borrow::Cow::Borrowed(t) => buf.extend_from_slice(t.as_bytes()),
         std::borrow::Cow::Owned(t) => buf.extend_from_slice(t.as_bytes()),
     }
@@ -514,7 +514,7 @@ impl PartialEq for ExecRecord {
 /// UTF-8 by construction (spans written by `push_lossy`, `push_tty`,
 /// `push_key`, or a host `&str`); lossy all the same, never a panic.
 fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
+    crate::bytes::lossy(b)
 }
 
 impl ExecRecord {

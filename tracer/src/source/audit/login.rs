@@ -172,7 +172,7 @@ impl LoginRec {
                 (OLD_AUID, false) => l.old_auid = v.to_id(),
                 (OLD_SES, false) => l.old_ses = v.to_id(),
                 (TTY, false) => l.tty = push_tty(v.raw(), &mut buf),
-                (RES, _) => l.res = Some(LoginResult::parse(&String::from_utf8_lossy(v.raw()))),
+                (RES, _) => l.res = Some(LoginResult::parse(&crate::bytes::lossy(v.raw()))),
                 (EXE, true) => l.exe = untrusted(&v, &mut buf),
                 (ADDR, true) => l.addr = known(&v).map(|a| push_lossy(a, &mut buf)),
                 (RPORT, true) => l.port = v.to_u32().and_then(|p| u16::try_from(p).ok()),
@@ -213,13 +213,13 @@ impl LoginRec {
     fn text(&self, s: Option<Span>) -> Option<Cow<'_, str>> {
         // UTF-8 by construction (`push_str`, `push_lossy`, `push_encoded`);
         // lossy all the same, never a panic.
-        s.map(|s| String::from_utf8_lossy(s.get(&self.bytes)))
+        s.map(|s| crate::bytes::lossy(s.get(&self.bytes)))
     }
     fn raw(&self, s: Option<Span>) -> Option<&[u8]> {
         s.map(|s| s.get(&self.bytes))
     }
     pub fn host(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(self.host.get(&self.bytes))
+        crate::bytes::lossy(self.host.get(&self.bytes))
     }
     /// The tty (`pts/1`), from `tty=` or a PAM `terminal=` naming one.
     pub fn tty(&self) -> Option<Cow<'_, str>> {
