@@ -198,14 +198,6 @@ impl Work for AuditWork {
             }
         }
         let saw_eoe = d.saw_eoe;
-        let mut execs: Vec<&mut ExecRecord> = items
-            .iter_mut()
-            .filter_map(|(_, i)| match i {
-                AuditItem::Exec(r) => Some(r),
-                _ => None,
-            })
-            .collect();
-        ExecRecord::share(&mut execs);
         AuditOut {
             chunk,
             items,

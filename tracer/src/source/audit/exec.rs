@@ -19,7 +19,6 @@
 //! pieces add up to `aN_len` (which counts hex digits for hex-encoded
 //! arguments).
 
-use std::sync::Arc;
 
 use super::parse::{name_key, plain_fields, Record};
 use super::rtype::RecordType;
@@ -452,7 +451,7 @@ impl PartialExec {
             user: s.auid_name,
             argv_at,
             argv_len: argv.len() as u32,
-            store: Store::Own(self.buf),
+            bytes: self.buf,
         })
     }
 }
@@ -490,17 +489,10 @@ pub struct ExecRecord {
     /// as little-endian u32), and how many.
     argv_at: u32,
     argv_len: u32,
-    store: Store,
-}
-
-/// Where an [`ExecRecord`]'s bytes are.
-#[derive(Debug, Clone)]
-enum Store {
-    /// Its own buffer, as assembled.
-    Own(Vec<u8>),
-    /// At an offset of a buffer shared by the records of one chunk (see
-    /// [`ExecRecord::share`]).
-    Shared(Arc<[u8]>, u32),
+    /// Every string of the record. Its own buffer, made and dropped by one
+    /// thread: a report's worker makes the records of a chunk and drops
+    /// them once the model has read them (`logread::chunk::run`).
+    bytes: Vec<u8>,
 }
 
 /// Records are equal when they say the same: where their bytes are stored
@@ -519,37 +511,7 @@ fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
 
 impl ExecRecord {
     fn bytes(&self) -> &[u8] {
-        match &self.store {
-            Store::Own(b) => b,
-            Store::Shared(b, at) => &b[*at as usize..],
-        }
-    }
-
-    /// Moves the bytes of `records` into one buffer that they share.
-    ///
-    /// Why: records are made by the report's worker threads and dropped by
-    /// the thread that feeds the model. A buffer per record freed on
-    /// another thread than the one that allocated it is slow with glibc's
-    /// allocator (arena locks, `malloc_consolidate`): profiled as most of
-    /// the extra CPU two threads cost over one (issue 14). Here the
-    /// per-record buffers are freed where they were made, and one shared
-    /// buffer per chunk crosses threads.
-    pub fn share(records: &mut [&mut ExecRecord]) {
-        let total: usize = records.iter().map(|r| r.bytes().len()).sum();
-        if total == 0 {
-            return;
-        }
-        let mut all = Vec::with_capacity(total);
-        for r in records.iter() {
-            all.extend_from_slice(r.bytes());
-        }
-        let all: Arc<[u8]> = all.into();
-        let mut at = 0usize;
-        for r in records.iter_mut() {
-            let n = r.bytes().len();
-            r.store = Store::Shared(all.clone(), at as u32);
-            at += n;
-        }
+        &self.bytes
     }
 
     fn opt(&self, s: Option<Span>) -> Option<&[u8]> {
