@@ -175,7 +175,10 @@ impl Shared {
     /// Gives back the buffer of a batch written out.
     fn give_back(&self, mut buf: Vec<u8>) {
         buf.clear();
-        self.spare.lock().unwrap_or_else(|e| e.into_inner()).push(buf);
+        self.spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
     }
 
     /// Takes the next batch, if it is fewer than `window` ahead of the
@@ -236,7 +239,12 @@ fn write_in_order<T: Sync>(
             continue;
         }
         if let Some(i) = shared.take(false) {
-            put(&mut ready, done, i, render_one(ctx, render, batches[i], shared.buffer()));
+            put(
+                &mut ready,
+                done,
+                i,
+                render_one(ctx, render, batches[i], shared.buffer()),
+            );
             continue;
         }
         // The next batch to write is a helper's: wait for one to finish.

@@ -19,7 +19,6 @@
 //! pieces add up to `aN_len` (which counts hex digits for hex-encoded
 //! arguments).
 
-
 use super::parse::{name_key, plain_fields, Record};
 use super::rtype::RecordType;
 use super::value::{decode_hex_into, parse_u64, Value};
