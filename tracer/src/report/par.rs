@@ -109,7 +109,10 @@ pub fn in_batches<T: Sync>(
         shared.lock().stop = true;
         shared.moved.notify_all();
         drop(rx);
-        let joined = helpers.into_iter().map(|h| h.join()).all(|r| r.is_ok());
+        // Every helper joined (not `all`, which would stop at the first
+        // failure and leave the rest to the scope, which panics for them).
+        let joined: Vec<bool> = helpers.into_iter().map(|h| h.join().is_ok()).collect();
+        let joined = joined.into_iter().all(|ok| ok);
         written?;
         match joined {
             true => Ok(()),
