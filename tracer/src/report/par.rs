@@ -80,7 +80,6 @@ pub fn in_batches<T: Sync>(
     let shared = Shared {
         state: Mutex::new(State::default()),
         moved: Condvar::new(),
-        spare: Mutex::new(Vec::new()),
         count: batches.len(),
         window: WINDOW * threads,
     };
@@ -116,9 +115,14 @@ pub fn in_batches<T: Sync>(
         written?;
         match joined {
             true => Ok(()),
-            false => Err(io::Error::other("a report writer thread panicked")),
+            false => Err(panicked()),
         }
     })
+}
+
+/// What a render thread's panic becomes.
+fn panicked() -> io::Error {
+    io::Error::other("a report writer thread panicked")
 }
 
 /// Renders one batch into a buffer of its own; a panic becomes an error, so
@@ -134,7 +138,7 @@ fn render_one<T>(
         render(ctx, at, batch, &mut buf)
     })) {
         Ok(r) => r.map(|()| buf),
-        Err(_) => Err(io::Error::other("a report writer thread panicked")),
+        Err(_) => Err(panicked()),
     }
 }
 
@@ -143,11 +147,6 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled when `written` moves or `stop` is set.
     moved: Condvar,
-    /// Buffers of batches written out, for the next ones: a fresh buffer
-    /// per batch faulted in a MB of new pages each time (five times the
-    /// page faults of a serial run, ~10 % of its CPU time in the kernel).
-    /// At most one per batch in flight.
-    spare: Mutex<Vec<Vec<u8>>>,
     /// Batches in all.
     count: usize,
     /// How far ahead of `written` a batch may be taken.
@@ -162,6 +161,11 @@ struct State {
     written: usize,
     /// Set when the writer is done (or failed): helpers stop.
     stop: bool,
+    /// Buffers of batches written out, for the next ones: a fresh buffer
+    /// per batch faulted in a MB of new pages each time (five times the
+    /// page faults of a serial run, ~10 % of its CPU time in the kernel).
+    /// At most one per batch in flight.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Shared {
@@ -171,17 +175,19 @@ impl Shared {
 
     /// An empty buffer, a spare one if there is one.
     fn buffer(&self) -> Vec<u8> {
-        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        spare.unwrap_or_default()
+        self.lock().spare.pop().unwrap_or_default()
     }
 
-    /// Gives back the buffer of a batch written out.
-    fn give_back(&self, mut buf: Vec<u8>) {
+    /// Records that `written` batches are out, the last of them in `buf`
+    /// (kept for a next batch), and wakes the helpers waiting for the
+    /// window to move.
+    fn wrote(&self, written: usize, mut buf: Vec<u8>) {
         buf.clear();
-        self.spare
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(buf);
+        let mut st = self.lock();
+        st.written = written;
+        st.spare.push(buf);
+        drop(st);
+        self.moved.notify_all();
     }
 
     /// Takes the next batch, if it is fewer than `window` ahead of the
@@ -235,10 +241,8 @@ fn write_in_order<T: Sync>(
             ready.pop_front();
             let buf = r?;
             out.write_all(&buf)?;
-            shared.give_back(buf);
             done += 1;
-            shared.lock().written = done;
-            shared.moved.notify_all();
+            shared.wrote(done, buf);
             continue;
         }
         if let Some(i) = shared.take(false) {
@@ -253,7 +257,7 @@ fn write_in_order<T: Sync>(
         // The next batch to write is a helper's: wait for one to finish.
         match rx.recv() {
             Ok((i, r)) => put(&mut ready, done, i, r),
-            Err(_) => return Err(io::Error::other("a report writer thread panicked")),
+            Err(_) => return Err(panicked()),
         }
     }
     Ok(())

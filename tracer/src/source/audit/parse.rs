@@ -219,36 +219,32 @@ fn digits(b: &[u8], i: &mut usize, max: usize) -> Option<(u64, usize)> {
 /// (issue 14).
 #[inline]
 fn usual_stamp(inner: &[u8]) -> Option<(Timestamp, u64, usize)> {
-    if let Some((secs, millis)) = secs_millis(inner) {
-        // `SECS.FRAC:` read; the serial as below.
-        let mut i = 15;
-        let (serial, _) = digits(inner, &mut i, 19)?;
-        if inner.get(i) != Some(&b')') {
-            return None;
-        }
-        return Some((
+    // `SECS.FRAC:`, then the serial.
+    let (time, mut i) = match secs_millis(inner) {
+        Some((secs, millis)) => (
             Timestamp::from_secs_nanos(secs as i64, millis * 1_000_000),
-            serial,
-            i,
-        ));
-    }
-    let mut i = 0;
-    let (secs, _) = digits(inner, &mut i, 18)?;
-    if inner.get(i) != Some(&b'.') {
-        return None;
-    }
-    i += 1;
-    let (frac, flen) = digits(inner, &mut i, 9)?;
-    if inner.get(i) != Some(&b':') {
-        return None;
-    }
-    i += 1;
+            15,
+        ),
+        None => {
+            let mut i = 0;
+            let (secs, _) = digits(inner, &mut i, 18)?;
+            if inner.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+            let (frac, flen) = digits(inner, &mut i, 9)?;
+            if inner.get(i) != Some(&b':') {
+                return None;
+            }
+            let nanos = frac as u32 * 10u32.pow(9 - flen as u32);
+            (Timestamp::from_secs_nanos(secs as i64, nanos), i + 1)
+        }
+    };
     let (serial, _) = digits(inner, &mut i, 19)?;
     if inner.get(i) != Some(&b')') {
         return None;
     }
-    let nanos = frac as u32 * 10u32.pow(9 - flen as u32);
-    Some((Timestamp::from_secs_nanos(secs as i64, nanos), serial, i))
+    Some((time, serial, i))
 }
 
 /// `DDDDDDDDDD.DDD:`, ten digits of seconds and three of milliseconds, as
