@@ -203,6 +203,13 @@ fn errors_name_the_file() {
     );
     let e = report(&["no/such/file.log"]).unwrap_err();
     assert!(e.contains("no/such/file.log"), "{e}");
+    // `ausearch -i` output (real, of the real session fixture) is refused
+    // with what to give instead, not read as zero commands.
+    let e = report(&["ausearch-i.txt"]).unwrap_err();
+    assert!(
+        e.contains("ausearch-i.txt") && e.contains("ausearch -i") && e.contains("--raw"),
+        "{e}"
+    );
     // A name is matched against the names the log gives, after reading: an
     // unknown one is an empty report and a warning naming it.
     let (out, err) = report(&["--user", "nobody-here", "mixed/tracer.log"]).unwrap();

@@ -38,6 +38,9 @@ impl Format {
 pub enum Detected {
     Empty,
     Known(Format),
+    /// `ausearch -i` output: audit records with names and local times in
+    /// place of the raw numbers, which tracer cannot read back faithfully.
+    Interpreted,
     Unknown,
 }
 
@@ -51,6 +54,12 @@ pub enum InputError {
     IsDir { path: String },
     #[error("{path}: neither a tracer log (JSON lines) nor an audit log (type=... lines)")]
     UnknownFormat { path: String },
+    #[error(
+        "{path}: interpreted audit records (`ausearch -i` output: user names and local times \
+         in place of the kernel's numbers and times), which tracer cannot read back faithfully; \
+         give it the raw records: the audit.log itself, or `ausearch --raw` (-r) output"
+    )]
+    Interpreted { path: String },
     #[error("no tracer logs found as {dir}/{base}*; name the files to read")]
     NoDefault { dir: String, base: String },
 }
@@ -78,6 +87,9 @@ pub fn detect(head: &[u8]) -> Detected {
             return Detected::Known(Format::TracerJson);
         }
         if line.starts_with(b"type=") || line.starts_with(b"node=") {
+            if interpreted(line) {
+                return Detected::Interpreted;
+            }
             return Detected::Known(Format::Audit);
         }
         if i == last {
@@ -91,6 +103,20 @@ pub fn detect(head: &[u8]) -> Detected {
         (0, true) if head.len() >= PEEK => Detected::Known(Format::TracerJson),
         _ => Detected::Unknown,
     }
+}
+
+/// Whether an audit record's `msg=audit(...)` stamp is `ausearch -i`'s
+/// (`12/01/26 20:13:58.734:6661`: a local date and time, in the locale's
+/// form) rather than the kernel's `SECONDS.FRACTION:SERIAL`, which never
+/// holds a space.
+fn interpreted(line: &[u8]) -> bool {
+    const HEADER: &[u8] = b"msg=audit(";
+    let Some(at) = memchr::memmem::find(line, HEADER) else {
+        return false;
+    };
+    let stamp = &line[at + HEADER.len()..];
+    let stamp = &stamp[..memchr::memchr(b')', stamp).unwrap_or(stamp.len())];
+    stamp.first().is_some_and(u8::is_ascii_digit) && stamp.contains(&b' ')
 }
 
 /// Counts bytes as they are read from disk (before decompression), for the
@@ -234,6 +260,11 @@ pub fn open_all(
     for spec in specs {
         opened.push(open(spec, counter, total)?);
     }
+    if let Some(o) = opened.iter().find(|o| o.detected == Detected::Interpreted) {
+        return Err(InputError::Interpreted {
+            path: o.name.clone(),
+        });
+    }
     let families: Vec<_> = specs.iter().map(|s| s.family().0).collect();
     for i in 0..opened.len() {
         if opened[i].detected != Detected::Unknown {
@@ -276,4 +307,40 @@ pub fn runs(opened: Vec<Opened>) -> (Vec<(Format, Vec<Opened>)>, Vec<Opened>) {
         }
     }
     (runs, empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_formats() {
+        let raw = b"type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59\n";
+        assert_eq!(detect(raw), Detected::Known(Format::Audit));
+        let node = b"----\nnode=login1 type=EOE msg=audit(1700000000.123:42): \n";
+        assert_eq!(detect(node), Detected::Known(Format::Audit));
+        assert_eq!(
+            detect(b"{\"type\":\"exec\"}\n"),
+            Detected::Known(Format::TracerJson)
+        );
+        assert_eq!(detect(b"\n----\n"), Detected::Empty);
+        assert_eq!(detect(b"hello\nworld\n"), Detected::Unknown);
+    }
+
+    #[test]
+    fn recognises_interpreted_ausearch_output() {
+        // `ausearch -i` in the C and en_US locales, and in one that writes
+        // dates with dots; with and without node=.
+        for line in [
+            &b"type=DAEMON_START msg=audit(12/01/26 20:13:58.734:6661) : op=start"[..],
+            b"type=EXECVE msg=audit(12/01/2026 20:13:58.746:216) : argc=1 a0=ls",
+            b"node=n1 type=EOE msg=audit(01.12.2026 20:13:58.746:216) : ",
+        ] {
+            let text = [b"----\n", line, b"\n"].concat();
+            assert_eq!(detect(&text), Detected::Interpreted, "{line:?}");
+        }
+        // A stamp the kernel wrote, however odd the rest.
+        assert!(!interpreted(b"type=USER_CMD msg=audit(1.2:3): msg='cmd=a b (1/2)'"));
+        assert!(!interpreted(b"type=EOE"));
+    }
 }
