@@ -205,6 +205,13 @@ fn errors_name_the_file() {
     assert!(e.contains("no/such/file.log"), "{e}");
     // `ausearch -i` output (real, of the real session fixture) is refused
     // with what to give instead, not read as zero commands.
+    // An audit log none of whose lines is a record (a redacted stamp): an
+    // error, not an empty report.
+    let e = report(&["unreadable.log"]).unwrap_err();
+    assert!(
+        e.contains("unreadable.log") && e.contains("none of its 2 line(s)"),
+        "{e}"
+    );
     let e = report(&["ausearch-i.txt"]).unwrap_err();
     assert!(
         e.contains("ausearch-i.txt") && e.contains("ausearch -i") && e.contains("--raw"),
@@ -283,4 +290,28 @@ fn audit_logs_text_json_csv() {
         v["stats"]["bad_lines"].as_u64().unwrap() > 0,
         "junk lines are counted"
     );
+}
+
+#[test]
+fn ausearch_default_output_is_the_log_it_came_from() {
+    // `ausearch -if real-ssh-sudo-su.log` (audit 3.0.9, TZ=UTC), kept as it
+    // printed it: `----` and `time->` before each event, no EOE records,
+    // the ENRICHED names dropped. Every `----` now closes the events before
+    // it (`logread::audit` tests the EOE-first groups ausearch prints of
+    // logs in that order); the report is the raw log's, with no event said
+    // to be cut short; only the names of run-as users (which ausearch
+    // leaves out) come from --passwd instead.
+    let json = |file: &str| {
+        let (out, err) = report(&["--format", "json", file]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (v, err)
+    };
+    let (raw, _) = json("../audit/sessions/real-ssh-sudo-su.log");
+    let (aus, err) = json("ausearch-default.txt");
+    assert!(!err.contains("middle of"), "{err}");
+    assert_eq!(aus["stats"]["incomplete_events"], 0, "{}", aus["stats"]);
+    assert_eq!(raw["sessions"].as_array().unwrap().len(), 3);
+    assert_eq!(aus["sessions"], raw["sessions"]);
+    assert_eq!(aus["failed_logins"], raw["failed_logins"]);
+    assert_eq!(aus["unattributed"], raw["unattributed"]);
 }

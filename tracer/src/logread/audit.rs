@@ -83,11 +83,14 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver naming records without `node=` as `host`.
-    pub fn new(host: &str) -> Self {
+    /// A driver naming records without `node=` as `host`; `groups`: the
+    /// input is ausearch's default output (see
+    /// [`CoalescerConfig::ausearch_groups`]).
+    pub fn new(host: &str, groups: bool) -> Self {
         Self {
             coalescer: Coalescer::new(CoalescerConfig {
                 host: host.to_owned(),
+                ausearch_groups: groups,
                 ..CoalescerConfig::default()
             }),
             scratch: Vec::new(),
@@ -113,7 +116,20 @@ impl Driver {
             return;
         }
         let text = l.text.trim_ascii();
-        if text.is_empty() || text.starts_with(b"----") || text.starts_with(b"time->") {
+        if text.starts_with(b"----") {
+            // In ausearch output, the events before it are whole.
+            self.coalescer.separator(&mut self.scratch);
+            out.extend(
+                self.scratch
+                    .drain(..)
+                    .map(|e| (l.index, AuditItem::from(e))),
+            );
+            if self.quiescent() {
+                self.first_line.clear();
+            }
+            return;
+        }
+        if text.is_empty() || text.starts_with(b"time->") {
             return;
         }
         match parse_line(l.text) {
@@ -142,8 +158,10 @@ impl Driver {
     /// Ends the stream: the events still open come out (as the serial reader
     /// flushes them), and the lines where those that were surely cut short
     /// began. `saw_eoe` says whether the stream had EOE records anywhere:
-    /// without them nothing tells a finished event from a cut one.
+    /// without them nothing tells a finished event from a cut one. In
+    /// ausearch output the last event is whole too (no `----` follows it).
     pub fn finish(mut self, saw_eoe: bool, out: &mut Vec<AuditItem>) -> Cut {
+        self.coalescer.separator(&mut self.scratch);
         let keys = self.coalescer.open_keys();
         self.coalescer.flush(&mut self.scratch);
         out.extend(self.scratch.drain(..).map(AuditItem::from));
@@ -183,12 +201,14 @@ pub struct AuditOut {
 /// The workers' job on audit chunks.
 pub struct AuditWork {
     pub host: String,
+    /// ausearch output (see [`CoalescerConfig::ausearch_groups`]).
+    pub groups: bool,
 }
 
 impl Work for AuditWork {
     type Out = AuditOut;
     fn work(&self, chunk: Chunk) -> AuditOut {
-        let mut d = Driver::new(&self.host);
+        let mut d = Driver::new(&self.host, self.groups);
         let mut items = Vec::new();
         let mut quiescent = Vec::new();
         for l in chunk.lines(MAX_AUDIT_LINE) {
@@ -217,17 +237,19 @@ pub struct Merge {
     /// The last chunk's driver, when it ended quiescent.
     last: Option<Driver>,
     saw_eoe: bool,
+    groups: bool,
     /// Lines read by the true driver rather than taken from a speculation.
     pub replayed_lines: u64,
 }
 
 impl Merge {
-    pub fn new(host: &str) -> Self {
+    pub fn new(host: &str, groups: bool) -> Self {
         Self {
             host: host.to_owned(),
             live: None,
             last: None,
             saw_eoe: false,
+            groups,
             replayed_lines: 0,
         }
     }
@@ -277,7 +299,7 @@ impl Merge {
         let d = self
             .live
             .or(self.last)
-            .unwrap_or_else(|| Driver::new(&self.host));
+            .unwrap_or_else(|| Driver::new(&self.host, self.groups));
         let mut out = Vec::new();
         let cut = d.finish(self.saw_eoe, &mut out);
         out.iter().for_each(f);
@@ -291,9 +313,9 @@ pub struct Serial {
 }
 
 impl Serial {
-    pub fn new(host: &str) -> Self {
+    pub fn new(host: &str, groups: bool) -> Self {
         Self {
-            driver: Driver::new(host),
+            driver: Driver::new(host, groups),
         }
     }
     pub fn push(&mut self, chunk: &Chunk, f: &mut dyn FnMut(&AuditItem)) {
@@ -320,7 +342,9 @@ mod tests {
 
     /// The original serial reader's items and cut count: the truth.
     fn reference(input: &[u8]) -> (Vec<AuditItem>, u64) {
-        let mut r = AuditLogReader::new(input, "h");
+        let mut cfg = crate::source::audit::ReaderConfig::new("h");
+        cfg.coalescer.ausearch_groups = groups(input);
+        let mut r = AuditLogReader::with_config(input, cfg);
         let items = r
             .by_ref()
             .map(|i| match i.unwrap() {
@@ -348,7 +372,13 @@ mod tests {
         }
     }
 
+    /// As `report` decides: ausearch output begins with `----`.
+    fn groups(input: &[u8]) -> bool {
+        crate::logread::open::begins_with_separator(input)
+    }
+
     fn chunked(input: &[u8], threads: usize, chunk_bytes: usize) -> (Vec<AuditItem>, Cut) {
+        let groups = groups(input);
         let opts = ChunkOpts {
             threads,
             chunk_bytes,
@@ -356,15 +386,18 @@ mod tests {
         };
         let mut items = Vec::new();
         let cut = if threads <= 1 {
-            let mut s = Serial::new("h");
+            let mut s = Serial::new("h", groups);
             chunk::run(input, opts, &Keep, &mut |c| {
                 s.push(c, &mut |i| items.push(owned(i)))
             })
             .unwrap();
             s.finish(&mut |i| items.push(owned(i)))
         } else {
-            let mut m = Merge::new("h");
-            let w = AuditWork { host: "h".into() };
+            let mut m = Merge::new("h", groups);
+            let w = AuditWork {
+                host: "h".into(),
+                groups,
+            };
             chunk::run(input, opts, &w, &mut |o| {
                 m.push(o, &mut |i| items.push(owned(i)))
             })
@@ -466,6 +499,39 @@ type=CWD msg=audit(1.000:2): cwd=\"/\"\n";
                     },
                     "{threads} {chunk}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn ausearch_groups_are_whole_events() {
+        // ausearch 3.0's default output: `----` and `time->` before each
+        // event, its records EOE first. Each group is one whole event, the
+        // last one too, though no `----` follows it.
+        let input = b"----\n\
+time->Thu Nov 14 10:00:00 2023\n\
+type=EOE msg=audit(1.000:1): \n\
+type=CWD msg=audit(1.000:1): cwd=\"/tmp\"\n\
+type=EXECVE msg=audit(1.000:1): argc=1 a0=\"ls\"\n\
+type=SYSCALL msg=audit(1.000:1): arch=c000003e syscall=59 success=yes exit=0 pid=2\n\
+----\n\
+time->Thu Nov 14 10:00:01 2023\n\
+type=EOE msg=audit(1.000:2): \n\
+type=EXECVE msg=audit(1.000:2): argc=1 a0=\"id\"\n\
+type=SYSCALL msg=audit(1.000:2): arch=c000003e syscall=59 success=yes exit=0 pid=3\n";
+        let (want, incomplete) = reference(input);
+        assert_eq!(incomplete, 0);
+        let cwd = |i: &AuditItem| match i {
+            AuditItem::Event(e) => e.exec().and_then(|x| x.cwd.clone()),
+            _ => None,
+        };
+        assert_eq!(want.len(), 2, "{want:?}");
+        assert_eq!(cwd(&want[0]).map(|c| c.0), Some(b"/tmp".to_vec()));
+        for threads in [1, 2] {
+            for chunk in [1, 30, 1000] {
+                let (got, cut) = chunked(input, threads, chunk);
+                assert_eq!(got, want, "{threads} {chunk}");
+                assert_eq!(cut, Cut::default(), "{threads} {chunk}");
             }
         }
     }

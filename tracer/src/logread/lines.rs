@@ -241,6 +241,7 @@ mod tests {
         Opened {
             name: name.into(),
             detected: Detected::Empty,
+            ausearch: false,
             gzip: false,
             reader: Box::new(data),
         }

@@ -105,6 +105,16 @@ pub fn detect(head: &[u8]) -> Detected {
     }
 }
 
+/// Whether the first line that is not blank is a `----` line: ausearch's
+/// default output (each event between two of them) rather than a log that
+/// happens to hold such a line.
+pub fn begins_with_separator(head: &[u8]) -> bool {
+    head.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .find(|l| !l.is_empty())
+        .is_some_and(|l| l.starts_with(b"----"))
+}
+
 /// Whether an audit record's `msg=audit(...)` stamp is `ausearch -i`'s
 /// (`12/01/26 20:13:58.734:6661`: a local date and time, in the locale's
 /// form) rather than the kernel's `SECONDS.FRACTION:SERIAL`, which never
@@ -150,6 +160,8 @@ impl<R: Read> Read for Counting<R> {
 pub struct Opened {
     pub name: String,
     pub detected: Detected,
+    /// It begins like ausearch's default output ([`begins_with_separator`]).
+    pub ausearch: bool,
     pub gzip: bool,
     pub reader: Box<dyn Read + Send>,
 }
@@ -201,6 +213,7 @@ pub fn open(spec: &InputSpec, counter: &ByteCounter, size: &mut u64) -> Result<O
     Ok(Opened {
         name,
         detected,
+        ausearch: begins_with_separator(&head),
         gzip,
         reader: Box::new(Cursor::new(head).chain(rest)),
     })
@@ -340,7 +353,9 @@ mod tests {
             assert_eq!(detect(&text), Detected::Interpreted, "{line:?}");
         }
         // A stamp the kernel wrote, however odd the rest.
-        assert!(!interpreted(b"type=USER_CMD msg=audit(1.2:3): msg='cmd=a b (1/2)'"));
+        assert!(!interpreted(
+            b"type=USER_CMD msg=audit(1.2:3): msg='cmd=a b (1/2)'"
+        ));
         assert!(!interpreted(b"type=EOE"));
     }
 }

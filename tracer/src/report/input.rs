@@ -69,6 +69,8 @@ pub fn read_stream(
     opts: ReadOpts,
     f: &mut dyn FnMut(Result<&Record<'_>, BadLine>),
 ) -> StreamEnd {
+    // ausearch's default output: events between `----` lines.
+    let groups = !files.is_empty() && files.iter().all(|o| o.ausearch);
     let concat = Concat::of(files);
     let map = concat.line_map();
     let max_line = match format {
@@ -97,15 +99,16 @@ pub fn read_stream(
             let cut;
             let r;
             if copts.threads <= 1 {
-                let mut serial = Serial::new(host);
+                let mut serial = Serial::new(host, groups);
                 r = chunk::run(concat, copts, &Keep, &mut |c: &mut Chunk| {
                     serial.push(c, &mut emit)
                 });
                 cut = serial.finish(&mut emit);
             } else {
-                let mut merge = Merge::new(host);
+                let mut merge = Merge::new(host, groups);
                 let work = AuditWork {
                     host: host.to_owned(),
+                    groups,
                 };
                 r = chunk::run(concat, copts, &work, &mut |out| merge.push(out, &mut emit));
                 cut = merge.finish(&mut emit);

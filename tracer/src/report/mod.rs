@@ -101,6 +101,12 @@ pub enum ReportError {
     Input(#[from] InputError),
     #[error("{files}: {error}")]
     Source { files: String, error: SourceError },
+    /// Every line of an input was malformed: an empty report would say
+    /// "nothing happened" where the log said something tracer could not read.
+    #[error(
+        "{files}: none of its {bad} line(s) could be read as a record (the warnings above say why)"
+    )]
+    NothingReadable { files: String, bad: u64 },
     /// Writing the report failed; a closed pipe (`| head`) shows up here as
     /// `BrokenPipe`, which callers treat as success.
     #[error("can't write the report: {0}")]
@@ -302,11 +308,21 @@ fn read_run(
     warn: &mut dyn Write,
 ) -> Result<(), ReportError> {
     let gzip: Vec<bool> = files.iter().map(|o| o.gzip).collect();
+    let names = files
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut n = 0u32;
+    let mut records = 0u64;
+    let bad_before = stats.bad_lines;
     let mut bad_lines: Vec<source::BadLine> = Vec::new();
     let end = input::read_stream(format, files, host, opts, &mut |item| {
         match item {
-            Ok(ev) => builder.add(ev),
+            Ok(ev) => {
+                records += 1;
+                builder.add(ev)
+            }
             // Located once the stream is read (the map is complete then);
             // warnings keep their order.
             Err(bad) => bad_lines.push(bad),
@@ -375,6 +391,11 @@ fn read_run(
             gzip: gz,
             lines,
         });
+    }
+    let bad = stats.bad_lines - bad_before;
+    if records == 0 && bad > 0 {
+        warn_totals(stats, warn);
+        return Err(ReportError::NothingReadable { files: names, bad });
     }
     Ok(())
 }

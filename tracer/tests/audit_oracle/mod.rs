@@ -246,8 +246,16 @@ fn oracle(file: &Path) -> Vec<Exec> {
         );
         let syscall = i_recs.iter().find(|r| r.rtype == b"SYSCALL");
         let execve: Vec<&Rec<'_>> = i_recs.iter().filter(|r| r.rtype == b"EXECVE").collect();
-        let exec_call =
-            syscall.is_some_and(|s| matches!(s.get(b"syscall"), Some(b"execve" | b"execveat")));
+        // A SYSCALL written with names at its source (`arch=x86_64
+        // syscall=execve`, as in beats' test log) is misread by `ausearch -i`
+        // (`syscall=read`, `auid=root` for `auid=vagrant`); the raw run shows
+        // the name as written.
+        let named = |recs: &[Rec<'_>]| {
+            recs.iter()
+                .find(|r| r.rtype == b"SYSCALL")
+                .is_some_and(|s| matches!(s.get(b"syscall"), Some(b"execve" | b"execveat")))
+        };
+        let exec_call = named(&i_recs) || named(&r_recs);
         if execve.is_empty() && !exec_call {
             continue;
         }

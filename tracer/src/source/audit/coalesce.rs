@@ -53,6 +53,10 @@ pub struct CoalescerConfig {
     pub max_open: usize,
     /// Most bytes held by open events.
     pub max_bytes: usize,
+    /// The input is ausearch's default output (it began with a `----`
+    /// line): its `----` lines separate whole events, see
+    /// [`Coalescer::separator`]. Other inputs' `----` lines mean nothing.
+    pub ausearch_groups: bool,
 }
 
 impl Default for CoalescerConfig {
@@ -63,6 +67,7 @@ impl Default for CoalescerConfig {
             window: 1024,
             max_open: 8192,
             max_bytes: 256 << 20,
+            ausearch_groups: false,
         }
     }
 }
@@ -259,6 +264,22 @@ impl Coalescer {
         let incomplete = if self.saw_eoe { n } else { 0 };
         self.stats.incomplete += incomplete;
         incomplete
+    }
+
+    /// `ausearch`'s `----` line between two events: every record of the
+    /// event before it has been printed (ausearch groups records by event,
+    /// in an order of its own: 3.0's default output puts EOE first), so the
+    /// events open now are complete and close as if by EOE.
+    /// Does nothing unless [`CoalescerConfig::ausearch_groups`].
+    pub fn separator<O: From<Coalesced>>(&mut self, out: &mut Vec<O>) {
+        if !self.cfg.ausearch_groups || self.open.is_empty() {
+            return;
+        }
+        let mut all: Vec<(Key, Slot)> = self.open.drain().collect();
+        all.sort_by_key(|(_, s)| s.opened);
+        for (key, slot) in all {
+            self.close(key, slot, Close::Eoe, out);
+        }
     }
 
     fn key(&mut self, rec: &Record<'_>) -> Key {

@@ -267,3 +267,37 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+#[test]
+fn syscalls_written_with_names_are_read_as_execs_or_not() {
+    // Interpreted at the source (auditbeat's and some forwarders' logs):
+    // `arch=x86_64 syscall=execve`. A lone SYSCALL (a failed exec has no
+    // EXECVE record) is an exec by its name; another name is not one, even
+    // with records an exec would have.
+    let rec = |serial: u64, arch: &str, call: &str| {
+        format!(
+            "type=SYSCALL msg=audit(100.000:{serial}): arch={arch} syscall={call} success=no \
+             exit=-2 items=1 ppid=1 pid=7 auid=1000 uid=1000 ses=3 comm=\"sh\" exe=\"/bin/sh\""
+        )
+    };
+    let mut c = Coalescer::new(cfg());
+    let mut lines = Vec::new();
+    for (serial, arch, call) in [
+        (1, "x86_64", "execve"),
+        (2, "c000003e", "execveat"),
+        (3, "x86_64", "59"),
+        (4, "x86_64", "open"),
+        (5, "aarch64", "221"),
+    ] {
+        lines.push(rec(serial, arch, call));
+        lines.push(format!(
+            "type=CWD msg=audit(100.000:{serial}): cwd=\"/tmp\""
+        ));
+        lines.push(format!("type=EOE msg=audit(100.000:{serial}): "));
+    }
+    let out = feed(&mut c, &lines);
+    assert_eq!(serials(&out), [1, 2, 3, 5]);
+    let e = out[0].exec().unwrap();
+    assert_eq!(e.outcome, crate::event::Outcome::Failed(-2));
+    assert_eq!(out[0].task.auid, Some(1000));
+}

@@ -129,6 +129,9 @@ struct SyscallFold {
     s: Syscall,
     arch: Option<u32>,
     nr: Option<u32>,
+    /// `syscall=execve` as a name (an interpreted record, as auditbeat and
+    /// some forwarders write them): whether it names an exec.
+    named_exec: Option<bool>,
 }
 
 impl SyscallFold {
@@ -151,8 +154,11 @@ impl SyscallFold {
         const KEY: u128 = name_key(b"key");
         let s = &mut self.s;
         match name_key(name) {
-            ARCH => self.arch = v.to_hex_u32(),
-            SYSCALL => self.nr = v.to_u32(),
+            ARCH => self.arch = v.to_hex_u32().or_else(|| arch_by_name(v.raw())),
+            SYSCALL => match v.to_u32() {
+                Some(nr) => self.nr = Some(nr),
+                None => self.named_exec = syscall_name_is_exec(v.raw()),
+            },
             SUCCESS => s.success = Some(v.raw() == b"yes"),
             EXIT => s.exit = v.to_i64(),
             PID => s.pid = v.to_u32(),
@@ -283,9 +289,14 @@ impl PartialExec {
                 fold.field(f.name, f.value, buf);
             }
         }
-        let SyscallFold { mut s, arch, nr } = fold;
+        let SyscallFold {
+            mut s,
+            arch,
+            nr,
+            named_exec,
+        } = fold;
         s.auid_name = rec.enriched_name(b"AUID").map(|n| push_lossy(n, buf));
-        match exec_syscall(arch, nr) {
+        match exec_syscall(arch, nr).or(named_exec) {
             Some(false) => {
                 self.not_exec = true;
                 self.drop_contents();
@@ -605,6 +616,30 @@ fn exec_syscall(arch: Option<u32>, nr: Option<u32>) -> Option<bool> {
         }
     }
     known.then_some(false)
+}
+
+/// The audit arch of an interpreted `arch=` (`x86_64`: ausearch's and
+/// auditbeat's names for the `AUDIT_ARCH_*` values of [`EXEC_SYSCALLS`]).
+fn arch_by_name(name: &[u8]) -> Option<u32> {
+    Some(match name {
+        b"x86_64" => 0xc000_003e,
+        b"i386" | b"i486" | b"i586" | b"i686" => 0x4000_0003,
+        b"aarch64" => 0xc000_00b7,
+        b"arm" | b"armv7l" | b"armv6l" => 0x4000_0028,
+        b"riscv64" => 0xc000_00f3,
+        _ => return None,
+    })
+}
+
+/// An interpreted `syscall=` (a name): `Some(true)` for execve/execveat,
+/// `Some(false)` for another syscall's name, `None` for anything that is not
+/// a name (then only an EXECVE record makes the event an exec).
+fn syscall_name_is_exec(name: &[u8]) -> Option<bool> {
+    let is_name = name.first().is_some_and(u8::is_ascii_lowercase)
+        && name
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+    is_name.then_some(matches!(name, b"execve" | b"execveat"))
 }
 
 /// Puts argument pieces in order: whole `aN`, or `aN[0]`, `aN[1]`... joined

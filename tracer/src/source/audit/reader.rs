@@ -208,7 +208,14 @@ impl<R: BufRead> AuditLogReader<R> {
     fn process_line(&mut self) {
         self.stats.bytes += self.line.len() as u64;
         let text = self.line.trim_ascii();
-        if text.is_empty() || text.starts_with(b"----") || text.starts_with(b"time->") {
+        if text.starts_with(b"----") {
+            // ausearch output: the events before it are whole.
+            self.stats.separators += 1;
+            self.coalescer.separator(&mut self.scratch);
+            self.take_events();
+            return;
+        }
+        if text.is_empty() || text.starts_with(b"time->") {
             self.stats.separators += 1;
             return;
         }
@@ -229,6 +236,8 @@ impl<R: BufRead> AuditLogReader<R> {
     }
 
     fn finish(&mut self) {
+        // In ausearch output the last event is whole too.
+        self.coalescer.separator(&mut self.scratch);
         self.stats.incomplete = self.coalescer.flush(&mut self.scratch);
         self.take_events();
         self.stats.finished = true;
