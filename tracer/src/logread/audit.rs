@@ -80,7 +80,16 @@ pub struct Driver {
     /// quiescent point, by (serial, time).
     first_line: IntMap<(u64, i64), u64>,
     saw_eoe: bool,
+    /// A worker's warm-up ([`Driver::warming`]): `Some(lines left)` until
+    /// it has read that many record lines and then found no event open.
+    warm: Option<u32>,
+    /// The warm-up left out a record.
+    dropped: bool,
 }
+
+/// How many record lines a worker's driver warms up on; see
+/// [`Driver::warming`].
+const WARMUP_LINES: u32 = 64;
 
 impl Driver {
     /// A driver naming records without `node=` as `host`; `groups`: the
@@ -96,7 +105,41 @@ impl Driver {
             scratch: Vec::new(),
             first_line: HashMap::default(),
             saw_eoe: false,
+            warm: None,
+            dropped: false,
         }
+    }
+
+    /// A driver that starts in the middle of a stream, for speculation.
+    /// An event that began before the chunk shows up as the tail of its
+    /// records (no SYSCALL: the kernel writes it first), which a fresh
+    /// driver would hold open as an orphan that never completes, so that
+    /// it is not quiescent again for a whole window of records. For its
+    /// first `lines` record lines, and until it is next quiescent, such a
+    /// driver leaves out the records of events not open that are not a
+    /// SYSCALL (noting that it did, [`Driver::dropped`]); from then on it
+    /// reads as any driver. Its quiescent points count only from then on
+    /// ([`Driver::warm`]).
+    pub fn warming(mut self, lines: u32) -> Self {
+        self.warm = Some(lines);
+        self
+    }
+
+    /// Still warming up: its state may differ from a serial read's.
+    pub fn warm(&self) -> bool {
+        self.warm.is_some()
+    }
+
+    /// The warm-up left records out: its events before its first quiescent
+    /// point are not the serial read's.
+    pub fn dropped(&self) -> bool {
+        self.dropped
+    }
+
+    /// Ends the warm-up (a driver kept as the true one, which left nothing
+    /// out).
+    fn settle(&mut self) {
+        self.warm = None;
     }
 
     /// No event open: the state is as good as a fresh driver's.
@@ -134,6 +177,19 @@ impl Driver {
         }
         match parse_line(l.text) {
             Ok(rec) => {
+                if let Some(left) = self.warm {
+                    let orphan = rec.rtype != RecordType::SYSCALL
+                        && PartialExec::wants(rec.rtype)
+                        && !self.coalescer.is_open(&rec);
+                    self.warm = Some(left.saturating_sub(1));
+                    if orphan {
+                        self.dropped = true;
+                        if left <= 1 && self.quiescent() {
+                            self.warm = None;
+                        }
+                        return;
+                    }
+                }
                 if rec.rtype == RecordType::EOE {
                     self.saw_eoe = true;
                 } else if PartialExec::wants(rec.rtype) {
@@ -149,6 +205,9 @@ impl Driver {
                 );
                 if self.quiescent() && !self.first_line.is_empty() {
                     self.first_line.clear();
+                }
+                if self.warm == Some(0) && self.quiescent() {
+                    self.warm = None;
                 }
             }
             Err(e) => out.push((l.index, AuditItem::Bad(l.number, e.to_string()))),
@@ -196,6 +255,8 @@ pub struct AuditOut {
     /// The driver at the end of the chunk (taken by [`Merge::push`]).
     pub driver: Option<Driver>,
     pub saw_eoe: bool,
+    /// The warm-up left records out ([`Driver::dropped`]).
+    pub dropped: bool,
 }
 
 /// The workers' job on audit chunks.
@@ -208,22 +269,23 @@ pub struct AuditWork {
 impl Work for AuditWork {
     type Out = AuditOut;
     fn work(&self, chunk: Chunk) -> AuditOut {
-        let mut d = Driver::new(&self.host, self.groups);
+        let mut d = Driver::new(&self.host, self.groups).warming(WARMUP_LINES);
         let mut items = Vec::new();
         let mut quiescent = Vec::new();
         for l in chunk.lines(MAX_AUDIT_LINE) {
             d.line(&l, &mut items);
-            if d.quiescent() {
+            if d.quiescent() && !d.warm() {
                 quiescent.push(l.index);
             }
         }
-        let saw_eoe = d.saw_eoe;
+        let (saw_eoe, dropped) = (d.saw_eoe, d.dropped());
         AuditOut {
             chunk,
             items,
             quiescent,
             driver: Some(d),
             saw_eoe,
+            dropped,
         }
     }
 }
@@ -260,7 +322,20 @@ impl Merge {
     pub fn push(&mut self, out: &mut AuditOut, f: &mut dyn FnMut(&AuditItem)) {
         self.saw_eoe |= out.saw_eoe;
         let driver = out.driver.take();
-        let Some(mut live) = self.live.take() else {
+        // The speculation started from the true state when the chunk before
+        // ended quiescent; it is the serial read's if its warm-up left
+        // nothing out (which happens only where a log's events do not begin
+        // with their SYSCALL).
+        let live = match self.live.take() {
+            Some(l) => Some(l),
+            None if out.dropped => Some(
+                self.last
+                    .take()
+                    .unwrap_or_else(|| Driver::new(&self.host, self.groups)),
+            ),
+            None => None,
+        };
+        let Some(mut live) = live else {
             out.items.iter().for_each(|(_, i)| f(i));
             if let Some(d) = driver {
                 self.keep(d);
@@ -286,7 +361,8 @@ impl Merge {
         self.keep(live);
     }
 
-    fn keep(&mut self, d: Driver) {
+    fn keep(&mut self, mut d: Driver) {
+        d.settle();
         if d.quiescent() {
             self.last = Some(d);
         } else {
@@ -534,5 +610,60 @@ type=SYSCALL msg=audit(1.000:2): arch=c000003e syscall=59 success=yes exit=0 pid
                 assert_eq!(cut, Cut::default(), "{threads} {chunk}");
             }
         }
+    }
+
+    #[test]
+    fn logs_without_eoe_are_read_in_parallel() {
+        // audit.log as auditd writes it: no EOE; records of two events at a
+        // time interleaved. Events close at their last part, so chunks are
+        // quiescent a few records from their start and the speculation is
+        // taken: little is replayed by the true driver.
+        let mut text = String::new();
+        let rec = |ty: &str, s: u64, body: &str| {
+            format!(
+                "type={ty} msg=audit(1700000000.{:03}:{s}): {body}\n",
+                s % 1000
+            )
+        };
+        for pair in 0..2000u64 {
+            let (a, b) = (2 * pair + 1, 2 * pair + 2);
+            for s in [a, b] {
+                text += &rec("SYSCALL", s, &format!("arch=c000003e syscall=59 success=yes exit=0 items=1 ppid=1 pid={s} auid=1000 uid=1000 ses=3 comm=\"ls\" exe=\"/usr/bin/ls\""));
+            }
+            for s in [a, b] {
+                text += &rec("EXECVE", s, "argc=1 a0=\"ls\"");
+                text += &rec("CWD", s, "cwd=\"/home/alice\"");
+            }
+            for s in [b, a] {
+                text += &rec("PATH", s, "item=0 name=\"/usr/bin/ls\" nametype=NORMAL");
+                text += &rec("PROCTITLE", s, "proctitle=6C73");
+            }
+        }
+        let input = text.as_bytes();
+        let (want, incomplete) = reference(input);
+        assert_eq!(want.len(), 4000);
+        assert_eq!(incomplete, 0);
+        let opts = ChunkOpts {
+            threads: 2,
+            chunk_bytes: 32 << 10,
+            max_line: MAX_AUDIT_LINE,
+        };
+        let mut m = Merge::new("h", false);
+        let w = AuditWork {
+            host: "h".into(),
+            groups: false,
+        };
+        let mut got = Vec::new();
+        chunk::run(input, opts, &w, &mut |o| {
+            m.push(o, &mut |i| got.push(owned(i)))
+        })
+        .unwrap();
+        let replayed = m.replayed_lines;
+        m.finish(&mut |i| got.push(owned(i)));
+        assert_eq!(got, want);
+        let lines = text.lines().count() as u64;
+        // About the warm-up's lines a chunk (its first records are the
+        // serial read's, replayed), not the whole chunk.
+        assert!(replayed * 4 < lines, "{replayed} of {lines} lines replayed");
     }
 }

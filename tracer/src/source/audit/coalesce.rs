@@ -161,6 +161,9 @@ pub struct Coalescer {
     last_scan: u64,
     bytes: usize,
     saw_eoe: bool,
+    /// The last event closed complete: its EOE, if the input has them,
+    /// comes after it (stats only).
+    last_complete: Option<Key>,
     stats: CoalesceStats,
 }
 
@@ -177,6 +180,7 @@ impl Coalescer {
             last_scan: 0,
             bytes: 0,
             saw_eoe: false,
+            last_complete: None,
             stats: CoalesceStats::default(),
         }
     }
@@ -212,6 +216,8 @@ impl Coalescer {
             let key = self.key(rec);
             match self.open.remove(&key) {
                 Some(slot) => self.close(key, slot, Close::Eoe, out),
+                // The EOE of an event closed complete is not unmatched.
+                None if self.last_complete == Some(key) => {}
                 None => self.stats.unmatched_eoe += 1,
             }
         } else if is_login_type(t) {
@@ -238,6 +244,13 @@ impl Coalescer {
             let size = slot.partial.size();
             self.bytes = self.bytes - slot.size + size;
             slot.size = size;
+            if slot.partial.complete() {
+                // Its last part: close it now, as EOE would (see
+                // `PartialExec::complete`).
+                let slot = self.open.remove(&key).expect("open above");
+                self.last_complete = Some(key);
+                self.close(key, slot, Close::Eoe, out);
+            }
         } else {
             self.stats.ignored_records += 1;
         }
@@ -280,6 +293,29 @@ impl Coalescer {
         for (key, slot) in all {
             self.close(key, slot, Close::Eoe, out);
         }
+    }
+
+    /// Whether the event `rec` belongs to is open (a lookup only: it adds
+    /// no `node=` name).
+    pub fn is_open(&self, rec: &Record<'_>) -> bool {
+        let node = match rec.node {
+            None => 0,
+            Some(n) => match self.nodes.get(n) {
+                Some(&i) => i,
+                None if self.nodes.len() >= MAX_NODES => {
+                    match self.nodes.get(TOO_MANY_NODES.as_bytes()) {
+                        Some(&i) => i,
+                        None => return false,
+                    }
+                }
+                None => return false,
+            },
+        };
+        self.open.contains_key(&Key {
+            node,
+            serial: rec.serial,
+            time: rec.time.0,
+        })
     }
 
     fn key(&mut self, rec: &Record<'_>) -> Key {

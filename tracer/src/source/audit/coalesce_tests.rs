@@ -301,3 +301,62 @@ fn syscalls_written_with_names_are_read_as_execs_or_not() {
     assert_eq!(e.outcome, crate::event::Outcome::Failed(-2));
     assert_eq!(out[0].task.auid, Some(1000));
 }
+
+#[test]
+fn without_eoe_an_event_closes_when_its_last_part_comes() {
+    // auditd leaves EOE out of audit.log: an exec is complete with its
+    // SYSCALL, its `items` PATH records, its CWD and every argument.
+    let h = |s: u64| format!("msg=audit(100.000:{s}):");
+    let syscall = |s: u64, ok: &str, items: u32| {
+        format!(
+            "type=SYSCALL {} arch=c000003e syscall=59 success={ok} exit=0 items={items} ppid=1 \
+             pid={s} auid=1000 uid=1000 ses=2 comm=\"x\" exe=\"/bin/x\"",
+            h(s)
+        )
+    };
+    let cwd = |s: u64| format!("type=CWD {} cwd=\"/tmp\"", h(s));
+    let path = |s: u64, i: u32| format!("type=PATH {} item={i} name=\"/bin/x\"", h(s));
+    let mut c = Coalescer::new(cfg());
+    // 1: whole at its second PATH, not at its first.
+    let first = [
+        syscall(1, "yes", 2),
+        format!("type=EXECVE {} argc=1 a0=\"x\"", h(1)),
+        cwd(1),
+        path(1, 0),
+    ];
+    assert!(feed(&mut c, &first).is_empty());
+    assert_eq!(serials(&feed(&mut c, &[path(1, 1)])), [1]);
+    // 2: an argument split in chunks: not whole until the last chunk, in
+    // whatever order the records come.
+    let parts = [
+        syscall(2, "yes", 1),
+        cwd(2),
+        path(2, 0),
+        format!(
+            "type=EXECVE {} argc=2 a0=\"x\" a1_len=6 a1[0]=\"abc\"",
+            h(2)
+        ),
+    ];
+    assert!(feed(&mut c, &parts).is_empty());
+    let out = feed(&mut c, &[format!("type=EXECVE {} a1[1]=\"def\"", h(2))]);
+    assert_eq!(serials(&out), [2]);
+    assert_eq!(
+        out[0].exec().unwrap().argv.as_ref().unwrap()[1].to_string_lossy(),
+        "abcdef"
+    );
+    // 3: a failed exec has no EXECVE: whole with its CWD and PATH.
+    assert_eq!(
+        serials(&feed(&mut c, &[syscall(3, "no", 1), path(3, 0), cwd(3)])),
+        [3]
+    );
+    // 4: another syscall without names: whole at its SYSCALL.
+    let other = format!(
+        "type=SYSCALL {} arch=c000003e syscall=44 success=yes exit=0 items=0 pid=9",
+        h(4)
+    );
+    assert!(feed(&mut c, &[other]).is_empty());
+    assert_eq!(c.open_events(), 0);
+    // An EOE after an event closed whole is not counted as unmatched.
+    feed(&mut c, &[format!("type=EOE {}", h(4))]);
+    assert_eq!(c.stats().unmatched_eoe, 0);
+}

@@ -132,6 +132,8 @@ struct SyscallFold {
     /// `syscall=execve` as a name (an interpreted record, as auditbeat and
     /// some forwarders write them): whether it names an exec.
     named_exec: Option<bool>,
+    /// `items=`: how many PATH records the event has.
+    items: Option<u32>,
 }
 
 impl SyscallFold {
@@ -152,6 +154,7 @@ impl SyscallFold {
         const COMM: u128 = name_key(b"comm");
         const EXE: u128 = name_key(b"exe");
         const KEY: u128 = name_key(b"key");
+        const ITEMS: u128 = name_key(b"items");
         let s = &mut self.s;
         match name_key(name) {
             ARCH => self.arch = v.to_hex_u32().or_else(|| arch_by_name(v.raw())),
@@ -173,6 +176,7 @@ impl SyscallFold {
             COMM => s.comm = push_untrusted(&v, buf).map(|x| x.0),
             EXE => s.exe = push_untrusted(&v, buf).map(|x| x.0),
             KEY => s.key = push_key(&v, buf),
+            ITEMS => self.items = v.to_u32(),
             _ => {}
         }
     }
@@ -212,6 +216,11 @@ pub struct PartialExec {
     args_dropped: bool,
     cwd: Option<Span>,
     path0: Option<Span>,
+    /// What [`PartialExec::complete`] counts: the SYSCALL's `items=` (once
+    /// it has come), and the CWD and PATH records seen.
+    items: Option<u32>,
+    cwd_seen: bool,
+    paths: u32,
 }
 
 impl PartialExec {
@@ -231,7 +240,83 @@ impl PartialExec {
             args_dropped: false,
             cwd: None,
             path0: None,
+            items: None,
+            cwd_seen: false,
+            paths: 0,
         }
+    }
+
+    /// Every record of the event has come, as the kernel writes them: its
+    /// SYSCALL, as many PATH records as it has `items`, the CWD when it
+    /// has any, and, for a successful exec, every argument of its EXECVE
+    /// records. The kernel writes an event's records SYSCALL, EXECVE, CWD,
+    /// PATH..., PROCTITLE, EOE, but auditd leaves EOE out of audit.log (and
+    /// PROCTITLE is not folded): without this, an event of a real audit.log
+    /// would stay open until a window of records or seconds had passed.
+    /// Order does not matter: the event is complete when its last part
+    /// comes, whichever that is.
+    pub fn complete(&self) -> bool {
+        let Some(items) = self.items else {
+            return false;
+        };
+        if self.paths < items || (items > 0 && !self.cwd_seen) {
+            return false;
+        }
+        if self.not_exec {
+            return true;
+        }
+        match self.syscall.as_ref().and_then(|s| s.success) {
+            // A failed exec has no EXECVE record (nor has a failed call
+            // of another syscall).
+            Some(false) => true,
+            Some(true) => self.has_execve && self.args_complete(),
+            None => false,
+        }
+    }
+
+    /// Every argument up to `argc` has come: whole, or in chunks adding up
+    /// to its `aN_len`. Pieces out of order count as not complete (the
+    /// event then closes as before, by window or time).
+    fn args_complete(&self) -> bool {
+        if self.args_dropped {
+            return true;
+        }
+        let Some(argc) = self.argc else {
+            return false;
+        };
+        let mut next = 0u32;
+        let mut it = self.args.iter().peekable();
+        while let Some(p) = it.next() {
+            if p.index < next {
+                continue; // a duplicate or a chunk of an argument taken
+            }
+            if p.index != next {
+                return false;
+            }
+            match p.chunk {
+                None => {}
+                Some(0) => {
+                    let mut got = p.data.len() as u64;
+                    let mut want_chunk = 1;
+                    while let Some(q) = it.next_if(|q| q.index == next) {
+                        if q.chunk != Some(want_chunk) {
+                            return false;
+                        }
+                        got += q.data.len() as u64;
+                        want_chunk += 1;
+                    }
+                    let Some(&(_, len)) = self.arg_lens.iter().find(|(i, _)| *i == next) else {
+                        return false;
+                    };
+                    if got * if p.hex { 2 } else { 1 } != len {
+                        return false;
+                    }
+                }
+                Some(_) => return false,
+            }
+            next += 1;
+        }
+        next == argc
     }
 
     /// Bytes held, roughly: for the coalescer's memory bound.
@@ -251,6 +336,11 @@ impl PartialExec {
 
     /// Folds one record of this event in.
     pub fn add(&mut self, rec: &Record<'_>) {
+        match rec.rtype {
+            RecordType::CWD => self.cwd_seen = true,
+            RecordType::PATH => self.paths += 1,
+            _ => {}
+        }
         if self.not_exec {
             return;
         }
@@ -294,7 +384,9 @@ impl PartialExec {
             arch,
             nr,
             named_exec,
+            items,
         } = fold;
+        self.items = items;
         s.auid_name = rec.enriched_name(b"AUID").map(|n| push_lossy(n, buf));
         match exec_syscall(arch, nr).or(named_exec) {
             Some(false) => {
