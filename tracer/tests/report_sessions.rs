@@ -28,6 +28,7 @@ fn dir() -> PathBuf {
 const REAL: &str = "real-ssh-sudo-su.log";
 const BOOTS: &str = "two-boots.log";
 const UBUNTU: &str = "go-libaudit-ubuntu-17.04.log";
+const CRON: &str = "real-cron.log";
 
 /// `tracer report --utc --no-nss ARGS` with fixture names resolved.
 fn report(args: &[&str]) -> (String, String) {
@@ -97,6 +98,7 @@ fn goldens() {
         ("ubuntu-17.04.txt", vec![UBUNTU]),
         ("ubuntu-17.04-all.txt", vec!["--all", UBUNTU]),
         ("ubuntu-17.04.json", vec!["--format", "json", UBUNTU]),
+        ("real-cron-all.txt", vec!["--all", CRON]),
     ] {
         golden(name, &report(&args).0);
     }
@@ -415,12 +417,19 @@ fn aureport_logins_are_report_sessions() {
 /// sessions (ses, start, end, kind).
 #[test]
 fn the_tracker_and_the_report_agree() {
+    tracker_and_report_agree(REAL, 3);
+    tracker_and_report_agree(CRON, 2);
+}
+
+/// The live session tracker fed a real log's events and the report's model
+/// see the same sessions (`n` of them), starts, ends and kinds.
+fn tracker_and_report_agree(log: &str, n: usize) {
     use tracer::report::model::{Builder, GroupBy, GroupKey};
     use tracer::report::record::Record;
     use tracer::session::{NoLoginInfo, SessionTracker, TrackerOptions};
     use tracer::source::audit::reader::{AuditLogReader, ReadItem};
 
-    let file = std::fs::File::open(dir().join(REAL)).unwrap();
+    let file = std::fs::File::open(dir().join(log)).unwrap();
     let events: Vec<tracer::event::Event> = AuditLogReader::new(std::io::BufReader::new(file), "h")
         .filter_map(|i| match i.unwrap() {
             ReadItem::Event(e) => Some(e),
@@ -476,6 +485,46 @@ fn the_tracker_and_the_report_agree() {
             _ => None,
         })
         .collect();
-    assert_eq!(tracked.len(), 3);
-    assert_eq!(tracked, reported);
+    assert_eq!(tracked.len(), n, "{log}");
+    assert_eq!(tracked, reported, "{log}");
+}
+
+#[test]
+fn real_cron_jobs_are_cron_sessions_of_their_user() {
+    // Debian 12's cron (pam_loginuid) ran fxcron's crontab entry twice: each
+    // run is a session of its own (ses 1 and 2), from its LOGIN record to
+    // its USER_END, with the job's commands and the mail cron sent after it
+    // (sendmail run setuid root: the login user stays fxcron).
+    let v = json(&[CRON]);
+    let s = sessions(&v);
+    assert_eq!(s.len(), 2, "{v}");
+    for (i, ses) in s.iter().enumerate() {
+        assert_eq!(ses["ses"], i as u64 + 1);
+        assert_eq!(ses["kind"], "cron");
+        assert_eq!(ses["service"], "cron");
+        assert_eq!(ses["user"], "fxcron");
+        assert_eq!(ses["auid"], 1001);
+        assert_eq!(ses["end_reason"], "logout");
+        assert!(ses["start"].as_str() <= ses["first"].as_str(), "{ses}");
+        assert!(ses["last"].as_str() <= ses["end"].as_str(), "{ses}");
+        let cmds = ses["commands"].as_array().unwrap();
+        assert_eq!(cmds.len(), 8, "{ses}");
+        assert_eq!(cmds[0]["argv"][0], "/bin/sh");
+        assert!(cmds.iter().any(|c| c["argv"][0] == "/bin/echo"
+            && c["argv"][1] == "cron-ran"
+            && c["cwd"] == "/tmp"));
+        let mail = cmds.iter().find(|c| c["exe"] == "/usr/sbin/exim4").unwrap();
+        assert_eq!(mail["euid"], 0);
+        assert_eq!(mail["as_user"], "root");
+    }
+    assert_eq!(s[0]["start"], "2026-12-04T01:02:01.394000000Z");
+    assert_eq!(s[0]["end"], "2026-12-04T01:02:01.422000000Z");
+    // Hidden from the text report unless asked for.
+    let (text, _) = report(&[CRON]);
+    assert!(text.contains("2 other sessions hidden"), "{text}");
+    let (cron, _) = report(&["--kind", "cron", CRON]);
+    assert!(
+        cron.contains("session 1 ") && cron.contains("session 2 "),
+        "{cron}"
+    );
 }
