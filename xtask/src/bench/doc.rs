@@ -817,8 +817,8 @@ pub fn report_section(rep: &super::model::ReportResults, r: &Results) -> String 
          Method: a seeded generator (`xtask/src/bench/auditgen.rs`) writes an ENRICHED audit.log of {:.0} MB shaped \
          like a real login node's: {} exec events, two busy users and a few occasional ones, ssh logins \
          (USER_AUTH/USER_ACCT/CRED_ACQ/LOGIN/USER_START/USER_LOGIN … USER_END/USER_LOGOUT/CRED_DISP), sudo with \
-         USER_CMD/CRED_REFR, each exec as SYSCALL (+ BPRM_FCAPS for 3 %) + EXECVE + CWD + PATH + PATH + PROCTITLE + \
-         EOE with the `\\x1d` interpretation trailer (`AUID=\"alice\" UID=…`), records of up to three concurrent \
+         USER_CMD/CRED_REFR, each exec as SYSCALL (+ BPRM_FCAPS for 3 %) + EXECVE + CWD + PATH + PATH + PROCTITLE \
+         (no EOE: auditd does not write them to audit.log) with the `\\x1d` interpretation trailer (`AUID=\"alice\" UID=…`), records of up to three concurrent \
          events interleaved, arguments quoted or hex as the kernel writes them, long ones split into \
          `aN_len`/`aN[i]` pieces, 2 % failed execs; tracer's JSON log of the same execs ({:.0} MB); and a RAW \
          audit.log of {:.0} MB, on which `ausearch -i` looks every uid up. Each tool runs once, output to \

@@ -37,6 +37,8 @@ pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ReportResults> {
 /// is redone, never reused).
 #[derive(serde::Serialize, serde::Deserialize, PartialEq)]
 struct Kept {
+    /// The generator's version: logs of another one are made again.
+    generator: u32,
     target: u64,
     enriched: auditgen::Generated,
     raw: auditgen::Generated,
@@ -58,7 +60,8 @@ fn generate_or_reuse(
         .and_then(|b| serde_json::from_slice::<Kept>(&b).ok())
     {
         let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        if k.target == target
+        if k.generator == auditgen::VERSION
+            && k.target == target
             && len(&audit) == k.enriched.audit_bytes
             && len(&jsonl) == k.enriched.tracer_bytes
             && len(&raw) == k.raw.audit_bytes
@@ -72,6 +75,7 @@ fn generate_or_reuse(
     let raw_gen = auditgen::generate(&raw, &raw_jsonl, target / 8, 0x7261_7721, Style::Raw)?;
     let _ = std::fs::remove_file(&raw_jsonl);
     let k = Kept {
+        generator: auditgen::VERSION,
         target,
         enriched: gen,
         raw: raw_gen,
