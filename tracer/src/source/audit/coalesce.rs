@@ -3,10 +3,16 @@
 //!
 //! The kernel writes one event as several records (SYSCALL, EXECVE, CWD,
 //! PATH..., PROCTITLE, EOE) sharing `msg=audit(TIME:SERIAL)`; records of
-//! different events may interleave, and logs from before EOE existed (or
-//! samples with EOE stripped) never say that an event is over. So an open event
-//! is keyed by (node, serial, time) and closed:
-//! - by its EOE record;
+//! different events may interleave, and audit.log never says that an event
+//! is over (auditd does not write EOE records to it; logs from before EOE
+//! existed have none either). So an open event is keyed by (node, serial,
+//! time) and closed:
+//! - when its last part comes ([`PartialExec::complete`]: its SYSCALL, its
+//!   `items=` PATH records, its CWD, every EXECVE argument), in any order;
+//! - by its EOE record, where the input has them (the live netlink source,
+//!   audisp streams);
+//! - in ausearch's default output, by the `----` line after it
+//!   ([`Coalescer::separator`]);
 //! - at once, for record types that are whole events (login and other
 //!   user-space records, auditd's own);
 //! - when a record [`CoalescerConfig::timeout`] newer in event time arrives
