@@ -19,7 +19,7 @@
 //! pieces add up to `aN_len` (which counts hex digits for hex-encoded
 //! arguments).
 
-use super::parse::{name_key, plain_fields, Record};
+use super::parse::{name_key, plain_fields, plain_value, Record};
 use super::rtype::RecordType;
 use super::value::{decode_hex_into, parse_u64, Value};
 use crate::bytes::Bytes;
@@ -136,8 +136,30 @@ struct SyscallFold {
     items: Option<u32>,
 }
 
-impl SyscallFold {
-    fn field(&mut self, name: &[u8], v: Value<'_>, buf: &mut Vec<u8>) {
+/// The SYSCALL fields tracer keeps.
+#[derive(Debug, Clone, Copy)]
+enum SysField {
+    Arch,
+    Syscall,
+    Success,
+    Exit,
+    Pid,
+    Ppid,
+    Uid,
+    Euid,
+    Gid,
+    Egid,
+    Auid,
+    Ses,
+    Tty,
+    Comm,
+    Exe,
+    Key,
+    Items,
+}
+
+impl SysField {
+    fn of(name: &[u8]) -> Option<Self> {
         const ARCH: u128 = name_key(b"arch");
         const SYSCALL: u128 = name_key(b"syscall");
         const SUCCESS: u128 = name_key(b"success");
@@ -155,30 +177,120 @@ impl SyscallFold {
         const EXE: u128 = name_key(b"exe");
         const KEY: u128 = name_key(b"key");
         const ITEMS: u128 = name_key(b"items");
+        Some(match name_key(name) {
+            ARCH => Self::Arch,
+            SYSCALL => Self::Syscall,
+            SUCCESS => Self::Success,
+            EXIT => Self::Exit,
+            PID => Self::Pid,
+            PPID => Self::Ppid,
+            UID => Self::Uid,
+            EUID => Self::Euid,
+            GID => Self::Gid,
+            EGID => Self::Egid,
+            AUID => Self::Auid,
+            SES => Self::Ses,
+            TTY => Self::Tty,
+            COMM => Self::Comm,
+            EXE => Self::Exe,
+            KEY => Self::Key,
+            ITEMS => Self::Items,
+            _ => return None,
+        })
+    }
+}
+
+impl SyscallFold {
+    fn field(&mut self, name: &[u8], v: Value<'_>, buf: &mut Vec<u8>) {
+        if let Some(f) = SysField::of(name) {
+            self.set(f, v, buf);
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, f: SysField, v: Value<'_>, buf: &mut Vec<u8>) {
         let s = &mut self.s;
-        match name_key(name) {
-            ARCH => self.arch = v.to_hex_u32().or_else(|| arch_by_name(v.raw())),
-            SYSCALL => match v.to_u32() {
+        match f {
+            SysField::Arch => self.arch = v.to_hex_u32().or_else(|| arch_by_name(v.raw())),
+            SysField::Syscall => match v.to_u32() {
                 Some(nr) => self.nr = Some(nr),
                 None => self.named_exec = syscall_name_is_exec(v.raw()),
             },
-            SUCCESS => s.success = Some(v.raw() == b"yes"),
-            EXIT => s.exit = v.to_i64(),
-            PID => s.pid = v.to_u32(),
-            PPID => s.ppid = v.to_u32(),
-            UID => s.uid = v.to_u32(),
-            EUID => s.euid = v.to_u32(),
-            GID => s.gid = v.to_u32(),
-            EGID => s.egid = v.to_u32(),
-            AUID => s.auid = v.to_id(),
-            SES => s.ses = v.to_id(),
-            TTY => s.tty = push_tty(v.raw(), buf),
-            COMM => s.comm = push_untrusted(&v, buf).map(|x| x.0),
-            EXE => s.exe = push_untrusted(&v, buf).map(|x| x.0),
-            KEY => s.key = push_key(&v, buf),
-            ITEMS => self.items = v.to_u32(),
-            _ => {}
+            SysField::Success => s.success = Some(v.raw() == b"yes"),
+            SysField::Exit => s.exit = v.to_i64(),
+            SysField::Pid => s.pid = v.to_u32(),
+            SysField::Ppid => s.ppid = v.to_u32(),
+            SysField::Uid => s.uid = v.to_u32(),
+            SysField::Euid => s.euid = v.to_u32(),
+            SysField::Gid => s.gid = v.to_u32(),
+            SysField::Egid => s.egid = v.to_u32(),
+            SysField::Auid => s.auid = v.to_id(),
+            SysField::Ses => s.ses = v.to_id(),
+            SysField::Tty => s.tty = push_tty(v.raw(), buf),
+            SysField::Comm => s.comm = push_untrusted(&v, buf).map(|x| x.0),
+            SysField::Exe => s.exe = push_untrusted(&v, buf).map(|x| x.0),
+            SysField::Key => s.key = push_key(&v, buf),
+            SysField::Items => self.items = v.to_u32(),
         }
+    }
+
+    /// Folds the fields the kernel writes first, in the order it writes
+    /// them (`audit_log_exit()`, `audit_log_task_info()`): `arch syscall
+    /// [per] [success exit] a0 a1 a2 a3 items ppid pid auid uid gid euid
+    /// suid fsuid egid sgid fsgid tty ses comm exe`, each field handed to
+    /// [`SyscallFold::set`] by its place rather than looked up by name.
+    /// Returns what is left of `body` (from the first field not in that
+    /// order, or after `exe`) for the general walk, which then sees the
+    /// same fields it would have seen after these: the result is the same
+    /// as folding the whole body by name (property-tested).
+    fn kernel_prefix<'a>(&mut self, body: &'a [u8], buf: &mut Vec<u8>) -> &'a [u8] {
+        use SysField as F;
+        let mut rest = body;
+        // Each word is the next field of the kernel's order or a later one
+        // (some are optional: `per`, `success`/`exit`); the first word that
+        // is neither ends the walk. Unrolled, so that each name is compared
+        // as a constant.
+        macro_rules! field {
+            ($name:literal, $field:expr) => {
+                if let Some(after) = rest.strip_prefix($name) {
+                    // Not the kernel's plain form: the general walk decides.
+                    let Some((value, tail)) = plain_value(after) else {
+                        return rest;
+                    };
+                    let f: Option<SysField> = $field;
+                    if let Some(f) = f {
+                        self.set(f, value, buf);
+                    }
+                    rest = tail;
+                }
+            };
+        }
+        field!(b"arch=", Some(F::Arch));
+        field!(b"syscall=", Some(F::Syscall));
+        field!(b"per=", None);
+        field!(b"success=", Some(F::Success));
+        field!(b"exit=", Some(F::Exit));
+        field!(b"a0=", None);
+        field!(b"a1=", None);
+        field!(b"a2=", None);
+        field!(b"a3=", None);
+        field!(b"items=", Some(F::Items));
+        field!(b"ppid=", Some(F::Ppid));
+        field!(b"pid=", Some(F::Pid));
+        field!(b"auid=", Some(F::Auid));
+        field!(b"uid=", Some(F::Uid));
+        field!(b"gid=", Some(F::Gid));
+        field!(b"euid=", Some(F::Euid));
+        field!(b"suid=", None);
+        field!(b"fsuid=", None);
+        field!(b"egid=", Some(F::Egid));
+        field!(b"sgid=", None);
+        field!(b"fsgid=", None);
+        field!(b"tty=", Some(F::Tty));
+        field!(b"ses=", Some(F::Ses));
+        field!(b"comm=", Some(F::Comm));
+        field!(b"exe=", Some(F::Exe));
+        rest
     }
 }
 
@@ -353,8 +465,12 @@ impl PartialExec {
             RecordType::SYSCALL => self.add_syscall(rec),
             RecordType::EXECVE => self.add_execve(rec),
             RecordType::CWD if self.cwd.is_none() => {
-                self.cwd = rec
-                    .get(b"cwd")
+                // The kernel's `cwd="..."` (or hex) is the whole body.
+                let v = match rec.body.strip_prefix(b"cwd=").and_then(plain_value) {
+                    Some((v, b"")) => Some(v),
+                    _ => rec.get(b"cwd"),
+                };
+                self.cwd = v
                     .and_then(|v| push_untrusted(&v, &mut self.buf))
                     .map(|s| s.0);
             }
@@ -370,9 +486,11 @@ impl PartialExec {
         let buf = &mut self.buf;
         let mark = buf.len();
         let mut fold = SyscallFold::default();
-        // The kernel's plain form in one pass; anything else (a tab, an odd
-        // quote) by the general field walk, from the start again.
-        if !plain_fields(rec.body, |name, v| fold.field(name, v, buf)) {
+        // The kernel's fields by their places, the rest in its plain form
+        // in one pass; anything else (a tab, an odd quote) by the general
+        // field walk, from the start again.
+        let rest = fold.kernel_prefix(rec.body, buf);
+        if !plain_fields(rest, |name, v| fold.field(name, v, buf)) {
             buf.truncate(mark);
             fold = SyscallFold::default();
             for f in rec.fields() {
@@ -412,51 +530,55 @@ impl PartialExec {
     fn add_execve(&mut self, rec: &Record<'_>) {
         self.has_execve = true;
         for f in rec.fields() {
-            let name = f.name;
-            if name == b"argc" {
-                self.argc = self.argc.or(f.value.to_u32());
-                continue;
-            }
-            let Some(rest) = name.strip_prefix(b"a") else {
-                continue;
-            };
-            let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-            let Some(index) = parse_u64(&rest[..digits]).and_then(|n| u32::try_from(n).ok()) else {
-                continue;
-            };
-            let chunk = match &rest[digits..] {
-                b"" => None,
-                b"_len" => {
-                    if let Some(len) = f.value.to_u64() {
-                        self.arg_lens.push((index, len));
-                    }
-                    continue;
-                }
-                sub => match sub
-                    .strip_prefix(b"[")
-                    .and_then(|s| s.strip_suffix(b"]"))
-                    .and_then(parse_u64)
-                    .and_then(|n| u32::try_from(n).ok())
-                {
-                    Some(c) => Some(c),
-                    None => continue,
-                },
-            };
-            let mark = self.buf.len();
-            let (data, hex) = push_untrusted_or_raw(&f.value, &mut self.buf);
-            if self.arg_bytes + data.len() > MAX_ARG_BYTES {
-                self.buf.truncate(mark);
-                self.args_dropped = true;
-                continue;
-            }
-            self.arg_bytes += data.len();
-            self.args.push(ArgPiece {
-                index,
-                chunk,
-                hex,
-                data,
-            });
+            self.execve_field(f.name, f.value);
         }
+    }
+
+    /// One field of an EXECVE record: `argc`, `aN`, `aN_len` or `aN[i]`.
+    fn execve_field(&mut self, name: &[u8], value: Value<'_>) {
+        if name == b"argc" {
+            self.argc = self.argc.or(value.to_u32());
+            return;
+        }
+        let Some(rest) = name.strip_prefix(b"a") else {
+            return;
+        };
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        let Some(index) = parse_u64(&rest[..digits]).and_then(|n| u32::try_from(n).ok()) else {
+            return;
+        };
+        let chunk = match &rest[digits..] {
+            b"" => None,
+            b"_len" => {
+                if let Some(len) = value.to_u64() {
+                    self.arg_lens.push((index, len));
+                }
+                return;
+            }
+            sub => match sub
+                .strip_prefix(b"[")
+                .and_then(|s| s.strip_suffix(b"]"))
+                .and_then(parse_u64)
+                .and_then(|n| u32::try_from(n).ok())
+            {
+                Some(c) => Some(c),
+                None => return,
+            },
+        };
+        let mark = self.buf.len();
+        let (data, hex) = push_untrusted_or_raw(&value, &mut self.buf);
+        if self.arg_bytes + data.len() > MAX_ARG_BYTES {
+            self.buf.truncate(mark);
+            self.args_dropped = true;
+            return;
+        }
+        self.arg_bytes += data.len();
+        self.args.push(ArgPiece {
+            index,
+            chunk,
+            hex,
+            data,
+        });
     }
 
     fn add_path(&mut self, rec: &Record<'_>) {
@@ -466,7 +588,18 @@ impl PartialExec {
         let (mut item, mut name) = (None, None);
         // The kernel writes `item=N name=...` first: the dozen fields after
         // them (inode, dev, mode, ouid, caps...) need no scanning.
-        for f in rec.fields() {
+        if let Some((i, rest)) = rec.body.strip_prefix(b"item=").and_then(plain_value) {
+            if let Some((n, _)) = rest.strip_prefix(b"name=").and_then(plain_value) {
+                item = Some(i.raw() == b"0");
+                name = Some(n);
+            }
+        }
+        let fields = if name.is_some() {
+            None
+        } else {
+            Some(rec.fields())
+        };
+        for f in fields.into_iter().flatten() {
             match f.name {
                 b"item" => item = Some(f.value.raw() == b"0"),
                 b"name" => name = Some(f.value),

@@ -423,13 +423,16 @@ pub const fn name_key(name: &[u8]) -> u128 {
 /// its end and one within it for the `=`, where the general walk's state
 /// machine took twice as long on the SYSCALL record (issue 14).
 ///
-/// Bodies of up to [`MASKED_MAX`] bytes (every kernel SYSCALL record) are
-/// walked on bit masks of their spaces, `=` and `"` made 16 bytes at a time
-/// (SSE2 on x86_64), a few instructions per word; longer ones a word at a
-/// time ([`plain_fields_scan`]). Both walks give the same result
+/// Bodies of [`SHORT_BODY`] to [`MASKED_MAX`] bytes are walked on bit masks
+/// of their spaces, `=` and `"` made 16 bytes at a time (SSE2 on x86_64), a
+/// few instructions per word; shorter and longer ones a word at a time
+/// ([`plain_fields_scan`]). Both walks give the same result
 /// (property-tested).
 pub fn plain_fields<'a>(body: &'a [u8], f: impl FnMut(&'a [u8], Value<'a>)) -> bool {
-    if body.len() <= MASKED_MAX {
+    // A short body (what SYSCALL leaves after its kernel fields, see
+    // `exec::SyscallFold::kernel_prefix`) costs less a word at a time than
+    // its masks do to build.
+    if (SHORT_BODY..=MASKED_MAX).contains(&body.len()) {
         plain_fields_masked(body, f)
     } else {
         plain_fields_scan(body, f)
@@ -438,6 +441,9 @@ pub fn plain_fields<'a>(body: &'a [u8], f: impl FnMut(&'a [u8], Value<'a>)) -> b
 
 /// The longest body [`plain_fields`] walks on masks.
 pub const MASKED_MAX: usize = 1024;
+
+/// The shortest body [`plain_fields`] walks on masks.
+const SHORT_BODY: usize = 128;
 
 /// One bit per byte of a body of up to [`MASKED_MAX`] bytes, for each of
 /// the bytes the plain walk looks for; bits past the body are 0.
@@ -556,6 +562,29 @@ fn plain_fields_masked<'a>(body: &'a [u8], mut f: impl FnMut(&'a [u8], Value<'a>
         f(name, value);
         pos = end;
     }
+}
+
+/// The value at the start of `after` (what follows a field's `=`) in the
+/// kernel's plain form, as [`plain_fields`] reads it: up to the next space,
+/// `"quoted"` with no other quote in it, or bare; and the text after its
+/// space. `None` where the plain walk would refuse the word (a stray quote):
+/// the caller then takes the general walk.
+#[inline(always)]
+pub fn plain_value(after: &[u8]) -> Option<(Value<'_>, &[u8])> {
+    let end = after.iter().position(|&c| c == b' ').unwrap_or(after.len());
+    let raw = &after[..end];
+    let value = match raw {
+        [b'"', inner @ ..] => match inner.iter().position(|&c| c == b'"') {
+            Some(i) if i + 1 == inner.len() => Value::Quoted(&inner[..i]),
+            _ => return None,
+        },
+        _ => Value::Bare(raw),
+    };
+    let rest = match after.get(end..) {
+        Some([b' ', tail @ ..]) => tail,
+        _ => &after[end..],
+    };
+    Some((value, rest))
 }
 
 /// [`plain_fields`] a word at a time, for any length.
