@@ -31,6 +31,25 @@ pub fn fixture_logs() -> Vec<PathBuf> {
     logs
 }
 
+/// The fixture logs and the session fixtures' logs (real recordings of ssh,
+/// sudo, su and cron on Debian 12, and those derived from real logs): what
+/// the `ausearch` oracle checks.
+pub fn oracle_logs() -> Vec<PathBuf> {
+    let mut logs = fixture_logs();
+    let mut sessions: Vec<PathBuf> = std::fs::read_dir(fixture_dir().join("sessions"))
+        .expect("session fixture directory")
+        .map(|e| e.expect("fixture entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    sessions.sort();
+    assert!(
+        sessions.len() >= 4,
+        "session fixtures missing: {sessions:?}"
+    );
+    logs.extend(sessions);
+    logs
+}
+
 pub struct Outcome {
     pub items: Vec<ReadItem>,
     pub stats: ReaderStats,

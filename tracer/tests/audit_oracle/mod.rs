@@ -32,7 +32,7 @@ use std::process::{Command, Stdio};
 use tracer::event::{Event, UNSET};
 use tracer::source::audit::reader::ReadItem;
 
-use super::{fixture_logs, read_file, HOST};
+use super::{oracle_logs, read_file, HOST};
 
 fn ausearch() -> PathBuf {
     for p in ["/sbin/ausearch", "/usr/sbin/ausearch", "/usr/bin/ausearch"] {
@@ -362,7 +362,7 @@ fn ours(file: &Path, with_argv: &BTreeMap<(String, u64), bool>) -> Vec<Exec> {
 #[test]
 fn exec_events_agree_with_ausearch() {
     let mut checked = 0;
-    for log in fixture_logs() {
+    for log in oracle_logs() {
         let want = oracle(&log);
         let has_argv: BTreeMap<(String, u64), bool> = want
             .iter()
@@ -441,7 +441,7 @@ fn report_commands_agree_with_ausearch() {
         Option<Vec<u8>>,
     );
     let mut checked = 0;
-    for log in fixture_logs() {
+    for log in oracle_logs() {
         let out = Command::new(env!("CARGO_BIN_EXE_tracer"))
             .args(["report", "--format", "json", "--no-progress"])
             .arg(&log)
