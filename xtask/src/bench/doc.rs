@@ -556,12 +556,18 @@ CPU): wake-ups between the reader, the workers and the consumer (`try_to_wake_up
 per-chunk coalescer and map state built afresh on each worker, and the consumer's model and rendering, ~40 % \
 of the work and serial, which bounds what more workers can give: on two vCPUs the four threads keep the CPUs \
 ~75 % busy.\n\
-- **This run's host (session 11).** The exec, sustained and report tables above come from a VM slower than \
-the previous run's in everything that enters the kernel: untraced getppid 328 ns against 78 ns, `ausearch -i` \
-32 MB/s against 60 MB/s on the same generated log, auditd 106-123 µs of daemon CPU per event, and only 1.42 \
-cores' work from its 2 vCPUs at once. No capture code changed since the previous run (only the report's), so \
-the per-exec figures (eBPF programs ~3.2 µs, daemon 3.3-5.3 µs, the getppid tax +58 to +88 ns) are this \
-host's, and so are the ratios, each measured against untraced runs and auditd interleaved with it.\n\
+- **This run's host (session 12).** The tables above come from a VM faster than session 11's in everything \
+that enters the kernel: untraced getppid 80 ns against 328 ns, auditd 45-77 µs of daemon CPU per event \
+against 106-123 µs, and 1.98 cores' work from its 2 vCPUs at once against 1.42. So the per-exec figures are \
+lower here (eBPF programs 1.3-2.0 µs per exec, the daemon 1.9-2.7 µs per event, the getppid tax +2 to +5 ns \
+with the syscall tracepoint that catches failed execs, still the only route on this VM), and the report's \
+ratios are lower too: `ausearch -i` reads the generated log 1.9x faster here (62 against 32 MB/s), tracer's \
+report 1.3x (473 against 358 MB/s on one thread), so the one-thread ratio went from 11.1x to 7.6x and the \
+all-cores one from 15.8x to 10.3x, on a log that also changed (no EOE records, as auditd writes them; see \
+below; ausearch reads both forms at the same speed, 58-59 MB/s on 200 MB here). Peak RSS: the largest run \
+is `tracer.jsonl` on two threads, 96.0 MiB (100.7 MB, 1 MB over the goal): without EOE lines the 1 GB \
+audit.log holds ~3 % more execs, and the JSON log of the same execs with them (83 MiB on one thread; on two, \
+the workers' chunks in flight and their arenas; `MALLOC_ARENA_MAX=1` saves only 2 MB).\n\
 - **Rendering on all cores, for real (issue 14, session 11).** A timeline of `perf` samples per thread (50 ms \
 buckets, 2 kHz, `--format json --threads 2` on the 210 MB log) showed the render phase, a third of the wall \
 time, keeping the two vCPUs only ~57 % busy: batches were taken in waves of one per thread, each wave waiting \
