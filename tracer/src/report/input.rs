@@ -77,8 +77,15 @@ pub fn read_stream(
         Format::TracerJson => MAX_JSON_LINE,
         Format::Audit => MAX_AUDIT_LINE,
     };
+    // tracer's JSON lines are a third the size of an exec's audit records,
+    // and each becomes a `Record` of ~700 bytes on the worker: its chunks
+    // are half the size, so that those in flight hold fewer of them.
+    let chunk_bytes = match format {
+        Format::TracerJson => opts.chunk_bytes / 2,
+        Format::Audit => opts.chunk_bytes,
+    };
     let copts = ChunkOpts {
-        chunk_bytes: opts.chunk_bytes.max(1),
+        chunk_bytes: chunk_bytes.max(1),
         ..ChunkOpts::new(opts.threads, max_line)
     };
     let mut end = StreamEnd::default();
