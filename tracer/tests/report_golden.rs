@@ -212,6 +212,24 @@ fn errors_name_the_file() {
         e.contains("unreadable.log") && e.contains("none of its 2 line(s)"),
         "{e}"
     );
+    // But a log of other events (file watches: no exec, no login) whose
+    // last line was cut is read, and is an empty report with a warning.
+    let dir = std::env::temp_dir().join(format!("tracer-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let watch = dir.join("audit.log");
+    std::fs::write(
+        &watch,
+        "type=SYSCALL msg=audit(1700000000.100:7): arch=c000003e syscall=257 success=yes exit=3 items=1 ppid=1 pid=5 auid=1000 uid=0 ses=2 comm=\"cat\" exe=\"/usr/bin/cat\" key=\"passwd\"\n\
+         type=CWD msg=audit(1700000000.100:7): cwd=\"/root\"\n\
+         type=PATH msg=audit(1700000000.100:7): item=0 name=\"/etc/passwd\" inode=5 nametype=NORMAL\n\
+         type=PROCTITLE msg=audit(1700000000.100:7): proctitle=636174\n\
+         type=SYSCALL msg=audit(1700000001.0",
+    )
+    .unwrap();
+    let (out, err) = report(&[watch.to_str().unwrap()]).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.starts_with("no commands matched"), "{out}");
+    assert!(err.contains("audit.log:5"), "{err}");
     let e = report(&["ausearch-i.txt"]).unwrap_err();
     assert!(
         e.contains("ausearch-i.txt") && e.contains("ausearch -i") && e.contains("--raw"),

@@ -314,15 +314,11 @@ fn read_run(
         .collect::<Vec<_>>()
         .join(", ");
     let mut n = 0u32;
-    let mut records = 0u64;
     let bad_before = stats.bad_lines;
     let mut bad_lines: Vec<source::BadLine> = Vec::new();
     let end = input::read_stream(format, files, host, opts, &mut |item| {
         match item {
-            Ok(ev) => {
-                records += 1;
-                builder.add(ev)
-            }
+            Ok(ev) => builder.add(ev),
             // Located once the stream is read (the map is complete then);
             // warnings keep their order.
             Err(bad) => bad_lines.push(bad),
@@ -384,7 +380,9 @@ fn read_run(
             .into());
         }
     }
+    let mut lines_read = 0u64;
     for ((name, lines), gz) in map.per_file().into_iter().zip(gzip) {
+        lines_read += lines;
         stats.inputs.push(InputStats {
             name,
             format: format.as_str().into(),
@@ -392,8 +390,10 @@ fn read_run(
             lines,
         });
     }
+    // Every line malformed, not merely no event (a log of file watches, or
+    // one cut in its only line, is read and reported empty).
     let bad = stats.bad_lines - bad_before;
-    if records == 0 && bad > 0 {
+    if bad > 0 && bad >= lines_read {
         warn_totals(stats, warn);
         return Err(ReportError::NothingReadable { files: names, bad });
     }

@@ -564,10 +564,12 @@ with the syscall tracepoint that catches failed execs, still the only route on t
 ratios are lower too: `ausearch -i` reads the generated log 1.9x faster here (62 against 32 MB/s), tracer's \
 report 1.3x (473 against 358 MB/s on one thread), so the one-thread ratio went from 11.1x to 7.6x and the \
 all-cores one from 15.8x to 10.3x, on a log that also changed (no EOE records, as auditd writes them; see \
-below; ausearch reads both forms at the same speed, 58-59 MB/s on 200 MB here). Peak RSS: the largest run \
-is `tracer.jsonl` on two threads, 96.0 MiB (100.7 MB, 1 MB over the goal): without EOE lines the 1 GB \
-audit.log holds ~3 % more execs, and the JSON log of the same execs with them (83 MiB on one thread; on two, \
-the workers' chunks in flight and their arenas; `MALLOC_ARENA_MAX=1` saves only 2 MB).\n\
+below; ausearch reads both forms at the same speed, 58-59 MB/s on 200 MB here). Peak RSS: \
+without EOE lines the 1 GB audit.log holds ~3 % more execs, and so does the JSON log of the same execs, \
+whose two-thread run was the largest (98 MiB, over the goal, in a first run of this session): each of its \
+lines becomes a ~700-byte `Record` on a worker, so a 512 KiB chunk in flight held three times the events of \
+an audit chunk. tracer JSON input is now read in 256 KiB chunks: that run ~98 -> ~91.5 MiB, ~3 % slower \
+(medians of five, interleaved); `MALLOC_ARENA_MAX=1` would have saved only 2 MB.\n\
 - **Rendering on all cores, for real (issue 14, session 11).** A timeline of `perf` samples per thread (50 ms \
 buckets, 2 kHz, `--format json --threads 2` on the 210 MB log) showed the render phase, a third of the wall \
 time, keeping the two vCPUs only ~57 % busy: batches were taken in waves of one per thread, each wave waiting \

@@ -167,9 +167,10 @@ pub struct Coalescer {
     last_scan: u64,
     bytes: usize,
     saw_eoe: bool,
-    /// The last event closed complete: its EOE, if the input has them,
-    /// comes after it (stats only).
-    last_complete: Option<Key>,
+    /// The last events closed complete: their EOEs, if the input has them,
+    /// come after them (stats only).
+    last_complete: [Option<Key>; 8],
+    next_complete: usize,
     stats: CoalesceStats,
 }
 
@@ -186,7 +187,8 @@ impl Coalescer {
             last_scan: 0,
             bytes: 0,
             saw_eoe: false,
-            last_complete: None,
+            last_complete: [None; 8],
+            next_complete: 0,
             stats: CoalesceStats::default(),
         }
     }
@@ -223,7 +225,7 @@ impl Coalescer {
             match self.open.remove(&key) {
                 Some(slot) => self.close(key, slot, Close::Eoe, out),
                 // The EOE of an event closed complete is not unmatched.
-                None if self.last_complete == Some(key) => {}
+                None if self.last_complete.contains(&Some(key)) => {}
                 None => self.stats.unmatched_eoe += 1,
             }
         } else if is_login_type(t) {
@@ -254,7 +256,8 @@ impl Coalescer {
                 // Its last part: close it now, as EOE would (see
                 // `PartialExec::complete`).
                 let slot = self.open.remove(&key).expect("open above");
-                self.last_complete = Some(key);
+                self.last_complete[self.next_complete % 8] = Some(key);
+                self.next_complete += 1;
                 self.close(key, slot, Close::Eoe, out);
             }
         } else {

@@ -365,8 +365,10 @@ impl PartialExec {
     /// PATH..., PROCTITLE, EOE, but auditd leaves EOE out of audit.log (and
     /// PROCTITLE is not folded): without this, an event of a real audit.log
     /// would stay open until a window of records or seconds had passed.
-    /// Order does not matter: the event is complete when its last part
-    /// comes, whichever that is.
+    /// The order of the parts does not matter, with one exception: a
+    /// failed exec is complete without an EXECVE record (kernels from 4.x
+    /// on write none for it; older ones can, for ENOEXEC, before its CWD
+    /// and PATH, as for any exec).
     pub fn complete(&self) -> bool {
         let Some(items) = self.items else {
             return false;
@@ -378,8 +380,8 @@ impl PartialExec {
             return true;
         }
         match self.syscall.as_ref().and_then(|s| s.success) {
-            // A failed exec has no EXECVE record (nor has a failed call
-            // of another syscall).
+            // A failed exec has no EXECVE record after its PATHs (nor has a
+            // failed call of another syscall).
             Some(false) => true,
             Some(true) => self.has_execve && self.args_complete(),
             None => false,
