@@ -557,14 +557,16 @@ per-chunk coalescer and map state built afresh on each worker, and the consumer'
 of the work and serial, which bounds what more workers can give: on two vCPUs the four threads keep the CPUs \
 ~75 % busy.\n\
 - **This run's host (session 12).** The tables above come from a VM faster than session 11's in everything \
-that enters the kernel: untraced getppid 80 ns against 328 ns, auditd 45-77 µs of daemon CPU per event \
-against 106-123 µs, and 1.98 cores' work from its 2 vCPUs at once against 1.42. So the per-exec figures are \
-lower here (eBPF programs 1.3-2.0 µs per exec, the daemon 1.9-2.7 µs per event, the getppid tax +2 to +5 ns \
+that enters the kernel: untraced getppid 81-86 ns against 328 ns, auditd 46-80 µs of daemon CPU per event \
+against 106-123 µs, and 2.04 cores' work from its 2 vCPUs at once against 1.42. So the per-exec figures are \
+lower here (eBPF programs 1.4-1.9 µs per exec, the daemon 2.5-3.2 µs per event, the getppid tax +1 to +5 ns \
 with the syscall tracepoint that catches failed execs, still the only route on this VM), and the report's \
-ratios are lower too: `ausearch -i` reads the generated log 1.9x faster here (62 against 32 MB/s), tracer's \
-report 1.3x (473 against 358 MB/s on one thread), so the one-thread ratio went from 11.1x to 7.6x and the \
-all-cores one from 15.8x to 10.3x, on a log that also changed (no EOE records, as auditd writes them; see \
-below; ausearch reads both forms at the same speed, 58-59 MB/s on 200 MB here). Peak RSS: \
+ratios are lower too: `ausearch -i` reads the generated log 1.9x faster here (61 against 32 MB/s), tracer's \
+report 1.2x (445 against 358 MB/s on one thread), so the one-thread ratio went from 11.1x to 7.3x and the \
+all-cores one from 15.8x to 10.1x, on a log that also changed (no EOE records, as auditd writes them; see \
+below; ausearch reads both forms at the same speed, 58-59 MB/s on 200 MB here). Each tool runs once: \
+`--format text --threads 1` took 4.03 s in this run and 2.25 s in the run before it on the same code and \
+host, the raw log 0.62 s against 0.31 s; such single samples are this host's noise. Peak RSS: \
 without EOE lines the 1 GB audit.log holds ~3 % more execs, and so does the JSON log of the same execs, \
 whose two-thread run was the largest (98 MiB, over the goal, in a first run of this session): each of its \
 lines becomes a ~700-byte `Record` on a worker, so a 512 KiB chunk in flight held three times the events of \
