@@ -565,8 +565,9 @@ ratios are lower too: `ausearch -i` reads the generated log 1.9x faster here (61
 report 1.2x (445 against 358 MB/s on one thread), so the one-thread ratio went from 11.1x to 7.3x and the \
 all-cores one from 15.8x to 10.1x, on a log that also changed (no EOE records, as auditd writes them; see \
 below; ausearch reads both forms at the same speed, 58-59 MB/s on 200 MB here). Each tool runs once: \
-`--format text --threads 1` took 4.03 s in this run and 2.25 s in the run before it on the same code and \
-host, the raw log 0.62 s against 0.31 s; such single samples are this host's noise. Peak RSS: \
+`--format text --threads 1` took 4.03 s in this run and 2.25 s in this session's first run on this host \
+(whose code differed only in the JSON chunk size and an error check), the raw log 0.62 s against 0.31 s; \
+such single samples are this host's noise. Peak RSS: \
 without EOE lines the 1 GB audit.log holds ~3 % more execs, and so does the JSON log of the same execs, \
 whose two-thread run was the largest (98 MiB, over the goal, in a first run of this session): each of its \
 lines becomes a ~700-byte `Record` on a worker, so a 512 KiB chunk in flight held three times the events of \
