@@ -190,6 +190,33 @@ fn split_arguments_that_add_up_are_whole() {
     assert!(cut.exec().unwrap().truncated, "two bytes are missing");
 }
 
+/// The general field walk over a SYSCALL `body`: where the plain walk
+/// refuses a body, both ways below fall back to it.
+fn fold_general(body: &[u8]) -> (SyscallFold, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut fold = SyscallFold::default();
+    let rec = format!(
+        "type=SYSCALL msg=audit(1.000:9): {}",
+        String::from_utf8_lossy(body)
+    );
+    let rec = parse_line(rec.as_bytes()).unwrap();
+    for f in rec.fields() {
+        fold.field(f.name, f.value, &mut buf);
+    }
+    (fold, buf)
+}
+
+fn shown((fold, buf): (SyscallFold, Vec<u8>)) -> (String, Vec<u8>) {
+    let f = &fold;
+    (
+        format!(
+            "{:?} {:?} {:?} {:?} {:?}",
+            f.s, f.arch, f.nr, f.named_exec, f.items
+        ),
+        buf,
+    )
+}
+
 /// Folds `body` by name only (every field through the plain walk, the
 /// general one when that refuses): the reference for
 /// [`SyscallFold::kernel_prefix`].
@@ -197,24 +224,9 @@ fn fold_by_name(body: &[u8]) -> (String, Vec<u8>) {
     let mut buf = Vec::new();
     let mut fold = SyscallFold::default();
     if !plain_fields(body, |n, v| fold.field(n, v, &mut buf)) {
-        buf.clear();
-        fold = SyscallFold::default();
-        let rec = format!(
-            "type=SYSCALL msg=audit(1.000:9): {}",
-            String::from_utf8_lossy(body)
-        );
-        let rec = parse_line(rec.as_bytes()).unwrap();
-        for f in rec.fields() {
-            fold.field(f.name, f.value, &mut buf);
-        }
+        return shown(fold_general(body));
     }
-    (
-        format!(
-            "{:?} {:?} {:?} {:?} {:?}",
-            fold.s, fold.arch, fold.nr, fold.named_exec, fold.items
-        ),
-        buf,
-    )
+    shown((fold, buf))
 }
 
 /// The same the way `add_syscall` does it.
@@ -223,24 +235,9 @@ fn fold_by_place(body: &[u8]) -> (String, Vec<u8>) {
     let mut fold = SyscallFold::default();
     let rest = fold.kernel_prefix(body, &mut buf);
     if !plain_fields(rest, |n, v| fold.field(n, v, &mut buf)) {
-        buf.clear();
-        fold = SyscallFold::default();
-        let rec = format!(
-            "type=SYSCALL msg=audit(1.000:9): {}",
-            String::from_utf8_lossy(body)
-        );
-        let rec = parse_line(rec.as_bytes()).unwrap();
-        for f in rec.fields() {
-            fold.field(f.name, f.value, &mut buf);
-        }
+        return shown(fold_general(body));
     }
-    (
-        format!(
-            "{:?} {:?} {:?} {:?} {:?}",
-            fold.s, fold.arch, fold.nr, fold.named_exec, fold.items
-        ),
-        buf,
-    )
+    shown((fold, buf))
 }
 
 #[test]
