@@ -443,7 +443,7 @@ pub fn plain_fields<'a>(body: &'a [u8], f: impl FnMut(&'a [u8], Value<'a>)) -> b
 pub const MASKED_MAX: usize = 1024;
 
 /// The shortest body [`plain_fields`] walks on masks.
-const SHORT_BODY: usize = 128;
+pub const SHORT_BODY: usize = 128;
 
 /// One bit per byte of a body of up to [`MASKED_MAX`] bytes, for each of
 /// the bytes the plain walk looks for; bits past the body are 0.
