@@ -6,7 +6,8 @@
 #   xtask/setup.sh test     also what the tests use: auditd, openssh-server,
 #                           sudo, rsyslog, ClickHouse, Slurm (slurm-wlm: slurmctld,
 #                           slurmd, client) and munge (started only by the
-#                           tests themselves, with their own configuration)
+#                           tests themselves, with their own configuration),
+#                           qemu and busybox for the tests in a VM (tests/vm)
 #
 # The eBPF toolchain is the "debian route" of `cargo xtask build-ebpf`:
 # Debian's rustc-web (LLVM 22) with its prebuilt `core` for bpfel-unknown-none,
@@ -30,6 +31,8 @@ if [ "$profile" = test ]; then
   # The Slurm job tests (tests/slurm_jobs.rs) run a single-node Slurm with
   # its own munged, all configured in temp dirs (tests/common/slurm.rs).
   pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge)
+  # tests/vm/run.sh boots Debian's stock kernel (fexit, kprobes, IA32) in qemu.
+  pkgs+=(qemu-system-x86 busybox-static)
 fi
 
 # Daemons of these packages must not be left running by their postinst: the

@@ -365,9 +365,17 @@ fn try_failed(call: Call, ret: i64) -> Result<(), i64> {
                     FAILED_ARG_MAX,
                     p as *const _,
                 );
-                if n <= 0 {
+                // The length with its NUL; but some kernels return 0 for an
+                // empty string (their `strncpy_from_user_nofault()` counts the
+                // NUL only in a non-empty length: Debian 12's 6.1, seen in a
+                // VM by `tests/vm/run.sh`; falcosecurity/libs#866). An empty
+                // argument is still one, whose NUL the copy did write. 0
+                // becomes 1 without a branch: a branch here doubles the
+                // verifier's states per argument, past its limit.
+                if n < 0 {
                     break;
                 }
+                let n = n + (((n - 1) >> 63) & 1);
                 used += (n as u32) & (FAILED_ARG_MAX * 2 - 1);
             }
         }

@@ -7,7 +7,8 @@
 //! - `test`: build-ebpf, then every test of the workspace with the `tracer`
 //!   crate's `privileged` feature on (the tests that load BPF programs, change
 //!   audit state, start sshd/rsyslogd, add users): as root, which it checks
-//!   first; a plain `cargo test` leaves those out;
+//!   first; a plain `cargo test` leaves those out; then the eBPF tests
+//!   again in a VM booted with Debian's stock kernel (`tests/vm/run.sh`);
 //! - `fuzz`: cargo-fuzz targets for a few seconds each (see `fuzz`); `test`
 //!   ends with a short run;
 //! - `bench`: benchmarks against auditd and ausearch, writing
@@ -56,6 +57,11 @@ enum Task {
         /// they run with a fixed seed, so that CI is deterministic).
         #[arg(long)]
         long: bool,
+        /// Leave out the eBPF tests in a VM with Debian's stock kernel
+        /// (`tests/vm/run.sh`; also left out when extra arguments narrow
+        /// the run).
+        #[arg(long)]
+        no_vm: bool,
         /// Extra arguments for `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -93,6 +99,7 @@ fn main() -> Result<()> {
             build,
             fuzz_seconds,
             long,
+            no_vm,
             args,
         } => {
             // The privileged tests fail rather than skip without root; say so
@@ -120,6 +127,19 @@ fn main() -> Result<()> {
                 .context("running cargo test")?;
             if !status.success() {
                 bail!("cargo test failed ({status})");
+            }
+            // The kernel this runs on decides which hooks load (this
+            // project's CI VM refuses BPF trampolines and has no kprobes):
+            // the eBPF tests run again on Debian's own kernel, in a VM.
+            if !no_vm && args.is_empty() {
+                let status = Command::new("bash")
+                    .arg(root.join("tests/vm/run.sh"))
+                    .current_dir(&root)
+                    .status()
+                    .context("running tests/vm/run.sh")?;
+                if !status.success() {
+                    bail!("the eBPF tests in a VM with Debian's kernel failed ({status})");
+                }
             }
             if fuzz_seconds > 0 {
                 fuzz::run(

@@ -195,11 +195,21 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
 }
 
 /// Compiles the storm generator and its tiny static target (tests/storm/*.c)
-/// into `dir`; returns (storm, tiny).
+/// into `dir`; returns (storm, tiny). Where `TRACER_TEST_STORM_BIN` names a
+/// directory holding both already built (the VM of `tests/vm/run.sh` has no
+/// compiler), they are copied from there instead.
 pub fn build_storm(dir: &Path) -> (PathBuf, PathBuf) {
     let src = workspace_root().join("tests/storm");
     let storm = dir.join("storm");
     let tiny = dir.join("tiny");
+    if let Some(pre) = std::env::var_os("TRACER_TEST_STORM_BIN") {
+        for (out, name) in [(&storm, "storm"), (&tiny, "tiny")] {
+            let from = Path::new(&pre).join(name);
+            std::fs::copy(&from, out)
+                .unwrap_or_else(|e| panic!("TRACER_TEST_STORM_BIN: {}: {e}", from.display()));
+        }
+        return (storm, tiny);
+    }
     for (out, file, extra) in [
         (&storm, "storm.c", vec![]),
         (&tiny, "tiny.c", vec!["-static"]),
