@@ -32,7 +32,7 @@ if [ "$profile" = test ]; then
   # its own munged, all configured in temp dirs (tests/common/slurm.rs).
   pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge)
   # tests/vm/run.sh boots Debian's stock kernel (fexit, kprobes, IA32) in qemu.
-  pkgs+=(qemu-system-x86 busybox-static)
+  pkgs+=(qemu-system-x86 busybox-static curl xz-utils)
 fi
 
 # Daemons of these packages must not be left running by their postinst: the

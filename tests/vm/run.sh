@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs tracer's privileged eBPF tests inside a VM booted with a stock Debian 12
+# Runs tracer's privileged test files inside a VM booted with a stock Debian
 # kernel (qemu, software emulation: no KVM needed, nothing on the host changes).
 #
-#   tests/vm/run.sh [TEST...]      default: ebpf_failed ebpf_exec
+#   tests/vm/run.sh [TEST...]      default: ebpf_failed ebpf_exec ebpf_evasion
+#                                  ebpf_jobs audit_netlink audit_backend
 #
 # Why: the host a test runs on decides which of tracer's code paths run. The
 # project's CI VM refuses every BPF trampoline and has no kprobes, so there
@@ -20,17 +21,21 @@
 # powers off. This script fails unless every test binary passed.
 #
 # Environment: TRACER_VM_KERNEL_PKG (default: the package behind Debian's
-# linux-image-cloud-amd64), TRACER_VM_DIR (work dir, default target/vm),
-# TRACER_VM_TIMEOUT (seconds, default 900), TRACER_VM_ACCEL (default tcg;
-# kvm where nested KVM works).
+# linux-image-cloud-amd64), TRACER_VM_KERNEL_URL (a kernel .deb to fetch
+# instead), TRACER_VM_SUITE (a Debian release, e.g. trixie: its newest cloud
+# kernel, found in its package index on deb.debian.org), TRACER_VM_DIR (work
+# dir, default target/vm), TRACER_VM_TIMEOUT (seconds, default 1800),
+# TRACER_VM_ACCEL (default tcg; kvm where nested KVM works). In the guest a
+# tracer may take up to 600 s to start (TRACER_TEST_START_SECS): under
+# software emulation the kernel's verifier is slow, more so on a busy host.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root_dir=$PWD
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(ebpf_failed ebpf_exec)
+[ ${#tests[@]} -gt 0 ] || tests=(ebpf_failed ebpf_exec ebpf_evasion ebpf_jobs audit_netlink audit_backend)
 work=${TRACER_VM_DIR:-$root_dir/target/vm}
-timeout_s=${TRACER_VM_TIMEOUT:-900}
+timeout_s=${TRACER_VM_TIMEOUT:-1800}
 accel=${TRACER_VM_ACCEL:-tcg}
 
 need() { command -v "$1" >/dev/null || { echo "vm: $1 is missing (bash xtask/setup.sh test installs it)" >&2; exit 1; }; }
@@ -41,15 +46,42 @@ need cc
 mkdir -p "$work"
 
 # 1. The kernel: Debian's, unpacked from its package (not installed).
-pkg=${TRACER_VM_KERNEL_PKG:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-  awk '/Depends: linux-image-[0-9]/ {print $2; exit}')}
+url=${TRACER_VM_KERNEL_URL:-}
+suite=${TRACER_VM_SUITE:-}
+if [ -z "$url" ] && [ -n "$suite" ]; then
+  # Another Debian release's newest cloud kernel, from its package index.
+  mirror=http://deb.debian.org/debian
+  file=$(curl -fsSL "$mirror/dists/$suite/main/binary-amd64/Packages.xz" | xz -d |
+    awk '/^Package: linux-image-[0-9][^ ]*-cloud-amd64$/ {p = 1}
+         p && /^Filename:/ {f = $2; p = 0}
+         END {print f}' || true)
+  if [ -n "$file" ]; then
+    url=$mirror/$file
+  else
+    cached=$(ls -d "$work"/kernel/linux-image-* 2>/dev/null | tail -1)
+    [ -n "$cached" ] || { echo "vm: no cloud kernel found in Debian $suite's index" >&2; exit 1; }
+    echo "vm: Debian $suite's index unreadable; using the kernel fetched before: $cached" >&2
+    url=file://$cached.deb
+  fi
+fi
+if [ -n "$url" ]; then
+  pkg=$(basename "$url" .deb)
+else
+  pkg=${TRACER_VM_KERNEL_PKG:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+    awk '/Depends: linux-image-[0-9]/ {print $2; exit}')}
+fi
 [ -n "$pkg" ] || { echo "vm: cannot find Debian's cloud kernel package (apt-get update?)" >&2; exit 1; }
 kdir=$work/kernel/$pkg
 if [ ! -d "$kdir/boot" ]; then
-  rm -rf "$work/kernel" && mkdir -p "$work/kernel/dl" && chmod 777 "$work/kernel/dl"
-  (cd "$work/kernel/dl" && apt-get download -q "$pkg" >/dev/null)
-  dpkg-deb -x "$work"/kernel/dl/"$pkg"_*.deb "$kdir"
-  rm -rf "$work/kernel/dl"
+  dl=$work/kernel/dl
+  rm -rf "$dl" && mkdir -p "$dl" && chmod 777 "$dl"
+  if [ -n "$url" ]; then
+    curl -fsSL -o "$dl/$pkg.deb" "$url" || { echo "vm: cannot fetch $url" >&2; exit 1; }
+  else
+    (cd "$dl" && apt-get download -q "$pkg" >/dev/null)
+  fi
+  dpkg-deb -x "$dl"/*.deb "$kdir.part" && mv "$kdir.part" "$kdir"
+  rm -rf "$dl"
 fi
 vmlinuz=$(ls "$kdir"/boot/vmlinuz-*)
 
@@ -67,7 +99,9 @@ tracer=$root_dir/target/debug/tracer
 # 3. The initramfs.
 fs=$work/root
 rm -rf "$fs"
-mkdir -p "$fs"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,root,var/lib}
+# Merged /usr, as on Debian 12: /bin/true and /usr/bin/true are one file.
+mkdir -p "$fs"/{usr/bin,usr/sbin,usr/lib,usr/lib64,proc,sys,dev,tmp,run,etc,root,var/lib}
+for d in bin sbin lib lib64; do ln -s "usr/$d" "$fs/$d"; done
 # busybox only for /init, called by its full name: applet links in /bin would
 # be written through by the copies below (/bin is /usr/bin on Debian 12).
 mkdir -p "$fs/busybox" && cp "$(command -v busybox)" "$fs/busybox/busybox"
@@ -83,11 +117,13 @@ copy() {
 }
 # What the tests run (real binaries, so that their exe paths are the real ones).
 copy "$tracer" "${bins[@]}" "$(command -v bpftool)" /bin/true /bin/echo /bin/sleep \
-  /usr/bin/printf /usr/bin/setpriv /usr/bin/id /usr/bin/mount /usr/bin/umount
+  /usr/bin/printf /usr/bin/setpriv /usr/bin/id /usr/bin/mount /usr/bin/umount /usr/sbin/auditctl \
+  /usr/sbin/auditd
 # The storm tests' C programs, built here (the guest has no compiler).
 mkdir -p "$fs/storm"
 cc -O2 -o "$fs/storm/storm" tests/storm/storm.c
 cc -O2 -static -o "$fs/storm/tiny" tests/storm/tiny.c
+cc -O2 -pthread -o "$fs/storm/evasion" tests/storm/evasion.c
 cp -L /bin/dash "$fs/bin/dash" && ln -s dash "$fs/bin/sh"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$fs/etc/passwd"
 echo 'root:x:0:' >"$fs/etc/group"
@@ -99,7 +135,7 @@ echo 'root:x:0:' >"$fs/etc/group"
   echo '$bb mount -t bpf bpf /sys/fs/bpf; $bb mount -t tracefs tracefs /sys/kernel/tracing'
   echo '$bb mount -t debugfs debugfs /sys/kernel/debug; $bb mount -t cgroup2 cgroup2 /sys/fs/cgroup'
   echo 'set +e'
-  echo 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TRACER_TEST_STORM_BIN=/storm'
+  echo 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TRACER_TEST_STORM_BIN=/storm TRACER_TEST_START_SECS=600'
   echo 'echo "VMTEST kernel: $($bb cat /proc/version)"'
   echo 'cd /tmp; all=0'
   for b in "${bins[@]}"; do
@@ -114,7 +150,7 @@ chmod +x "$fs/init"
 log=$work/serial.log
 echo "vm: booting $(basename "$vmlinuz") ($accel) with ${tests[*]}; console in $log"
 set +e
-timeout "$timeout_s" qemu-system-x86_64 -accel "$accel" -cpu max -m 2048 -smp 2 \
+timeout "$timeout_s" qemu-system-x86_64 -accel "$accel" -cpu max -m 4096 -smp 2 \
   -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
   -append "console=ttyS0 panic=-1 quiet" -nographic -no-reboot -monitor none </dev/null >"$log" 2>&1
 qrc=$?

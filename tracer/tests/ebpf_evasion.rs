@@ -16,8 +16,16 @@ use serde_json::Value;
 
 const AUID: u32 = 6161;
 
+/// Compiles tests/storm/evasion.c into `dir` (or copies it from
+/// `TRACER_TEST_STORM_BIN`, as `build_storm` does).
 fn build_evasion(dir: &Path) -> PathBuf {
     let out = dir.join("evasion");
+    if let Some(pre) = std::env::var_os("TRACER_TEST_STORM_BIN") {
+        let from = Path::new(&pre).join("evasion");
+        std::fs::copy(&from, &out)
+            .unwrap_or_else(|e| panic!("TRACER_TEST_STORM_BIN: {}: {e}", from.display()));
+        return out;
+    }
     let st = Command::new("cc")
         .args(["-O2", "-pthread", "-o"])
         .arg(&out)

@@ -38,7 +38,6 @@ use display::{Ctx, Zone};
 use filter::Filter;
 use input::{Format, InputError, InputSpec};
 use model::{Builder, GroupBy, GroupKey};
-use source::SourceError;
 use stats::{BadLineAt, InputStats, Stats};
 use users::{Names, UserDb};
 
@@ -99,8 +98,6 @@ pub struct Config {
 pub enum ReportError {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("{files}: {error}")]
-    Source { files: String, error: SourceError },
     /// Every line of an input was malformed: an empty report would say
     /// "nothing happened" where the log said something tracer could not read.
     #[error(

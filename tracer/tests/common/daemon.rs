@@ -31,7 +31,8 @@ impl Daemon {
             child: Some(child),
             stderr: stderr.to_path_buf(),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let secs = super::start_timeout_secs();
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let n = count_status(&read_lines(log), "start");
             if n >= starts {
@@ -42,7 +43,7 @@ impl Daemon {
             }
             assert!(
                 Instant::now() < deadline,
-                "tracer did not start within 30 s"
+                "tracer did not start within {secs} s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -50,6 +50,16 @@ pub fn global_lock() -> GlobalLock {
     GlobalLock(f)
 }
 
+/// How long a tracer may take to start: 30 s, or `TRACER_TEST_START_SECS`
+/// (the VM of `tests/vm/run.sh` emulates its CPU in software, where the
+/// kernel's verifier alone takes tens of seconds on a busy host).
+pub fn start_timeout_secs() -> u64 {
+    std::env::var("TRACER_TEST_START_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30)
+}
+
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
@@ -107,7 +117,8 @@ impl Tracer {
             output,
             _dir: dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let secs = start_timeout_secs();
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if t.lines()
                 .iter()
@@ -130,7 +141,7 @@ impl Tracer {
             }
             assert!(
                 Instant::now() < deadline,
-                "tracer did not start within 30 s"
+                "tracer did not start within {secs} s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -349,7 +349,10 @@ program** (`BPF_PROG_LOAD` of a trivial fexit on the kernel's own `bpf_fentry_te
 remains: it is a property of this kernel, not of the default configuration (tracer's start record says which \
 tier runs and why: `detail.failed_exec_hook`, `failed_exec_fallback_reason`; where the kernel says why, \
 the reason does too: lockdown in `confidentiality` mode, or no `CONFIG_KPROBES`; this VM's lockdown is \
-`integrity`, so its refusal comes from outside the kernel's own settings). The exec and exit programs (`tp_btf` \
+`integrity`, so its refusal comes from outside the kernel's own settings). On Debian's own kernels, which \
+load fexit, `tests/vm/run.sh` (part of `cargo xtask test`) boots the kernel in a VM and checks that no program \
+sits on any `syscalls/*` tracepoint while failed execs, 32-bit ones included, are still logged; the VM runs \
+under software emulation, so the tax is not timed there. The exec and exit programs (`tp_btf` \
 on `sched_process_exec` and `sched_process_exit`) cost nothing outside exec and exit.\n\
 - **eBPF ns per exec.** `kernel.bpf_stats_enabled` charges each program its run time, helper calls \
 included. The exec and exit programs are `tp_btf` programs: their reads of `task_struct`, creds, `mm` and \
