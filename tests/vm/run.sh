@@ -131,7 +131,9 @@ echo 'root:x:0:' >"$fs/etc/group"
   echo '#!/bin/sh'
   echo 'set -e; bb=/busybox/busybox'
   echo '$bb mount -t proc proc /proc; $bb mount -t sysfs sys /sys; $bb mount -t devtmpfs dev /dev'
-  echo '$bb mount -t tmpfs tmp /tmp; $bb mount -t tmpfs run /run; $bb mkdir -p /run/lock'
+  # No tmpfs on /tmp: the initramfs is writable memory already, and a
+  # checkout under /tmp (a fresh clone in CI) would be hidden by it.
+  echo '$bb mkdir -p /tmp /run/lock; $bb chmod 1777 /tmp'
   echo '$bb mount -t bpf bpf /sys/fs/bpf; $bb mount -t tracefs tracefs /sys/kernel/tracing'
   echo '$bb mount -t debugfs debugfs /sys/kernel/debug; $bb mount -t cgroup2 cgroup2 /sys/fs/cgroup'
   echo 'set +e'

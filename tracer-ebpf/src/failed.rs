@@ -13,7 +13,11 @@
 //!    sees the 32-bit (`int 0x80`) entry points, which the per-syscall
 //!    tracepoints ignore on x86_64 (`ARCH_TRACE_IGNORE_COMPAT_SYSCALLS`).
 //! 2. `kretprobe` on the same functions, where the kernel has no BPF
-//!    trampolines; the caller's registers come from `bpf_task_pt_regs()`.
+//!    trampolines; the caller's registers come from `bpf_task_pt_regs()`
+//!    (5.15+). Before that, a kprobe at entry remembers the pointers in
+//!    `INFLIGHT` from the syscall's pt_regs argument, and the kretprobe
+//!    takes them (Debian 11's 5.10, where fexit on `__x64_sys_execveat` is
+//!    refused too: its argument's BTF type is a forward declaration).
 //! 3. `syscalls/sys_{enter,exit}_execve{,at}`, the last resort: the enter
 //!    hook remembers the user pointers in `INFLIGHT` until the exit hook.
 //!
@@ -24,8 +28,8 @@
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, generated},
-    macros::{fexit, kretprobe, tracepoint},
-    programs::{FExitContext, RetProbeContext, TracePointContext},
+    macros::{fexit, kprobe, kretprobe, tracepoint},
+    programs::{FExitContext, ProbeContext, RetProbeContext, TracePointContext},
 };
 use tracer_common::{
     event::{ExecEvent, EXE_MAX, FLAG_ARGV_TRUNCATED, FLAG_EXE_TRUNCATED, SCRATCH_SIZE},
@@ -176,6 +180,90 @@ pub fn kretprobe_ia32_execveat(ctx: RetProbeContext) -> u32 {
     on_kretprobe(&ctx, Abi::Ia32Execveat)
 }
 
+// --- 2b. Where the kretprobes above do not load (`bpf_task_pt_regs` is
+// 5.15+): a kprobe at entry remembers the call's pointers, read from the
+// syscall's pt_regs argument, and a kretprobe reports the call if it failed.
+
+#[inline(always)]
+fn on_kprobe_entry(ctx: &ProbeContext, abi: Abi) -> u32 {
+    let regs: u64 = ctx.arg(0).unwrap_or(0);
+    // SAFETY: `regs` is the syscall's pt_regs argument; reads fault safely.
+    let call = unsafe { call_from_regs(regs, abi) };
+    let key = bpf_get_current_pid_tgid();
+    let entry = Inflight {
+        filename: call.filename,
+        argv: call.argv,
+        compat: call.compat as u64,
+    };
+    if INFLIGHT.insert(&key, &entry, 0).is_err() {
+        count(Counter::InflightFull);
+    }
+    0
+}
+
+#[inline(always)]
+fn on_kretprobe_pair(ctx: &RetProbeContext) -> u32 {
+    let key = bpf_get_current_pid_tgid();
+    // SAFETY: as in `exit_exec`.
+    let call = unsafe { INFLIGHT.get(&key).copied() };
+    let _ = INFLIGHT.remove(&key);
+    let ret: i64 = ctx.ret();
+    if ret >= 0 {
+        return 0;
+    }
+    if let Some(c) = call {
+        report(
+            Call {
+                filename: c.filename,
+                argv: c.argv,
+                compat: c.compat != 0,
+            },
+            ret,
+        );
+    }
+    0
+}
+
+#[kprobe(function = "__x64_sys_execve")]
+pub fn kprobe_x64_execve(ctx: ProbeContext) -> u32 {
+    on_kprobe_entry(&ctx, Abi::X64Execve)
+}
+
+#[kprobe(function = "__x64_sys_execveat")]
+pub fn kprobe_x64_execveat(ctx: ProbeContext) -> u32 {
+    on_kprobe_entry(&ctx, Abi::X64Execveat)
+}
+
+#[kprobe(function = "__ia32_compat_sys_execve")]
+pub fn kprobe_ia32_execve(ctx: ProbeContext) -> u32 {
+    on_kprobe_entry(&ctx, Abi::Ia32Execve)
+}
+
+#[kprobe(function = "__ia32_compat_sys_execveat")]
+pub fn kprobe_ia32_execveat(ctx: ProbeContext) -> u32 {
+    on_kprobe_entry(&ctx, Abi::Ia32Execveat)
+}
+
+#[kretprobe(function = "__x64_sys_execve")]
+pub fn kretprobe_pair_x64_execve(ctx: RetProbeContext) -> u32 {
+    on_kretprobe_pair(&ctx)
+}
+
+#[kretprobe(function = "__x64_sys_execveat")]
+pub fn kretprobe_pair_x64_execveat(ctx: RetProbeContext) -> u32 {
+    on_kretprobe_pair(&ctx)
+}
+
+#[kretprobe(function = "__ia32_compat_sys_execve")]
+pub fn kretprobe_pair_ia32_execve(ctx: RetProbeContext) -> u32 {
+    on_kretprobe_pair(&ctx)
+}
+
+#[kretprobe(function = "__ia32_compat_sys_execveat")]
+pub fn kretprobe_pair_ia32_execveat(ctx: RetProbeContext) -> u32 {
+    on_kretprobe_pair(&ctx)
+}
+
 // --- 3. syscall tracepoints (last resort; 64-bit calls only). First the
 // exit hooks alone, reading the arguments from the task's saved user
 // registers like the kretprobes (5.15+); where the verifier refuses
@@ -232,7 +320,15 @@ fn remember(ctx: &TracePointContext, filename_off: u32, argv_off: u32) {
     };
     let key = bpf_get_current_pid_tgid();
     if INFLIGHT
-        .insert(&key, &Inflight { filename, argv }, 0)
+        .insert(
+            &key,
+            &Inflight {
+                filename,
+                argv,
+                compat: 0,
+            },
+            0,
+        )
         .is_err()
     {
         count(Counter::InflightFull);

@@ -63,6 +63,8 @@ pub type ExeKey = Key<[u8; EXE_PREFIX_MAX]>;
 pub struct Inflight {
     pub filename: u64,
     pub argv: u64,
+    /// argv is an array of 32-bit pointers (an `int 0x80` call).
+    pub compat: u64,
 }
 
 /// Set by userspace when a drain found the ring empty and it backs off its

@@ -12,7 +12,10 @@
 //!    kernel's BTF has; the `__ia32_*` ones exist only with IA32 emulation):
 //!    BPF trampolines on four functions, nothing else pays.
 //! 2. **kretprobe** on the same functions, where fexit cannot load or attach
-//!    (no BPF trampolines on this kernel or architecture).
+//!    (no BPF trampolines on this kernel or architecture). It reads the
+//!    caller's registers with `bpf_task_pt_regs()` (5.15+); where that is
+//!    refused, each function gets a kprobe at entry that remembers the
+//!    call's pointers for its kretprobe (the pair form).
 //! 3. **`syscalls/sys_{enter,exit}_execve{,at}`**, the last resort: attaching
 //!    any program to a `syscalls/*` tracepoint sets `TIF_SYSCALL_TRACEPOINT` on
 //!    every task, a tax on every system call of every process, and they do not
@@ -40,6 +43,17 @@ use super::EbpfError;
 /// Set to `kretprobe` or `tracepoint` to start the failed-exec hooks at that
 /// tier (tests of the fallbacks; sites whose kernel misbehaves with fexit).
 pub const FAILED_HOOK_ENV: &str = "TRACER_FAILED_EXEC_HOOK";
+
+/// The kprobe (at entry) and kretprobe programs of tier 2's pair form, for
+/// each entry point of [`ENTRY_POINTS`] (in the same order): where the
+/// kernel refuses `bpf_task_pt_regs()` (before 5.15), the kprobe remembers
+/// the call's pointers for the kretprobe.
+const PAIR_PROGRAMS: [(&str, &str); 4] = [
+    ("kprobe_x64_execve", "kretprobe_pair_x64_execve"),
+    ("kprobe_x64_execveat", "kretprobe_pair_x64_execveat"),
+    ("kprobe_ia32_execve", "kretprobe_pair_ia32_execve"),
+    ("kprobe_ia32_execveat", "kretprobe_pair_ia32_execveat"),
+];
 
 /// The syscall entry points the fexit/kretprobe tiers hook, with the name of
 /// the program for each in tier 1 and tier 2.
@@ -165,7 +179,19 @@ pub fn failed_exec(
         if tier < first {
             continue;
         }
-        match syscall_tier(bpf, btf, &present, tier) {
+        let mut r = syscall_tier(bpf, btf, &present, tier);
+        if tier == FailedHook::Kretprobe {
+            if let Err(e) = &r {
+                match kprobe_pairs(bpf, &present) {
+                    Ok(h) => {
+                        reasons.push(format!("kretprobe reading the task's registers: {e}"));
+                        r = Ok(h);
+                    }
+                    Err(pe) => r = Err(format!("{e}; with kprobes at entry: {pe}")),
+                }
+            }
+        }
+        match r {
             Ok(h) => return Ok(done(h, reasons)),
             Err(e) => {
                 let why = hint(tier, kernel_says.get_or_insert_with(KernelLimits::read));
@@ -321,7 +347,7 @@ fn syscall_tier(
     for &(func, fexit_name, kret_name) in present {
         let r = match tier {
             FailedHook::Fexit => attach_fexit(bpf, btf, fexit_name, func),
-            _ => attach_kretprobe(bpf, kret_name, func),
+            _ => attach_kprobe(bpf, kret_name, func),
         };
         let name = if tier == FailedHook::Fexit {
             fexit_name
@@ -354,6 +380,48 @@ fn syscall_tier(
     })
 }
 
+/// Tier 2's pair form: a kprobe at entry and a kretprobe on every present
+/// entry point, all the kprobes first (a kretprobe without its entry's
+/// pointers reports nothing). On any error, unloads what it loaded.
+fn kprobe_pairs(
+    bpf: &mut Ebpf,
+    present: &[(&'static str, &'static str, &'static str)],
+) -> Result<FailedHooks, String> {
+    let pairs: Vec<(&'static str, &'static str, &'static str)> = present
+        .iter()
+        .filter_map(|(func, ..)| {
+            let i = ENTRY_POINTS.iter().position(|(f, ..)| f == func)?;
+            Some((*func, PAIR_PROGRAMS[i].0, PAIR_PROGRAMS[i].1))
+        })
+        .collect();
+    let mut loaded: Vec<&'static str> = Vec::new();
+    let mut result = Ok(());
+    'all: for entry in [true, false] {
+        for &(func, kprobe, kretprobe) in &pairs {
+            let name = if entry { kprobe } else { kretprobe };
+            loaded.push(name);
+            if let Err(e) = attach_kprobe(bpf, name, func) {
+                result = Err(format!("{func}: {name}: {e}"));
+                break 'all;
+            }
+        }
+    }
+    if let Err(e) = result {
+        for name in loaded {
+            if let Ok(Err(ue)) = program::<KProbe>(bpf, name).map(|p| p.unload()) {
+                log::debug!("unloading {name}: {ue}");
+            }
+        }
+        return Err(e);
+    }
+    Ok(FailedHooks {
+        hook: FailedHook::Kretprobe,
+        functions: pairs.iter().map(|(f, ..)| *f).collect(),
+        compat: pairs.iter().any(|(f, ..)| f.starts_with("__ia32")),
+        fallback_reason: None,
+    })
+}
+
 fn attach_fexit(bpf: &mut Ebpf, btf: &Btf, name: &'static str, func: &str) -> Result<(), String> {
     let prog: &mut FExit = program(bpf, name).map_err(|e| e.to_string())?;
     prog.load(func, btf).map_err(|e| format!("load: {e}"))?;
@@ -361,7 +429,9 @@ fn attach_fexit(bpf: &mut Ebpf, btf: &Btf, name: &'static str, func: &str) -> Re
     Ok(())
 }
 
-fn attach_kretprobe(bpf: &mut Ebpf, name: &'static str, func: &str) -> Result<(), String> {
+/// Loads and attaches a kprobe or kretprobe program (its ELF section says
+/// which) on `func`.
+fn attach_kprobe(bpf: &mut Ebpf, name: &'static str, func: &str) -> Result<(), String> {
     let prog: &mut KProbe = program(bpf, name).map_err(|e| e.to_string())?;
     prog.load().map_err(|e| format!("load: {e}"))?;
     prog.attach(func, 0).map_err(|e| format!("attach: {e}"))?;
@@ -479,6 +549,11 @@ mod tests {
 
     #[test]
     fn every_entry_point_has_both_programs() {
+        for ((f, _, kret), (entry, pair)) in ENTRY_POINTS.iter().zip(PAIR_PROGRAMS) {
+            let suffix = kret.trim_start_matches("kretprobe_");
+            assert_eq!(entry, format!("kprobe_{suffix}"), "{f}");
+            assert_eq!(pair, format!("kretprobe_pair_{suffix}"), "{f}");
+        }
         for (f, fexit, kret) in ENTRY_POINTS {
             assert!(f.starts_with("__x64_sys_") || f.starts_with("__ia32_compat_sys_"));
             assert!(fexit.starts_with("fexit_") && kret.starts_with("kretprobe_"));
