@@ -134,10 +134,15 @@ fn main() -> Result<()> {
             // Debian 12's kernel (6.1) gets every file the script runs by
             // default; Debian 13's (6.12, where exec opens its file before
             // any exec hook, so only the syscall-level ones see ENOENT) the
-            // failed-exec and exec files.
+            // failed-exec and exec files; Debian 11's (5.10, where the
+            // failed-exec hooks are kprobe pairs) the failed-exec file.
             if !no_vm && args.is_empty() {
-                for (suite, files) in [("", &[][..]), ("trixie", &["ebpf_failed", "ebpf_exec"][..])]
-                {
+                let suites: [(&str, &[&str]); 3] = [
+                    ("", &[]),
+                    ("trixie", &["ebpf_failed", "ebpf_exec"]),
+                    ("bullseye", &["ebpf_failed"]),
+                ];
+                for (suite, files) in suites {
                     let mut vm = Command::new("bash");
                     vm.arg(root.join("tests/vm/run.sh")).args(files);
                     if !suite.is_empty() {
