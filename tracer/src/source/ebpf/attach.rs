@@ -44,39 +44,65 @@ use super::EbpfError;
 /// tier (tests of the fallbacks; sites whose kernel misbehaves with fexit).
 pub const FAILED_HOOK_ENV: &str = "TRACER_FAILED_EXEC_HOOK";
 
-/// The kprobe (at entry) and kretprobe programs of tier 2's pair form, for
-/// each entry point of [`ENTRY_POINTS`] (in the same order): where the
-/// kernel refuses `bpf_task_pt_regs()` (before 5.15), the kprobe remembers
-/// the call's pointers for the kretprobe.
-const PAIR_PROGRAMS: [(&str, &str); 4] = [
-    ("kprobe_x64_execve", "kretprobe_pair_x64_execve"),
-    ("kprobe_x64_execveat", "kretprobe_pair_x64_execveat"),
-    ("kprobe_ia32_execve", "kretprobe_pair_ia32_execve"),
-    ("kprobe_ia32_execveat", "kretprobe_pair_ia32_execveat"),
-];
+/// A syscall entry point the fexit/kretprobe tiers hook, with its program
+/// in each form.
+#[derive(Debug, Clone, Copy)]
+struct EntryPoint {
+    func: &'static str,
+    /// Tier 1.
+    fexit: &'static str,
+    /// Tier 2, reading the caller's registers with `bpf_task_pt_regs()`.
+    kretprobe: &'static str,
+    /// Tier 2's pair form, where that helper is refused (before 5.15): a
+    /// kprobe at entry remembers the call's pointers for its kretprobe.
+    entry_kprobe: &'static str,
+    pair_kretprobe: &'static str,
+}
 
-/// The syscall entry points the fexit/kretprobe tiers hook, with the name of
-/// the program for each in tier 1 and tier 2.
-const ENTRY_POINTS: [(&str, &str, &str); 4] = [
-    (
+const fn entry_point(
+    func: &'static str,
+    fexit: &'static str,
+    kretprobe: &'static str,
+    entry_kprobe: &'static str,
+    pair_kretprobe: &'static str,
+) -> EntryPoint {
+    EntryPoint {
+        func,
+        fexit,
+        kretprobe,
+        entry_kprobe,
+        pair_kretprobe,
+    }
+}
+
+const ENTRY_POINTS: [EntryPoint; 4] = [
+    entry_point(
         "__x64_sys_execve",
         "fexit_x64_execve",
         "kretprobe_x64_execve",
+        "kprobe_x64_execve",
+        "kretprobe_pair_x64_execve",
     ),
-    (
+    entry_point(
         "__x64_sys_execveat",
         "fexit_x64_execveat",
         "kretprobe_x64_execveat",
+        "kprobe_x64_execveat",
+        "kretprobe_pair_x64_execveat",
     ),
-    (
+    entry_point(
         "__ia32_compat_sys_execve",
         "fexit_ia32_execve",
         "kretprobe_ia32_execve",
+        "kprobe_ia32_execve",
+        "kretprobe_pair_ia32_execve",
     ),
-    (
+    entry_point(
         "__ia32_compat_sys_execveat",
         "fexit_ia32_execveat",
         "kretprobe_ia32_execveat",
+        "kprobe_ia32_execveat",
+        "kretprobe_pair_ia32_execveat",
     ),
 ];
 
@@ -168,10 +194,10 @@ pub fn failed_exec(
     }
     // Entry points this kernel has: a `FUNC` in its BTF (the `__ia32_*` ones
     // exist only with CONFIG_IA32_EMULATION).
-    let present: Vec<(&str, &str, &str)> = ENTRY_POINTS
+    let present: Vec<EntryPoint> = ENTRY_POINTS
         .iter()
         .copied()
-        .filter(|(f, ..)| kernel.has_func(f))
+        .filter(|e| kernel.has_func(e.func))
         .collect();
     // What the kernel says is read only when a tier fails.
     let mut kernel_says = None;
@@ -336,90 +362,75 @@ fn done(mut h: FailedHooks, reasons: Vec<String>) -> FailedHooks {
 fn syscall_tier(
     bpf: &mut Ebpf,
     btf: &Btf,
-    present: &[(&'static str, &'static str, &'static str)],
+    present: &[EntryPoint],
     tier: FailedHook,
 ) -> Result<FailedHooks, String> {
-    if !present.iter().any(|(f, ..)| *f == "__x64_sys_execve") {
+    if !present.iter().any(|e| e.func == "__x64_sys_execve") {
         return Err("__x64_sys_execve is not in this kernel's BTF".into());
     }
-    let mut loaded: Vec<&'static str> = Vec::new();
-    let mut result = Ok(());
-    for &(func, fexit_name, kret_name) in present {
-        let r = match tier {
-            FailedHook::Fexit => attach_fexit(bpf, btf, fexit_name, func),
-            _ => attach_kprobe(bpf, kret_name, func),
-        };
-        let name = if tier == FailedHook::Fexit {
-            fexit_name
-        } else {
-            kret_name
-        };
-        loaded.push(name);
-        if let Err(e) = r {
-            result = Err(format!("{func}: {e}"));
-            break;
-        }
-    }
-    if let Err(e) = result {
-        for name in loaded {
-            let unloaded = match tier {
-                FailedHook::Fexit => program::<FExit>(bpf, name).map(|p| p.unload()),
-                _ => program::<KProbe>(bpf, name).map(|p| p.unload()),
-            };
-            if let Ok(Err(ue)) = unloaded {
-                log::debug!("unloading {name}: {ue}");
-            }
-        }
-        return Err(e);
-    }
-    Ok(FailedHooks {
-        hook: tier,
-        functions: present.iter().map(|(f, ..)| *f).collect(),
-        compat: present.iter().any(|(f, ..)| f.starts_with("__ia32")),
-        fallback_reason: None,
+    let steps: Vec<(&str, &'static str)> = present
+        .iter()
+        .map(|e| match tier {
+            FailedHook::Fexit => (e.func, e.fexit),
+            _ => (e.func, e.kretprobe),
+        })
+        .collect();
+    attach_all(bpf, &steps, tier, |bpf, name, func| match tier {
+        FailedHook::Fexit => attach_fexit(bpf, btf, name, func),
+        _ => attach_kprobe(bpf, name, func),
     })
+    .map_err(|(func, _, e)| format!("{func}: {e}"))?;
+    Ok(hooked(tier, present))
 }
 
 /// Tier 2's pair form: a kprobe at entry and a kretprobe on every present
 /// entry point, all the kprobes first (a kretprobe without its entry's
 /// pointers reports nothing). On any error, unloads what it loaded.
-fn kprobe_pairs(
-    bpf: &mut Ebpf,
-    present: &[(&'static str, &'static str, &'static str)],
-) -> Result<FailedHooks, String> {
-    let pairs: Vec<(&'static str, &'static str, &'static str)> = present
+fn kprobe_pairs(bpf: &mut Ebpf, present: &[EntryPoint]) -> Result<FailedHooks, String> {
+    let steps: Vec<(&str, &'static str)> = present
         .iter()
-        .filter_map(|(func, ..)| {
-            let i = ENTRY_POINTS.iter().position(|(f, ..)| f == func)?;
-            Some((*func, PAIR_PROGRAMS[i].0, PAIR_PROGRAMS[i].1))
-        })
+        .map(|e| (e.func, e.entry_kprobe))
+        .chain(present.iter().map(|e| (e.func, e.pair_kretprobe)))
         .collect();
-    let mut loaded: Vec<&'static str> = Vec::new();
-    let mut result = Ok(());
-    'all: for entry in [true, false] {
-        for &(func, kprobe, kretprobe) in &pairs {
-            let name = if entry { kprobe } else { kretprobe };
-            loaded.push(name);
-            if let Err(e) = attach_kprobe(bpf, name, func) {
-                result = Err(format!("{func}: {name}: {e}"));
-                break 'all;
+    attach_all(bpf, &steps, FailedHook::Kretprobe, attach_kprobe)
+        .map_err(|(func, name, e)| format!("{func}: {name}: {e}"))?;
+    Ok(hooked(FailedHook::Kretprobe, present))
+}
+
+/// Attaches each (function, program) of `steps` in order; at the first
+/// error, unloads (so detaches) every program it loaded and returns the
+/// function, program and error.
+fn attach_all<'a>(
+    bpf: &mut Ebpf,
+    steps: &[(&'a str, &'static str)],
+    tier: FailedHook,
+    mut attach: impl FnMut(&mut Ebpf, &'static str, &str) -> Result<(), String>,
+) -> Result<(), (&'a str, &'static str, String)> {
+    for (n, &(func, name)) in steps.iter().enumerate() {
+        if let Err(e) = attach(bpf, name, func) {
+            for &(_, name) in &steps[..=n] {
+                let unloaded = match tier {
+                    FailedHook::Fexit => program::<FExit>(bpf, name).map(|p| p.unload()),
+                    _ => program::<KProbe>(bpf, name).map(|p| p.unload()),
+                };
+                if let Ok(Err(ue)) = unloaded {
+                    log::debug!("unloading {name}: {ue}");
+                }
             }
+            return Err((func, name, e));
         }
     }
-    if let Err(e) = result {
-        for name in loaded {
-            if let Ok(Err(ue)) = program::<KProbe>(bpf, name).map(|p| p.unload()) {
-                log::debug!("unloading {name}: {ue}");
-            }
-        }
-        return Err(e);
-    }
-    Ok(FailedHooks {
-        hook: FailedHook::Kretprobe,
-        functions: pairs.iter().map(|(f, ..)| *f).collect(),
-        compat: pairs.iter().any(|(f, ..)| f.starts_with("__ia32")),
+    Ok(())
+}
+
+/// What tier 1 or 2 hooked on `present`.
+fn hooked(tier: FailedHook, present: &[EntryPoint]) -> FailedHooks {
+    FailedHooks {
+        hook: tier,
+        functions: present.iter().map(|e| e.func).collect(),
+        compat: present.iter().any(|e| e.func.starts_with("__ia32")),
         fallback_reason: None,
-    })
+    }
 }
 
 fn attach_fexit(bpf: &mut Ebpf, btf: &Btf, name: &'static str, func: &str) -> Result<(), String> {
@@ -549,17 +560,16 @@ mod tests {
 
     #[test]
     fn every_entry_point_has_both_programs() {
-        for ((f, _, kret), (entry, pair)) in ENTRY_POINTS.iter().zip(PAIR_PROGRAMS) {
-            let suffix = kret.trim_start_matches("kretprobe_");
-            assert_eq!(entry, format!("kprobe_{suffix}"), "{f}");
-            assert_eq!(pair, format!("kretprobe_pair_{suffix}"), "{f}");
-        }
-        for (f, fexit, kret) in ENTRY_POINTS {
-            assert!(f.starts_with("__x64_sys_") || f.starts_with("__ia32_compat_sys_"));
-            assert!(fexit.starts_with("fexit_") && kret.starts_with("kretprobe_"));
+        for e in ENTRY_POINTS {
+            assert!(e.func.starts_with("__x64_sys_") || e.func.starts_with("__ia32_compat_sys_"));
+            let suffix = e.fexit.trim_start_matches("fexit_");
+            assert!(e.fexit.starts_with("fexit_"), "{e:?}");
+            assert_eq!(e.kretprobe, format!("kretprobe_{suffix}"), "{e:?}");
+            assert_eq!(e.entry_kprobe, format!("kprobe_{suffix}"), "{e:?}");
             assert_eq!(
-                fexit.trim_start_matches("fexit_"),
-                kret.trim_start_matches("kretprobe_")
+                e.pair_kretprobe,
+                format!("kretprobe_pair_{suffix}"),
+                "{e:?}"
             );
         }
     }
