@@ -959,4 +959,26 @@ interner's ~90 bytes of overhead per string; the interner now keeps strings in 1
 overhead each, and command lines over 1 KiB LZ4-compressed. What is left serial, and bounds the speed-up on \
 many cores, is the model (`report/model.rs`, fed one record at a time); rendering runs on all cores in every \
 format: runs of small groups in batches, a big group's JSON rows in blocks, appended in order \
-(`tracer/src/report/par.rs`, `tracer/tests/report_json_blocks.rs`).";
+(`tracer/src/report/par.rs`, `tracer/tests/report_json_blocks.rs`).
+
+Where the time goes now (issue 14, session 14; `valgrind --tool=callgrind` of `--format json --threads 1` on \
+the first 30 MB of the ENRICHED log, 714 M instructions for 20,000 execs and 12,300 login records): parsing \
+and coalescing 53 % (folding an exec's records ~7,400 instructions, a login record ~5,800, the header of \
+each of the 132,000 lines ~520), rendering 22 % (~7,500 per command row, a quarter of it the shell-quoted \
+`command`), the model 14 % (interning the command line 6 %: SipHash, LZ4 for the few long ones), the \
+borrowed `Record` built per event 4 %, reading ~5 %. No part is much above the rest: what would halve it is \
+doing less per exec (strings copied once into the compact record and once more into the interner, two \
+intermediate records per event), not a faster scan. Two threads (`perf sched` of a 300 MB head): while \
+reading, ~80 % of both cores is busy; the workers sleep about as long as they run, the main thread (merge \
+and model) runs ~46 % of the time. Tried in the same session and not kept, each interleaved with the \
+committed build (medians of 4-8 runs; this VM's run-to-run spread is ~10 %): mimalloc as the global \
+allocator (wall within noise, peak RSS 29 -> 60 MB on one thread and 38 -> 100-123 MB on two, for 300 MB \
+of log); a per-thread pool of the compact records' buffers (no CPU change, +11 MB); glibc's \
+`tcache_count=2000` tunable (-6 % CPU on two threads, nothing on one, +5 MB; an environment setting, not \
+something the program can choose); more chunks in flight (threads + 4 or + 6: within noise, 94 and \
+100 MB) or 1-2 MiB chunks (101 and 115 MB, over the memory goal); no reader thread, each worker reading its \
+next chunk under a lock (same wall, CPU within noise); the main thread also parsing a chunk whenever the \
+next result is not ready, with `threads - 1` workers (busy share 85 -> 89 %, but 6-10 % more CPU, as \
+parsing evicts the model's working set from the main thread's cache: 2.56 s against 2.45 s on the 1 GB \
+log); EXECVE records through the plain-field walk that SYSCALL uses (+1.1 % instructions: building its masks \
+costs more than the general walk on these short bodies).";
