@@ -689,9 +689,7 @@ pub(crate) mod json {
 
     /// ASCII that [`escaped`] and [`crate::bytes::encode`] leave as it is.
     fn ascii_plain(s: &[u8]) -> bool {
-        crate::bytes::all_bytes(s, |b| {
-            (0x20..0x80).contains(&b) & (b != b'"') & (b != b'\\')
-        })
+        crate::bytes::json_plain(s, 0x7f)
     }
 
     fn needs_escape(b: u8) -> bool {
@@ -701,7 +699,7 @@ pub(crate) mod json {
     fn escaped(out: &mut Vec<u8>, s: &[u8]) {
         // Most strings need no escape: one branch-free pass (vectorized),
         // then one copy.
-        if crate::bytes::all_bytes(s, |b| !needs_escape(b)) {
+        if crate::bytes::json_plain(s, 0xff) {
             out.extend_from_slice(s);
             return;
         }

@@ -168,9 +168,7 @@ fn printable_ascii(b: &[u8]) -> bool {
 /// than `"` and `\` (what serde_json and [`SafeFormatter`] leave alone),
 /// checked like [`printable_ascii`].
 fn plain_ascii(b: &[u8]) -> bool {
-    crate::bytes::all_bytes(b, |x| {
-        (0x20..0x7f).contains(&x) & (x != b'"') & (x != b'\\')
-    })
+    crate::bytes::json_plain(b, 0x7e)
 }
 
 impl Formatter for SafeFormatter {

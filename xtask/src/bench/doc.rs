@@ -968,7 +968,11 @@ each of the 132,000 lines ~520), rendering 22 % (~7,500 per command row, a quart
 `command`), the model 14 % (interning the command line 6 %: SipHash, LZ4 for the few long ones), the \
 borrowed `Record` built per event 4 %, reading ~5 %. No part is much above the rest: what would halve it is \
 doing less per exec (strings copied once into the compact record and once more into the interner, two \
-intermediate records per event), not a faster scan. Two threads (`perf sched` of a 300 MB head): while \
+intermediate records per event), not a faster scan. Kept from this look: the JSON writers' check that a string needs no escaping (each argv word, path and \
+name the report writes, and the daemon's log lines: `bytes::json_plain`) now tests 16 bytes at a time \
+including each string's tail, which had been a byte loop of ~8 instructions a byte: -2.2 % of the \
+report's instructions (714 -> 698 M, output unchanged), and ~350 fewer per record on the daemon's eBPF \
+hot path (callgrind of `tracer/examples/hotpath.rs`). Two threads (`perf sched` of a 300 MB head): while \
 reading, ~80 % of both cores is busy; the workers sleep about as long as they run, the main thread (merge \
 and model) runs ~46 % of the time. Tried in the same session and not kept, each interleaved with the \
 committed build (medians of 4-8 runs; this VM's run-to-run spread is ~10 %): mimalloc as the global \
