@@ -133,8 +133,9 @@ fn json_plain_sse2(b: &[u8], hi: u8) -> bool {
 /// without decoding characters when no byte 0xF4 is present).
 pub fn plain(bytes: &[u8]) -> Option<&str> {
     let s = std::str::from_utf8(bytes).ok()?;
-    // Every escape-block character starts with byte 0xF4 in UTF-8.
-    (!bytes.contains(&0xF4) || !s.chars().any(is_escape)).then_some(s)
+    // Every escape-block character starts with byte 0xF4 in UTF-8; ASCII
+    // (nearly every value) is known free of them without a search.
+    (s.is_ascii() || !bytes.contains(&0xF4) || !s.chars().any(is_escape)).then_some(s)
 }
 
 /// Writes [`encode`]'s form of `bytes` into `out` without allocating: the

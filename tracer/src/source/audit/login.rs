@@ -204,8 +204,9 @@ impl LoginRec {
                 _ => {}
             }
         }
-        l.auid_name = rec.enriched_name(b"AUID").map(|n| push_lossy(n, &mut buf));
-        l.uid_name = rec.enriched_name(b"UID").map(|n| push_lossy(n, &mut buf));
+        let (auid_name, uid_name) = rec.enriched_names(b"AUID", b"UID");
+        l.auid_name = auid_name.map(|n| push_lossy(n, &mut buf));
+        l.uid_name = uid_name.map(|n| push_lossy(n, &mut buf));
         l.bytes = buf;
         l
     }

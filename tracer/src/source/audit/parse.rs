@@ -97,11 +97,32 @@ impl<'a> Record<'a> {
     /// An ENRICHED name (`AUID`, `UID`): auditd's resolution on the host
     /// that wrote the log. `None` when absent, unknown (`?`) or unset.
     pub fn enriched_name(&self, name: &[u8]) -> Option<&'a [u8]> {
-        let v = Fields::new(self.enriched).find(|f| f.name == name)?.value;
-        match v.raw() {
-            b"" | b"?" | b"unset" | b"(null)" => None,
-            raw => Some(raw),
+        known_name(Fields::new(self.enriched).find(|f| f.name == name)?.value)
+    }
+
+    /// [`Record::enriched_name`] of two names in one walk (a login record
+    /// names its `AUID` and its `UID`): the first field of each name.
+    pub fn enriched_names(&self, a: &[u8], b: &[u8]) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+        let (mut va, mut vb) = (None, None);
+        for f in Fields::new(self.enriched) {
+            if va.is_none() && f.name == a {
+                va = Some(f.value);
+            } else if vb.is_none() && f.name == b {
+                vb = Some(f.value);
+            }
+            if va.is_some() && vb.is_some() {
+                break;
+            }
         }
+        (va.and_then(known_name), vb.and_then(known_name))
+    }
+}
+
+/// An ENRICHED value as a name: `None` when unknown (`?`) or unset.
+fn known_name(v: Value<'_>) -> Option<&[u8]> {
+    match v.raw() {
+        b"" | b"?" | b"unset" | b"(null)" => None,
+        raw => Some(raw),
     }
 }
 

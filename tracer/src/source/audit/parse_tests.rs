@@ -452,3 +452,30 @@ fn kernel_syscall_bodies_are_plain() {
         );
     }
 }
+
+/// Two ENRICHED names in one walk are what two lookups give, whatever the
+/// order, repeats, unknown values or missing names.
+#[test]
+fn enriched_names_are_two_lookups() {
+    let enriched: &[&[u8]] = &[
+        b"UID=\"root\" AUID=\"alice\"",
+        b"AUID=\"alice\" UID=\"root\"",
+        b"ARCH=x86_64 SYSCALL=execve AUID=\"bob\" UID=\"bob\" GID=\"bob\"",
+        b"AUID=unset UID=\"root\" AUID=\"later\"",
+        b"UID=? UID=\"second\"",
+        b"AUID=\"a b\" UID=\"(null)\"",
+        b"",
+        b"NOTHING=here",
+    ];
+    for e in enriched {
+        let mut line = b"type=USER_START msg=audit(1.5:7): pid=1 uid=0\x1d".to_vec();
+        line.extend_from_slice(e);
+        let r = parse_line(&line).unwrap();
+        assert_eq!(
+            r.enriched_names(b"AUID", b"UID"),
+            (r.enriched_name(b"AUID"), r.enriched_name(b"UID")),
+            "{:?}",
+            String::from_utf8_lossy(e)
+        );
+    }
+}
