@@ -87,44 +87,86 @@ fn json_plain_bytes(b: &[u8], hi: u8) -> bool {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn json_plain_sse2(b: &[u8], hi: u8) -> bool {
+    use simd::{eq, first_not, within};
+    use std::arch::x86_64::{_mm_andnot_si128, _mm_or_si128};
+    if hi < 0x20 {
+        return b.is_empty();
+    }
+    first_not(b, |v| {
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        unsafe { _mm_andnot_si128(_mm_or_si128(eq(v, b'"'), eq(v, b'\\')), within(v, 0x20, hi)) }
+    }) == b.len()
+}
+
+/// Byte-class scans 16 bytes at a time with SSE2, the x86_64 baseline: the
+/// one loop behind [`json_plain`] and the shell quoting's test for bare
+/// arguments (`report::quote`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod simd {
     use std::arch::x86_64::{
-        __m128i, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_sub_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
+        _mm_sub_epi8,
     };
-    // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics exist
-    // on every x86_64 CPU; each `_mm_loadu_si128` (no alignment needed)
-    // reads 16 bytes that lie inside `b` (`b.len() >= 16` for those) or
-    // inside the local `pad`.
-    unsafe {
-        let space = _mm_set1_epi8(0x20);
-        // In range when `x - 0x20`, unsigned, is at most `hi - 0x20`.
-        let limit = _mm_set1_epi8(hi.wrapping_sub(0x20) as i8);
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        let ok = |v: __m128i| {
-            let d = _mm_sub_epi8(v, space);
-            let in_range = _mm_cmpeq_epi8(_mm_min_epu8(d, limit), d);
-            let excluded = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
-            _mm_movemask_epi8(_mm_andnot_si128(excluded, in_range)) == 0xffff
-        };
-        if hi < 0x20 {
-            return b.is_empty();
+
+    /// 0xff in each byte of `v` in `lo..=hi`, else 0: `x - lo`, unsigned,
+    /// is at most `hi - lo` (`lo <= hi`).
+    #[inline(always)]
+    pub fn within(v: __m128i, lo: u8, hi: u8) -> __m128i {
+        // SAFETY: SSE2 is part of the x86_64 baseline; register operations.
+        unsafe {
+            let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
+            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(hi.wrapping_sub(lo) as i8)), d)
         }
+    }
+
+    /// 0xff in each byte of `v` equal to `c`, else 0.
+    #[inline(always)]
+    pub fn eq(v: __m128i, c: u8) -> __m128i {
+        // SAFETY: SSE2 is part of the x86_64 baseline; register operations.
+        unsafe { _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)) }
+    }
+
+    /// The index of the first byte of `b` that `ok` (0xff in each byte of a
+    /// block that is in the class) leaves out, else `b.len()`. A string
+    /// shorter than a block is copied into a padded one (the padding is cut
+    /// off the answer); a longer one's last block overlaps the one before,
+    /// whose bytes were all in the class, so the first miss in it is the
+    /// string's.
+    #[inline(always)]
+    pub fn first_not(b: &[u8], ok: impl Fn(__m128i) -> __m128i) -> usize {
+        // The bits of a block's bytes that are not in the class.
+        let misses = |v: __m128i| {
+            // SAFETY: SSE2 is part of the x86_64 baseline.
+            !(unsafe { _mm_movemask_epi8(ok(v)) } as u32) & 0xffff
+        };
+        // SAFETY: `_mm_loadu_si128` needs no alignment and reads 16 bytes:
+        // within `b` at `at` when `at + 16 <= b.len()`.
+        let load = |at: usize| unsafe { _mm_loadu_si128(b.as_ptr().add(at).cast()) };
         let n = b.len();
         if n < 16 {
-            // Spaces pass: the padding never decides.
-            let mut pad = [b' '; 16];
+            let mut pad = [0u8; 16];
             pad[..n].copy_from_slice(b);
-            return ok(_mm_loadu_si128(pad.as_ptr().cast()));
+            // SAFETY: reads the 16 bytes of `pad`.
+            let m = misses(unsafe { _mm_loadu_si128(pad.as_ptr().cast()) });
+            return (m.trailing_zeros() as usize).min(n);
         }
         let mut i = 0;
         while i + 16 <= n {
-            if !ok(_mm_loadu_si128(b.as_ptr().add(i).cast())) {
-                return false;
+            let m = misses(load(i));
+            if m != 0 {
+                return i + m.trailing_zeros() as usize;
             }
             i += 16;
         }
-        i == n || ok(_mm_loadu_si128(b.as_ptr().add(n - 16).cast()))
+        if i == n {
+            return n;
+        }
+        let m = misses(load(n - 16));
+        if m == 0 {
+            n
+        } else {
+            n - 16 + m.trailing_zeros() as usize
+        }
     }
 }
 

@@ -202,20 +202,15 @@ fn processes_alive_before_start_are_reported() {
     // pause was too short in the software-emulated VM of tests/vm, where
     // the shell had not run yet when tracer read /proc.
     let pid = child.id();
-    let deadline = std::time::Instant::now() + Duration::from_secs(start_timeout_secs());
-    loop {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let auid = std::fs::read_to_string(format!("/proc/{pid}/loginuid")).unwrap_or_default();
-        if cmdline.starts_with(b"/bin/sleep\0") && auid.trim() == "4343" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the child did not become `sleep` with login uid 4343 (cmdline {:?}, loginuid {auid:?})",
-            String::from_utf8_lossy(&cmdline)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    daemon::wait_for(
+        "the child to become `sleep` with login uid 4343",
+        Duration::from_secs(start_timeout_secs()),
+        || {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let auid = std::fs::read_to_string(format!("/proc/{pid}/loginuid")).unwrap_or_default();
+            cmdline.starts_with(b"/bin/sleep\0") && auid.trim() == "4343"
+        },
+    );
     let t = Tracer::start(&[]);
     let lines = t.stop();
     child.kill().unwrap();

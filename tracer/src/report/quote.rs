@@ -93,54 +93,24 @@ fn bare_prefix_bytes(arg: &[u8]) -> usize {
 /// (`+` to `:`, which holds `,-./` and the digits, and the letters, either
 /// case) and four more (`%`, `=`, `@`, `_`), a dozen SSE2 instructions a
 /// block where the table took ~4 a byte (issue 14: quoting each argument
-/// for the report's `command` column). The last block is padded with
-/// bytes that are not bare, so the padding never extends a prefix.
+/// for the report's `command` column).
 #[cfg(target_arch = "x86_64")]
 fn bare_prefix_sse2(arg: &[u8]) -> usize {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_sub_epi8,
-    };
-    // SAFETY: SSE2 is part of the x86_64 baseline, so these intrinsics exist
-    // on every x86_64 CPU; each `_mm_loadu_si128` (no alignment needed)
-    // reads 16 bytes inside `arg` (`i + 16 <= arg.len()`) or inside the
-    // local `pad`.
-    unsafe {
-        // `lo <= x <= hi`: `x - lo`, unsigned, is at most `hi - lo`.
-        let within = |v: __m128i, lo: u8, hi: u8| {
-            let d = _mm_sub_epi8(v, _mm_set1_epi8(lo as i8));
-            _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((hi - lo) as i8)), d)
-        };
-        let is = |v: __m128i, c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
-        // A mask of the block's bytes that are not bare.
-        let not_bare = |v: __m128i| {
+    use crate::bytes::simd::{eq, first_not, within};
+    use std::arch::x86_64::{_mm_or_si128, _mm_set1_epi8};
+    first_not(arg, |v| {
+        // SAFETY: SSE2 is part of the x86_64 baseline; register operations.
+        unsafe {
             let letter = within(_mm_or_si128(v, _mm_set1_epi8(0x20)), b'a', b'z');
-            let bare = _mm_or_si128(
+            _mm_or_si128(
                 _mm_or_si128(within(v, b'+', b':'), letter),
                 _mm_or_si128(
-                    _mm_or_si128(is(v, b'%'), is(v, b'=')),
-                    _mm_or_si128(is(v, b'@'), is(v, b'_')),
+                    _mm_or_si128(eq(v, b'%'), eq(v, b'=')),
+                    _mm_or_si128(eq(v, b'@'), eq(v, b'_')),
                 ),
-            );
-            !(_mm_movemask_epi8(bare) as u32) & 0xffff
-        };
-        let mut i = 0;
-        while i + 16 <= arg.len() {
-            let m = not_bare(_mm_loadu_si128(arg.as_ptr().add(i).cast()));
-            if m != 0 {
-                return i + m.trailing_zeros() as usize;
-            }
-            i += 16;
+            )
         }
-        let rest = &arg[i..];
-        if rest.is_empty() {
-            return i;
-        }
-        let mut pad = [b' '; 16];
-        pad[..rest.len()].copy_from_slice(rest);
-        let m = not_bare(_mm_loadu_si128(pad.as_ptr().cast()));
-        i + (m.trailing_zeros() as usize).min(rest.len())
-    }
+    })
 }
 
 /// `arg` as text, when every byte of it is ASCII.

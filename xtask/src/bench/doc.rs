@@ -971,11 +971,11 @@ doing less per exec (strings copied once into the compact record and once more i
 intermediate records per event), not a faster scan. Kept from this look: the JSON writers' check that a string needs no escaping (each argv word, path and \
 name the report writes, and the daemon's log lines: `bytes::json_plain`) now tests 16 bytes at a time \
 including each string's tail, which had been a byte loop of ~8 instructions a byte: -2.2 % of the \
-report's instructions (714 -> 698 M, output unchanged), and ~350 fewer per record on the daemon's eBPF \
-hot path (callgrind of `tracer/examples/hotpath.rs`); and the shell quoting's test for arguments that need \
+report's instructions (714 -> 698 M, output unchanged), and ~700 fewer per record on the daemon's eBPF \
+hot path (callgrind of `tracer/examples/hotpath.rs`: 1,849 -> 1,807 M for 60,000 records); and the shell quoting's test for arguments that need \
 no quotes, the same way (`report/quote.rs`: two ranges and four bytes a block): 698 -> 692 M; a login \
 record's two ENRICHED names in one walk, and ASCII values known free of the escape block without a search: \
-689 M, -3.4 % in all. Two threads (`perf sched` of a 300 MB head): while \
+688 M, -3.6 % in all (one SSE2 scan, `bytes::simd::first_not`, behind both tests). Two threads (`perf sched` of a 300 MB head): while \
 reading, ~80 % of both cores is busy; the workers sleep about as long as they run, the main thread (merge \
 and model) runs ~46 % of the time. Tried in the same session and not kept, each interleaved with the \
 committed build (medians of 4-8 runs; this VM's run-to-run spread is ~10 %): mimalloc as the global \
