@@ -559,7 +559,17 @@ CPU): wake-ups between the reader, the workers and the consumer (`try_to_wake_up
 per-chunk coalescer and map state built afresh on each worker, and the consumer's model and rendering, ~40 % \
 of the work and serial, which bounds what more workers can give: on two vCPUs the four threads keep the CPUs \
 ~75 % busy.\n\
-- **This run's host (session 12).** The tables above come from a VM faster than session 11's in everything \
+- **This run's host (session 14).** Slower than session 12's in everything that enters the kernel: \
+untraced getppid 110-116 ns against 81-86, auditd 73-103 µs of daemon CPU per event against 46-80, the \
+storms' execs/s lower; its 2 vCPUs did 1.98 cores' work at once. So the per-exec figures are higher than \
+session 12's for the same programs and daemon (eBPF programs 2.1-2.7 µs per exec against 1.4-1.9, the \
+daemon 3.6-6.5 µs per event against 2.5-3.2, the getppid tax +2.6 to +27.6 ns), while the ratios to auditd \
+hold (5.7x less daemon CPU at worst). The report's ratios rose (7.8x on one thread against 7.3x, 11.2x on \
+all against 10.1x; `ausearch -i` 43 MB/s against 61): this session's changes cut 3.6 % of a JSON report's \
+instructions (callgrind; see the report section), and the rest is this host. Each report configuration \
+runs once, and single samples swing widely here (`--format text --threads 1` took 5.47 s, its two-thread \
+run 2.16 s). Peak RSS 95.8 MB at most, under the goal.
+- **Session 12's host, for comparison.** The tables of that run came from a VM faster than session 11's in everything \
 that enters the kernel: untraced getppid 81-86 ns against 328 ns, auditd 46-80 µs of daemon CPU per event \
 against 106-123 µs, and 2.04 cores' work from its 2 vCPUs at once against 1.42. So the per-exec figures are \
 lower here (eBPF programs 1.4-1.9 µs per exec, the daemon 2.5-3.2 µs per event, the getppid tax +1 to +5 ns \
