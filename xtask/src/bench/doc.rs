@@ -267,7 +267,7 @@ pub fn goals(r: &Results) -> Vec<Goal> {
 
     // Report >= 30x ausearch -i on all cores, >= 20x on one; RSS < 100 MB.
     const G6: &str =
-        "Report ≥ 30x `ausearch -i` throughput, all cores (ENRICHED audit.log, JSON output)";
+        "Report ≥ 30x `ausearch -i` throughput, all cores (ENRICHED audit.log, generated and recorded; JSON output)";
     const G6B: &str = "Report ≥ 20x `ausearch -i` throughput, one core";
     const G7: &str = "Report peak RSS < 100 MB";
     let rep = r.report.as_ref();
@@ -281,38 +281,54 @@ pub fn goals(r: &Results) -> Vec<Goal> {
         .unwrap_or_else(|| "report benchmark not run".into());
     for (goal, want, threads) in [(G6, 30.0, rep.map_or(0, |p| p.threads)), (G6B, 20.0, 1)] {
         let tool = format!("tracer report --format json --threads {threads}");
-        let ours = rep.and_then(|p| {
-            let o = p
-                .runs
-                .iter()
-                .find(|x| x.tool == tool && x.input == "audit.log")?
-                .mb_per_s?;
-            Some((o, p.ausearch_mb_per_s("audit.log")?))
-        });
-        match ours {
-            Some((o, a)) => {
+        // The generated log and the one recorded by real logins: the goal is
+        // met only where it is met on both.
+        let ratios: Vec<(&str, f64, f64)> = ["audit.log", super::model::RECORDED]
+            .into_iter()
+            .filter_map(|input| {
+                let p = rep?;
+                let o = p
+                    .runs
+                    .iter()
+                    .find(|x| x.tool == tool && x.input == input)?
+                    .mb_per_s?;
+                Some((input, o, p.ausearch_mb_per_s(input)?))
+            })
+            .collect();
+        let Some(worst) = ratios.iter().map(|&(_, o, a)| o / a).reduce(f64::min) else {
+            g.push(not_measured(goal, skipped.clone()));
+            continue;
+        };
+        let measured = ratios
+            .iter()
+            .map(|&(input, o, a)| {
                 let x = o / a;
-                g.push(Goal {
-                    goal,
-                    measured: format!("{x:.1}x ({o:.1} vs {a:.1} MB/s)"),
-                    status: if x >= want {
-                        Status::Met
-                    } else {
-                        Status::Missed
-                    },
-                    note: match (x >= want, rep.and_then(|p| p.parallel.as_ref())) {
-                        (true, _) => "met".into(),
-                        (false, Some(p)) if goal == G6 => format!(
-                            "missed: {x:.1}x < {want:.0}x (its {} vCPUs do {:.2} cores' work at once)",
-                            p.threads,
-                            p.capacity()
-                        ),
-                        (false, _) => format!("missed: {x:.1}x < {want:.0}x"),
-                    },
-                })
-            }
-            None => g.push(not_measured(goal, skipped.clone())),
-        }
+                match input {
+                    "audit.log" => format!("{x:.1}x ({o:.1} vs {a:.1} MB/s)"),
+                    _ => format!("recorded log {x:.1}x ({o:.1} vs {a:.1} MB/s)"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let x = worst;
+        g.push(Goal {
+            goal,
+            measured,
+            status: if x >= want {
+                Status::Met
+            } else {
+                Status::Missed
+            },
+            note: match (x >= want, rep.and_then(|p| p.parallel.as_ref())) {
+                (true, _) => "met".into(),
+                (false, Some(p)) if goal == G6 => format!(
+                    "missed: {x:.1}x < {want:.0}x (its {} vCPUs do {:.2} cores' work at once)",
+                    p.threads,
+                    p.capacity()
+                ),
+                (false, _) => format!("missed: {x:.1}x < {want:.0}x"),
+            },
+        })
     }
     match ours.iter().filter_map(|x| x.max_rss_mib).reduce(f64::max) {
         Some(m) => g.push(Goal {
@@ -420,7 +436,18 @@ timed drains a second are ~0.6 µs of each exec's daemon CPU, and ~0.2 µs at 10
 sleeps: a drain that finds the ring empty sets the `WAKE` map and backs the timed drains off to 1 s, and the \
 next record any program sends clears it and wakes the reader at once: idle CPU 3.7 -> 0.7 ms a second, the \
 first record after a quiet spell read at once instead of at the next 50 ms tick. A storm's ring is never \
-empty, so the figures above do not change with it.\n\
+empty, so the figures above do not change with it. Session 15, where the daemon's CPU goes now (`perf record \
+-F 20000 -g` of its threads under a 2-worker storm of `tiny` at ~3,350 execs/s, 3.2 µs of CPU per exec event \
+by `schedstat`, exec and exit record each): the kernel writing the log ~33 % (write(2) 16.6 %: page-cache \
+copies and ext4's delayed allocation, in 255 writes of ~55 KB for 41,700 records, so not the number of \
+calls; the fsync thread's writeback 16.5 %, work the kernel's flusher would otherwise do outside the daemon, \
+as it does for auditd's `INCREMENTAL_ASYNC`), the chain's HMAC-SHA256 17 % (SHA-NI, ~0.55 µs for the two \
+lines), epoll and scheduling 11 %, and tracer's own decoding, JSON, sealing and session tracking the rest, \
+~1.2 µs, no function of it above 3 %. So with the chain on and the log on ext4, ~1.6 µs of each exec's 3.2 \
+are the log's bytes through the kernel and the keyed hash that the log format (README, \"Tamper evidence\") \
+fixes: the ≤ 1 µs goal is out of reach of the daemon's code alone on this configuration; reaching it would \
+take fewer bytes per exec (an exit record folded into the next drain's exec lines, say) or a cheaper MAC, \
+both changes of the log format, not made here.\n\
 - **Audit backend vs auditd.** tracer-audit receives the same text records as auditd (multicast beside it, or \
 unicast as the daemon), parses and coalesces them, runs the session tracker and writes sealed JSON lines; \
 auditd formats and appends them. Both pay the kernel's side of receiving ~7 records per exec (SYSCALL, EXECVE, \
@@ -851,6 +878,24 @@ pub fn render(r: &Results) -> String {
 pub const REPORT_BEGIN: &str = "<!-- report benchmark: begin -->";
 pub const REPORT_END: &str = "<!-- report benchmark: end -->";
 
+/// The method's sentence on `audit-recorded.log`.
+fn recorded_method(rep: &super::model::ReportResults) -> String {
+    if rep.recorded_log_bytes == 0 {
+        return " No log recorded by real logins in this run (see its rows for why).".into();
+    }
+    format!(
+        " And `{}`: a real ENRICHED audit.log of {:.0} MB ({} exec events) recorded on this machine by \
+         `tests/bench/record_real_log.sh`, nothing in it generated: Debian's auditd with `rules/tracer.rules`, \
+         two users logging in through sshd and pam_loginuid and out again every 20 s, one building a small C \
+         project under git (gcc's long define and include lists, its failed execs of `as` candidates, sudo, \
+         su), the other running short text tools and scripts (a command not installed, a script without exec \
+         permission), beside root's own execs outside any login.",
+        super::model::RECORDED,
+        rep.recorded_log_bytes as f64 / 1e6,
+        rep.recorded_log_execs,
+    )
+}
+
 /// The report throughput section, between its markers.
 pub fn report_section(rep: &super::model::ReportResults, r: &Results) -> String {
     let mut s = String::new();
@@ -865,7 +910,7 @@ pub fn report_section(rep: &super::model::ReportResults, r: &Results) -> String 
          (no EOE: auditd does not write them to audit.log) with the `\\x1d` interpretation trailer (`AUID=\"alice\" UID=…`), records of up to three concurrent \
          events interleaved, arguments quoted or hex as the kernel writes them, long ones split into \
          `aN_len`/`aN[i]` pieces, 2 % failed execs; tracer's JSON log of the same execs ({:.0} MB); and a RAW \
-         audit.log of {:.0} MB, on which `ausearch -i` looks every uid up. Each tool runs once, output to \
+         audit.log of {:.0} MB, on which `ausearch -i` looks every uid up.{} Each tool runs once, output to \
          /dev/null, all in one run; wall-clock seconds, CPU seconds and peak RSS from `wait4`. The ratio is \
          MB/s over `ausearch -i`'s on the same audit file (for tracer.jsonl: events per second over \
          ausearch's on audit.log).\n",
@@ -877,6 +922,7 @@ pub fn report_section(rep: &super::model::ReportResults, r: &Results) -> String 
         rep.audit_log_execs,
         rep.tracer_log_bytes as f64 / 1e6,
         rep.raw_log_bytes as f64 / 1e6,
+        recorded_method(rep),
     );
     let _ = writeln!(
         s,

@@ -20,6 +20,8 @@ pub struct Tools {
     pub tiny: PathBuf,
     pub syscall_loop: PathBuf,
     pub rules: PathBuf,
+    /// `tests/bench/record_real_log.sh`: records a real audit.log here.
+    pub recorder: PathBuf,
 }
 
 #[derive(Debug, Clone)]

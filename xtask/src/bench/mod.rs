@@ -267,6 +267,7 @@ fn build(root: &Path, b: &ebpf::BuildArgs) -> Result<Tools> {
         tiny: bin.join("tiny"),
         syscall_loop: bin.join("syscall_loop"),
         rules: root.join("rules/tracer.rules"),
+        recorder: root.join("tests/bench/record_real_log.sh"),
     })
 }
 

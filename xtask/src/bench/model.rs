@@ -132,6 +132,9 @@ pub struct LossRun {
     pub losses: u64,
 }
 
+/// The report benchmark's input recorded by real logins on this machine.
+pub const RECORDED: &str = "audit-recorded.log";
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReportResults {
     pub audit_log_bytes: u64,
@@ -143,6 +146,13 @@ pub struct ReportResults {
     pub raw_log_bytes: u64,
     #[serde(default)]
     pub raw_log_execs: u64,
+    /// The audit.log recorded on this machine by real logins
+    /// (`audit-recorded.log`, `tests/bench/record_real_log.sh`); 0 when
+    /// it could not be recorded (see the runs' `skipped`).
+    #[serde(default)]
+    pub recorded_log_bytes: u64,
+    #[serde(default)]
+    pub recorded_log_execs: u64,
     /// "All threads" in the runs' `--threads`.
     #[serde(default)]
     pub threads: usize,
@@ -178,10 +188,9 @@ impl ReportResults {
     /// tracer JSON log of the same execs, on the ENRICHED audit.log (the
     /// ratio is then per event, as the sizes differ).
     pub fn ausearch_mb_per_s(&self, input: &str) -> Option<f64> {
-        let on = if input == "audit-raw.log" {
-            "audit-raw.log"
-        } else {
-            "audit.log"
+        let on = match input {
+            "audit-raw.log" | RECORDED => input,
+            _ => "audit.log",
         };
         let a = self
             .runs

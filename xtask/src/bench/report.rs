@@ -16,7 +16,7 @@ use anyhow::Result;
 use super::auditgen::{self, Style};
 use super::daemons::Global;
 use super::measure::Tools;
-use super::model::{Parallel, ReportResults, ReportRun};
+use super::model::{Parallel, ReportResults, ReportRun, RECORDED};
 use super::Opts;
 
 pub fn run(g: &mut Global, t: &Tools, o: &Opts) -> Result<ReportResults> {
@@ -84,6 +84,105 @@ fn generate_or_reuse(
     Ok((gen, raw_gen))
 }
 
+/// What `recorded.json` says of a kept recording.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct Recorded {
+    /// The recorder's version: a recording of another one is made again.
+    recorder: u32,
+    mbytes: u64,
+    bytes: u64,
+    execs: u64,
+}
+
+/// Bumped when `tests/bench/record_real_log.sh` records something else.
+const RECORDER_VERSION: u32 = 1;
+
+/// Records a real audit.log into `dir/audit-recorded.log` with
+/// `tests/bench/record_real_log.sh` (auditd, sshd logins, sudo and su on
+/// this machine: minutes), or reuses one made for the same size. `Err`
+/// says why there is none (the runs on it are then skipped, not failed).
+fn record_or_reuse(
+    g: &mut Global,
+    t: &Tools,
+    dir: &Path,
+    mbytes: u64,
+) -> std::result::Result<Recorded, String> {
+    let log = dir.join(RECORDED);
+    let marker = dir.join("recorded.json");
+    if let Some(k) = std::fs::read(&marker)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Recorded>(&b).ok())
+    {
+        if k.recorder == RECORDER_VERSION
+            && k.mbytes == mbytes
+            && std::fs::metadata(&log).map(|m| m.len()).ok() == Some(k.bytes)
+        {
+            eprintln!("bench report: reusing the recorded {}", log.display());
+            return Ok(k);
+        }
+    }
+    let _ = std::fs::remove_file(&marker);
+    for tool in ["auditd", "sshd", "ssh", "sudo", "gcc", "git"] {
+        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .any(|d| Path::new(d).join(tool).exists());
+        if !found {
+            return Err(format!(
+                "recording a real log needs `{tool}` (bash xtask/setup.sh test installs it)"
+            ));
+        }
+    }
+    eprintln!("bench report: recording a real {mbytes} MB audit.log (auditd, ssh logins, sudo; a few minutes)");
+    let t0 = Instant::now();
+    let out = dir.join("recorder.out");
+    let err = dir.join("recorder.err");
+    let run = (|| -> Result<(std::process::ExitStatus, String, String)> {
+        let mut c = Command::new("bash");
+        c.arg(&t.recorder)
+            .arg(&log)
+            .arg(mbytes.to_string())
+            .stdin(Stdio::null())
+            .stdout(File::create(&out)?)
+            .stderr(File::create(&err)?);
+        let pid = g.spawn("record_real_log.sh", &mut c, false)?;
+        let (st, _) = g.wait(pid, Duration::from_secs(4000))?;
+        Ok((
+            st,
+            std::fs::read_to_string(&out).unwrap_or_default(),
+            std::fs::read_to_string(&err).unwrap_or_default(),
+        ))
+    })();
+    let (st, stdout, stderr) = run.map_err(|e| format!("recording a real log: {e:#}"))?;
+    let execs = stdout
+        .trim()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    let bytes = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let (true, Some(execs), true) = (st.success(), execs, bytes > 0) else {
+        let why = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(format!("recording a real log failed ({st}): {why}"));
+    };
+    eprintln!(
+        "bench report: recorded {:.0} MB ({execs} execs) in {:.0} s",
+        bytes as f64 / 1e6,
+        t0.elapsed().as_secs_f64()
+    );
+    let k = Recorded {
+        recorder: RECORDER_VERSION,
+        mbytes,
+        bytes,
+        execs,
+    };
+    std::fs::write(&marker, serde_json::to_vec(&k).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("{}: {e}", marker.display()))?;
+    Ok(k)
+}
+
 struct Job {
     tool: String,
     input: &'static str,
@@ -96,8 +195,15 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
     let audit = dir.join("audit.log");
     let jsonl = dir.join("tracer.jsonl");
     let raw = dir.join("audit-raw.log");
+    let recorded_path = dir.join(RECORDED);
     let t0 = Instant::now();
     let (gen, raw_gen) = generate_or_reuse(dir, target)?;
+    let generate_s = t0.elapsed().as_secs_f64();
+    let recorded = record_or_reuse(g, t, dir, if o.quick { 20 } else { 200 });
+    if let Err(why) = &recorded {
+        eprintln!("bench report: no recorded log: {why}");
+    }
+    let rec = recorded.as_ref().ok();
     let mut res = ReportResults {
         audit_log_bytes: gen.audit_bytes,
         audit_log_execs: gen.audit_execs,
@@ -105,8 +211,10 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         tracer_log_execs: gen.tracer_execs,
         raw_log_bytes: raw_gen.audit_bytes,
         raw_log_execs: raw_gen.audit_execs,
+        recorded_log_bytes: rec.map_or(0, |r| r.bytes),
+        recorded_log_execs: rec.map_or(0, |r| r.execs),
         threads: o.nproc,
-        generate_s: t0.elapsed().as_secs_f64(),
+        generate_s,
         runs: Vec::new(),
         parallel: None,
     };
@@ -141,6 +249,7 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
             let (bytes, execs) = match input {
                 "audit.log" => (gen.audit_bytes, gen.audit_execs),
                 "tracer.jsonl" => (gen.tracer_bytes, gen.tracer_execs),
+                RECORDED => rec.map_or((0, 0), |r| (r.bytes, r.execs)),
                 _ => (raw_gen.audit_bytes, raw_gen.audit_execs),
             };
             let mut c = Command::new(&t.tracer);
@@ -172,6 +281,12 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         }
         tracer_job(&["--format", "json"], "tracer.jsonl", &jsonl, Some(threads));
         tracer_job(&["--format", "json"], "audit-raw.log", &raw, Some(threads));
+        tracer_job(
+            &["--format", "json"],
+            RECORDED,
+            &recorded_path,
+            Some(threads),
+        );
     }
     for (tool, args, input, path, bytes, execs) in [
         (
@@ -198,6 +313,14 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
             raw_gen.audit_bytes,
             raw_gen.audit_execs,
         ),
+        (
+            "ausearch -i",
+            ["-i", "-if"],
+            RECORDED,
+            &recorded_path,
+            rec.map_or(0, |r| r.bytes),
+            rec.map_or(0, |r| r.execs),
+        ),
     ] {
         let mut c = Command::new(tool.split(' ').next().unwrap_or(tool));
         c.args(args).arg(path);
@@ -216,16 +339,22 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
             input: job.input.into(),
             ..Default::default()
         };
-        if job.tool.starts_with("tracer") {
-            if let Some(reason) = &report_missing {
-                run.skipped = Some(reason.clone());
-                eprintln!(
-                    "bench report: {} on {}: skipped: {reason}",
-                    job.tool, job.input
-                );
-                res.runs.push(run);
-                continue;
-            }
+        let no_recording = match (&recorded, job.input) {
+            (Err(why), RECORDED) => Some(why.clone()),
+            _ => None,
+        };
+        let skip = match job.tool.starts_with("tracer") {
+            true => report_missing.as_ref().or(no_recording.as_ref()),
+            false => no_recording.as_ref(),
+        };
+        if let Some(reason) = skip {
+            run.skipped = Some(reason.clone());
+            eprintln!(
+                "bench report: {} on {}: skipped: {reason}",
+                job.tool, job.input
+            );
+            res.runs.push(run);
+            continue;
         }
         let errf = dir.join("stderr");
         job.cmd
@@ -252,7 +381,7 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
             );
         }
         eprintln!(
-            "bench report: {:<58} {:<13} {s:>7.2} s {:>7.2} s CPU {:>7.1} MB/s {:>6.1} MiB RSS",
+            "bench report: {:<58} {:<18} {s:>7.2} s {:>7.2} s CPU {:>7.1} MB/s {:>6.1} MiB RSS",
             job.tool,
             job.input,
             run.cpu_seconds.unwrap_or(0.0),
@@ -276,7 +405,7 @@ fn run_in(g: &mut Global, t: &Tools, o: &Opts, dir: &Path, target: u64) -> Resul
         if let (Some(x), Some(a)) = (r.mb_per_s, res.ausearch_mb_per_s(&r.input)) {
             if r.tool.starts_with("tracer") {
                 eprintln!(
-                    "bench report: {:<58} {:<13} {:>6.1}x ausearch -i",
+                    "bench report: {:<58} {:<18} {:>6.1}x ausearch -i",
                     r.tool,
                     r.input,
                     x / a

@@ -264,3 +264,97 @@ fn parallel_capacity_bounds_the_all_threads_goal() {
     let g = goals.iter().find(|x| x.goal.contains("RSS")).unwrap();
     assert_eq!(g.status, doc::Status::Met, "{}", g.measured);
 }
+
+#[test]
+fn report_goals_hold_on_the_generated_and_the_recorded_log() {
+    let run = |tool: &str, input: &str, mb: f64| ReportRun {
+        tool: tool.into(),
+        input: input.into(),
+        seconds: Some(1.0),
+        mb_per_s: Some(mb),
+        max_rss_mib: Some(50.0),
+        exit_code: Some(0),
+        ..Default::default()
+    };
+    let mut r = synthetic();
+    let rep = r.report.as_mut().unwrap();
+    rep.threads = 2;
+    rep.recorded_log_bytes = 200_000_000;
+    rep.recorded_log_execs = 137_000;
+    rep.runs.extend([
+        // ausearch reads audit.log at 5 MB/s (synthetic()), the recording at 10.
+        run("ausearch -i", super::model::RECORDED, 10.0),
+        run(
+            "tracer report --format json --threads 1",
+            "audit.log",
+            125.0,
+        ),
+        run(
+            "tracer report --format json --threads 1",
+            super::model::RECORDED,
+            150.0,
+        ),
+        run(
+            "tracer report --format json --threads 2",
+            "audit.log",
+            100.0,
+        ),
+        run(
+            "tracer report --format json --threads 2",
+            super::model::RECORDED,
+            400.0,
+        ),
+    ]);
+    let goals = doc::goals(&r);
+    // One core: 25x on the generated log but 15x on the recorded one.
+    let one = goals.iter().find(|x| x.goal.contains("one core")).unwrap();
+    assert_eq!(one.status, doc::Status::Missed, "{}", one.measured);
+    assert_eq!(one.note, "missed: 15.0x < 20x");
+    assert_eq!(
+        one.measured,
+        "25.0x (125.0 vs 5.0 MB/s); recorded log 15.0x (150.0 vs 10.0 MB/s)"
+    );
+    // All cores: 20x generated, 40x recorded: the worse one decides.
+    let all = goals.iter().find(|x| x.goal.contains("all cores")).unwrap();
+    assert_eq!(all.status, doc::Status::Missed);
+    assert!(all.note.starts_with("missed: 20.0x < 30x"), "{}", all.note);
+    let sec = doc::report_section(r.report.as_ref().unwrap(), &r);
+    assert!(
+        sec.contains("a real ENRICHED audit.log of 200 MB (137000 exec events)"),
+        "{sec}"
+    );
+    assert!(
+        sec.contains("| `tracer report --format json --threads 2` | audit-recorded.log |"),
+        "{sec}"
+    );
+    assert!(sec.contains("| 40.0x |"), "{sec}");
+
+    // Without a recording the generated log alone decides, and the method says so.
+    let mut r = synthetic();
+    let rep = r.report.as_mut().unwrap();
+    rep.runs.push(run(
+        "tracer report --format json --threads 1",
+        "audit.log",
+        125.0,
+    ));
+    rep.runs.push(ReportRun {
+        tool: "ausearch -i".into(),
+        input: super::model::RECORDED.into(),
+        skipped: Some("recording a real log needs `sshd`".into()),
+        ..Default::default()
+    });
+    let one = doc::goals(&r)
+        .into_iter()
+        .find(|x| x.goal.contains("one core"))
+        .unwrap();
+    assert_eq!(one.status, doc::Status::Met, "{}", one.measured);
+    let sec = doc::report_section(r.report.as_ref().unwrap(), &r);
+    assert!(
+        sec.contains("No log recorded by real logins in this run"),
+        "{sec}"
+    );
+    assert!(
+        sec.contains("skipped: recording a real log needs `sshd`"),
+        "{sec}"
+    );
+}
