@@ -19,14 +19,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 rules="$here/../../rules/tracer.rules"
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-auditd_pid= sshd_pid= pids=()
+auditd_pid= sshd_pid= pids=() made=()
+gecos="tracer benchmark recorder"
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null
     auditctl -D >/dev/null 2>&1
     auditctl -e 0 >/dev/null 2>&1
     [ -n "$auditd_pid" ] && kill "$auditd_pid" 2>/dev/null && sleep 1
-    for u in rlalice rlbob; do
+    for u in "${made[@]}"; do
         pkill -KILL -u "$u" 2>/dev/null
         userdel -r "$u" >/dev/null 2>&1
     done
@@ -63,7 +64,16 @@ auditctl -e 1 >/dev/null
 ssh-keygen -q -t ed25519 -N "" -f "$dir/id"
 ssh-keygen -q -t ed25519 -N "" -f "$dir/host"
 for u in rlalice rlbob; do
-    useradd -m -s /bin/bash "$u"
+    # Left over by a run killed before its clean-up (marked by its comment
+    # field): start afresh. Anyone else's user of that name is left alone.
+    if id "$u" >/dev/null 2>&1; then
+        if [ "$(getent passwd "$u" | cut -d: -f5)" != "$gecos" ]; then
+            echo "record_real_log: a user $u exists and is not this script's: not touching it" >&2; exit 1
+        fi
+        pkill -KILL -u "$u" 2>/dev/null; userdel -r "$u" >/dev/null 2>&1
+    fi
+    useradd -m -s /bin/bash -c "$gecos" "$u" || { echo "record_real_log: useradd $u failed" >&2; exit 1; }
+    made+=("$u")
     mkdir -p "/home/$u/.ssh"; cp "$dir/id.pub" "/home/$u/.ssh/authorized_keys"
     chown -R "$u:$u" "/home/$u/.ssh"; chmod 700 "/home/$u/.ssh"; usermod -p '*' "$u"
 done
