@@ -528,3 +528,32 @@ fn real_cron_jobs_are_cron_sessions_of_their_user() {
         "{cron}"
     );
 }
+
+/// An interpreted log (beats' test log writes `auid=vagrant uid=vagrant`):
+/// its commands cannot be given to a login, and the report says so,
+/// naming the first such event, instead of listing them as unattributed
+/// without a word. A log as auditd writes it draws no such warning.
+#[test]
+fn auid_names_instead_of_numbers_are_warned_about() {
+    let beats = dir().join("../elastic__beats__filebeat__module__auditd__log__test__test.log");
+    let beats = beats.display().to_string();
+    let (out, err) = report(&[beats.as_str()]);
+    assert!(
+        err.contains(
+            "tracer: warning: 1 exec event(s) have an auid that is not a number \
+             (the first: audit(1581371984.206:579398))"
+        ),
+        "{err}"
+    );
+    assert!(out.contains("unattributed"), "{out}");
+    let v = json(&[beats.as_str()]);
+    assert_eq!(v["stats"]["unreadable_auid"], 1, "{}", v["stats"]);
+    assert_eq!(
+        v["stats"]["unreadable_auid_at"],
+        "audit(1581371984.206:579398)"
+    );
+
+    let (_, err) = report(&[REAL]);
+    assert!(!err.contains("not a number"), "{err}");
+    assert!(json(&[REAL])["stats"].get("unreadable_auid").is_none());
+}

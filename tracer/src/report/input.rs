@@ -57,6 +57,10 @@ pub struct StreamEnd {
     pub incomplete_lines: Vec<u64>,
     /// The read error (corrupt gzip, I/O) that stopped the stream early.
     pub error: Option<io::Error>,
+    /// Audit exec events whose `auid=` is a name, not a number (an
+    /// interpreted log), and the first of them (time, serial).
+    pub unreadable_auid: u64,
+    pub unreadable_auid_first: Option<(crate::event::Timestamp, u64)>,
 }
 
 /// Reads one run of `format` inputs as one stream, handing each record or
@@ -94,8 +98,15 @@ pub fn read_stream(
             out.for_each(f)
         }),
         Format::Audit => {
+            let (mut unreadable, mut first) = (0u64, None);
             let mut emit = |item: &AuditItem| match item {
-                AuditItem::Exec(x) => f(Ok(&Record::from_audit_exec(x))),
+                AuditItem::Exec(x) => {
+                    if x.auid_unreadable {
+                        unreadable += 1;
+                        first = first.or(Some((x.time, x.serial)));
+                    }
+                    f(Ok(&Record::from_audit_exec(x)))
+                }
                 AuditItem::Login(x) => f(Ok(&Record::from_audit_login(x))),
                 AuditItem::Event(e) => f(Ok(&Record::from_event(e))),
                 AuditItem::Bad(line, reason) => f(Err(BadLine {
@@ -122,6 +133,8 @@ pub fn read_stream(
             }
             end.incomplete = cut.events;
             end.incomplete_lines = cut.lines;
+            end.unreadable_auid = unreadable;
+            end.unreadable_auid_first = first;
             r
         }
     };

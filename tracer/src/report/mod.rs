@@ -353,6 +353,14 @@ fn read_run(
         }
     }
     stats.incomplete_events += end.incomplete;
+    stats.unreadable_auid += end.unreadable_auid;
+    if let (None, Some((t, serial))) = (&stats.unreadable_auid_at, end.unreadable_auid_first) {
+        stats.unreadable_auid_at = Some(format!(
+            "audit({}.{:03}:{serial})",
+            t.secs(),
+            t.subsec_nanos() / 1_000_000
+        ));
+    }
     let room = stats::MAX_SAMPLES.saturating_sub(stats.incomplete_at.len());
     stats.incomplete_at.extend(
         end.incomplete_lines
@@ -398,6 +406,16 @@ fn read_run(
 }
 
 fn warn_totals(stats: &Stats, warn: &mut dyn Write) {
+    if stats.unreadable_auid > 0 {
+        let _ = writeln!(
+            warn,
+            "tracer: warning: {} exec event(s) have an auid that is not a number (the first: {}): an \
+             interpreted log, as `ausearch -i` or a converter writes names for ids? Their commands are listed \
+             as unattributed; tracer reads audit.log as auditd writes it (RAW or ENRICHED)",
+            stats.unreadable_auid,
+            stats.unreadable_auid_at.as_deref().unwrap_or("?")
+        );
+    }
     if stats.bad_lines > stats.bad_line_samples.len() as u64 {
         let more = stats.bad_lines - stats.bad_line_samples.len() as u64;
         let _ = writeln!(

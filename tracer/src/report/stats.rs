@@ -33,6 +33,17 @@ pub struct Stats {
     pub incomplete_at: Vec<String>,
     /// Inputs whose reading stopped early (corrupt or cut gzip data).
     pub read_errors: Vec<String>,
+    /// Audit exec events whose `auid=` is a name rather than a number (an
+    /// interpreted log): listed as unattributed, and warned about.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unreadable_auid: u64,
+    /// The first of them, as `audit(SECS.MSEC:SERIAL)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable_auid_at: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -121,6 +121,9 @@ struct Syscall {
     key: Option<Span>,
     /// ENRICHED `AUID=`: the login user's name on the recording host (UTF-8).
     auid_name: Option<Span>,
+    /// An `auid=` that is neither a number nor unset (a name: an
+    /// interpreted log).
+    auid_unreadable: bool,
 }
 
 /// A SYSCALL record's fields, folded one by one.
@@ -224,7 +227,10 @@ impl SyscallFold {
             SysField::Euid => s.euid = v.to_u32(),
             SysField::Gid => s.gid = v.to_u32(),
             SysField::Egid => s.egid = v.to_u32(),
-            SysField::Auid => s.auid = v.to_id(),
+            SysField::Auid => {
+                s.auid = v.to_id();
+                s.auid_unreadable = s.auid.is_none();
+            }
             SysField::Ses => s.ses = v.to_id(),
             SysField::Tty => s.tty = push_tty(v.raw(), buf),
             SysField::Comm => s.comm = push_untrusted(&v, buf).map(|x| x.0),
@@ -679,6 +685,7 @@ impl PartialExec {
             egid: s.egid,
             auid: s.auid,
             ses: s.ses,
+            auid_unreadable: s.auid_unreadable,
             host,
             tty: s.tty,
             comm: s.comm,
@@ -715,6 +722,10 @@ pub struct ExecRecord {
     pub egid: Option<u32>,
     pub auid: Option<u32>,
     pub ses: Option<u32>,
+    /// The SYSCALL record's `auid=` was there but not a number (`auid` is
+    /// then `None`): an interpreted log, whose commands cannot be given to
+    /// a login. The report warns about them.
+    pub auid_unreadable: bool,
     host: Span,
     tty: Option<Span>,
     comm: Option<Span>,
